@@ -1,0 +1,253 @@
+"""Traditional machine learning or deep learning? The advisor answers from the data.
+
+Two steps. ``plan`` applies explicit rules to a :class:`~layerwise.data.profile.DataProfile`
+(and the user's constraints) to decide which candidates compete, in what order, under which
+validation protocol and metric. ``bake_off`` then measures every candidate on the same
+splits, and ``choose`` picks the best validation score, preferring the simpler model when
+scores are within the stated tolerance. ``decision_markdown`` writes it all down.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+SMALL_ROWS = 2000
+LARGE_ROWS = 50_000
+HIGH_CARDINALITY = 50
+IMBALANCE_MINORITY = 0.10
+
+
+@dataclass
+class Rule:
+    name: str
+    fired: bool
+    says: str
+
+
+@dataclass
+class Plan:
+    candidates: list[str]
+    rules: list[Rule]
+    protocol: str
+    n_splits: int  # 0 means one holdout split
+    metric: str
+    greater_is_better: bool
+    tolerance: float  # absolute for scores, relative for errors
+    class_weights: bool
+    recommendation: str
+    notes: list[str] = field(default_factory=list)
+
+    def fired(self) -> list[Rule]:
+        return [rule for rule in self.rules if rule.fired]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan(
+    profile: Any,
+    interpretable: bool = False,
+    time_limit: float | None = None,
+    candidates: Sequence[str] | None = None,
+) -> Plan:
+    """Decide candidates, protocol and metric for a tabular profile.
+
+    >>> from types import SimpleNamespace as P
+    >>> p = P(modality="tabular", n_rows=500, n_columns=10, task_kind="classification",
+    ...       n_classes=2, minority_fraction=0.4, missing_fraction=0.0, columns={})
+    >>> plan(p).candidates
+    ['lightgbm', 'linear', 'mlp']
+    """
+    rows, cols = profile.n_rows, max(profile.n_columns, 1)
+    classification = profile.task_kind == "classification"
+    minority = profile.minority_fraction or 0.0
+    high_card = [
+        c.name for c in profile.columns.values() if c.kind == "categorical" and c.n_unique > HIGH_CARDINALITY
+    ]
+    small, large = rows < SMALL_ROWS, rows >= LARGE_ROWS
+    wide = cols > rows / 5
+    imbalanced = classification and minority < IMBALANCE_MINORITY
+    rules = [
+        Rule("structured data", True,
+             "A table of structured columns: gradient-boosted trees are the strongest default here, so they go first; "
+             "a deep MLP has to earn its place in the bake-off."),
+        Rule("small data", small,
+             f"{rows} rows (< {SMALL_ROWS}): simple models are hard to beat; the linear model is a serious contender "
+             "and k-fold cross-validation gives a steadier estimate than one holdout."),
+        Rule("large data", large,
+             f"{rows} rows (>= {LARGE_ROWS}): enough data for the MLP to pay off; one holdout keeps the bake-off affordable."),
+        Rule("wide data", wide,
+             f"{cols} features for {rows} rows: strong regularisation matters; the linear model is favoured."),
+        Rule("interpretability requested", interpretable,
+             "Interpretability requested: only the linear model and boosted trees compete (coefficients and importances "
+             "can be read); the MLP is left out."),
+        Rule("imbalanced classes", imbalanced,
+             f"Minority class is {minority:.1%} of rows: class weights are on, and models are chosen by "
+             f"{'ROC-AUC' if profile.n_classes == 2 else 'macro-F1'} rather than accuracy."),
+        Rule("missing values", profile.missing_fraction > 0,
+             f"{profile.missing_fraction:.1%} of cells are missing: LightGBM handles them natively; the linear model "
+             "and the MLP get mean imputation plus missing-value indicators."),
+        Rule("high-cardinality categories", bool(high_card),
+             f"Categorical columns with > {HIGH_CARDINALITY} levels ({', '.join(high_card[:3])}): the MLP learns embeddings "
+             "and LightGBM splits on categories natively; one-hot makes the linear model wide."),
+        Rule("time limit", time_limit is not None,
+             f"Time limit {time_limit}s: candidates run in order, and any not started before the limit are skipped."),
+    ]
+    names = list(candidates) if candidates else ["lightgbm", "linear", "mlp"]
+    if interpretable:
+        names = [n for n in names if n != "mlp"]
+    if wide:
+        names = sorted(names, key=lambda n: n != "linear")
+    if large:
+        n_splits, protocol = 0, "holdout (20% of the training rows)"
+    else:
+        n_splits = 5 if rows <= 5000 else 3
+        protocol = f"{n_splits}-fold {'stratified ' if classification else ''}cross-validation"
+    if not classification:
+        metric, greater, tolerance = "rmse", False, 0.005
+    elif imbalanced:
+        metric, greater, tolerance = ("roc_auc" if profile.n_classes == 2 else "macro_f1"), True, 0.002
+    else:
+        metric, greater, tolerance = "accuracy", True, 0.002
+    first = {"lightgbm": "classical first: gradient-boosted trees", "linear": "classical first: a linear model",
+             "mlp": "deep first: an MLP"}.get(names[0], names[0])
+    return Plan(names, rules, protocol, n_splits, metric, greater, tolerance, imbalanced,
+                f"{first}, confirmed by a measured bake-off of {', '.join(names)}.")
+
+
+def splits(y: np.ndarray, plan: Plan, classification: bool, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The validation splits the plan names, shared by every candidate."""
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+    index = np.arange(len(y))
+    stratify = classification and np.bincount(y).min() >= max(plan.n_splits, 2)
+    if plan.n_splits == 0:
+        train, val = train_test_split(index, test_size=0.2, random_state=seed, stratify=y if stratify else None)
+        return [(train, val)]
+    splitter = (StratifiedKFold if stratify else KFold)(plan.n_splits, shuffle=True, random_state=seed)
+    return list(splitter.split(index, y if stratify else None))
+
+
+def bake_off(
+    plan: Plan,
+    fit_and_score: Callable[[str, np.ndarray, np.ndarray], float],
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    time_limit: float | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Score every candidate on the same folds; skip those not started before the time limit."""
+    start = time.perf_counter()
+    rows = []
+    for name in plan.candidates:
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            rows.append({"candidate": name, "skipped": f"time limit of {time_limit}s reached"})
+            continue
+        scores, seconds = [], []
+        for train_idx, val_idx in folds:
+            t0 = time.perf_counter()
+            scores.append(fit_and_score(name, train_idx, val_idx))
+            seconds.append(time.perf_counter() - t0)
+        rows.append({
+            "candidate": name,
+            "validation": float(np.mean(scores)),
+            "validation_std": float(np.std(scores)),
+            "fit_seconds": float(np.mean(seconds)),
+        })
+        if on_progress:
+            on_progress(f"{name}: validation {plan.metric} {np.mean(scores):.4f} ± {np.std(scores):.4f}")
+    return rows
+
+
+def choose(rows: list[dict[str, Any]], plan: Plan, complexity: dict[str, int]) -> tuple[str, str]:
+    """Best validation score; among those within tolerance of it, the simplest model."""
+    scored = [r for r in rows if "validation" in r and np.isfinite(r["validation"])]
+    if not scored:
+        raise ValueError("no candidate produced a validation score")
+    sign = 1.0 if plan.greater_is_better else -1.0
+    best = max(scored, key=lambda r: sign * r["validation"])
+    if plan.greater_is_better:
+        close = [r for r in scored if r["validation"] >= best["validation"] - plan.tolerance]
+        band = f"{plan.tolerance:g} {plan.metric}"
+    else:
+        close = [r for r in scored if r["validation"] <= best["validation"] * (1 + plan.tolerance)]
+        band = f"{plan.tolerance:.1%} of the best {plan.metric}"
+    chosen = min(close, key=lambda r: (complexity.get(r["candidate"], 99), -sign * r["validation"]))
+    if chosen is best:
+        others = [r for r in scored if r is not best]
+        runner = max(others, key=lambda r: sign * r["validation"]) if others else None
+        gap = f", {abs(best['validation'] - runner['validation']):.4f} ahead of {runner['candidate']}" if runner else ""
+        reason = f"{best['candidate']} has the best validation {plan.metric} ({best['validation']:.4f}{gap})."
+    else:
+        reason = (f"{chosen['candidate']} ({chosen['validation']:.4f}) is within {band} of the best, "
+                  f"{best['candidate']} ({best['validation']:.4f}), and is simpler, so it is preferred.")
+    return chosen["candidate"], reason
+
+
+def _size(n_bytes: float | None) -> str:
+    if n_bytes is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    return "-"
+
+
+def decision_markdown(
+    profile: Any, plan: Plan, rows: list[dict[str, Any]], chosen: str, reason: str, families: dict[str, str]
+) -> str:
+    """decision.md: the profile, every rule (fired or not), the bake-off table and the choice."""
+    lines = ["# Why this model", "", f"**Chosen: {chosen}** ({families.get(chosen, '')}). {reason}", ""]
+    lines += ["## The data", ""] + [f"- {line}" for line in profile.summary_lines()] + [""]
+    lines += ["## Rules", ""]
+    for rule in plan.rules:
+        if rule.fired:
+            lines.append(f"- **{rule.name}**: {rule.says}")
+    quiet = [rule.name for rule in plan.rules if not rule.fired]
+    if quiet:
+        lines += ["", f"Rules that did not fire: {', '.join(quiet)}."]
+    lines += ["", f"Recommendation before measuring: {plan.recommendation}", ""]
+    direction = "higher" if plan.greater_is_better else "lower"
+    tolerance = (f"{plan.tolerance:g}" if plan.greater_is_better else f"{plan.tolerance:.1%}")
+    lines += [
+        "## Measured bake-off",
+        "",
+        f"Protocol: {plan.protocol} on the training rows; the test rows were never used to choose. "
+        f"Metric: {plan.metric} ({direction} is better); tolerance for preferring a simpler model: {tolerance}.",
+        "",
+        f"| candidate | family | validation {plan.metric} | test {plan.metric} | fit time (s) | predict (µs/row) | model size |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        name = row["candidate"] + (" (chosen)" if row["candidate"] == chosen else "")
+        if "skipped" in row:
+            lines.append(f"| {name} | {families.get(row['candidate'], '')} | skipped: {row['skipped']} | | | | |")
+            continue
+        test = row.get("test", {}).get(plan.metric)
+        latency = row.get("predict_us_per_row")
+        lines.append(
+            f"| {name} | {families.get(row['candidate'], '')} | {row['validation']:.4f} ± {row['validation_std']:.4f} "
+            f"| {'-' if test is None else f'{test:.4f}'} | {row.get('final_fit_seconds', row['fit_seconds']):.2f} "
+            f"| {'-' if latency is None else f'{latency:.1f}'} | {_size(row.get('size_bytes'))} |"
+        )
+    deep = [r for r in rows if families.get(r["candidate"]) == "deep" and "validation" in r]
+    classical = [r for r in rows if families.get(r["candidate"]) == "classical" and "validation" in r]
+    if deep and classical:
+        sign = 1 if plan.greater_is_better else -1
+        best_deep = max(deep, key=lambda r: sign * r["validation"])
+        best_classic = max(classical, key=lambda r: sign * r["validation"])
+        diff = sign * (best_deep["validation"] - best_classic["validation"])
+        verdict = "beats" if diff > 0 else "does not beat"
+        lines += ["", "## Deep learning or classical?", "",
+                  f"The best deep model ({best_deep['candidate']}, {best_deep['validation']:.4f}) {verdict} the best "
+                  f"classical model ({best_classic['candidate']}, {best_classic['validation']:.4f}) on validation "
+                  f"{plan.metric}, by {abs(diff):.4f}."
+                  + ("" if diff > 0 else " On this data a traditional model does as well or better.")]
+    if plan.notes or getattr(profile, "notes", None):
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in [*profile.notes, *plan.notes]]
+    return "\n".join(lines) + "\n"

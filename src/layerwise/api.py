@@ -1,0 +1,94 @@
+"""The Python API: ``fit``, ``load`` and ``advise``.
+
+>>> import layerwise
+>>> from sklearn.datasets import load_wine
+>>> run = layerwise.fit(load_wine(as_frame=True).frame, target="target", verbose=False)  # doctest: +SKIP
+>>> layerwise.load(run.path).predict(load_wine(as_frame=True).data.head())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from layerwise.errors import ConfigError
+from layerwise.registry import TASKS
+from layerwise.tasks.base import Run, Task
+
+TABULAR = {"classification": "tabular-classification", "regression": "tabular-regression"}
+
+
+def _read_with_source(data: Any) -> Any:
+    from layerwise.data.tabular import read_table
+
+    frame = read_table(data)
+    if isinstance(data, (str, os.PathLike)):
+        frame.attrs["source"] = str(Path(data).resolve())
+    return frame
+
+
+def resolve_task(data: Any, task: str | None, target: str | None) -> tuple[str, Any]:
+    """The task name to use, and the data (read once when the task had to be inferred)."""
+    if task is not None:
+        TASKS.get(task)  # unknown names raise a ConfigError listing the valid ones
+        return task, data
+    from layerwise.data.tabular import prepare_target
+
+    frame = _read_with_source(data)
+    if not target:
+        raise ConfigError("No target column given.",
+                          f"Pass --target with one of: {', '.join(map(str, frame.columns[:12]))}.")
+    _, kind, _ = prepare_target(frame, target, None)
+    return TABULAR[kind], frame
+
+
+def fit(data: Any, task: str | None = None, target: str | None = None, **options: Any) -> Run:
+    """Train on ``data`` (a path or a DataFrame) and return the finished Run.
+
+    ``task`` is inferred from the target column for tables; ``options`` are the task's
+    options (``time_limit``, ``interpretable``, ``output_dir``, ``seed``, ``verbose``, ...).
+    """
+    name, data = resolve_task(data, task, target)
+    return TASKS.get(name)(**options).fit(data, target=target)
+
+
+def load(run_dir: str | os.PathLike) -> Task:
+    """Load a run folder (verifying every file's sha256) as a fitted task with ``predict``/``evaluate``."""
+    from layerwise.runs.folder import RunFolder
+
+    run = RunFolder.open(run_dir)
+    return TASKS.get(run.manifest["task"]).load(run)
+
+
+@dataclass
+class Advice:
+    """The advisor's answer without training: the data profile and the plan."""
+
+    profile: Any
+    plan: Any
+
+    def lines(self) -> list[str]:
+        out = list(self.profile.summary_lines())
+        out += [f"rule '{r.name}': {r.says}" for r in self.plan.fired()]
+        out.append(f"Recommendation: {self.plan.recommendation}")
+        out.append(f"Validation: {self.plan.protocol}, chosen by {self.plan.metric}.")
+        return out
+
+
+def advise(data: Any, target: str | None = None, interpretable: bool = False,
+           time_limit: float | None = None) -> Advice:
+    """Profile the data and say which models should compete and why, without training."""
+    from layerwise import advisor
+    from layerwise.data.profile import profile_table
+    from layerwise.data.tabular import prepare_target
+
+    frame = _read_with_source(data)
+    if not target:
+        raise ConfigError("No target column given.",
+                          f"Pass --target with one of: {', '.join(map(str, frame.columns[:12]))}.")
+    frame, kind, notes = prepare_target(frame, target, None)
+    profile = profile_table(frame, target, kind)
+    profile.notes = [*notes, *profile.notes]
+    return Advice(profile, advisor.plan(profile, interpretable, time_limit))

@@ -1,0 +1,1 @@
+"""The traditional-ML side: the baselines every run trains beside its deep model."""

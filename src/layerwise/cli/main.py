@@ -1,0 +1,54 @@
+"""The ``layerwise`` command. Commands live one per module and import heavy libraries lazily,
+so ``layerwise --help`` is instant. User errors print one line and exit with code 2."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from layerwise.cli import advise, demo, evaluate, predict, report, tasks, train
+
+app = typer.Typer(
+    name="layerwise",
+    help="Deep learning on your own data, and an honest word on when classical ML does as well.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("train")(train.train)
+app.command("predict")(predict.predict)
+app.command("evaluate")(evaluate.evaluate)
+app.command("advise")(advise.advise)
+app.command("report")(report.report)
+app.command("demo")(demo.demo)
+app.command("tasks")(tasks.tasks)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    from layerwise.errors import LayerwiseError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except LayerwiseError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: the last checkpoint (if any) is intact.", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""layerwise predict RUN DATA [-o predictions.csv]"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+
+def predict(
+    run_dir: str = typer.Argument(..., help="A run folder written by `layerwise train`."),
+    data: str = typer.Argument(..., help="Table of new rows (the training columns; the target is not needed)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write predictions to this CSV."),
+) -> None:
+    """Predict with a trained run; print the predictions or write them to a CSV."""
+    from layerwise.api import load
+    from layerwise.cli.common import err, out
+    from layerwise.runs.folder import atomic_write
+
+    task = load(run_dir)
+    predictions = task.predict(data)
+    for note in predictions.attrs.get("notes", []):
+        err.print(f"note: {note}")
+    if output:
+        atomic_write(output, lambda p: predictions.to_csv(p, index=False))
+        err.print(f"Wrote {len(predictions)} predictions to {output}")
+    else:
+        out.print(predictions.to_string(max_rows=50))

@@ -1,0 +1,52 @@
+"""layerwise train DATA --target COL [--task NAME] [--time-limit S] [--interpretable] [--config FILE]"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def train(
+    data: Optional[str] = typer.Argument(None, help="Table to train on: CSV, TSV, Parquet or JSON Lines."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Column to predict."),
+    task: Optional[str] = typer.Option(None, "--task", help="Task name (see `layerwise tasks`); inferred for tables."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds for the bake-off."),
+    interpretable: bool = typer.Option(False, "--interpretable", help="Only models whose reasoning can be read."),
+    output_dir: str = typer.Option("runs", "--output-dir", "-o", help="Where run folders are written."),
+    seed: int = typer.Option(0, "--seed"),
+    config: Optional[Path] = typer.Option(None, "--config", help="A run's config.yaml: reproduce that run."),
+    test_data: Optional[str] = typer.Option(None, "--test-data", help="Labelled table for test metrics."),
+    no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:N] for the deep model."),
+) -> None:
+    """Train and compare classical and deep models; write a run folder."""
+    from layerwise.api import fit
+    from layerwise.cli.common import print_run_summary
+    from layerwise.errors import ConfigError
+
+    options: dict = {}
+    if config is not None:
+        import yaml
+
+        if not config.exists():
+            raise ConfigError(f"Config file '{config}' does not exist.", "Pass a run folder's config.yaml.")
+        stored = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        data = data or stored.get("data")
+        target = target or stored.get("target")
+        task = task or stored.get("task")
+        options.update(stored.get("options") or {})
+    if data is None:
+        raise ConfigError("No data given.", "Usage: layerwise train DATA --target COLUMN.")
+    options.update(seed=seed, output_dir=output_dir, device=device)
+    if time_limit is not None:
+        options["time_limit"] = time_limit
+    if interpretable:
+        options["interpretable"] = True
+    if test_data is not None:
+        options["test_data"] = test_data
+    if no_report:
+        options["report"] = False
+    run = fit(data, task=task, target=target, **options)
+    print_run_summary(run, data_hint=str(data))

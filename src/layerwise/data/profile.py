@@ -1,0 +1,272 @@
+"""Column types and the data profile that the ML-vs-DL advisor reads.
+
+:func:`infer_column_types` says what each column is (numeric, categorical, boolean,
+datetime, text, id, constant); :func:`profile_table` summarises a whole table.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from layerwise.data.tabular import infer_task_kind
+from layerwise.errors import missing_column
+
+COLUMN_KINDS = ("numeric", "categorical", "boolean", "datetime", "text", "id", "constant")
+DROPPED_KINDS = ("text", "id", "constant")
+TRUE_TOKENS = {"1", "1.0", "true", "yes", "y", "t"}
+FALSE_TOKENS = {"0", "0.0", "false", "no", "n", "f"}
+_ID_NAMES = {"id", "index", "key", "uuid", "guid", "unnamed: 0"}
+
+
+@dataclass
+class ColumnInfo:
+    """What one column is: its kind, the share of missing cells and its distinct values.
+
+    Example:
+        >>> ColumnInfo("age", "numeric", 0.0, 40).kind
+        'numeric'
+    """
+
+    name: str
+    kind: str
+    missing: float
+    n_unique: int
+    note: str = ""
+
+
+@dataclass
+class DataProfile:
+    """A short description of a dataset, for the advisor and for people.
+
+    Example:
+        >>> p = profile_table(pd.DataFrame({"x": [1.5, 2.5, 3.5], "y": ["a", "b", "a"]}), "y")
+        >>> p.n_classes
+        2
+    """
+
+    modality: str
+    n_rows: int
+    n_columns: int
+    target: str | None
+    task_kind: str | None
+    n_classes: int | None
+    minority_fraction: float | None
+    imbalance_ratio: float | None
+    kinds: dict[str, int]
+    missing_fraction: float
+    columns: dict[str, ColumnInfo] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as plain JSON-safe values."""
+        out = asdict(self)
+        out["columns"] = {name: asdict(info) for name, info in self.columns.items()}
+        return out
+
+    def summary_lines(self) -> list[str]:
+        """A few short lines, e.g. ``"569 rows x 30 columns (30 numeric)"``."""
+        parts = ", ".join(f"{n} {k}" for k, n in self.kinds.items() if n)
+        lines = [f"{self.n_rows} rows x {self.n_columns} columns" + (f" ({parts})" if parts else "")]
+        if self.task_kind == "classification" and self.n_classes is not None:
+            line = f"{self.n_classes} classes, minority {100 * (self.minority_fraction or 0):.1f}%"
+            if self.imbalance_ratio and self.imbalance_ratio >= 3:
+                line += f" (imbalance {self.imbalance_ratio:.1f}:1)"
+            lines.append(line)
+        elif self.task_kind == "regression":
+            lines.append(f"regression target '{self.target}'")
+        if self.missing_fraction > 0:
+            lines.append(f"{100 * self.missing_fraction:.1f}% of feature cells missing")
+        return lines + list(self.notes)
+
+
+def _missing_mask(s: pd.Series) -> np.ndarray:
+    mask = s.isna().to_numpy(dtype=bool)
+    if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+        blank = s.astype("string").str.strip().eq("").fillna(False)
+        mask = mask | blank.to_numpy(dtype=bool)
+    return mask
+
+
+def looks_like_id_name(name: str) -> bool:
+    """True for names such as ``id``, ``customer_id``, ``CustomerID``, ``PassengerId``.
+
+    Example:
+        >>> looks_like_id_name("customer_id"), looks_like_id_name("paid")
+        (True, False)
+    """
+    low = name.lower().strip()
+    if low in _ID_NAMES or low.startswith("id_") or re.search(r"[_\- ]id$", low):
+        return True
+    return bool(re.search(r"[a-z0-9](ID|Id)$", name))
+
+
+def bool_pair(values: list[Any]) -> dict[str, float] | None:
+    """A map token -> 0/1 when two values form a yes/no pair (``1/0``, ``true/false``, ``y/n``...).
+
+    Example:
+        >>> bool_pair(["Yes", "no"])
+        {'yes': 1.0, 'no': 0.0}
+    """
+    if len(values) != 2:
+        return None
+    tokens = [bool_token(v) for v in values]
+    true = [t for t in tokens if t in TRUE_TOKENS]
+    false = [t for t in tokens if t in FALSE_TOKENS]
+    if len(true) == 1 and len(false) == 1:
+        return {true[0]: 1.0, false[0]: 0.0}
+    return None
+
+
+def bool_token(value: Any) -> str:
+    """The normalised text of a value, as used to match yes/no pairs."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip().lower()
+
+
+def _looks_like_dates(values: pd.Series) -> bool:
+    sample = values.astype(str).str.strip()
+    sample = sample.drop_duplicates().head(200)
+    if sample.empty or not sample.str.contains(r"\d").mean() >= 0.9 or sample.str.len().mean() < 6:
+        return False
+    if pd.to_numeric(sample, errors="coerce").notna().mean() > 0.5:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+        except (ValueError, TypeError, OverflowError):
+            return False
+    return bool(parsed.notna().mean() >= 0.9)
+
+
+def _classify(s: pd.Series, name: str, n_rows: int) -> tuple[str, str]:
+    """(kind, note) for one column."""
+    missing = _missing_mask(s)
+    present = s[~missing]
+    n_unique = int(present.astype(str).nunique()) if len(present) else 0
+    if n_unique <= 1:
+        if n_unique == 0:
+            return "constant", f"column '{name}' is entirely missing: dropped"
+        return "constant", f"column '{name}' has a single value ({present.iloc[0]!r}): dropped"
+    if pd.api.types.is_bool_dtype(s) or bool_pair(list(pd.unique(present.to_numpy(dtype=object)))):
+        return "boolean", ""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return "datetime", ""
+    all_distinct = n_unique == n_rows
+    if pd.api.types.is_numeric_dtype(s):
+        values = present.to_numpy(dtype="float64")
+        integer = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+        monotonic = bool(present.is_monotonic_increasing or present.is_monotonic_decreasing)
+        if integer and all_distinct and (looks_like_id_name(name) or (monotonic and n_rows > 20)):
+            return "id", f"column '{name}' looks like an identifier (every value distinct): dropped"
+        return "numeric", ""
+    text = present.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().mean() >= 0.95:
+        note = "" if numbers.notna().all() else f"column '{name}' is mostly numbers: non-numbers read as missing"
+        return "numeric", note
+    if _looks_like_dates(text):
+        return "datetime", ""
+    mean_len = float(text.str.len().mean())
+    if all_distinct and (n_rows > 20 or looks_like_id_name(name)) and mean_len <= 40:
+        return "id", f"column '{name}' looks like an identifier (every value distinct): dropped"
+    spaces = float(text.str.count(" ").mean())
+    if mean_len > 30 and n_unique / max(len(text), 1) > 0.5 and spaces >= 3:
+        return "text", (
+            f"column '{name}' looks like free text (mean {mean_len:.0f} characters): dropped "
+            "(use text-classification for text)"
+        )
+    return "categorical", ""
+
+
+def infer_column_types(df: pd.DataFrame, target: str | None = None) -> dict[str, ColumnInfo]:
+    """The kind of every column except the target.
+
+    Args:
+        df: the table.
+        target: the target column, left out of the result.
+
+    Returns:
+        column name -> :class:`ColumnInfo`, in column order.
+
+    Example:
+        >>> df = pd.DataFrame({"x": [0.5, 1.5, 2.5], "flag": ["yes", "no", "yes"]})
+        >>> {n: c.kind for n, c in infer_column_types(df).items()}
+        {'x': 'numeric', 'flag': 'boolean'}
+    """
+    out: dict[str, ColumnInfo] = {}
+    n_rows = len(df)
+    for name in df.columns:
+        if name == target:
+            continue
+        s = df[name]
+        missing = _missing_mask(s)
+        kind, note = _classify(s, str(name), n_rows)
+        n_unique = int(s[~missing].astype(str).nunique())
+        share = float(missing.mean()) if n_rows else 0.0
+        out[str(name)] = ColumnInfo(str(name), kind, share, n_unique, note)
+    return out
+
+
+def profile_table(df: pd.DataFrame, target: str | None, task_kind: str | None = None) -> DataProfile:
+    """Describe a table: size, column kinds, missing cells and the target's classes.
+
+    Args:
+        df: the table.
+        target: the target column, or None (unsupervised).
+        task_kind: ``"classification"`` / ``"regression"``; inferred from the target if None.
+
+    Returns:
+        The :class:`DataProfile`.
+
+    Raises:
+        ColumnError: the target is not a column of ``df``.
+
+    Example:
+        >>> p = profile_table(pd.DataFrame({"x": [1.5, 2.5, 3.5, 4.5], "y": [0, 1, 0, 0]}), "y")
+        >>> p.summary_lines()[:2]
+        ['4 rows x 1 columns (1 numeric)', '2 classes, minority 25.0%']
+    """
+    if target is not None and target not in df.columns:
+        label = str(df.attrs.get("name", "the data"))
+        raise missing_column(target, df.columns, "Target column", f"'{label}'" if label != "the data" else label)
+    columns = infer_column_types(df, target)
+    kinds = {k: sum(1 for c in columns.values() if c.kind == k) for k in COLUMN_KINDS}
+    kinds = {k: n for k, n in kinds.items() if n}
+    cells = len(df) * len(columns)
+    missing = sum(c.missing * len(df) for c in columns.values())
+    notes = [c.note for c in columns.values() if c.note]
+    n_classes = minority = ratio = None
+    if target is not None:
+        y = df[target].dropna()
+        task_kind = task_kind or (infer_task_kind(y) if len(y) else None)
+        if task_kind and task_kind.startswith("tabular-"):
+            task_kind = task_kind.removeprefix("tabular-")
+        if task_kind == "classification" and len(y):
+            counts = y.astype(str).value_counts()
+            n_classes = int(len(counts))
+            minority = float(counts.min() / counts.sum())
+            ratio = float(counts.max() / counts.min())
+    return DataProfile(
+        modality="tabular",
+        n_rows=int(len(df)),
+        n_columns=len(columns),
+        target=target,
+        task_kind=task_kind,
+        n_classes=n_classes,
+        minority_fraction=minority,
+        imbalance_ratio=ratio,
+        kinds=kinds,
+        missing_fraction=float(missing / cells) if cells else 0.0,
+        columns=columns,
+        notes=notes,
+    )

@@ -1,0 +1,66 @@
+"""User-facing errors.
+
+Every error a user can cause is a :class:`LayerwiseError`. Its message says what was
+received, what was expected and how to fix it; the CLI prints it as one line and exits
+with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class LayerwiseError(Exception):
+    """Base class of every error a user can fix. ``hint`` says how to fix it."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+
+class DataError(LayerwiseError):
+    """The input data cannot be used as given (empty, unreadable, wrong values)."""
+
+
+class ColumnError(DataError):
+    """A column is missing, misspelled or of the wrong kind."""
+
+
+class RunFolderError(LayerwiseError):
+    """A run folder is missing, incomplete, tampered with or from a newer version."""
+
+
+class TrainingError(LayerwiseError):
+    """Training cannot go on (loss became NaN, nothing could be fitted)."""
+
+
+class ConfigError(LayerwiseError):
+    """An option or configuration value is invalid."""
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to ``name`` (case-insensitive), or None if nothing is close.
+
+    >>> closest("chrun", ["churn", "age"])
+    'churn'
+    """
+    choices = [str(c) for c in choices]
+    lowered = {c.lower(): c for c in choices}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
+    return lowered[match[0]] if match else None
+
+
+def missing_column(name: str, columns: Iterable[str], what: str = "column", where: str = "the data") -> ColumnError:
+    """A ColumnError for a missing column that suggests the closest existing name."""
+    columns = [str(c) for c in columns]
+    guess = closest(name, columns)
+    shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
+    hint = f"Did you mean '{guess}'?" if guess else f"Available columns: {shown}."
+    return ColumnError(f"{what} '{name}' is not in {where}.", hint)

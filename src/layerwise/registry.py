@@ -1,0 +1,60 @@
+"""A tiny registry: name -> "module:attribute", imported only when asked for."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from layerwise.errors import ConfigError, closest
+
+
+class Registry:
+    """Maps names to lazily imported objects.
+
+    >>> r = Registry("thing")
+    >>> r.register("json-dumps", "json:dumps", "serialise to JSON")
+    >>> r.get("json-dumps")({"a": 1})
+    '{"a": 1}'
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._targets: dict[str, str] = {}
+        self._descriptions: dict[str, str] = {}
+
+    def register(self, name: str, target: str, description: str = "") -> None:
+        self._targets[name] = target
+        self._descriptions[name] = description
+
+    def names(self) -> list[str]:
+        return list(self._targets)
+
+    def describe(self) -> dict[str, str]:
+        return dict(self._descriptions)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._targets
+
+    def get(self, name: str) -> Any:
+        if name not in self._targets:
+            guess = closest(name, self._targets)
+            hint = f"Did you mean '{guess}'? " if guess else ""
+            raise ConfigError(
+                f"Unknown {self.kind} '{name}'.",
+                f"{hint}Valid {self.kind}s: {', '.join(self._targets)}.",
+            )
+        module_name, attr = self._targets[name].split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
+TASKS = Registry("task")
+TASKS.register(
+    "tabular-classification",
+    "layerwise.tasks.tabular_classification:TabularClassification",
+    "Predict a category from a table (CSV, Parquet, JSONL, DataFrame); LightGBM, linear and MLP compared.",
+)
+TASKS.register(
+    "tabular-regression",
+    "layerwise.tasks.tabular_regression:TabularRegression",
+    "Predict a number from a table; LightGBM, ridge and MLP compared.",
+)

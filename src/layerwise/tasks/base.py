@@ -1,0 +1,116 @@
+"""The task contract: what every application implements, and what a fitted run returns.
+
+A task is scikit-learn style: ``__init__`` only stores options, ``fit`` trains and writes a
+run folder, ``predict`` and ``evaluate`` work on a fitted or loaded task. Candidates are the
+models a task compares in its bake-off (classical and deep alike).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from layerwise.runs.folder import RunFolder
+
+
+@dataclass
+class Run:
+    """A finished training run: its folder, the fitted task and its test metrics.
+
+    ``run.predict(data)`` and ``run.evaluate(data)`` use the chosen model.
+    """
+
+    path: Path
+    task: "Task"
+    metrics: dict[str, Any]
+    chosen: str
+    report: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def predict(self, inputs: Any) -> Any:
+        return self.task.predict(inputs)
+
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        return self.task.evaluate(data)
+
+
+class Task(ABC):
+    """Base class of every application (``tasks/<name>.py``)."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, **options: Any):
+        self.options = options
+
+    @abstractmethod
+    def fit(self, data: Any, **kwargs: Any) -> Run:
+        """Train on ``data``, write a run folder and return the :class:`Run`."""
+
+    @abstractmethod
+    def predict(self, inputs: Any) -> Any:
+        """Predictions in the shape ``output_schema`` describes."""
+
+    @abstractmethod
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        """Metrics of the fitted model on labelled ``data``."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, run: RunFolder) -> "Task":
+        """Rebuild a fitted task from a verified run folder."""
+
+    @abstractmethod
+    def input_schema(self) -> dict[str, Any]:
+        """What one input looks like (columns and kinds, image size, ...)."""
+
+    @abstractmethod
+    def output_schema(self) -> dict[str, Any]:
+        """What one prediction looks like (label + probabilities, a value, boxes, ...)."""
+
+    @classmethod
+    @abstractmethod
+    def contract_example(cls, seed: int = 0) -> tuple[Any, dict[str, Any], Any]:
+        """Tiny generated data for the contract test: (training data, fit options, predict inputs)."""
+
+
+class Candidate(ABC):
+    """One model in a task's bake-off. ``complexity`` orders them: lower is simpler and is
+    preferred when scores tie within the advisor's tolerance."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]  # "classical" | "deep"
+    complexity: ClassVar[int]
+    description: ClassVar[str] = ""
+
+    def __init__(self, objective: str, n_classes: int = 0, seed: int = 0, **params: Any):
+        self.objective = objective  # "binary" | "multiclass" | "regression"
+        self.n_classes = n_classes
+        self.seed = seed
+        self.params = params
+        self.history = None  # a layerwise.train.History for deep candidates
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.objective != "regression"
+
+    @abstractmethod
+    def fit(self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
+        """Train on an EncodedTable; ``y`` holds class codes 0..k-1 or float targets."""
+
+    @abstractmethod
+    def predict(self, table: Any, encoder: Any) -> np.ndarray:
+        """Class probabilities ``[n, k]`` for classifiers, values ``[n]`` for regression."""
+
+    @abstractmethod
+    def save(self, run: RunFolder) -> dict[str, Any]:
+        """Write the model file(s) into ``run``; return JSON-safe info that ``load`` needs."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, run: RunFolder, info: dict[str, Any]) -> "Candidate":
+        """Rebuild a fitted candidate from its files in ``run`` and the saved info."""

@@ -1,0 +1,281 @@
+"""What the two tabular tasks share: read, profile, plan, bake off, write the run folder.
+
+``TabularClassification`` and ``TabularRegression`` (one file each) set ``kind`` and their
+contract example; everything else lives here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from layerwise.errors import ConfigError, DataError, missing_column
+from layerwise.metrics import classification_metrics, regression_metrics
+from layerwise.registry import Registry
+from layerwise.runs.folder import RunFolder
+from layerwise.tasks.base import Candidate, Run, Task
+
+CANDIDATES = Registry("candidate")
+CANDIDATES.register("lightgbm", "layerwise.classical.lightgbm_model:LightGBMCandidate", "LightGBM")
+CANDIDATES.register("linear", "layerwise.classical.linear:LinearCandidate", "logistic / ridge")
+CANDIDATES.register("mlp", "layerwise.tasks.tabular_mlp:MLPCandidate", "MLP with embeddings")
+
+DEFAULTS: dict[str, Any] = {
+    "output_dir": "runs",
+    "test_data": None,
+    "test_size": 0.2,
+    "time_limit": None,
+    "interpretable": False,
+    "seed": 0,
+    "candidates": None,
+    "candidate_params": {},
+    "report": True,
+    "verbose": True,
+    "device": "auto",
+}
+
+
+def take(table: Any, index: np.ndarray) -> Any:
+    """Rows ``index`` of an EncodedTable."""
+    return dataclasses.replace(table, numeric=table.numeric[index], categorical=table.categorical[index])
+
+
+class TabularTask(Task):
+    """Shared implementation of tabular classification and regression."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, **options: Any):
+        unknown = sorted(set(options) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError(f"Unknown option(s) {', '.join(unknown)} for {self.name}.",
+                              f"Valid options: {', '.join(DEFAULTS)}.")
+        super().__init__(**options)
+        self.target: str | None = None
+        self.classes: list[Any] = []
+        self.encoder: Any = None
+        self.model: Candidate | None = None
+        self.objective = "regression"
+
+    # ---- options and messages ---------------------------------------------------------
+    def option(self, name: str) -> Any:
+        return self.options.get(name, DEFAULTS[name])
+
+    def say(self, message: str) -> None:
+        if self.option("verbose"):
+            from rich.console import Console
+
+            Console(stderr=True, highlight=False).print(message)
+
+    # ---- fit ---------------------------------------------------------------------------
+    def fit(self, data: Any, target: str | None = None, **options: Any) -> Run:
+        """Profile, plan, bake off every candidate, refit, and write the run folder."""
+        from layerwise import advisor
+        from layerwise.data.profile import profile_table
+        from layerwise.data.tabular import prepare_target, read_table
+        from layerwise.data.tabular_encoder import TabularEncoder
+
+        self.__init__(**{**self.options, **options})
+        started = time.perf_counter()
+        frame = read_table(data)
+        if not target:
+            raise ConfigError("No target column given.",
+                              f"Pass --target with one of: {', '.join(map(str, frame.columns[:12]))}.")
+        frame, kind, notes = prepare_target(frame, target, self.kind)
+        notes = list(frame.attrs.get("notes", [])) + notes
+        self.target = target
+        profile = profile_table(frame, target, kind)
+        profile.notes = [*notes, *profile.notes]
+        plan = advisor.plan(profile, self.option("interpretable"), self.option("time_limit"),
+                            self.option("candidates"))
+        for line in profile.summary_lines():
+            self.say(f"[dim]{line}[/dim]")
+        for rule in plan.fired():
+            self.say(f"[cyan]rule[/cyan] {rule.name}: {rule.says}")
+
+        train_df, test_df = self._split(frame, read_table, prepare_target)
+        self.encoder = TabularEncoder(profile.columns).fit(train_df)
+        self._set_labels(train_df[target])
+        y_train, y_test = self._codes(train_df[target]), self._codes(test_df[target])
+        table, test_table = self.encoder.transform(train_df), self.encoder.transform(test_df)
+        weights = self._class_weights(y_train) if plan.class_weights else None
+
+        self.say(f"Bake-off: {', '.join(plan.candidates)} by {plan.protocol}")
+        folds = advisor.splits(y_train, plan, self.kind == "classification", self.option("seed"))
+
+        def fit_and_score(name: str, tr: np.ndarray, va: np.ndarray) -> float:
+            model = self._candidate(name)
+            model.fit(take(table, tr), self.encoder, y_train[tr], None if weights is None else weights[tr])
+            return self._score(y_train[va], model.predict(take(table, va), self.encoder)).get(plan.metric, np.nan)
+
+        rows = advisor.bake_off(plan, fit_and_score, folds, self.option("time_limit"), self.say)
+        chosen, reason = advisor.choose(rows, plan, {n: CANDIDATES.get(n).complexity for n in plan.candidates})
+        self.say(f"[bold green]chosen[/bold green] {reason}")
+        fitted = self._final_fits(rows, table, y_train, weights, test_table, y_test, chosen)
+        self.model = fitted[chosen]
+        families = {n: CANDIDATES.get(n).family for n in plan.candidates}
+        decision = advisor.decision_markdown(profile, plan, rows, chosen, reason, families)
+
+        from layerwise.tasks.tabular_outputs import write_run
+
+        run = write_run(self, data, frame=test_df, plan=plan, rows=rows, chosen=chosen, fitted=fitted,
+                        decision=decision, profile=profile, seconds=time.perf_counter() - started)
+        return run
+
+    def _split(self, frame: pd.DataFrame, read_table: Any, prepare_target: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        from sklearn.model_selection import train_test_split
+
+        if self.option("test_data") is not None:
+            test_df, _, _ = prepare_target(read_table(self.option("test_data")), self.target, self.kind)
+            return frame.reset_index(drop=True), test_df.reset_index(drop=True)
+        y = frame[self.target].astype(str)
+        counts = y.value_counts()
+        stratify = y if self.kind == "classification" and counts.min() >= 2 else None
+        size = self.option("test_size")
+        if len(frame) < 10:
+            raise DataError(f"Only {len(frame)} labelled rows: too few to train and test.",
+                            "Provide at least 10 rows (hundreds for a meaningful result).")
+        train_df, test_df = train_test_split(frame, test_size=size, random_state=self.option("seed"),
+                                             stratify=stratify)
+        return train_df.reset_index(drop=True), test_df.reset_index(drop=True)
+
+    def _set_labels(self, y: pd.Series) -> None:
+        if self.kind == "classification":
+            values = pd.unique(y)
+            self.classes = sorted((v.item() if hasattr(v, "item") else v for v in values), key=str)
+            self.objective = "binary" if len(self.classes) == 2 else "multiclass"
+        else:
+            self.classes, self.objective = [], "regression"
+
+    def _codes(self, y: pd.Series) -> np.ndarray:
+        """Class codes 0..k-1 (-1 for a label unseen in training), or float targets."""
+        if self.kind != "classification":
+            return pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
+        lookup = {str(c): i for i, c in enumerate(self.classes)}
+        return np.array([lookup.get(str(v), -1) for v in y], dtype=np.int64)
+
+    def _class_weights(self, y: np.ndarray) -> np.ndarray:
+        counts = np.bincount(y, minlength=len(self.classes)).astype(np.float64)
+        per_class = len(y) / (len(self.classes) * np.maximum(counts, 1))
+        return per_class[y]
+
+    def _candidate(self, name: str, **extra: Any) -> Candidate:
+        params = dict(self.option("candidate_params").get(name, {}))
+        if name == "mlp":
+            params.setdefault("device", self.option("device"))
+        params.update(extra)
+        return CANDIDATES.get(name)(self.objective, len(self.classes), self.option("seed"), **params)
+
+    def _score(self, y: np.ndarray, output: np.ndarray) -> dict[str, float]:
+        if self.kind == "classification":
+            return classification_metrics(y, output)
+        return regression_metrics(y, output)
+
+    def _final_fits(self, rows: list[dict], table: Any, y: np.ndarray, weights: Any, test_table: Any,
+                    y_test: np.ndarray, chosen: str) -> dict[str, Candidate]:
+        """Refit every measured candidate on all training rows and score it on the test rows."""
+        fitted = {}
+        known = y_test >= 0 if self.kind == "classification" else np.isfinite(y_test)
+        for row in rows:
+            if "skipped" in row:
+                continue
+            name = row["candidate"]
+            self.say(f"Final fit: {name}")
+            model = self._candidate(name, progress=bool(self.option("verbose")) and name == chosen)
+            t0 = time.perf_counter()
+            model.fit(table, self.encoder, y, weights)
+            row["final_fit_seconds"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            output = model.predict(test_table, self.encoder)
+            row["predict_us_per_row"] = 1e6 * (time.perf_counter() - t0) / max(len(y_test), 1)
+            row["test"] = self._score(y_test[known], output[known]) if known.any() else {}
+            with tempfile.TemporaryDirectory() as tmp:
+                model.save(RunFolder(tmp))
+                row["size_bytes"] = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
+            fitted[name] = model
+        return fitted
+
+    # ---- predict / evaluate -------------------------------------------------------------
+    def _require_fitted(self) -> None:
+        if self.model is None or self.encoder is None:
+            raise ConfigError(f"This {self.name} task has not been fitted.",
+                              "Call fit(...) first, or layerwise.load(run_folder).")
+
+    def predict_output(self, inputs: Any) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
+        """Raw model output for ``inputs``, the frame read, and notes (extra columns ignored, ...)."""
+        from layerwise.data.tabular import read_table
+
+        self._require_fitted()
+        if isinstance(inputs, dict) and inputs and not any(isinstance(v, (list, tuple, np.ndarray, pd.Series))
+                                                           for v in inputs.values()):
+            inputs = pd.DataFrame([inputs])
+        frame = read_table(inputs)
+        notes = list(frame.attrs.get("notes", [])) + self.encoder.check_columns(frame)
+        table = self.encoder.transform(frame)
+        return self.model.predict(table, self.encoder), frame, notes
+
+    def predict(self, inputs: Any) -> pd.DataFrame:
+        """A frame with ``prediction`` (and ``probability_<class>`` per class for classification).
+
+        Accepts a path, a DataFrame, a dict of columns or one record as a dict.
+        """
+        output, frame, notes = self.predict_output(inputs)
+        result = pd.DataFrame(index=frame.index)
+        if self.kind == "classification":
+            result["prediction"] = [self.classes[i] for i in output.argmax(axis=1)]
+            for i, label in enumerate(self.classes):
+                result[f"probability_{label}"] = output[:, i]
+        else:
+            result["prediction"] = output
+        result.attrs["notes"] = notes
+        return result
+
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        """Metrics of the fitted model on labelled data (the target column must be present)."""
+        from layerwise.data.tabular import prepare_target, read_table
+
+        self._require_fitted()
+        frame = read_table(data)
+        if self.target not in frame.columns:
+            raise missing_column(self.target, frame.columns, "Target column", "the evaluation data")
+        frame, _, notes = prepare_target(frame, self.target, self.kind)
+        y = self._codes(frame[self.target])
+        output, _, more = self.predict_output(frame.drop(columns=[self.target]))
+        known = y >= 0 if self.kind == "classification" else np.isfinite(y)
+        if self.kind == "classification" and not known.all():
+            notes.append(f"{int((~known).sum())} rows have labels not seen in training; they are left out.")
+        metrics: dict[str, Any] = self._score(y[known], output[known])
+        metrics["rows"] = int(known.sum())
+        metrics["notes"] = notes + more
+        return metrics
+
+    # ---- schema and loading --------------------------------------------------------------
+    def input_schema(self) -> dict[str, Any]:
+        self._require_fitted()
+        return {"type": "table", "columns": [
+            {"name": name, "kind": info.kind} for name, info in self.encoder.columns.items()
+            if name in self.encoder.feature_columns]}
+
+    def output_schema(self) -> dict[str, Any]:
+        if self.kind == "classification":
+            return {"type": "label", "target": self.target, "classes": self.classes,
+                    "fields": ["prediction"] + [f"probability_{c}" for c in self.classes]}
+        return {"type": "value", "target": self.target, "fields": ["prediction"]}
+
+    @classmethod
+    def load(cls, run: RunFolder) -> "TabularTask":
+        from layerwise.data.tabular_encoder import TabularEncoder
+
+        stored = run.read_json("preprocess.json")
+        task = cls(**{k: v for k, v in run.read_yaml("config.yaml").get("options", {}).items() if k in DEFAULTS})
+        task.target, task.classes = stored["target"], stored["classes"]
+        task.objective = stored["model"]["objective"]
+        task.encoder = TabularEncoder.from_json(stored["encoder"])
+        task.model = CANDIDATES.get(stored["model"]["candidate"]).load(run, stored["model"])
+        return task

@@ -1,0 +1,67 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from layerwise.explain.importance import permutation_importance
+
+
+def _accuracy(y_true, y_pred):
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
+def _frame(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "c": pd.Categorical(rng.choice(["x", "y", "z"], size=n)),
+        }
+    )
+    y = (X["a"] > 0).astype(int).to_numpy()
+    return X, y
+
+
+def test_only_relevant_column_matters_with_a_fitted_model():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _frame()
+    model = LogisticRegression().fit(X[["a", "b"]], y)
+
+    def predict(frame):
+        assert isinstance(frame["c"].dtype, pd.CategoricalDtype)  # dtype survives shuffling
+        return model.predict(frame[["a", "b"]])
+
+    result = permutation_importance(predict, X, y, _accuracy, n_repeats=3, seed=0)
+    assert next(r["feature"] for r in result) == "a"
+    assert {r["feature"] for r in result} == {"a", "b", "c"}
+    top, rest = result[0], result[1:]
+    assert top["importance"] > 0.3
+    assert all(top["importance"] > r["importance"] + 0.2 for r in rest)
+    assert all(abs(r["importance"]) < 0.05 for r in rest)
+    assert all(r["std"] >= 0 for r in result)
+    importances = [r["importance"] for r in result]
+    assert importances == sorted(importances, reverse=True)
+
+
+def test_seeded_and_subsampled():
+    X, y = _frame(n=3000)
+    calls = []
+
+    def predict(frame):
+        calls.append(len(frame))
+        return (frame["a"] > 0).astype(int).to_numpy()
+
+    first = permutation_importance(predict, X, pd.Series(y), _accuracy, seed=3, max_rows=500)
+    second = permutation_importance(predict, X, y, _accuracy, seed=3, max_rows=500)
+    assert first == second
+    assert set(calls) == {500}
+    assert len(calls) == 2 * (1 + 3 * 3)
+
+
+def test_rejects_misaligned_input():
+    X, y = _frame(n=50)
+    with pytest.raises(ValueError, match="rows"):
+        permutation_importance(lambda f: f["a"], X, y[:10], _accuracy)
+    with pytest.raises(TypeError, match="DataFrame"):
+        permutation_importance(lambda f: f, X.to_numpy(), y, _accuracy)
