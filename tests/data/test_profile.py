@@ -66,7 +66,10 @@ def test_column_kinds():
 
 def test_dropped_columns_have_notes():
     cols = infer_column_types(mixed_frame(), target="target")
-    assert "'customer_id' looks like an identifier (every value distinct): dropped" in cols["customer_id"].note
+    assert (
+        "'customer_id' looks like an identifier (every value distinct): dropped"
+        in cols["customer_id"].note
+    )
     assert "'review'" in cols["review"].note and "free text" in cols["review"].note
     assert "'const'" in cols["const"].note and "dropped" in cols["empty"].note
     assert cols["plan"].note == "" and cols["plan"].n_unique == 3
@@ -91,7 +94,14 @@ def test_month_names_are_categorical_not_dates():
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("id", True), ("customer_id", True), ("PassengerId", True), ("userID", True), ("paid", False), ("valid", False)],
+    [
+        ("id", True),
+        ("customer_id", True),
+        ("PassengerId", True),
+        ("userID", True),
+        ("paid", False),
+        ("valid", False),
+    ],
 )
 def test_id_names(name, expected):
     assert looks_like_id_name(name) is expected

@@ -72,7 +72,9 @@ class DataProfile:
     def summary_lines(self) -> list[str]:
         """A few short lines, e.g. ``"569 rows x 30 columns (30 numeric)"``."""
         parts = ", ".join(f"{n} {k}" for k, n in self.kinds.items() if n)
-        lines = [f"{self.n_rows} rows x {self.n_columns} columns" + (f" ({parts})" if parts else "")]
+        lines = [
+            f"{self.n_rows} rows x {self.n_columns} columns" + (f" ({parts})" if parts else "")
+        ]
         if self.task_kind == "classification" and self.n_classes is not None:
             line = f"{self.n_classes} classes, minority {100 * (self.minority_fraction or 0):.1f}%"
             if self.imbalance_ratio and self.imbalance_ratio >= 3:
@@ -172,7 +174,11 @@ def _classify(s: pd.Series, name: str, n_rows: int) -> tuple[str, str]:
     text = present.astype(str).str.strip()
     numbers = pd.to_numeric(text, errors="coerce")
     if numbers.notna().mean() >= 0.95:
-        note = "" if numbers.notna().all() else f"column '{name}' is mostly numbers: non-numbers read as missing"
+        note = (
+            ""
+            if numbers.notna().all()
+            else f"column '{name}' is mostly numbers: non-numbers read as missing"
+        )
         return "numeric", note
     if _looks_like_dates(text):
         return "datetime", ""
@@ -217,7 +223,9 @@ def infer_column_types(df: pd.DataFrame, target: str | None = None) -> dict[str,
     return out
 
 
-def profile_table(df: pd.DataFrame, target: str | None, task_kind: str | None = None) -> DataProfile:
+def profile_table(
+    df: pd.DataFrame, target: str | None, task_kind: str | None = None
+) -> DataProfile:
     """Describe a table: size, column kinds, missing cells and the target's classes.
 
     Args:
@@ -232,13 +240,15 @@ def profile_table(df: pd.DataFrame, target: str | None, task_kind: str | None = 
         ColumnError: the target is not a column of ``df``.
 
     Example:
-        >>> p = profile_table(pd.DataFrame({"x": [1.5, 2.5, 3.5, 4.5], "y": [0, 1, 0, 0]}), "y")
+        >>> p = profile_table(pd.DataFrame({"x": [1.5, 2.5, 3.5, 4.5], "y": [0, 1, 0, 1]}), "y")
         >>> p.summary_lines()[:2]
-        ['4 rows x 1 columns (1 numeric)', '2 classes, minority 25.0%']
+        ['4 rows x 1 columns (1 numeric)', '2 classes, minority 50.0%']
     """
     if target is not None and target not in df.columns:
         label = str(df.attrs.get("name", "the data"))
-        raise missing_column(target, df.columns, "Target column", f"'{label}'" if label != "the data" else label)
+        raise missing_column(
+            target, df.columns, "Target column", f"'{label}'" if label != "the data" else label
+        )
     columns = infer_column_types(df, target)
     kinds = {k: sum(1 for c in columns.values() if c.kind == k) for k in COLUMN_KINDS}
     kinds = {k: n for k, n in kinds.items() if n}
@@ -253,12 +263,12 @@ def profile_table(df: pd.DataFrame, target: str | None, task_kind: str | None = 
             task_kind = task_kind.removeprefix("tabular-")
         if task_kind == "classification" and len(y):
             counts = y.astype(str).value_counts()
-            n_classes = int(len(counts))
+            n_classes = len(counts)
             minority = float(counts.min() / counts.sum())
             ratio = float(counts.max() / counts.min())
     return DataProfile(
         modality="tabular",
-        n_rows=int(len(df)),
+        n_rows=len(df),
         n_columns=len(columns),
         target=target,
         task_kind=task_kind,

@@ -71,7 +71,9 @@ def read_table(source: Any, *, name: str | None = None) -> pd.DataFrame:
         )
     df = _clean_columns(df, label)
     if df.shape[1] == 0:
-        raise DataError(f"'{label}' is empty (no columns).", "Give a table with a header row and data rows.")
+        raise DataError(
+            f"'{label}' is empty (no columns).", "Give a table with a header row and data rows."
+        )
     if len(df) == 0:
         raise DataError(
             f"'{label}' has a header ({df.shape[1]} columns) but no rows.",
@@ -84,10 +86,14 @@ def read_table(source: Any, *, name: str | None = None) -> pd.DataFrame:
 def _read_path(path: Path, label: str, notes: list[str]) -> pd.DataFrame:
     if not path.exists():
         raise DataError(
-            f"'{path}' does not exist.", "Check the path (relative paths start from the current folder)."
+            f"'{path}' does not exist.",
+            "Check the path (relative paths start from the current folder).",
         )
     if path.is_dir():
-        raise DataError(f"'{path}' is a folder, expected a table file.", "Give the path of a CSV or Parquet file.")
+        raise DataError(
+            f"'{path}' is a folder, expected a table file.",
+            "Give the path of a CSV or Parquet file.",
+        )
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path, label)
@@ -103,7 +109,9 @@ def _read_path(path: Path, label: str, notes: list[str]) -> pd.DataFrame:
         return _read_json(text, label)
     sep = TEXT_SUFFIXES.get(suffix) or _sniff(text)
     if suffix not in TEXT_SUFFIXES:
-        notes.append(f"read '{label}' as delimited text (unknown extension '{suffix}', separator {sep!r})")
+        notes.append(
+            f"read '{label}' as delimited text (unknown extension '{suffix}', separator {sep!r})"
+        )
     return _read_csv_text(text, sep, label)
 
 
@@ -112,7 +120,8 @@ def _read_parquet(path: Path, label: str) -> pd.DataFrame:
         return pd.read_parquet(path)
     except ImportError as exc:
         raise DataError(
-            f"Reading Parquet file '{label}' needs pyarrow, which is not installed.", 'Run: pip install "pyarrow"'
+            f"Reading Parquet file '{label}' needs pyarrow, which is not installed.",
+            'Run: pip install "pyarrow"',
         ) from exc
     except (OSError, ValueError, TypeError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
@@ -151,14 +160,18 @@ def _decode(raw: bytes, label: str, notes: list[str]) -> str:
 def _check_garbage(text: str, label: str) -> str:
     """Reject text in which control characters are common (a binary file)."""
     sample = text[:20000]
-    controls = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\t\n\r\f\v") or 0x7F <= ord(ch) <= 0x9F)
+    controls = sum(
+        1 for ch in sample if (ord(ch) < 32 and ch not in "\t\n\r\f\v") or 0x7F <= ord(ch) <= 0x9F
+    )
     if sample and controls / len(sample) > 0.01:
         raise _not_text(label)
     return text
 
 
 def _not_text(label: str) -> DataError:
-    return DataError(f"'{label}' is not a readable text table (binary content / unknown encoding).", _FIX_TEXT)
+    return DataError(
+        f"'{label}' is not a readable text table (binary content / unknown encoding).", _FIX_TEXT
+    )
 
 
 def _sniff(text: str) -> str:
@@ -179,7 +192,9 @@ def _read_csv_text(text: str, sep: str, label: str) -> pd.DataFrame:
     try:
         return pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True)
     except pd.errors.EmptyDataError as exc:
-        raise DataError(f"'{label}' is empty.", "Give a file with a header row and data rows.") from exc
+        raise DataError(
+            f"'{label}' is empty.", "Give a file with a header row and data rows."
+        ) from exc
     except (pd.errors.ParserError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0][:160]
         raise DataError(
@@ -235,7 +250,8 @@ def _check_duplicates(names: list[str], label: str) -> None:
     if dupes:
         shown = ", ".join(f"'{d}'" for d in dict.fromkeys(dupes))
         raise DataError(
-            f"'{label}' has duplicate column names: {shown}.", "Rename the columns so that every name is unique."
+            f"'{label}' has duplicate column names: {shown}.",
+            "Rename the columns so that every name is unique.",
         )
 
 
@@ -266,7 +282,11 @@ def infer_task_kind(y: pd.Series) -> str:
     values = y.to_numpy(dtype="float64")
     n_unique = int(pd.Series(values).nunique())
     integer_valued = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
-    if integer_valued and n_unique <= 20 and (n_unique / max(len(values), 1) < 0.05 or n_unique <= 10):
+    if (
+        integer_valued
+        and n_unique <= 20
+        and (n_unique / max(len(values), 1) < 0.05 or n_unique <= 10)
+    ):
         return "classification"
     return "regression"
 
@@ -277,12 +297,15 @@ def _normalize_kind(kind: str | None) -> str | None:
     short = str(kind).lower().removeprefix("tabular-")
     if short not in KINDS:
         raise ConfigError(
-            f"Task kind '{kind}' is not known.", "Use 'classification' or 'regression' (or leave it out to infer it)."
+            f"Task kind '{kind}' is not known.",
+            "Use 'classification' or 'regression' (or leave it out to infer it).",
         )
     return short
 
 
-def prepare_target(df: pd.DataFrame, target: str, kind: str | None) -> tuple[pd.DataFrame, str, list[str]]:
+def prepare_target(
+    df: pd.DataFrame, target: str, kind: str | None
+) -> tuple[pd.DataFrame, str, list[str]]:
     """Check the target column, drop rows where it is missing and resolve the task kind.
 
     Args:
@@ -342,7 +365,9 @@ def _numeric_target(df: pd.DataFrame, target: str, where: str, notes: list[str])
                 "so it cannot be a regression target.",
                 "Use --task tabular-classification to predict categories, or clean the column.",
             )
-        notes.append(f"dropped {int(bad.sum())} rows whose target '{target}' is not a number ({examples})")
+        notes.append(
+            f"dropped {int(bad.sum())} rows whose target '{target}' is not a number ({examples})"
+        )
     df = df.loc[~bad].copy()
     df[target] = values[~bad].to_numpy()
     return df.reset_index(drop=True)

@@ -21,6 +21,7 @@ from layerwise.errors import ColumnError, DataError, closest
 MAX_CATEGORIES = 200
 OTHER = "<other>"
 DATE_PARTS = ("year", "month", "day", "dayofweek")
+_DT_ATTR = {"dayofweek": "day_of_week"}
 FORMAT = "layerwise.tabular_encoder"
 
 
@@ -63,7 +64,9 @@ def _to_float(s: pd.Series) -> np.ndarray:
         s = s.astype("float64")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        values = pd.to_numeric(s.astype(object).where(~_missing(s.to_numpy(dtype=object)), None), errors="coerce")
+        values = pd.to_numeric(
+            s.astype(object).where(~_missing(s.to_numpy(dtype=object)), None), errors="coerce"
+        )
     out = np.array(pd.Series(values).to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
     out[~np.isfinite(out)] = np.nan
     return out
@@ -99,7 +102,9 @@ class TabularEncoder:
 
     def __init__(self, columns: dict[str, ColumnInfo]):
         self.columns = dict(columns)
-        self.feature_columns: list[str] = [n for n, c in self.columns.items() if c.kind not in DROPPED_KINDS]
+        self.feature_columns: list[str] = [
+            n for n, c in self.columns.items() if c.kind not in DROPPED_KINDS
+        ]
         self.specs: list[dict[str, Any]] = []
         self.mean: list[float] = []
         self.std: list[float] = []
@@ -118,7 +123,9 @@ class TabularEncoder:
         """
         self.check_columns(df)
         if len(df) == 0:
-            raise DataError("Cannot fit the encoder on a table with no rows.", "Give at least one training row.")
+            raise DataError(
+                "Cannot fit the encoder on a table with no rows.", "Give at least one training row."
+            )
         self.specs, self.notes = [], []
         for name in self.feature_columns:
             self.specs.append(self._fit_column(name, self.columns[name].kind, df[name]))
@@ -166,7 +173,9 @@ class TabularEncoder:
     # ------------------------------------------------------------ transforming
     def _require_fitted(self) -> None:
         if not self.fitted:
-            raise DataError("The encoder is not fitted yet.", "Call fit(train_df) before transform().")
+            raise DataError(
+                "The encoder is not fitted yet.", "Call fit(train_df) before transform()."
+            )
 
     def _numeric(self, df: pd.DataFrame) -> np.ndarray:
         blocks: list[np.ndarray] = []
@@ -178,12 +187,19 @@ class TabularEncoder:
                 mapping = spec["map"]
                 values = s.to_numpy(dtype=object)
                 miss = _missing(values)
-                col = [np.nan if m else mapping.get(bool_token(v), np.nan) for v, m in zip(values, miss)]
+                col = [
+                    np.nan if m else mapping.get(bool_token(v), np.nan)
+                    for v, m in zip(values, miss)
+                ]
                 blocks.append(np.asarray(col, dtype="float64")[:, None])
             elif spec["kind"] == "datetime":
                 dt = _to_datetime(s)
-                parts = [getattr(dt.dt, p) for p in DATE_PARTS] + ([dt.dt.hour] if spec["hour"] else [])
-                blocks.append(np.column_stack([p.to_numpy(dtype="float64", na_value=np.nan) for p in parts]))
+                parts = [getattr(dt.dt, _DT_ATTR.get(p, p)) for p in DATE_PARTS] + (
+                    [dt.dt.hour] if spec["hour"] else []
+                )
+                blocks.append(
+                    np.column_stack([p.to_numpy(dtype="float64", na_value=np.nan) for p in parts])
+                )
         return np.hstack(blocks) if blocks else np.zeros((len(df), 0), dtype="float64")
 
     @property
@@ -209,7 +225,9 @@ class TabularEncoder:
             other = len(lookup) + 1 if spec["other"] else 0
             values = df[spec["name"]].to_numpy(dtype=object)
             miss = _missing(values)
-            cols.append([0 if m else lookup.get(_category_key(v), other) for v, m in zip(values, miss)])
+            cols.append(
+                [0 if m else lookup.get(_category_key(v), other) for v, m in zip(values, miss)]
+            )
         return np.asarray(cols, dtype="int64").T.reshape(len(df), len(cols))
 
     def transform(self, df: pd.DataFrame) -> EncodedTable:
@@ -290,7 +308,8 @@ class TabularEncoder:
             hint = f"Did you mean {', '.join(guesses)}? " if guesses else ""
             raise ColumnError(
                 f"{label} is missing {len(missing)} {noun} the model was trained on: {shown}.",
-                hint + "Add them (cells may be left empty) or rename the columns to match the training data.",
+                hint
+                + "Add them (cells may be left empty) or rename the columns to match the training data.",
             )
         if not extra:
             return []

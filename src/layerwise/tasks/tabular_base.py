@@ -216,7 +216,7 @@ class TabularTask(Task):
                                                            for v in inputs.values()):
             inputs = pd.DataFrame([inputs])
         frame = read_table(inputs)
-        notes = list(frame.attrs.get("notes", [])) + self.encoder.check_columns(frame)
+        notes = list(frame.attrs.get("notes", [])) + self.encoder.check_columns(frame, ignore=[self.target])
         table = self.encoder.transform(frame)
         return self.model.predict(table, self.encoder), frame, notes
 

@@ -235,7 +235,7 @@ class StepLog:
 
     def check(self) -> None:
         for key, values in self.raw.items():
-            window = step_floats(values[self.checked :])
+            window = step_floats(values)
             for offset, value in enumerate(window):
                 if not math.isfinite(value):
                     raise TrainingError(

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import tempfile
@@ -224,3 +225,32 @@ def load_checkpoint(
                 "Resume with the same optimizer and model, or use a new checkpoint_dir.",
             ) from error
     return state
+
+
+def _encode_rng(state: torch.Tensor) -> str:
+    return base64.b64encode(state.cpu().numpy().tobytes()).decode("ascii")
+
+
+def _decode_rng(text: str) -> torch.Tensor:
+    return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8).clone()
+
+
+def capture_rng(generator: torch.Generator, device: torch.device) -> dict[str, str]:
+    """The states of the shuffling generator and torch's global RNGs, as JSON-able text."""
+    rng = {
+        "shuffle": _encode_rng(generator.get_state()),
+        "torch": _encode_rng(torch.get_rng_state()),
+    }
+    if device.type == "cuda":
+        rng["cuda"] = _encode_rng(torch.cuda.get_rng_state(device))
+    return rng
+
+
+def restore_rng(rng: dict[str, str], generator: torch.Generator, device: torch.device) -> None:
+    """Inverse of :func:`capture_rng`; missing entries are left as they are."""
+    if "shuffle" in rng:
+        generator.set_state(_decode_rng(rng["shuffle"]))
+    if "torch" in rng:
+        torch.set_rng_state(_decode_rng(rng["torch"]))
+    if "cuda" in rng and device.type == "cuda":
+        torch.cuda.set_rng_state(_decode_rng(rng["cuda"]), device)

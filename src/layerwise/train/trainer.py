@@ -7,7 +7,6 @@ progress bar and per-epoch history. Custom training (GAN, RL) overrides :meth:`T
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import math
 import time
@@ -22,9 +21,11 @@ from layerwise.errors import ConfigError, DataError, TrainingError
 from layerwise.train.callbacks import MODES, EarlyStopping, History, StepLog, lr_lambda
 from layerwise.train.checkpoint import (
     BEST,
+    capture_rng,
     has_checkpoint,
     load_checkpoint,
     load_weights,
+    restore_rng,
     save_checkpoint,
 )
 from layerwise.train.progress import TrainingProgress
@@ -146,14 +147,6 @@ def _concat(parts: list[Any]) -> Any:
     if isinstance(first, Mapping):
         return {k: _concat([p[k] for p in parts]) for k in first}
     return type(first)(_concat(list(group)) for group in zip(*parts))
-
-
-def _encode_rng(state: torch.Tensor) -> str:
-    return base64.b64encode(state.cpu().numpy().tobytes()).decode("ascii")
-
-
-def _decode_rng(text: str) -> torch.Tensor:
-    return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8).clone()
 
 
 class Trainer:
@@ -424,12 +417,7 @@ class Trainer:
     # ---- checkpoints ------------------------------------------------------------------------
 
     def _save(self, epoch: int, improved: bool) -> None:
-        rng = {
-            "shuffle": _encode_rng(self._generator.get_state()),
-            "torch": _encode_rng(torch.get_rng_state()),
-        }
-        if self.device.type == "cuda":
-            rng["cuda"] = _encode_rng(torch.cuda.get_rng_state(self.device))
+        rng = capture_rng(self._generator, self.device)
         scheduler = None
         if self.scheduler is not None:
             scheduler = {k: v for k, v in self.scheduler.state_dict().items() if k != "lr_lambdas"}
@@ -461,13 +449,7 @@ class Trainer:
         if self.scheduler is not None and state.get("scheduler"):
             n = len(self.scheduler.lr_lambdas)
             self.scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None] * n})
-        rng = state.get("rng", {})
-        if "shuffle" in rng:
-            self._generator.set_state(_decode_rng(rng["shuffle"]))
-        if "torch" in rng:
-            torch.set_rng_state(_decode_rng(rng["torch"]))
-        if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(_decode_rng(rng["cuda"]), self.device)
+        restore_rng(state.get("rng", {}), self._generator, self.device)
         if (folder / BEST).is_file():
             self._best_state = load_weights(folder / BEST, "cpu")
         return int(state["epoch"])

@@ -1,0 +1,49 @@
+"""Shared fixtures: small tables written to disk, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True)
+def _quiet_and_isolated(monkeypatch, tmp_path):
+    """Every test runs in its own folder so stray runs/ folders never collect in the repo."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "160")
+
+
+@pytest.fixture(scope="session")
+def penguins_csv(tmp_path_factory) -> Path:
+    palmerpenguins = pytest.importorskip("palmerpenguins")
+    frame = palmerpenguins.load_penguins()
+    path = tmp_path_factory.mktemp("penguins") / "penguins.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `layerwise ARGS...` in-process; returns (exit code, stdout, stderr)."""
+    from layerwise.cli.main import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = 0
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def write_csv(frame: pd.DataFrame, path: os.PathLike) -> Path:
+    frame.to_csv(path, index=False)
+    return Path(path)
