@@ -140,11 +140,13 @@ def bake_off(
     time_limit: float | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Score every candidate on the same folds; skip those not started before the time limit."""
+    """Score every candidate on the same folds; skip those not started before the time limit
+    (the first always runs, so there is a model to serve)."""
     start = time.perf_counter()
     rows = []
     for name in plan.candidates:
-        if time_limit is not None and time.perf_counter() - start > time_limit:
+        measured = any("validation" in row for row in rows)  # the first candidate always runs
+        if measured and time_limit is not None and time.perf_counter() - start > time_limit:
             rows.append({"candidate": name, "skipped": f"time limit of {time_limit}s reached"})
             continue
         scores, seconds = [], []
