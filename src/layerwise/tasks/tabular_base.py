@@ -62,6 +62,7 @@ class TabularTask(Task):
         self.encoder: Any = None
         self.model: Candidate | None = None
         self.objective = "regression"
+        self._deadline: float | None = None
 
     # ---- options and messages ---------------------------------------------------------
     def option(self, name: str) -> Any:
@@ -83,6 +84,8 @@ class TabularTask(Task):
 
         self.__init__(**{**self.options, **options})
         started = time.perf_counter()
+        limit = self.option("time_limit")
+        self._deadline = None if limit is None else started + float(limit)
         frame = read_table(data)
         if not target:
             raise ConfigError("No target column given.",
@@ -169,6 +172,8 @@ class TabularTask(Task):
         params = dict(self.option("candidate_params").get(name, {}))
         if name == "mlp":
             params.setdefault("device", self.option("device"))
+            if self._deadline is not None:  # share what is left of the time limit between the deep fits
+                params.setdefault("time_limit", max(1.0, (self._deadline - time.perf_counter()) / 3))
         params.update(extra)
         return CANDIDATES.get(name)(self.objective, len(self.classes), self.option("seed"), **params)
 

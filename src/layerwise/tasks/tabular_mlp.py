@@ -40,7 +40,7 @@ class MLPCandidate(Candidate):
             cardinalities=list(cardinalities),
             n_outputs=n_outputs,
             hidden=list(self.params.get("hidden", [256, 128])),
-            dropout=float(self.params.get("dropout", 0.15)),
+            dropout=float(self.params.get("dropout", 0.3 if self._rows < 5000 else 0.1)),
         )
         return TabularMLP(config)
 
@@ -76,6 +76,7 @@ class MLPCandidate(Candidate):
             loss_fn = _mse
             metrics = {}
         train_idx, val_idx = self._validation_split(y)
+        self._rows = len(y)  # small tables get more dropout
         self.model = self._build(numeric.shape[1], table.cardinalities)
         n = len(train_idx)
         config = TrainerConfig(

@@ -25,7 +25,9 @@ def _describe_data(data: Any) -> Any:
 def _config(task: Any, data: Any) -> dict[str, Any]:
     options = {}
     for key, value in task.options.items():
-        options[key] = _describe_data(value) if key == "test_data" and value is not None else value
+        if key == "test_data" and value is not None:
+            value = _describe_data(value)
+        options[key] = str(value) if isinstance(value, os.PathLike) else value
     return {"task": task.name, "data": _describe_data(data), "target": task.target, "options": options}
 
 
