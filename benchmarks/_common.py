@@ -57,6 +57,14 @@ def machine() -> str:
     return f"{cpu_model()}, {cpu_cores()} CPU cores, {('GPU ' + gpu) if gpu else 'no GPU'}"
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages (timings on a shared machine are noisy), or 'n/a'."""
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
 def version(package: str) -> str:
     """Installed version of a distribution, or 'not installed'."""
     try:
@@ -96,7 +104,7 @@ def header(title: str, packages: Sequence[str] = DEFAULT_PACKAGES, command: str 
     return "\n".join([
         f"# {title}", "",
         f"- Date: {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
-        f"- Machine: {machine()}",
+        f"- Machine: {machine()}; load average {load_average()} (1/5/15 min) when written",
         f"- Versions: {versions}",
         f"- Command: `{command}`", ""])
 

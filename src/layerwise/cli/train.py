@@ -14,12 +14,13 @@ def train(
     task: Optional[str] = typer.Option(None, "--task", help="Task name (see `layerwise tasks`); inferred for tables."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds for the bake-off."),
     interpretable: bool = typer.Option(False, "--interpretable", help="Only models whose reasoning can be read."),
-    output_dir: str = typer.Option("runs", "--output-dir", "-o", help="Where run folders are written."),
-    seed: int = typer.Option(0, "--seed"),
+    output_dir: Optional[str] = typer.Option(None, "--output-dir", "-o", help="Where run folders go [runs]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed [0]."),
     config: Optional[Path] = typer.Option(None, "--config", help="A run's config.yaml: reproduce that run."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="An interrupted run folder: continue it."),
     test_data: Optional[str] = typer.Option(None, "--test-data", help="Labelled table for test metrics."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:N] for the deep model."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."),
 ) -> None:
     """Train and compare classical and deep models; write a run folder."""
     from layerwise.api import fit
@@ -27,6 +28,9 @@ def train(
     from layerwise.errors import ConfigError
 
     options: dict = {}
+    if resume is not None:
+        config = resume / "config.yaml"
+        options["resume"] = str(resume)
     if config is not None:
         import yaml
 
@@ -36,10 +40,11 @@ def train(
         data = data or stored.get("data")
         target = target or stored.get("target")
         task = task or stored.get("task")
-        options.update(stored.get("options") or {})
+        options = {**(stored.get("options") or {}), **options}
     if data is None:
         raise ConfigError("No data given.", "Usage: layerwise train DATA --target COLUMN.")
-    options.update(seed=seed, output_dir=output_dir, device=device)
+    given = {"seed": seed, "output_dir": output_dir, "device": device}
+    options.update({k: v for k, v in given.items() if v is not None})  # a config's values stand unless overridden
     if time_limit is not None:
         options["time_limit"] = time_limit
     if interpretable:

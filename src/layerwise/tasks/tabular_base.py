@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "report": True,
     "verbose": True,
     "device": "auto",
+    "resume": None,
 }
 
 
@@ -103,6 +104,9 @@ class TabularTask(Task):
             self.say(f"[cyan]rule[/cyan] {rule.name}: {rule.says}")
 
         train_df, test_df = self._split(frame, read_table, prepare_target)
+        from layerwise.tasks.tabular_outputs import open_run_folder, write_run
+
+        run_folder = open_run_folder(self, data)  # after the data checks: bad input leaves no folder
         self.encoder = TabularEncoder(profile.columns).fit(train_df)
         self._set_labels(train_df[target])
         y_train, y_test = self._codes(train_df[target]), self._codes(test_df[target])
@@ -120,14 +124,13 @@ class TabularTask(Task):
         rows = advisor.bake_off(plan, fit_and_score, folds, self.option("time_limit"), self.say)
         chosen, reason = advisor.choose(rows, plan, {n: CANDIDATES.get(n).complexity for n in plan.candidates})
         self.say(f"[bold green]chosen[/bold green] {reason}")
-        fitted = self._final_fits(rows, table, y_train, weights, test_table, y_test, chosen)
+        checkpoints = run_folder.file("checkpoints")
+        fitted = self._final_fits(rows, table, y_train, weights, (test_table, y_test), chosen, checkpoints)
         self.model = fitted[chosen]
         families = {n: CANDIDATES.get(n).family for n in plan.candidates}
         decision = advisor.decision_markdown(profile, plan, rows, chosen, reason, families)
 
-        from layerwise.tasks.tabular_outputs import write_run
-
-        run = write_run(self, data, frame=test_df, plan=plan, rows=rows, chosen=chosen, fitted=fitted,
+        run = write_run(self, run_folder, frame=test_df, plan=plan, rows=rows, chosen=chosen, fitted=fitted,
                         decision=decision, profile=profile, seconds=time.perf_counter() - started)
         return run
 
@@ -182,17 +185,24 @@ class TabularTask(Task):
             return classification_metrics(y, output)
         return regression_metrics(y, output)
 
-    def _final_fits(self, rows: list[dict], table: Any, y: np.ndarray, weights: Any, test_table: Any,
-                    y_test: np.ndarray, chosen: str) -> dict[str, Candidate]:
-        """Refit every measured candidate on all training rows and score it on the test rows."""
+    def _final_fits(self, rows: list[dict], table: Any, y: np.ndarray, weights: Any, test: tuple[Any, np.ndarray],
+                    chosen: str, checkpoints: Path) -> dict[str, Candidate]:
+        """Refit every measured candidate on all training rows and score it on the test rows.
+
+        The deep fit checkpoints every epoch into ``checkpoints``, so ``--resume`` continues it."""
         fitted = {}
+        test_table, y_test = test
         known = y_test >= 0 if self.kind == "classification" else np.isfinite(y_test)
         for row in rows:
             if "skipped" in row:
                 continue
             name = row["candidate"]
             self.say(f"Final fit: {name}")
-            model = self._candidate(name, progress=bool(self.option("verbose")) and name == chosen)
+            extra: dict[str, Any] = {}
+            if CANDIDATES.get(name).family == "deep":
+                extra = {"progress": bool(self.option("verbose")), "checkpoint_dir": str(checkpoints / name),
+                         "resume": self.option("resume") is not None}
+            model = self._candidate(name, **extra)
             t0 = time.perf_counter()
             model.fit(table, self.encoder, y, weights)
             row["final_fit_seconds"] = time.perf_counter() - t0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -100,17 +101,33 @@ def _importance(task: Any, test_df: pd.DataFrame, seed: int) -> dict[str, Any]:
     return {"method": "permutation", "metric": metric, "rows": int(len(y)), "features": ranked}
 
 
-def write_run(task: Any, data: Any, *, frame: pd.DataFrame, plan: Any, rows: list[dict], chosen: str,
+def open_run_folder(task: Any, data: Any) -> RunFolder:
+    """A new run folder with config.yaml written first, or the interrupted one being resumed."""
+    from layerwise.errors import RunFolderError
+
+    resume = task.option("resume")
+    if resume is None:
+        run = RunFolder.create(task.option("output_dir"), task.name)
+        run.write_yaml(names.CONFIG, _config(task, data))
+        return run
+    run = RunFolder(resume)
+    if not run.exists(names.CONFIG):
+        raise RunFolderError(f"Cannot resume '{resume}': it has no {names.CONFIG}.", "Train again without --resume.")
+    if run.exists(names.MANIFEST):
+        raise RunFolderError(f"Cannot resume '{resume}': that run already finished.",
+                             "Use `layerwise train --config <run>/config.yaml` to train it again.")
+    return run
+
+
+def write_run(task: Any, run: RunFolder, *, frame: pd.DataFrame, plan: Any, rows: list[dict], chosen: str,
               fitted: dict[str, Any], decision: str, profile: Any, seconds: float) -> Run:
     """Write every file of the run folder, the manifest last, and return the Run."""
-    run = RunFolder.create(task.option("output_dir"), task.name)
     model = fitted[chosen]
     info = {"candidate": chosen, "objective": task.objective, "n_classes": len(task.classes),
             "seed": task.option("seed"), **model.save(run)}
     run.write_json(names.PREPROCESS, {"target": task.target, "kind": task.kind, "classes": task.classes,
                                       "encoder": task.encoder.to_json(), "model": info})
     run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
-    run.write_yaml(names.CONFIG, _config(task, data))
     metrics = _metrics(task, plan, rows, chosen, seconds)
     run.write_json(names.METRICS, metrics)
     run.write_json("profile.json", profile.to_dict())
@@ -120,11 +137,13 @@ def write_run(task: Any, data: Any, *, frame: pd.DataFrame, plan: Any, rows: lis
     run.write_with(names.PREDICTIONS, lambda p: _test_predictions(task, frame).to_csv(p, index=False))
     run.write_json(names.IMPORTANCE, _importance(task, frame, task.option("seed")))
     run.write_text(names.DECISION, decision)
+    shutil.rmtree(run.file(names.CHECKPOINTS), ignore_errors=True)  # the finished model is saved
+    run.finalize({"task": task.name, "chosen": chosen})
     report = None
     if task.option("report"):
         from layerwise.runs.report import build_report
 
-        report = build_report(run)
-    run.finalize({"task": task.name, "chosen": chosen})
+        report = build_report(run)  # after the manifest, so the report lists the run's files
+        run.finalize({})
     return Run(path=run.path, task=task, metrics=metrics, chosen=chosen, report=report,
                notes=list(profile.notes))
