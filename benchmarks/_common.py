@@ -91,22 +91,31 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A GitHub-flavoured Markdown table (cells already formatted, or passed through ``fmt``)."""
-    lines = ["| " + " | ".join(map(str, headers)) + " |",
-             "|" + "|".join("---" for _ in headers) + "|"]
+    lines = [
+        "| " + " | ".join(map(str, headers)) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
     lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def header(title: str, packages: Sequence[str] = DEFAULT_PACKAGES, command: str | None = None) -> str:
+def header(
+    title: str, packages: Sequence[str] = DEFAULT_PACKAGES, command: str | None = None
+) -> str:
     """The heading every result file starts with: title, date, machine, versions, command."""
     versions = ", ".join(f"{k} {v}" for k, v in library_versions(packages).items())
     command = command or "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
-    return "\n".join([
-        f"# {title}", "",
-        f"- Date: {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
-        f"- Machine: {machine()}; load average {load_average()} (1/5/15 min) when written",
-        f"- Versions: {versions}",
-        f"- Command: `{command}`", ""])
+    return "\n".join(
+        [
+            f"# {title}",
+            "",
+            f"- Date: {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
+            f"- Machine: {machine()}; load average {load_average()} (1/5/15 min) when written",
+            f"- Versions: {versions}",
+            f"- Command: `{command}`",
+            "",
+        ]
+    )
 
 
 def write_result(name: str, text: str, quick: bool = False) -> Path:

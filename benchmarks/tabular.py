@@ -31,12 +31,23 @@ from _common import fmt, header, markdown_table, progress, write_result  # noqa:
 SEED = 0
 PACKAGES = ("layerwise", "torch", "lightgbm", "scikit-learn", "numpy", "pandas")
 CONTENDERS = ["layerwise", "mlp", "lightgbm", "hgb", "linear"]
-LABELS = {"layerwise": "layerwise (advisor)", "mlp": "MLP alone", "lightgbm": "LightGBM defaults",
-          "hgb": "HistGB defaults", "linear": "logistic / ridge"}
+LABELS = {
+    "layerwise": "layerwise (advisor)",
+    "mlp": "MLP alone",
+    "lightgbm": "LightGBM defaults",
+    "hgb": "HistGB defaults",
+    "linear": "logistic / ridge",
+}
 CLASSICAL = ["lightgbm", "hgb", "linear"]
 # Quoted from the issue (AutoGluon 1.6.3, presets="medium_quality", time_limit=30, same protocol
 # on this kind of machine). NOT run here.
-AUTOGLUON = {"breast_cancer": 0.968, "wine": 0.966, "digits": 0.983, "penguins": 0.988, "diabetes": 55.1}
+AUTOGLUON = {
+    "breast_cancer": 0.968,
+    "wine": 0.966,
+    "digits": 0.983,
+    "penguins": 0.988,
+    "diabetes": 55.1,
+}
 AUTOGLUON_BUDGET_S = 30
 
 
@@ -130,10 +141,18 @@ def make_classical(name: str, kind: str, x: pd.DataFrame) -> object:
         return cls(categorical_features="from_dtype", random_state=SEED)
     cats = categorical_columns(x)
     nums = [c for c in x.columns if c not in cats]
-    prep = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()), nums),
-        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                              OneHotEncoder(handle_unknown="ignore")), cats)])
+    prep = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()), nums),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+                ),
+                cats,
+            ),
+        ]
+    )
     model = LogisticRegression(max_iter=5000, random_state=SEED) if classify else Ridge()
     return Pipeline([("prep", prep), ("model", model)])
 
@@ -141,10 +160,14 @@ def make_classical(name: str, kind: str, x: pd.DataFrame) -> object:
 def score(metric: str, truth: pd.Series, predicted: np.ndarray) -> float:
     if metric == "accuracy":
         return float(np.mean(np.asarray(truth) == np.asarray(predicted)))
-    return float(np.sqrt(np.mean((np.asarray(truth, dtype=float) - np.asarray(predicted, dtype=float)) ** 2)))
+    return float(
+        np.sqrt(np.mean((np.asarray(truth, dtype=float) - np.asarray(predicted, dtype=float)) ** 2))
+    )
 
 
-def run_classical(name: str, data: Dataset, train: pd.DataFrame, test: pd.DataFrame) -> tuple[float, float]:
+def run_classical(
+    name: str, data: Dataset, train: pd.DataFrame, test: pd.DataFrame
+) -> tuple[float, float]:
     """Fit one classical contender on ``train``; (held-out score, fit seconds)."""
     x_train, x_test = train.drop(columns=[data.target]), test.drop(columns=[data.target])
     cats = categorical_columns(data.frame.drop(columns=[data.target]))
@@ -166,13 +189,25 @@ def run_layerwise(data: Dataset, train: pd.DataFrame, test: pd.DataFrame) -> dic
 
     with tempfile.TemporaryDirectory(prefix="lw-bench-") as out:
         started = time.perf_counter()
-        run = layerwise.fit(train, target=data.target, task=f"tabular-{data.kind}", test_data=test,
-                            verbose=False, report=False, output_dir=out, seed=SEED)
+        run = layerwise.fit(
+            train,
+            target=data.target,
+            task=f"tabular-{data.kind}",
+            test_data=test,
+            verbose=False,
+            report=False,
+            output_dir=out,
+            seed=SEED,
+        )
         seconds = time.perf_counter() - started
     mlp = run.metrics["candidates"].get("mlp", {})
-    return {"score": float(run.metrics["test"][data.metric]), "seconds": seconds, "chosen": run.chosen,
-            "mlp_score": float(mlp.get("test", {}).get(data.metric, np.nan)),
-            "mlp_seconds": float(mlp.get("fit_seconds") or np.nan)}
+    return {
+        "score": float(run.metrics["test"][data.metric]),
+        "seconds": seconds,
+        "chosen": run.chosen,
+        "mlp_score": float(mlp.get("test", {}).get(data.metric, np.nan)),
+        "mlp_seconds": float(mlp.get("fit_seconds") or np.nan),
+    }
 
 
 def seed_everything() -> None:
@@ -190,7 +225,10 @@ def run_dataset(data: Dataset, n_splits: int) -> Scores:
     scores = Scores()
     for i, (tr, te) in enumerate(folds(data, n_splits), start=1):
         seed_everything()
-        train, test = data.frame.iloc[tr].reset_index(drop=True), data.frame.iloc[te].reset_index(drop=True)
+        train, test = (
+            data.frame.iloc[tr].reset_index(drop=True),
+            data.frame.iloc[te].reset_index(drop=True),
+        )
         lw = run_layerwise(data, train, test)
         scores.chosen.append(lw["chosen"])
         for key, prefix in (("layerwise", ""), ("mlp", "mlp_")):
@@ -201,7 +239,9 @@ def run_dataset(data: Dataset, n_splits: int) -> Scores:
             scores.score[name].append(value)
             scores.seconds[name].append(seconds)
         shown = ", ".join(f"{c} {scores.score[c][-1]:.3f}" for c in CONTENDERS)
-        progress(f"[{data.name}] fold {i}/{n_splits}: chose {lw['chosen']} ({lw['seconds']:.1f} s) | {shown}")
+        progress(
+            f"[{data.name}] fold {i}/{n_splits}: chose {lw['chosen']} ({lw['seconds']:.1f} s) | {shown}"
+        )
     return scores
 
 
@@ -218,7 +258,10 @@ def metric_rows(results: list[tuple[Dataset, Scores]]) -> list[list[str]]:
     rows = []
     for data, s in results:
         row = [data.name, data.metric]
-        row += [f"{cell(data, mean(s.score[c]))} ({fmt(float(np.sum(s.seconds[c])), 1)} s)" for c in CONTENDERS]
+        row += [
+            f"{cell(data, mean(s.score[c]))} ({fmt(float(np.sum(s.seconds[c])), 1)} s)"
+            for c in CONTENDERS
+        ]
         rows.append(row + [cell(data, AUTOGLUON.get(data.name))])
     return rows
 
@@ -243,46 +286,82 @@ def verdict(data: Dataset, s: Scores) -> dict:
     if ag is not None:  # compared at the quoted precision
         mine = round(lw, 3 if accuracy else 1)
         beats = "tie" if mine == ag else ("yes" if (mine > ag) == accuracy else "no")
-    return {"best": f"{best} {cell(data, ref)}", "gap": gap_text, "met": met, "beats": beats,
-            "chosen": chosen_summary(s.chosen)}
+    return {
+        "best": f"{best} {cell(data, ref)}",
+        "gap": gap_text,
+        "met": met,
+        "beats": beats,
+        "chosen": chosen_summary(s.chosen),
+    }
 
 
 def render(results: list[tuple[Dataset, Scores]], n_splits: int) -> str:
-    head = ["dataset", "metric", *(LABELS[c] for c in CONTENDERS), "AutoGluon 1.6.3 (quoted, not run)"]
+    head = [
+        "dataset",
+        "metric",
+        *(LABELS[c] for c in CONTENDERS),
+        "AutoGluon 1.6.3 (quoted, not run)",
+    ]
     verdicts = [(data, verdict(data, s)) for data, s in results]
-    vrows = [[d.name, v["best"], v["gap"], "yes" if v["met"] else "no", v["beats"] or "—", v["chosen"]]
-             for d, v in verdicts]
+    vrows = [
+        [d.name, v["best"], v["gap"], "yes" if v["met"] else "no", v["beats"] or "—", v["chosen"]]
+        for d, v in verdicts
+    ]
     met = sum(v["met"] for _, v in verdicts)
     beats = sum(v["beats"] == "yes" for _, v in verdicts)
     lw_total = sum(float(np.sum(s.seconds["layerwise"])) for _, s in results)
     n_fits = n_splits * len(results)
-    return "\n".join([
-        f"## Held-out metric, mean over {n_splits} folds (total fit seconds over the folds)", "",
-        "Accuracy as a fraction (higher is better); RMSE (lower is better). layerwise's time is the whole "
-        "`layerwise.fit` call (CV bake-off + refits + run folder); the MLP's is its final fit only.", "",
-        markdown_table(head, metric_rows(results)), "",
-        "## Against the best of LightGBM, HistGB and logistic/ridge", "",
-        "Target: layerwise within 0.3 points (accuracy) / 1 % (RMSE) of the best of the three.", "",
-        markdown_table(["dataset", "best of the three", "layerwise gap", "target met",
-                        "beats AutoGluon (quoted)", "advisor chose"], vrows), "",
-        f"**Summary:** target met on {met}/{len(results)} datasets; layerwise beats AutoGluon's quoted "
-        f"number on {beats}/{len(results)} (ties at the quoted precision do not count); total layerwise "
-        f"fit time {lw_total:.1f} s for {n_fits} fits. AutoGluon's figure comes with a *budget* of "
-        f"{AUTOGLUON_BUDGET_S} s per fit = {AUTOGLUON_BUDGET_S * n_fits} s for {n_fits} fits, an upper "
-        "bound, not a measurement.", "",
-        "AutoGluon 1.6.3 (`presets=\"medium_quality\", time_limit=30`) numbers are quoted from the issue "
-        "(measured on this kind of machine with this protocol); they were not run here.", ""])
+    return "\n".join(
+        [
+            f"## Held-out metric, mean over {n_splits} folds (total fit seconds over the folds)",
+            "",
+            "Accuracy as a fraction (higher is better); RMSE (lower is better). layerwise's time is the whole "
+            "`layerwise.fit` call (CV bake-off + refits + run folder); the MLP's is its final fit only.",
+            "",
+            markdown_table(head, metric_rows(results)),
+            "",
+            "## Against the best of LightGBM, HistGB and logistic/ridge",
+            "",
+            "Target: layerwise within 0.3 points (accuracy) / 1 % (RMSE) of the best of the three.",
+            "",
+            markdown_table(
+                [
+                    "dataset",
+                    "best of the three",
+                    "layerwise gap",
+                    "target met",
+                    "beats AutoGluon (quoted)",
+                    "advisor chose",
+                ],
+                vrows,
+            ),
+            "",
+            f"**Summary:** target met on {met}/{len(results)} datasets; layerwise beats AutoGluon's quoted "
+            f"number on {beats}/{len(results)} (ties at the quoted precision do not count); total layerwise "
+            f"fit time {lw_total:.1f} s for {n_fits} fits. AutoGluon's figure comes with a *budget* of "
+            f"{AUTOGLUON_BUDGET_S} s per fit = {AUTOGLUON_BUDGET_S * n_fits} s for {n_fits} fits, an upper "
+            "bound, not a measurement.",
+            "",
+            'AutoGluon 1.6.3 (`presets="medium_quality", time_limit=30`) numbers are quoted from the issue '
+            "(measured on this kind of machine with this protocol); they were not run here.",
+            "",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 folds, breast_cancer and diabetes only")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 folds, breast_cancer and diabetes only"
+    )
     args = parser.parse_args(argv)
     n_splits = 2 if args.quick else 5
     seed_everything()
     results = []
     for data in load_datasets(args.quick):
-        progress(f"[{data.name}] {len(data.frame)} rows, {data.frame.shape[1] - 1} features, {data.kind}")
+        progress(
+            f"[{data.name}] {len(data.frame)} rows, {data.frame.shape[1] - 1} features, {data.kind}"
+        )
         results.append((data, run_dataset(data, n_splits)))
     command = "python benchmarks/tabular.py" + (" --quick" if args.quick else "")
     text = header("Tabular benchmark: layerwise vs classical baselines", PACKAGES, command) + "\n"

@@ -12,8 +12,17 @@ from layerwise.data.profile import ColumnInfo
 
 
 def _profile(**overrides):
-    base = dict(modality="tabular", n_rows=500, n_columns=10, task_kind="classification", n_classes=2,
-                minority_fraction=0.4, missing_fraction=0.0, columns={}, notes=[])
+    base = dict(
+        modality="tabular",
+        n_rows=500,
+        n_columns=10,
+        task_kind="classification",
+        n_classes=2,
+        minority_fraction=0.4,
+        missing_fraction=0.0,
+        columns={},
+        notes=[],
+    )
     base.update(overrides)
     return SimpleNamespace(**base)
 
@@ -66,12 +75,17 @@ COMPLEXITY = {"linear": 1, "lightgbm": 2, "mlp": 3}
 
 
 def _rows(**scores):
-    return [{"candidate": n, "validation": s, "validation_std": 0.0, "fit_seconds": 0.1} for n, s in scores.items()]
+    return [
+        {"candidate": n, "validation": s, "validation_std": 0.0, "fit_seconds": 0.1}
+        for n, s in scores.items()
+    ]
 
 
 def test_choose_prefers_simpler_within_tolerance():
     plan = advisor.plan(_profile())
-    chosen, reason = advisor.choose(_rows(lightgbm=0.950, linear=0.949, mlp=0.951), plan, COMPLEXITY)
+    chosen, reason = advisor.choose(
+        _rows(lightgbm=0.950, linear=0.949, mlp=0.951), plan, COMPLEXITY
+    )
     assert chosen == "linear" and "simpler" in reason
 
 

@@ -19,17 +19,17 @@ if TYPE_CHECKING:
     from layerwise.api import Run
     from layerwise.tasks.base import Task
 
-__all__ = ["fit", "load", "advise", "tasks", "__version__"]
+__all__ = ["__version__", "advise", "fit", "load", "tasks"]
 
 
-def fit(data: Any, task: str | None = None, target: str | None = None, **options: Any) -> "Run":
+def fit(data: Any, task: str | None = None, target: str | None = None, **options: Any) -> Run:
     """Train on ``data`` and return the finished :class:`~layerwise.api.Run`. See :func:`layerwise.api.fit`."""
     from layerwise.api import fit as _fit
 
     return _fit(data, task=task, target=target, **options)
 
 
-def load(run_dir: Any) -> "Task":
+def load(run_dir: Any) -> Task:
     """Load a run folder; the result has ``predict`` and ``evaluate``. See :func:`layerwise.api.load`."""
     from layerwise.api import load as _load
 

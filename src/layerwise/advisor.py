@@ -67,36 +67,65 @@ def plan(
     classification = profile.task_kind == "classification"
     minority = profile.minority_fraction or 0.0
     high_card = [
-        c.name for c in profile.columns.values() if c.kind == "categorical" and c.n_unique > HIGH_CARDINALITY
+        c.name
+        for c in profile.columns.values()
+        if c.kind == "categorical" and c.n_unique > HIGH_CARDINALITY
     ]
     small, large = rows < SMALL_ROWS, rows >= LARGE_ROWS
     wide = cols > rows / 5
     imbalanced = classification and minority < IMBALANCE_MINORITY
     rules = [
-        Rule("structured data", True,
-             "A table of structured columns: gradient-boosted trees are the strongest default here, so they go first; "
-             "a deep MLP has to earn its place in the bake-off."),
-        Rule("small data", small,
-             f"{rows} rows (< {SMALL_ROWS}): simple models are hard to beat; the linear model is a serious contender "
-             "and k-fold cross-validation gives a steadier estimate than one holdout."),
-        Rule("large data", large,
-             f"{rows} rows (>= {LARGE_ROWS}): enough data for the MLP to pay off; one holdout keeps the bake-off affordable."),
-        Rule("wide data", wide,
-             f"{cols} features for {rows} rows: strong regularisation matters; the linear model is favoured."),
-        Rule("interpretability requested", interpretable,
-             "Interpretability requested: only the linear model and boosted trees compete (coefficients and importances "
-             "can be read); the MLP is left out."),
-        Rule("imbalanced classes", imbalanced,
-             f"Minority class is {minority:.1%} of rows: class weights are on, and models are chosen by "
-             f"{'ROC-AUC' if profile.n_classes == 2 else 'macro-F1'} rather than accuracy."),
-        Rule("missing values", profile.missing_fraction > 0,
-             f"{profile.missing_fraction:.1%} of cells are missing: LightGBM handles them natively; the linear model "
-             "and the MLP get mean imputation plus missing-value indicators."),
-        Rule("high-cardinality categories", bool(high_card),
-             f"Categorical columns with > {HIGH_CARDINALITY} levels ({', '.join(high_card[:3])}): the MLP learns embeddings "
-             "and LightGBM splits on categories natively; one-hot makes the linear model wide."),
-        Rule("time limit", time_limit is not None,
-             f"Time limit {time_limit}s: candidates run in order, and any not started before the limit are skipped."),
+        Rule(
+            "structured data",
+            True,
+            "A table of structured columns: gradient-boosted trees are the strongest default here, so they go first; "
+            "a deep MLP has to earn its place in the bake-off.",
+        ),
+        Rule(
+            "small data",
+            small,
+            f"{rows} rows (< {SMALL_ROWS}): simple models are hard to beat; the linear model is a serious contender "
+            "and k-fold cross-validation gives a steadier estimate than one holdout.",
+        ),
+        Rule(
+            "large data",
+            large,
+            f"{rows} rows (>= {LARGE_ROWS}): enough data for the MLP to pay off; one holdout keeps the bake-off affordable.",
+        ),
+        Rule(
+            "wide data",
+            wide,
+            f"{cols} features for {rows} rows: strong regularisation matters; the linear model is favoured.",
+        ),
+        Rule(
+            "interpretability requested",
+            interpretable,
+            "Interpretability requested: only the linear model and boosted trees compete (coefficients and importances "
+            "can be read); the MLP is left out.",
+        ),
+        Rule(
+            "imbalanced classes",
+            imbalanced,
+            f"Minority class is {minority:.1%} of rows: class weights are on, and models are chosen by "
+            f"{'ROC-AUC' if profile.n_classes == 2 else 'macro-F1'} rather than accuracy.",
+        ),
+        Rule(
+            "missing values",
+            profile.missing_fraction > 0,
+            f"{profile.missing_fraction:.1%} of cells are missing: LightGBM handles them natively; the linear model "
+            "and the MLP get mean imputation plus missing-value indicators.",
+        ),
+        Rule(
+            "high-cardinality categories",
+            bool(high_card),
+            f"Categorical columns with > {HIGH_CARDINALITY} levels ({', '.join(high_card[:3])}): the MLP learns embeddings "
+            "and LightGBM splits on categories natively; one-hot makes the linear model wide.",
+        ),
+        Rule(
+            "time limit",
+            time_limit is not None,
+            f"Time limit {time_limit}s: candidates run in order, and any not started before the limit are skipped.",
+        ),
     ]
     names = list(candidates) if candidates else ["lightgbm", "linear", "mlp"]
     if interpretable:
@@ -111,25 +140,47 @@ def plan(
     if not classification:
         metric, greater, tolerance = "rmse", False, 0.005
     elif imbalanced:
-        metric, greater, tolerance = ("roc_auc" if profile.n_classes == 2 else "macro_f1"), True, 0.002
+        metric, greater, tolerance = (
+            ("roc_auc" if profile.n_classes == 2 else "macro_f1"),
+            True,
+            0.002,
+        )
     else:
         metric, greater, tolerance = "accuracy", True, 0.002
-    first = {"lightgbm": "classical first: gradient-boosted trees", "linear": "classical first: a linear model",
-             "mlp": "deep first: an MLP"}.get(names[0], names[0])
-    return Plan(names, rules, protocol, n_splits, metric, greater, tolerance, imbalanced,
-                f"{first}, confirmed by a measured bake-off of {', '.join(names)}.")
+    first = {
+        "lightgbm": "classical first: gradient-boosted trees",
+        "linear": "classical first: a linear model",
+        "mlp": "deep first: an MLP",
+    }.get(names[0], names[0])
+    return Plan(
+        names,
+        rules,
+        protocol,
+        n_splits,
+        metric,
+        greater,
+        tolerance,
+        imbalanced,
+        f"{first}, confirmed by a measured bake-off of {', '.join(names)}.",
+    )
 
 
-def splits(y: np.ndarray, plan: Plan, classification: bool, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def splits(
+    y: np.ndarray, plan: Plan, classification: bool, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """The validation splits the plan names, shared by every candidate."""
     from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
     index = np.arange(len(y))
     stratify = classification and np.bincount(y).min() >= max(plan.n_splits, 2)
     if plan.n_splits == 0:
-        train, val = train_test_split(index, test_size=0.2, random_state=seed, stratify=y if stratify else None)
+        train, val = train_test_split(
+            index, test_size=0.2, random_state=seed, stratify=y if stratify else None
+        )
         return [(train, val)]
-    splitter = (StratifiedKFold if stratify else KFold)(plan.n_splits, shuffle=True, random_state=seed)
+    splitter = (StratifiedKFold if stratify else KFold)(
+        plan.n_splits, shuffle=True, random_state=seed
+    )
     return list(splitter.split(index, y if stratify else None))
 
 
@@ -154,14 +205,18 @@ def bake_off(
             t0 = time.perf_counter()
             scores.append(fit_and_score(name, train_idx, val_idx))
             seconds.append(time.perf_counter() - t0)
-        rows.append({
-            "candidate": name,
-            "validation": float(np.mean(scores)),
-            "validation_std": float(np.std(scores)),
-            "fit_seconds": float(np.mean(seconds)),
-        })
+        rows.append(
+            {
+                "candidate": name,
+                "validation": float(np.mean(scores)),
+                "validation_std": float(np.std(scores)),
+                "fit_seconds": float(np.mean(seconds)),
+            }
+        )
         if on_progress:
-            on_progress(f"{name}: validation {plan.metric} {np.mean(scores):.4f} ± {np.std(scores):.4f}")
+            on_progress(
+                f"{name}: validation {plan.metric} {np.mean(scores):.4f} ± {np.std(scores):.4f}"
+            )
     return rows
 
 
@@ -182,11 +237,17 @@ def choose(rows: list[dict[str, Any]], plan: Plan, complexity: dict[str, int]) -
     if chosen is best:
         others = [r for r in scored if r is not best]
         runner = max(others, key=lambda r: sign * r["validation"]) if others else None
-        gap = f", {abs(best['validation'] - runner['validation']):.4f} ahead of {runner['candidate']}" if runner else ""
+        gap = (
+            f", {abs(best['validation'] - runner['validation']):.4f} ahead of {runner['candidate']}"
+            if runner
+            else ""
+        )
         reason = f"{best['candidate']} has the best validation {plan.metric} ({best['validation']:.4f}{gap})."
     else:
-        reason = (f"{chosen['candidate']} ({chosen['validation']:.4f}) is within {band} of the best, "
-                  f"{best['candidate']} ({best['validation']:.4f}), and is simpler, so it is preferred.")
+        reason = (
+            f"{chosen['candidate']} ({chosen['validation']:.4f}) is within {band} of the best, "
+            f"{best['candidate']} ({best['validation']:.4f}), and is simpler, so it is preferred."
+        )
     return chosen["candidate"], reason
 
 
@@ -201,10 +262,20 @@ def _size(n_bytes: float | None) -> str:
 
 
 def decision_markdown(
-    profile: Any, plan: Plan, rows: list[dict[str, Any]], chosen: str, reason: str, families: dict[str, str]
+    profile: Any,
+    plan: Plan,
+    rows: list[dict[str, Any]],
+    chosen: str,
+    reason: str,
+    families: dict[str, str],
 ) -> str:
     """decision.md: the profile, every rule (fired or not), the bake-off table and the choice."""
-    lines = ["# Why this model", "", f"**Chosen: {chosen}** ({families.get(chosen, '')}). {reason}", ""]
+    lines = [
+        "# Why this model",
+        "",
+        f"**Chosen: {chosen}** ({families.get(chosen, '')}). {reason}",
+        "",
+    ]
     lines += ["## The data", ""] + [f"- {line}" for line in profile.summary_lines()] + [""]
     lines += ["## Rules", ""]
     for rule in plan.rules:
@@ -215,7 +286,7 @@ def decision_markdown(
         lines += ["", f"Rules that did not fire: {', '.join(quiet)}."]
     lines += ["", f"Recommendation before measuring: {plan.recommendation}", ""]
     direction = "higher" if plan.greater_is_better else "lower"
-    tolerance = (f"{plan.tolerance:g}" if plan.greater_is_better else f"{plan.tolerance:.1%}")
+    tolerance = f"{plan.tolerance:g}" if plan.greater_is_better else f"{plan.tolerance:.1%}"
     lines += [
         "## Measured bake-off",
         "",
@@ -228,7 +299,9 @@ def decision_markdown(
     for row in rows:
         name = row["candidate"] + (" (chosen)" if row["candidate"] == chosen else "")
         if "skipped" in row:
-            lines.append(f"| {name} | {families.get(row['candidate'], '')} | skipped: {row['skipped']} | | | | |")
+            lines.append(
+                f"| {name} | {families.get(row['candidate'], '')} | skipped: {row['skipped']} | | | | |"
+            )
             continue
         test = row.get("test", {}).get(plan.metric)
         latency = row.get("predict_us_per_row")
@@ -238,18 +311,24 @@ def decision_markdown(
             f"| {'-' if latency is None else f'{latency:.1f}'} | {_size(row.get('size_bytes'))} |"
         )
     deep = [r for r in rows if families.get(r["candidate"]) == "deep" and "validation" in r]
-    classical = [r for r in rows if families.get(r["candidate"]) == "classical" and "validation" in r]
+    classical = [
+        r for r in rows if families.get(r["candidate"]) == "classical" and "validation" in r
+    ]
     if deep and classical:
         sign = 1 if plan.greater_is_better else -1
         best_deep = max(deep, key=lambda r: sign * r["validation"])
         best_classic = max(classical, key=lambda r: sign * r["validation"])
         diff = sign * (best_deep["validation"] - best_classic["validation"])
         verdict = "beats" if diff > 0 else "does not beat"
-        lines += ["", "## Deep learning or classical?", "",
-                  f"The best deep model ({best_deep['candidate']}, {best_deep['validation']:.4f}) {verdict} the best "
-                  f"classical model ({best_classic['candidate']}, {best_classic['validation']:.4f}) on validation "
-                  f"{plan.metric}, by {abs(diff):.4f}."
-                  + ("" if diff > 0 else " On this data a traditional model does as well or better.")]
+        lines += [
+            "",
+            "## Deep learning or classical?",
+            "",
+            f"The best deep model ({best_deep['candidate']}, {best_deep['validation']:.4f}) {verdict} the best "
+            f"classical model ({best_classic['candidate']}, {best_classic['validation']:.4f}) on validation "
+            f"{plan.metric}, by {abs(diff):.4f}."
+            + ("" if diff > 0 else " On this data a traditional model does as well or better."),
+        ]
     if plan.notes or getattr(profile, "notes", None):
         lines += ["", "## Notes", ""] + [f"- {note}" for note in [*profile.notes, *plan.notes]]
     return "\n".join(lines) + "\n"

@@ -38,8 +38,10 @@ def resolve_task(data: Any, task: str | None, target: str | None) -> tuple[str, 
 
     frame = _read_with_source(data)
     if not target:
-        raise ConfigError("No target column given.",
-                          f"Pass --target with one of: {', '.join(map(str, frame.columns[:12]))}.")
+        raise ConfigError(
+            "No target column given.",
+            f"Pass --target with one of: {', '.join(map(str, frame.columns[:12]))}.",
+        )
     _, kind, _ = prepare_target(frame, target, None)
     return TABULAR[kind], frame
 
@@ -77,8 +79,12 @@ class Advice:
         return out
 
 
-def advise(data: Any, target: str | None = None, interpretable: bool = False,
-           time_limit: float | None = None) -> Advice:
+def advise(
+    data: Any,
+    target: str | None = None,
+    interpretable: bool = False,
+    time_limit: float | None = None,
+) -> Advice:
     """Profile the data and say which models should compete and why, without training."""
     from layerwise import advisor
     from layerwise.data.profile import profile_table
@@ -86,8 +92,10 @@ def advise(data: Any, target: str | None = None, interpretable: bool = False,
 
     frame = _read_with_source(data)
     if not target:
-        raise ConfigError("No target column given.",
-                          f"Pass --target with one of: {', '.join(map(str, frame.columns[:12]))}.")
+        raise ConfigError(
+            "No target column given.",
+            f"Pass --target with one of: {', '.join(map(str, frame.columns[:12]))}.",
+        )
     frame, kind, notes = prepare_target(frame, target, None)
     profile = profile_table(frame, target, kind)
     profile.notes = [*notes, *profile.notes]

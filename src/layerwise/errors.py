@@ -57,7 +57,9 @@ def closest(name: str, choices: Iterable[str]) -> str | None:
     return lowered[match[0]] if match else None
 
 
-def missing_column(name: str, columns: Iterable[str], what: str = "column", where: str = "the data") -> ColumnError:
+def missing_column(
+    name: str, columns: Iterable[str], what: str = "column", where: str = "the data"
+) -> ColumnError:
     """A ColumnError for a missing column that suggests the closest existing name."""
     columns = [str(c) for c in columns]
     guess = closest(name, columns)

@@ -27,7 +27,9 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
         if n_classes == 2:
             result["roc_auc"] = float(roc_auc_score(y_true, proba[:, 1]))
         else:
-            result["roc_auc"] = float(roc_auc_score(y_true, clipped, multi_class="ovr", average="macro"))
+            result["roc_auc"] = float(
+                roc_auc_score(y_true, clipped, multi_class="ovr", average="macro")
+            )
     return result
 
 

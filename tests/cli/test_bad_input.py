@@ -12,8 +12,13 @@ import pytest
 @pytest.fixture
 def table(tmp_path):
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"age": rng.integers(20, 70, 80), "income": rng.normal(50, 10, 80),
-                          "plan": rng.choice(["basic", "pro"], 80)})
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(20, 70, 80),
+            "income": rng.normal(50, 10, 80),
+            "plan": rng.choice(["basic", "pro"], 80),
+        }
+    )
     frame["churn"] = np.where(frame["income"] + rng.normal(0, 5, 80) > 50, "yes", "no")
     path = tmp_path / "data.csv"
     frame.to_csv(path, index=False)
@@ -34,53 +39,91 @@ def _assert_clean_error(code, out, err, *needles, runs=None):
 
 def test_empty_file(cli, tmp_path):
     (tmp_path / "empty.csv").write_text("")
-    _assert_clean_error(*cli("train", tmp_path / "empty.csv", "--target", "y", "-o", tmp_path / "runs"),
-                        "empty.csv", "empty", runs=tmp_path / "runs")
+    _assert_clean_error(
+        *cli("train", tmp_path / "empty.csv", "--target", "y", "-o", tmp_path / "runs"),
+        "empty.csv",
+        "empty",
+        runs=tmp_path / "runs",
+    )
 
 
 def test_header_only(cli, tmp_path):
     (tmp_path / "header.csv").write_text("a,b,y\n")
-    _assert_clean_error(*cli("train", tmp_path / "header.csv", "--target", "y", "-o", tmp_path / "runs"),
-                        "header.csv", "no rows", runs=tmp_path / "runs")
+    _assert_clean_error(
+        *cli("train", tmp_path / "header.csv", "--target", "y", "-o", tmp_path / "runs"),
+        "header.csv",
+        "no rows",
+        runs=tmp_path / "runs",
+    )
 
 
 def test_misspelled_target_suggests_closest(cli, table, tmp_path):
-    _assert_clean_error(*cli("train", table, "--target", "chrun", "-o", tmp_path / "runs"),
-                        "'chrun'", "churn", runs=tmp_path / "runs")
+    _assert_clean_error(
+        *cli("train", table, "--target", "chrun", "-o", tmp_path / "runs"),
+        "'chrun'",
+        "churn",
+        runs=tmp_path / "runs",
+    )
 
 
 def test_target_all_missing(cli, tmp_path):
     pd.DataFrame({"a": range(20), "y": [np.nan] * 20}).to_csv(tmp_path / "nan.csv", index=False)
-    _assert_clean_error(*cli("train", tmp_path / "nan.csv", "--target", "y", "-o", tmp_path / "runs"),
-                        "'y'", runs=tmp_path / "runs")
+    _assert_clean_error(
+        *cli("train", tmp_path / "nan.csv", "--target", "y", "-o", tmp_path / "runs"),
+        "'y'",
+        runs=tmp_path / "runs",
+    )
 
 
 def test_single_class(cli, tmp_path):
     pd.DataFrame({"a": range(20), "y": ["spam"] * 20}).to_csv(tmp_path / "one.csv", index=False)
-    _assert_clean_error(*cli("train", tmp_path / "one.csv", "--target", "y", "-o", tmp_path / "runs"),
-                        "'y'", "spam", runs=tmp_path / "runs")
+    _assert_clean_error(
+        *cli("train", tmp_path / "one.csv", "--target", "y", "-o", tmp_path / "runs"),
+        "'y'",
+        "spam",
+        runs=tmp_path / "runs",
+    )
 
 
 def test_non_numeric_regression_target(cli, table, tmp_path):
-    _assert_clean_error(*cli("train", table, "--target", "plan", "--task", "tabular-regression",
-                             "-o", tmp_path / "runs"), "'plan'", "tabular-classification",
-                        runs=tmp_path / "runs")
+    _assert_clean_error(
+        *cli(
+            "train",
+            table,
+            "--target",
+            "plan",
+            "--task",
+            "tabular-regression",
+            "-o",
+            tmp_path / "runs",
+        ),
+        "'plan'",
+        "tabular-classification",
+        runs=tmp_path / "runs",
+    )
 
 
 def test_unreadable_encoding(cli, tmp_path):
     (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 40)
-    _assert_clean_error(*cli("train", tmp_path / "binary.csv", "--target", "y", "-o", tmp_path / "runs"),
-                        "binary.csv", runs=tmp_path / "runs")
+    _assert_clean_error(
+        *cli("train", tmp_path / "binary.csv", "--target", "y", "-o", tmp_path / "runs"),
+        "binary.csv",
+        runs=tmp_path / "runs",
+    )
 
 
 def test_unknown_task_lists_valid(cli, table, tmp_path):
-    _assert_clean_error(*cli("train", table, "--target", "churn", "--task", "tabular-clasification"),
-                        "tabular-classification")
+    _assert_clean_error(
+        *cli("train", table, "--target", "churn", "--task", "tabular-clasification"),
+        "tabular-classification",
+    )
 
 
 @pytest.fixture
 def trained(cli, table, tmp_path):
-    code, out, err = cli("train", table, "--target", "churn", "-o", tmp_path / "runs", "--no-report")
+    code, out, err = cli(
+        "train", table, "--target", "churn", "-o", tmp_path / "runs", "--no-report"
+    )
     assert code == 0, err
     return next((tmp_path / "runs").iterdir())
 
@@ -92,7 +135,8 @@ def test_predict_missing_columns_lists_them(cli, trained, tmp_path):
 
 def test_predict_extra_columns_are_ignored_with_a_note(cli, trained, tmp_path):
     pd.DataFrame({"age": [30], "income": [60.0], "plan": ["pro"], "colour": ["red"]}).to_csv(
-        tmp_path / "new.csv", index=False)
+        tmp_path / "new.csv", index=False
+    )
     code, out, err = cli("predict", trained, tmp_path / "new.csv")
     assert code == 0, err
     assert "colour" in err and "prediction" in out

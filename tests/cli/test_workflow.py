@@ -16,7 +16,9 @@ def _run_dir(output: str) -> Path:
 
 
 def test_train_predict_evaluate_report(cli, penguins_csv, tmp_path):
-    code, out, err = cli("train", penguins_csv, "--target", "species", "--output-dir", tmp_path / "runs")
+    code, out, err = cli(
+        "train", penguins_csv, "--target", "species", "--output-dir", tmp_path / "runs"
+    )
     assert code == 0, err
     run = _run_dir(out)
     assert "(chosen)" in out and "lightgbm" in out and "mlp" in out
@@ -42,13 +44,22 @@ def test_train_predict_evaluate_report(cli, penguins_csv, tmp_path):
     code, out, err = cli("report", run)
     assert code == 0, err
     assert Path(out.strip()).exists()
-    code, _, err = cli("predict", run, tmp_path / "new.csv")  # manifest was updated with the new report
+    code, _, err = cli(
+        "predict", run, tmp_path / "new.csv"
+    )  # manifest was updated with the new report
     assert code == 0, err
 
 
 def test_train_regression_from_config_reproduces(cli, penguins_csv, tmp_path):
-    code, out, err = cli("train", penguins_csv, "--target", "body_mass_g", "--output-dir", tmp_path / "runs",
-                         "--no-report")
+    code, out, err = cli(
+        "train",
+        penguins_csv,
+        "--target",
+        "body_mass_g",
+        "--output-dir",
+        tmp_path / "runs",
+        "--no-report",
+    )
     assert code == 0, err
     run = _run_dir(out)
     first = json.loads((run / "metrics.json").read_text())

@@ -20,8 +20,15 @@ def test_task_contract(name, tmp_path):
 
     # the run folder is complete and verifies
     folder = RunFolder.open(run.path)
-    for required in ("manifest.json", "config.yaml", "schema.json", "preprocess.json", "metrics.json",
-                     "decision.md", "report.html"):
+    for required in (
+        "manifest.json",
+        "config.yaml",
+        "schema.json",
+        "preprocess.json",
+        "metrics.json",
+        "decision.md",
+        "report.html",
+    ):
         assert folder.exists(required), required
     assert set(folder.manifest["files"]) >= {"metrics.json", "schema.json"}
 

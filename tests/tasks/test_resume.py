@@ -22,8 +22,13 @@ def test_interrupted_run_resumes_in_place(cli, tmp_path, monkeypatch):
 
     monkeypatch.setattr(tabular_outputs, "write_run", crash)
     with pytest.raises(RuntimeError, match="simulated"):
-        layerwise.fit(str(tmp_path / "data.csv"), target="y", output_dir=str(tmp_path / "runs"), verbose=False,
-                      candidate_params={"mlp": {"epochs": 4}})
+        layerwise.fit(
+            str(tmp_path / "data.csv"),
+            target="y",
+            output_dir=str(tmp_path / "runs"),
+            verbose=False,
+            candidate_params={"mlp": {"epochs": 4}},
+        )
     monkeypatch.undo()
 
     (folder,) = list((tmp_path / "runs").iterdir())

@@ -16,7 +16,9 @@ def test_breast_cancer_accuracy_floor(tmp_path):
     from sklearn.datasets import load_breast_cancer
 
     frame = load_breast_cancer(as_frame=True).frame
-    run = layerwise.fit(frame, target="target", output_dir=tmp_path, verbose=False, report=False, **FAST)
+    run = layerwise.fit(
+        frame, target="target", output_dir=tmp_path, verbose=False, report=False, **FAST
+    )
     assert run.metrics["test"]["accuracy"] > 0.94
     assert run.metrics["test"]["roc_auc"] > 0.97
     assert set(run.metrics["candidates"]) == {"lightgbm", "linear", "mlp"}
@@ -28,7 +30,9 @@ def test_diabetes_regression_beats_predicting_the_mean(tmp_path):
     from sklearn.datasets import load_diabetes
 
     frame = load_diabetes(as_frame=True).frame
-    run = layerwise.fit(frame, target="target", output_dir=tmp_path, verbose=False, report=False, **FAST)
+    run = layerwise.fit(
+        frame, target="target", output_dir=tmp_path, verbose=False, report=False, **FAST
+    )
     assert run.task.name == "tabular-regression"
     assert run.metrics["test"]["rmse"] < 65  # the target's std is ~77
     assert run.metrics["test"]["r2"] > 0.3
@@ -36,33 +40,48 @@ def test_diabetes_regression_beats_predicting_the_mean(tmp_path):
 
 def _mixed_frame(n=300, seed=0):
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "customer_id": [f"C{i:05d}" for i in range(n)],
-        "signup": pd.date_range("2020-01-01", periods=n, freq="D").astype(str),
-        "plan": rng.choice(["basic", "pro", "team"], n),
-        "monthly": rng.normal(40, 10, n).round(2),
-        "active": rng.choice(["yes", "no"], n),
-        "comment": [f"customer wrote a long comment number {i} about the service quality" for i in range(n)],
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n)],
+            "signup": pd.date_range("2020-01-01", periods=n, freq="D").astype(str),
+            "plan": rng.choice(["basic", "pro", "team"], n),
+            "monthly": rng.normal(40, 10, n).round(2),
+            "active": rng.choice(["yes", "no"], n),
+            "comment": [
+                f"customer wrote a long comment number {i} about the service quality"
+                for i in range(n)
+            ],
+        }
+    )
     frame.loc[rng.choice(n, 30, replace=False), "monthly"] = np.nan
-    logit = (frame["plan"] == "basic") * 2.0 - (frame["active"] == "yes") * 1.5 + rng.normal(0, 0.5, n)
+    logit = (
+        (frame["plan"] == "basic") * 2.0 - (frame["active"] == "yes") * 1.5 + rng.normal(0, 0.5, n)
+    )
     frame["churn"] = np.where(logit > 0.2, "yes", "no")
     return frame
 
 
 def test_column_kinds_are_handled_and_noted(tmp_path):
     frame = _mixed_frame()
-    run = layerwise.fit(frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST)
+    run = layerwise.fit(
+        frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST
+    )
     assert run.metrics["test"]["accuracy"] > 0.8
     kinds = {c["name"]: c["kind"] for c in run.task.input_schema()["columns"]}
-    assert kinds["signup"] == "datetime" and kinds["active"] == "boolean" and "customer_id" not in kinds
+    assert (
+        kinds["signup"] == "datetime"
+        and kinds["active"] == "boolean"
+        and "customer_id" not in kinds
+    )
     notes = " ".join(run.notes)
     assert "customer_id" in notes and "comment" in notes
 
 
 def test_unseen_categories_and_missing_values_at_predict_time(tmp_path):
     frame = _mixed_frame()
-    run = layerwise.fit(frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST)
+    run = layerwise.fit(
+        frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST
+    )
     new = frame.drop(columns=["churn"]).head(3).copy()
     new.loc[new.index[0], "plan"] = "enterprise"  # never seen in training
     new.loc[new.index[1], "monthly"] = np.nan
@@ -73,7 +92,9 @@ def test_unseen_categories_and_missing_values_at_predict_time(tmp_path):
 
 def test_single_record_dict_and_missing_column_error(tmp_path):
     frame = _mixed_frame()
-    run = layerwise.fit(frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST)
+    run = layerwise.fit(
+        frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST
+    )
     record = frame.drop(columns=["churn"]).iloc[0].to_dict()
     assert len(run.predict(record)) == 1
     record.pop("plan")
@@ -86,7 +107,9 @@ def test_imbalanced_classes_get_weights_and_auc_selection(tmp_path):
     n = 600
     frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
     frame["fraud"] = (frame["a"] + rng.normal(0, 0.3, n) > 1.8).astype(int)
-    run = layerwise.fit(frame, target="fraud", output_dir=tmp_path, verbose=False, report=False, **FAST)
+    run = layerwise.fit(
+        frame, target="fraud", output_dir=tmp_path, verbose=False, report=False, **FAST
+    )
     assert run.metrics["metric"] == "roc_auc"
     assert "imbalanced classes" in (run.path / "decision.md").read_text()
     assert run.metrics["test"]["roc_auc"] > 0.9
@@ -94,14 +117,19 @@ def test_imbalanced_classes_get_weights_and_auc_selection(tmp_path):
 
 def test_interpretable_run_has_no_mlp(tmp_path):
     frame = _mixed_frame()
-    run = layerwise.fit(frame, target="churn", output_dir=tmp_path, verbose=False, report=False,
-                        interpretable=True)
+    run = layerwise.fit(
+        frame, target="churn", output_dir=tmp_path, verbose=False, report=False, interpretable=True
+    )
     assert "mlp" not in run.metrics["candidates"] and run.chosen in {"linear", "lightgbm"}
 
 
 def test_same_seed_same_result(tmp_path):
     frame = _mixed_frame()
-    first = layerwise.fit(frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST)
-    second = layerwise.fit(frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST)
+    first = layerwise.fit(
+        frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST
+    )
+    second = layerwise.fit(
+        frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST
+    )
     assert first.metrics["candidates"]["mlp"]["test"] == second.metrics["candidates"]["mlp"]["test"]
     assert first.path != second.path

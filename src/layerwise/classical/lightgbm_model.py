@@ -50,7 +50,9 @@ class LightGBMCandidate(Candidate):
         cat_index = list(range(numeric.shape[1], matrix.shape[1]))
         return matrix, cat_index
 
-    def fit(self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
+    def fit(
+        self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> None:
         import lightgbm as lgb
 
         matrix, cat_index = self._matrix(table)
@@ -80,7 +82,7 @@ class LightGBMCandidate(Candidate):
         return {"file": MODEL_FILE}
 
     @classmethod
-    def load(cls, run: RunFolder, info: dict[str, Any]) -> "LightGBMCandidate":
+    def load(cls, run: RunFolder, info: dict[str, Any]) -> LightGBMCandidate:
         import lightgbm as lgb
 
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))

@@ -26,7 +26,9 @@ class LinearCandidate(Candidate):
     complexity: ClassVar[int] = 1
     description: ClassVar[str] = "logistic / ridge regression on standardised one-hot features"
 
-    def fit(self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
+    def fit(
+        self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> None:
         from sklearn.linear_model import LogisticRegression, Ridge
 
         features = encoder.one_hot(table).astype(np.float64)
@@ -48,7 +50,10 @@ class LinearCandidate(Candidate):
         else:
             model = Ridge(alpha=self.params.get("alpha", 1.0))
             model.fit(features, y, sample_weight=sample_weight)
-            self.coef, self.intercept = np.asarray(model.coef_)[None, :], np.atleast_1d(model.intercept_)
+            self.coef, self.intercept = (
+                np.asarray(model.coef_)[None, :],
+                np.atleast_1d(model.intercept_),
+            )
 
     def predict(self, table: Any, encoder: Any) -> np.ndarray:
         features = encoder.one_hot(table).astype(np.float64)
@@ -68,7 +73,7 @@ class LinearCandidate(Candidate):
         return {"file": MODEL_FILE}
 
     @classmethod
-    def load(cls, run: RunFolder, info: dict[str, Any]) -> "LinearCandidate":
+    def load(cls, run: RunFolder, info: dict[str, Any]) -> LinearCandidate:
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
         stored = run.read_json(info["file"])
         model.coef = np.asarray(stored["coef"], dtype=np.float64)

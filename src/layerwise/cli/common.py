@@ -22,11 +22,20 @@ def candidates_table(metrics: dict[str, Any]) -> Any:
 
     metric = metrics.get("metric", "score")
     table = Table(title=f"Classical ML vs deep learning ({metrics.get('validation_protocol', '')})")
-    for column in ("candidate", "family", f"validation {metric}", f"test {metric}", "fit (s)",
-                   "predict (µs/row)", "size"):
+    for column in (
+        "candidate",
+        "family",
+        f"validation {metric}",
+        f"test {metric}",
+        "fit (s)",
+        "predict (µs/row)",
+        "size",
+    ):
         table.add_column(column, justify="left" if column in ("candidate", "family") else "right")
     for name, entry in metrics.get("candidates", {}).items():
-        label = f"[bold green]{name} (chosen)[/bold green]" if name == metrics.get("chosen") else name
+        label = (
+            f"[bold green]{name} (chosen)[/bold green]" if name == metrics.get("chosen") else name
+        )
         if "skipped" in entry:
             table.add_row(label, entry.get("family", ""), "skipped", "", "", "", "")
             continue

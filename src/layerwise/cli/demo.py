@@ -41,11 +41,21 @@ def _breast_cancer(folder: Path) -> tuple[Path, str, str]:
     bunch = load_breast_cancer(as_frame=True)
     frame = bunch.frame.rename(columns={"target": "diagnosis"})
     frame["diagnosis"] = frame["diagnosis"].map({0: "malignant", 1: "benign"})
-    return _write(frame, folder, "breast_cancer.csv"), "diagnosis", "breast cancer diagnosis (569 tumours, 30 measurements)"
+    return (
+        _write(frame, folder, "breast_cancer.csv"),
+        "diagnosis",
+        "breast cancer diagnosis (569 tumours, 30 measurements)",
+    )
 
 
 def _diabetes(folder: Path) -> tuple[Path, str, str]:
     from sklearn.datasets import load_diabetes
 
-    frame = load_diabetes(as_frame=True, scaled=False).frame.rename(columns={"target": "progression"})
-    return _write(frame, folder, "diabetes.csv"), "progression", "diabetes progression (442 patients, 10 measurements)"
+    frame = load_diabetes(as_frame=True, scaled=False).frame.rename(
+        columns={"target": "progression"}
+    )
+    return (
+        _write(frame, folder, "diabetes.csv"),
+        "progression",
+        "diabetes progression (442 patients, 10 measurements)",
+    )

@@ -9,8 +9,12 @@ import typer
 
 def predict(
     run_dir: str = typer.Argument(..., help="A run folder written by `layerwise train`."),
-    data: str = typer.Argument(..., help="Table of new rows (the training columns; the target is not needed)."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write predictions to this CSV."),
+    data: str = typer.Argument(
+        ..., help="Table of new rows (the training columns; the target is not needed)."
+    ),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", help="Write predictions to this CSV."
+    ),
 ) -> None:
     """Predict with a trained run; print the predictions or write them to a CSV."""
     from layerwise.api import load

@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 
-def report(run_dir: str = typer.Argument(..., help="A run folder written by `layerwise train`.")) -> None:
+def report(
+    run_dir: str = typer.Argument(..., help="A run folder written by `layerwise train`."),
+) -> None:
     """Rebuild a run's report.html from the files in its folder."""
     from layerwise.cli.common import out
     from layerwise.runs.folder import REPORT, RunFolder

@@ -9,18 +9,36 @@ import typer
 
 
 def train(
-    data: Optional[str] = typer.Argument(None, help="Table to train on: CSV, TSV, Parquet or JSON Lines."),
+    data: Optional[str] = typer.Argument(
+        None, help="Table to train on: CSV, TSV, Parquet or JSON Lines."
+    ),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Column to predict."),
-    task: Optional[str] = typer.Option(None, "--task", help="Task name (see `layerwise tasks`); inferred for tables."),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds for the bake-off."),
-    interpretable: bool = typer.Option(False, "--interpretable", help="Only models whose reasoning can be read."),
-    output_dir: Optional[str] = typer.Option(None, "--output-dir", "-o", help="Where run folders go [runs]."),
+    task: Optional[str] = typer.Option(
+        None, "--task", help="Task name (see `layerwise tasks`); inferred for tables."
+    ),
+    time_limit: Optional[float] = typer.Option(
+        None, "--time-limit", help="Seconds for the bake-off."
+    ),
+    interpretable: bool = typer.Option(
+        False, "--interpretable", help="Only models whose reasoning can be read."
+    ),
+    output_dir: Optional[str] = typer.Option(
+        None, "--output-dir", "-o", help="Where run folders go [runs]."
+    ),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed [0]."),
-    config: Optional[Path] = typer.Option(None, "--config", help="A run's config.yaml: reproduce that run."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="An interrupted run folder: continue it."),
-    test_data: Optional[str] = typer.Option(None, "--test-data", help="Labelled table for test metrics."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="A run's config.yaml: reproduce that run."
+    ),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="An interrupted run folder: continue it."
+    ),
+    test_data: Optional[str] = typer.Option(
+        None, "--test-data", help="Labelled table for test metrics."
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."
+    ),
 ) -> None:
     """Train and compare classical and deep models; write a run folder."""
     from layerwise.api import fit
@@ -35,7 +53,9 @@ def train(
         import yaml
 
         if not config.exists():
-            raise ConfigError(f"Config file '{config}' does not exist.", "Pass a run folder's config.yaml.")
+            raise ConfigError(
+                f"Config file '{config}' does not exist.", "Pass a run folder's config.yaml."
+            )
         stored = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
         data = data or stored.get("data")
         target = target or stored.get("target")
@@ -44,7 +64,9 @@ def train(
     if data is None:
         raise ConfigError("No data given.", "Usage: layerwise train DATA --target COLUMN.")
     given = {"seed": seed, "output_dir": output_dir, "device": device}
-    options.update({k: v for k, v in given.items() if v is not None})  # a config's values stand unless overridden
+    options.update(
+        {k: v for k, v in given.items() if v is not None}
+    )  # a config's values stand unless overridden
     if time_limit is not None:
         options["time_limit"] = time_limit
     if interpretable:

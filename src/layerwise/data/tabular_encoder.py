@@ -189,7 +189,7 @@ class TabularEncoder:
                 miss = _missing(values)
                 col = [
                     np.nan if m else mapping.get(bool_token(v), np.nan)
-                    for v, m in zip(values, miss)
+                    for v, m in zip(values, miss, strict=True)
                 ]
                 blocks.append(np.asarray(col, dtype="float64")[:, None])
             elif spec["kind"] == "datetime":
@@ -226,7 +226,10 @@ class TabularEncoder:
             values = df[spec["name"]].to_numpy(dtype=object)
             miss = _missing(values)
             cols.append(
-                [0 if m else lookup.get(_category_key(v), other) for v, m in zip(values, miss)]
+                [
+                    0 if m else lookup.get(_category_key(v), other)
+                    for v, m in zip(values, miss, strict=True)
+                ]
             )
         return np.asarray(cols, dtype="int64").T.reshape(len(df), len(cols))
 

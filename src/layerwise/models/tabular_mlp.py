@@ -44,7 +44,12 @@ class TabularMLP(nn.Module):
         width = config.n_numeric + sum(embedding_size(k) for k in config.cardinalities)
         layers: list[nn.Module] = []
         for size in config.hidden:
-            layers += [nn.Linear(width, size), nn.LayerNorm(size), nn.SiLU(), nn.Dropout(config.dropout)]
+            layers += [
+                nn.Linear(width, size),
+                nn.LayerNorm(size),
+                nn.SiLU(),
+                nn.Dropout(config.dropout),
+            ]
             width = size
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, config.n_outputs)

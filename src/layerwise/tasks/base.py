@@ -25,7 +25,7 @@ class Run:
     """
 
     path: Path
-    task: "Task"
+    task: Task
     metrics: dict[str, Any]
     chosen: str
     report: Path | None = None
@@ -61,7 +61,7 @@ class Task(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, run: RunFolder) -> "Task":
+    def load(cls, run: RunFolder) -> Task:
         """Rebuild a fitted task from a verified run folder."""
 
     @abstractmethod
@@ -99,7 +99,9 @@ class Candidate(ABC):
         return self.objective != "regression"
 
     @abstractmethod
-    def fit(self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
+    def fit(
+        self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> None:
         """Train on an EncodedTable; ``y`` holds class codes 0..k-1 or float targets."""
 
     @abstractmethod
@@ -112,5 +114,5 @@ class Candidate(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, run: RunFolder, info: dict[str, Any]) -> "Candidate":
+    def load(cls, run: RunFolder, info: dict[str, Any]) -> Candidate:
         """Rebuild a fitted candidate from its files in ``run`` and the saved info."""

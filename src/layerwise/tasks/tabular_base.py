@@ -44,7 +44,9 @@ DEFAULTS: dict[str, Any] = {
 
 def take(table: Any, index: np.ndarray) -> Any:
     """Rows ``index`` of an EncodedTable."""
-    return dataclasses.replace(table, numeric=table.numeric[index], categorical=table.categorical[index])
+    return dataclasses.replace(
+        table, numeric=table.numeric[index], categorical=table.categorical[index]
+    )
 
 
 class TabularTask(Task):
@@ -55,8 +57,10 @@ class TabularTask(Task):
     def __init__(self, **options: Any):
         unknown = sorted(set(options) - set(DEFAULTS))
         if unknown:
-            raise ConfigError(f"Unknown option(s) {', '.join(unknown)} for {self.name}.",
-                              f"Valid options: {', '.join(DEFAULTS)}.")
+            raise ConfigError(
+                f"Unknown option(s) {', '.join(unknown)} for {self.name}.",
+                f"Valid options: {', '.join(DEFAULTS)}.",
+            )
         super().__init__(**options)
         self.target: str | None = None
         self.classes: list[Any] = []
@@ -89,15 +93,21 @@ class TabularTask(Task):
         self._deadline = None if limit is None else started + float(limit)
         frame = read_table(data)
         if not target:
-            raise ConfigError("No target column given.",
-                              f"Pass --target with one of: {', '.join(map(str, frame.columns[:12]))}.")
+            raise ConfigError(
+                "No target column given.",
+                f"Pass --target with one of: {', '.join(map(str, frame.columns[:12]))}.",
+            )
         frame, kind, notes = prepare_target(frame, target, self.kind)
         notes = list(frame.attrs.get("notes", [])) + notes
         self.target = target
         profile = profile_table(frame, target, kind)
         profile.notes = [*notes, *profile.notes]
-        plan = advisor.plan(profile, self.option("interpretable"), self.option("time_limit"),
-                            self.option("candidates"))
+        plan = advisor.plan(
+            profile,
+            self.option("interpretable"),
+            self.option("time_limit"),
+            self.option("candidates"),
+        )
         for line in profile.summary_lines():
             self.say(f"[dim]{line}[/dim]")
         for rule in plan.fired():
@@ -106,7 +116,9 @@ class TabularTask(Task):
         train_df, test_df = self._split(frame, read_table, prepare_target)
         from layerwise.tasks.tabular_outputs import open_run_folder, write_run
 
-        run_folder = open_run_folder(self, data)  # after the data checks: bad input leaves no folder
+        run_folder = open_run_folder(
+            self, data
+        )  # after the data checks: bad input leaves no folder
         self.encoder = TabularEncoder(profile.columns).fit(train_df)
         self._set_labels(train_df[target])
         y_train, y_test = self._codes(train_df[target]), self._codes(test_df[target])
@@ -118,37 +130,62 @@ class TabularTask(Task):
 
         def fit_and_score(name: str, tr: np.ndarray, va: np.ndarray) -> float:
             model = self._candidate(name)
-            model.fit(take(table, tr), self.encoder, y_train[tr], None if weights is None else weights[tr])
-            return self._score(y_train[va], model.predict(take(table, va), self.encoder)).get(plan.metric, np.nan)
+            model.fit(
+                take(table, tr), self.encoder, y_train[tr], None if weights is None else weights[tr]
+            )
+            return self._score(y_train[va], model.predict(take(table, va), self.encoder)).get(
+                plan.metric, np.nan
+            )
 
         rows = advisor.bake_off(plan, fit_and_score, folds, self.option("time_limit"), self.say)
-        chosen, reason = advisor.choose(rows, plan, {n: CANDIDATES.get(n).complexity for n in plan.candidates})
+        chosen, reason = advisor.choose(
+            rows, plan, {n: CANDIDATES.get(n).complexity for n in plan.candidates}
+        )
         self.say(f"[bold green]chosen[/bold green] {reason}")
         checkpoints = run_folder.file("checkpoints")
-        fitted = self._final_fits(rows, table, y_train, weights, (test_table, y_test), chosen, checkpoints)
+        fitted = self._final_fits(
+            rows, table, y_train, weights, (test_table, y_test), chosen, checkpoints
+        )
         self.model = fitted[chosen]
         families = {n: CANDIDATES.get(n).family for n in plan.candidates}
         decision = advisor.decision_markdown(profile, plan, rows, chosen, reason, families)
 
-        run = write_run(self, run_folder, frame=test_df, plan=plan, rows=rows, chosen=chosen, fitted=fitted,
-                        decision=decision, profile=profile, seconds=time.perf_counter() - started)
+        run = write_run(
+            self,
+            run_folder,
+            frame=test_df,
+            plan=plan,
+            rows=rows,
+            chosen=chosen,
+            fitted=fitted,
+            decision=decision,
+            profile=profile,
+            seconds=time.perf_counter() - started,
+        )
         return run
 
-    def _split(self, frame: pd.DataFrame, read_table: Any, prepare_target: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _split(
+        self, frame: pd.DataFrame, read_table: Any, prepare_target: Any
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         from sklearn.model_selection import train_test_split
 
         if self.option("test_data") is not None:
-            test_df, _, _ = prepare_target(read_table(self.option("test_data")), self.target, self.kind)
+            test_df, _, _ = prepare_target(
+                read_table(self.option("test_data")), self.target, self.kind
+            )
             return frame.reset_index(drop=True), test_df.reset_index(drop=True)
         y = frame[self.target].astype(str)
         counts = y.value_counts()
         stratify = y if self.kind == "classification" and counts.min() >= 2 else None
         size = self.option("test_size")
         if len(frame) < 10:
-            raise DataError(f"Only {len(frame)} labelled rows: too few to train and test.",
-                            "Provide at least 10 rows (hundreds for a meaningful result).")
-        train_df, test_df = train_test_split(frame, test_size=size, random_state=self.option("seed"),
-                                             stratify=stratify)
+            raise DataError(
+                f"Only {len(frame)} labelled rows: too few to train and test.",
+                "Provide at least 10 rows (hundreds for a meaningful result).",
+            )
+        train_df, test_df = train_test_split(
+            frame, test_size=size, random_state=self.option("seed"), stratify=stratify
+        )
         return train_df.reset_index(drop=True), test_df.reset_index(drop=True)
 
     def _set_labels(self, y: pd.Series) -> None:
@@ -175,18 +212,32 @@ class TabularTask(Task):
         params = dict(self.option("candidate_params").get(name, {}))
         if name == "mlp":
             params.setdefault("device", self.option("device"))
-            if self._deadline is not None:  # share what is left of the time limit between the deep fits
-                params.setdefault("time_limit", max(1.0, (self._deadline - time.perf_counter()) / 3))
+            if (
+                self._deadline is not None
+            ):  # share what is left of the time limit between the deep fits
+                params.setdefault(
+                    "time_limit", max(1.0, (self._deadline - time.perf_counter()) / 3)
+                )
         params.update(extra)
-        return CANDIDATES.get(name)(self.objective, len(self.classes), self.option("seed"), **params)
+        return CANDIDATES.get(name)(
+            self.objective, len(self.classes), self.option("seed"), **params
+        )
 
     def _score(self, y: np.ndarray, output: np.ndarray) -> dict[str, float]:
         if self.kind == "classification":
             return classification_metrics(y, output)
         return regression_metrics(y, output)
 
-    def _final_fits(self, rows: list[dict], table: Any, y: np.ndarray, weights: Any, test: tuple[Any, np.ndarray],
-                    chosen: str, checkpoints: Path) -> dict[str, Candidate]:
+    def _final_fits(
+        self,
+        rows: list[dict],
+        table: Any,
+        y: np.ndarray,
+        weights: Any,
+        test: tuple[Any, np.ndarray],
+        chosen: str,
+        checkpoints: Path,
+    ) -> dict[str, Candidate]:
         """Refit every measured candidate on all training rows and score it on the test rows.
 
         The deep fit checkpoints every epoch into ``checkpoints``, so ``--resume`` continues it."""
@@ -200,8 +251,11 @@ class TabularTask(Task):
             self.say(f"Final fit: {name}")
             extra: dict[str, Any] = {}
             if CANDIDATES.get(name).family == "deep":
-                extra = {"progress": bool(self.option("verbose")), "checkpoint_dir": str(checkpoints / name),
-                         "resume": self.option("resume") is not None}
+                extra = {
+                    "progress": bool(self.option("verbose")),
+                    "checkpoint_dir": str(checkpoints / name),
+                    "resume": self.option("resume") is not None,
+                }
             model = self._candidate(name, **extra)
             t0 = time.perf_counter()
             model.fit(table, self.encoder, y, weights)
@@ -212,26 +266,37 @@ class TabularTask(Task):
             row["test"] = self._score(y_test[known], output[known]) if known.any() else {}
             with tempfile.TemporaryDirectory() as tmp:
                 model.save(RunFolder(tmp))
-                row["size_bytes"] = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
+                row["size_bytes"] = sum(
+                    p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file()
+                )
             fitted[name] = model
         return fitted
 
     # ---- predict / evaluate -------------------------------------------------------------
     def _require_fitted(self) -> None:
         if self.model is None or self.encoder is None:
-            raise ConfigError(f"This {self.name} task has not been fitted.",
-                              "Call fit(...) first, or layerwise.load(run_folder).")
+            raise ConfigError(
+                f"This {self.name} task has not been fitted.",
+                "Call fit(...) first, or layerwise.load(run_folder).",
+            )
 
     def predict_output(self, inputs: Any) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
         """Raw model output for ``inputs``, the frame read, and notes (extra columns ignored, ...)."""
         from layerwise.data.tabular import read_table
 
         self._require_fitted()
-        if isinstance(inputs, dict) and inputs and not any(isinstance(v, (list, tuple, np.ndarray, pd.Series))
-                                                           for v in inputs.values()):
+        if (
+            isinstance(inputs, dict)
+            and inputs
+            and not any(
+                isinstance(v, (list, tuple, np.ndarray, pd.Series)) for v in inputs.values()
+            )
+        ):
             inputs = pd.DataFrame([inputs])
         frame = read_table(inputs)
-        notes = list(frame.attrs.get("notes", [])) + self.encoder.check_columns(frame, ignore=[self.target])
+        notes = list(frame.attrs.get("notes", [])) + self.encoder.check_columns(
+            frame, ignore=[self.target]
+        )
         table = self.encoder.transform(frame)
         return self.model.predict(table, self.encoder), frame, notes
 
@@ -264,7 +329,9 @@ class TabularTask(Task):
         output, _, more = self.predict_output(frame.drop(columns=[self.target]))
         known = y >= 0 if self.kind == "classification" else np.isfinite(y)
         if self.kind == "classification" and not known.all():
-            notes.append(f"{int((~known).sum())} rows have labels not seen in training; they are left out.")
+            notes.append(
+                f"{int((~known).sum())} rows have labels not seen in training; they are left out."
+            )
         metrics: dict[str, Any] = self._score(y[known], output[known])
         metrics["rows"] = int(known.sum())
         metrics["notes"] = notes + more
@@ -273,22 +340,37 @@ class TabularTask(Task):
     # ---- schema and loading --------------------------------------------------------------
     def input_schema(self) -> dict[str, Any]:
         self._require_fitted()
-        return {"type": "table", "columns": [
-            {"name": name, "kind": info.kind} for name, info in self.encoder.columns.items()
-            if name in self.encoder.feature_columns]}
+        return {
+            "type": "table",
+            "columns": [
+                {"name": name, "kind": info.kind}
+                for name, info in self.encoder.columns.items()
+                if name in self.encoder.feature_columns
+            ],
+        }
 
     def output_schema(self) -> dict[str, Any]:
         if self.kind == "classification":
-            return {"type": "label", "target": self.target, "classes": self.classes,
-                    "fields": ["prediction"] + [f"probability_{c}" for c in self.classes]}
+            return {
+                "type": "label",
+                "target": self.target,
+                "classes": self.classes,
+                "fields": ["prediction"] + [f"probability_{c}" for c in self.classes],
+            }
         return {"type": "value", "target": self.target, "fields": ["prediction"]}
 
     @classmethod
-    def load(cls, run: RunFolder) -> "TabularTask":
+    def load(cls, run: RunFolder) -> TabularTask:
         from layerwise.data.tabular_encoder import TabularEncoder
 
         stored = run.read_json("preprocess.json")
-        task = cls(**{k: v for k, v in run.read_yaml("config.yaml").get("options", {}).items() if k in DEFAULTS})
+        task = cls(
+            **{
+                k: v
+                for k, v in run.read_yaml("config.yaml").get("options", {}).items()
+                if k in DEFAULTS
+            }
+        )
         task.target, task.classes = stored["target"], stored["classes"]
         task.objective = stored["model"]["objective"]
         task.encoder = TabularEncoder.from_json(stored["encoder"])

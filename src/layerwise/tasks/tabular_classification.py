@@ -28,11 +28,13 @@ class TabularClassification(TabularTask):
     def contract_example(cls, seed: int = 0) -> tuple[Any, dict[str, Any], Any]:
         rng = np.random.default_rng(seed)
         n = 160
-        frame = pd.DataFrame({
-            "a": rng.normal(size=n),
-            "b": rng.normal(size=n),
-            "colour": rng.choice(["red", "green", "blue"], size=n),
-        })
+        frame = pd.DataFrame(
+            {
+                "a": rng.normal(size=n),
+                "b": rng.normal(size=n),
+                "colour": rng.choice(["red", "green", "blue"], size=n),
+            }
+        )
         score = frame["a"] + 0.5 * frame["b"] + (frame["colour"] == "red") * 1.0
         frame["label"] = np.where(score > 0.3, "yes", "no")
         options = {"target": "label", "candidate_params": {"mlp": {"epochs": 5}}}

@@ -50,11 +50,15 @@ class MLPCandidate(Candidate):
         index = np.arange(len(y))
         stratify = y if self.is_classifier and np.bincount(y).min() >= 2 else None
         try:
-            return train_test_split(index, test_size=0.15, random_state=self.seed, stratify=stratify)
+            return train_test_split(
+                index, test_size=0.15, random_state=self.seed, stratify=stratify
+            )
         except ValueError:  # too few rows of a class for a stratified split
             return train_test_split(index, test_size=0.15, random_state=self.seed)
 
-    def fit(self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
+    def fit(
+        self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> None:
         import torch
 
         from layerwise.train import Trainer, TrainerConfig
@@ -124,7 +128,7 @@ class MLPCandidate(Candidate):
         return info
 
     @classmethod
-    def load(cls, run: RunFolder, info: dict[str, Any]) -> "MLPCandidate":
+    def load(cls, run: RunFolder, info: dict[str, Any]) -> MLPCandidate:
         from safetensors.torch import load_file
 
         from layerwise.models.tabular_mlp import TabularMLP, TabularMLPConfig

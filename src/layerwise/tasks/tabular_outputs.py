@@ -29,7 +29,12 @@ def _config(task: Any, data: Any) -> dict[str, Any]:
         if key == "test_data" and value is not None:
             value = _describe_data(value)
         options[key] = str(value) if isinstance(value, os.PathLike) else value
-    return {"task": task.name, "data": _describe_data(data), "target": task.target, "options": options}
+    return {
+        "task": task.name,
+        "data": _describe_data(data),
+        "target": task.target,
+        "options": options,
+    }
 
 
 def _metrics(task: Any, plan: Any, rows: list[dict], chosen: str, seconds: float) -> dict[str, Any]:
@@ -43,7 +48,10 @@ def _metrics(task: Any, plan: Any, rows: list[dict], chosen: str, seconds: float
             entry["skipped"] = row["skipped"]
         else:
             entry.update(
-                validation={plan.metric: row["validation"], f"{plan.metric}_std": row["validation_std"]},
+                validation={
+                    plan.metric: row["validation"],
+                    f"{plan.metric}_std": row["validation_std"],
+                },
                 test=row.get("test", {}),
                 fit_seconds=row.get("final_fit_seconds"),
                 cv_fit_seconds=row["fit_seconds"],
@@ -67,7 +75,9 @@ def _metrics(task: Any, plan: Any, rows: list[dict], chosen: str, seconds: float
 def _test_predictions(task: Any, test_df: pd.DataFrame) -> pd.DataFrame:
     features = test_df.drop(columns=[task.target])
     predicted = task.predict(features)
-    out = pd.DataFrame({"y_true": test_df[task.target].to_numpy(), "y_pred": predicted["prediction"].to_numpy()})
+    out = pd.DataFrame(
+        {"y_true": test_df[task.target].to_numpy(), "y_pred": predicted["prediction"].to_numpy()}
+    )
     for label in task.classes:
         out[f"proba_{label}"] = predicted[f"probability_{label}"].to_numpy()
     return out
@@ -90,6 +100,7 @@ def _importance(task: Any, test_df: pd.DataFrame, seed: int) -> dict[str, Any]:
 
         metric = "accuracy"
     else:
+
         def predict(frame: pd.DataFrame) -> np.ndarray:
             return task.predict_output(frame)[0]
 
@@ -98,7 +109,7 @@ def _importance(task: Any, test_df: pd.DataFrame, seed: int) -> dict[str, Any]:
 
         metric = "negative rmse"
     ranked = permutation_importance(predict, features, y, score, n_repeats=3, seed=seed)
-    return {"method": "permutation", "metric": metric, "rows": int(len(y)), "features": ranked}
+    return {"method": "permutation", "metric": metric, "rows": len(y), "features": ranked}
 
 
 def open_run_folder(task: Any, data: Any) -> RunFolder:
@@ -112,21 +123,49 @@ def open_run_folder(task: Any, data: Any) -> RunFolder:
         return run
     run = RunFolder(resume)
     if not run.exists(names.CONFIG):
-        raise RunFolderError(f"Cannot resume '{resume}': it has no {names.CONFIG}.", "Train again without --resume.")
+        raise RunFolderError(
+            f"Cannot resume '{resume}': it has no {names.CONFIG}.", "Train again without --resume."
+        )
     if run.exists(names.MANIFEST):
-        raise RunFolderError(f"Cannot resume '{resume}': that run already finished.",
-                             "Use `layerwise train --config <run>/config.yaml` to train it again.")
+        raise RunFolderError(
+            f"Cannot resume '{resume}': that run already finished.",
+            "Use `layerwise train --config <run>/config.yaml` to train it again.",
+        )
     return run
 
 
-def write_run(task: Any, run: RunFolder, *, frame: pd.DataFrame, plan: Any, rows: list[dict], chosen: str,
-              fitted: dict[str, Any], decision: str, profile: Any, seconds: float) -> Run:
+def write_run(
+    task: Any,
+    run: RunFolder,
+    *,
+    frame: pd.DataFrame,
+    plan: Any,
+    rows: list[dict],
+    chosen: str,
+    fitted: dict[str, Any],
+    decision: str,
+    profile: Any,
+    seconds: float,
+) -> Run:
     """Write every file of the run folder, the manifest last, and return the Run."""
     model = fitted[chosen]
-    info = {"candidate": chosen, "objective": task.objective, "n_classes": len(task.classes),
-            "seed": task.option("seed"), **model.save(run)}
-    run.write_json(names.PREPROCESS, {"target": task.target, "kind": task.kind, "classes": task.classes,
-                                      "encoder": task.encoder.to_json(), "model": info})
+    info = {
+        "candidate": chosen,
+        "objective": task.objective,
+        "n_classes": len(task.classes),
+        "seed": task.option("seed"),
+        **model.save(run),
+    }
+    run.write_json(
+        names.PREPROCESS,
+        {
+            "target": task.target,
+            "kind": task.kind,
+            "classes": task.classes,
+            "encoder": task.encoder.to_json(),
+            "model": info,
+        },
+    )
     run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
     metrics = _metrics(task, plan, rows, chosen, seconds)
     run.write_json(names.METRICS, metrics)
@@ -134,7 +173,9 @@ def write_run(task: Any, run: RunFolder, *, frame: pd.DataFrame, plan: Any, rows
     deep = next((m for m in fitted.values() if m.history is not None), None)
     if deep is not None:
         deep.history.write_csv(run.file(names.HISTORY))
-    run.write_with(names.PREDICTIONS, lambda p: _test_predictions(task, frame).to_csv(p, index=False))
+    run.write_with(
+        names.PREDICTIONS, lambda p: _test_predictions(task, frame).to_csv(p, index=False)
+    )
     run.write_json(names.IMPORTANCE, _importance(task, frame, task.option("seed")))
     run.write_text(names.DECISION, decision)
     shutil.rmtree(run.file(names.CHECKPOINTS), ignore_errors=True)  # the finished model is saved
@@ -145,5 +186,11 @@ def write_run(task: Any, run: RunFolder, *, frame: pd.DataFrame, plan: Any, rows
 
         report = build_report(run)  # after the manifest, so the report lists the run's files
         run.finalize({})
-    return Run(path=run.path, task=task, metrics=metrics, chosen=chosen, report=report,
-               notes=list(profile.notes))
+    return Run(
+        path=run.path,
+        task=task,
+        metrics=metrics,
+        chosen=chosen,
+        report=report,
+        notes=list(profile.notes),
+    )

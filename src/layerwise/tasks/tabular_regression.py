@@ -27,11 +27,18 @@ class TabularRegression(TabularTask):
     def contract_example(cls, seed: int = 0) -> tuple[Any, dict[str, Any], Any]:
         rng = np.random.default_rng(seed)
         n = 160
-        frame = pd.DataFrame({
-            "x1": rng.normal(size=n),
-            "x2": rng.uniform(size=n),
-            "group": rng.choice(["a", "b"], size=n),
-        })
-        frame["y"] = 3 * frame["x1"] - 2 * frame["x2"] + (frame["group"] == "a") * 1.5 + rng.normal(0, 0.1, n)
+        frame = pd.DataFrame(
+            {
+                "x1": rng.normal(size=n),
+                "x2": rng.uniform(size=n),
+                "group": rng.choice(["a", "b"], size=n),
+            }
+        )
+        frame["y"] = (
+            3 * frame["x1"]
+            - 2 * frame["x2"]
+            + (frame["group"] == "a") * 1.5
+            + rng.normal(0, 0.1, n)
+        )
         options = {"target": "y", "candidate_params": {"mlp": {"epochs": 5}}}
         return frame, options, frame.drop(columns=["y"]).head(7)

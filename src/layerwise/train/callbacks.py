@@ -253,5 +253,5 @@ class StepLog:
         out = {}
         for key, values in self.floats.items():
             name = key if key.startswith("train_") else f"train_{key}"
-            out[name] = sum(v * n for v, n in zip(values, self.sizes)) / max(total, 1)
+            out[name] = sum(v * n for v, n in zip(values, self.sizes, strict=True)) / max(total, 1)
         return out

@@ -69,7 +69,7 @@ class TrainingProgress:
                 1, steps // 100
             )  # refreshing on every step would cost more than the step
 
-    def __enter__(self) -> TrainingProgress:  # noqa: PYI034
+    def __enter__(self) -> TrainingProgress:
         if self._progress is not None:
             self._progress.start()
         return self

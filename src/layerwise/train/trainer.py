@@ -146,7 +146,7 @@ def _concat(parts: list[Any]) -> Any:
         return torch.cat(parts)
     if isinstance(first, Mapping):
         return {k: _concat([p[k] for p in parts]) for k in first}
-    return type(first)(_concat(list(group)) for group in zip(*parts))
+    return type(first)(_concat(list(group)) for group in zip(*parts, strict=True))
 
 
 class Trainer:
