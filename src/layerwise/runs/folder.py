@@ -1,0 +1,236 @@
+"""Create, write and verify run folders.
+
+Every file is written atomically (temp name, fsync, rename). ``manifest.json`` is written
+last and lists every file with its sha256, so a folder without a manifest is an
+interrupted run, and a file whose hash differs has been changed since: both are clear
+errors at load time. Nothing here uses pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from layerwise.errors import RunFolderError
+
+MANIFEST = "manifest.json"
+CONFIG = "config.yaml"
+SCHEMA = "schema.json"
+PREPROCESS = "preprocess.json"
+METRICS = "metrics.json"
+HISTORY = "history.csv"
+DECISION = "decision.md"
+REPORT = "report.html"
+PREDICTIONS = "test_predictions.csv"
+IMPORTANCE = "importance.json"
+CHECKPOINTS = "checkpoints"
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp_path)`` then fsync and rename onto ``path``: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        with open(tmp_path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split("+")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def library_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in ("layerwise", "torch", "numpy", "pandas", "scikit-learn", "lightgbm"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+class RunFolder:
+    """One run folder on disk.
+
+    >>> import tempfile
+    >>> run = RunFolder.create(tempfile.mkdtemp(), "tabular-classification")
+    >>> run.write_json("metrics.json", {"accuracy": 1.0})
+    >>> run.finalize({"task": "tabular-classification"})
+    >>> RunFolder.open(run.path).read_json("metrics.json")
+    {'accuracy': 1.0}
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    # ---- creating ------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: str | os.PathLike, task: str) -> "RunFolder":
+        root = Path(root)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = root / f"{stamp}-{task}"
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = root / f"{stamp}-{task}-{suffix}"
+        path.mkdir(parents=True)
+        return cls(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        atomic_write(self.file(name), lambda p: p.write_bytes(data))
+
+    def write_text(self, name: str, text: str) -> None:
+        atomic_write(self.file(name), lambda p: p.write_text(text, encoding="utf-8"))
+
+    def write_json(self, name: str, obj: Any) -> None:
+        self.write_text(name, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+    def write_yaml(self, name: str, obj: Any) -> None:
+        self.write_text(name, yaml.safe_dump(obj, sort_keys=False))
+
+    def write_with(self, name: str, write: Callable[[Path], None]) -> None:
+        """Write a file through a library's own saver (``write(path)``), atomically."""
+        atomic_write(self.file(name), write)
+
+    def finalize(self, info: dict[str, Any]) -> None:
+        """Write manifest.json last: versions, creation time, every file with its sha256."""
+        previous = self._read_manifest() if self.file(MANIFEST).exists() else {}
+        manifest = {k: v for k, v in previous.items() if k != "files"}
+        manifest.update(
+            layerwise_version=library_versions().get("layerwise", "0"),
+            created=previous.get("created", datetime.now(timezone.utc).isoformat(timespec="seconds")),
+            libraries=library_versions(),
+            **info,
+        )
+        manifest["files"] = {
+            rel: sha256_of(self.path / rel) for rel in sorted(self._payload_files())
+        }
+        self.write_json(MANIFEST, manifest)
+
+    def _payload_files(self) -> list[str]:
+        files = []
+        for path in self.path.rglob("*"):
+            rel = path.relative_to(self.path).as_posix()
+            if path.is_file() and rel != MANIFEST and not rel.startswith(CHECKPOINTS + "/"):
+                if not path.name.startswith("."):
+                    files.append(rel)
+        return files
+
+    # ---- reading -------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike, verify: bool = True, skip: tuple[str, ...] = ()) -> "RunFolder":
+        """Open a finished run folder, checking its version and every file's sha256 (but ``skip``)."""
+        run = cls(path)
+        if not run.path.is_dir():
+            raise RunFolderError(
+                f"Run folder '{run.path}' does not exist.",
+                "Pass the folder printed by `layerwise train` (under runs/).",
+            )
+        if not run.file(MANIFEST).exists():
+            raise RunFolderError(
+                f"'{run.path}' has no {MANIFEST}: it is not a finished run folder (training may have been interrupted).",
+                f"Train again, or continue it with `layerwise train --resume {run.path}`.",
+            )
+        manifest = run._read_manifest()
+        ours = library_versions().get("layerwise", "0")
+        theirs = str(manifest.get("layerwise_version", "0"))
+        if _version_tuple(theirs) > _version_tuple(ours):
+            raise RunFolderError(
+                f"Run folder '{run.path}' was written by layerwise {theirs}, newer than this layerwise {ours}.",
+                'Upgrade with `pip install -U layerwise`.',
+            )
+        if verify:
+            run.verify(manifest, skip)
+        return run
+
+    def verify(self, manifest: dict[str, Any] | None = None, skip: tuple[str, ...] = ()) -> None:
+        """Check every file listed in the manifest (but ``skip``) exists with its recorded sha256."""
+        manifest = manifest or self._read_manifest()
+        for rel, expected in manifest.get("files", {}).items():
+            if rel in skip:
+                continue
+            target = self.path / rel
+            if not target.exists():
+                raise RunFolderError(
+                    f"Run folder '{self.path}' is missing '{rel}', listed in its manifest.",
+                    "Restore the file or train again.",
+                )
+            if sha256_of(target) != expected:
+                raise RunFolderError(
+                    f"'{rel}' in run folder '{self.path}' does not match its sha256 in {MANIFEST}: "
+                    "it was changed or corrupted after training.",
+                    "Restore the original file or train again.",
+                )
+
+    def _read_manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.file(MANIFEST).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunFolderError(
+                f"{MANIFEST} in '{self.path}' is not valid JSON ({exc}).", "Train again."
+            ) from exc
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self._read_manifest()
+
+    def exists(self, name: str) -> bool:
+        return self.file(name).exists()
+
+    def read_text(self, name: str) -> str:
+        if not self.exists(name):
+            raise RunFolderError(f"Run folder '{self.path}' has no '{name}'.", "Train again.")
+        return self.file(name).read_text(encoding="utf-8")
+
+    def read_json(self, name: str) -> Any:
+        return json.loads(self.read_text(name))
+
+    def read_yaml(self, name: str) -> Any:
+        return yaml.safe_load(self.read_text(name))
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars and arrays, paths: the only non-JSON values we write."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
