@@ -10,32 +10,17 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
-def parse_option_value(text: str) -> Any:
-    import yaml
-
-    return yaml.safe_load(text)
-
-
 def candidates_table(metrics: dict[str, Any]) -> Any:
     """A rich Table of every candidate: validation and test score, fit time, latency, size."""
     from rich.table import Table
 
     metric = metrics.get("metric", "score")
-    table = Table(title=f"Classical ML vs deep learning ({metrics.get('validation_protocol', '')})")
-    for column in (
-        "candidate",
-        "family",
-        f"validation {metric}",
-        f"test {metric}",
-        "fit (s)",
-        "predict (µs/row)",
-        "size",
-    ):
+    table = Table(title=f"Classical ML vs deep learning, by {metric}")
+    table.caption = f"* chosen; validation: {metrics.get('validation_protocol', '')}"
+    for column in ("candidate", "family", "validation", "test", "fit s", "µs/row", "size"):
         table.add_column(column, justify="left" if column in ("candidate", "family") else "right")
     for name, entry in metrics.get("candidates", {}).items():
-        label = (
-            f"[bold green]{name} (chosen)[/bold green]" if name == metrics.get("chosen") else name
-        )
+        label = f"[bold green]{name} *[/bold green]" if name == metrics.get("chosen") else name
         if "skipped" in entry:
             table.add_row(label, entry.get("family", ""), "skipped", "", "", "", "")
             continue
@@ -44,7 +29,7 @@ def candidates_table(metrics: dict[str, Any]) -> Any:
         table.add_row(
             label,
             entry.get("family", ""),
-            f"{validation.get(metric, float('nan')):.4f} ± {validation.get(metric + '_std', 0):.4f}",
+            f"{validation.get(metric, float('nan')):.4f}±{validation.get(metric + '_std', 0):.3f}",
             "-" if test is None else f"{test:.4f}",
             f"{entry.get('fit_seconds') or 0:.2f}",
             f"{1000 * (entry.get('predict_ms_per_row') or 0):.1f}",
@@ -58,9 +43,9 @@ def print_run_summary(run: Any, data_hint: str = "new.csv") -> None:
     test = run.metrics.get("test", {})
     shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float))
     out.print(f"Chosen: [bold]{run.chosen}[/bold]; test {shown}")
-    out.print(f"Run folder: {run.path}")
+    out.print(f"Run folder: {run.path}", soft_wrap=True)
     if run.report:
-        out.print(f"Report: {run.report}")
+        out.print(f"Report: {run.report}", soft_wrap=True)
     out.print("Next:")
-    out.print(f"  layerwise predict {run.path} {data_hint} -o predictions.csv")
-    out.print(f"  layerwise evaluate {run.path} {data_hint}")
+    out.print(f"  layerwise predict {run.path} {data_hint} -o predictions.csv", soft_wrap=True)
+    out.print(f"  layerwise evaluate {run.path} {data_hint}", soft_wrap=True)
