@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import fmt, header, markdown_table, progress, write_result  # noqa: E402
+from _common import fmt, header, markdown_table, progress, write_result
 
 SEED = 0
 PACKAGES = ("layerwise", "torch", "lightgbm", "scikit-learn", "numpy", "pandas")
@@ -262,7 +262,7 @@ def metric_rows(results: list[tuple[Dataset, Scores]]) -> list[list[str]]:
             f"{cell(data, mean(s.score[c]))} ({fmt(float(np.sum(s.seconds[c])), 1)} s)"
             for c in CONTENDERS
         ]
-        rows.append(row + [cell(data, AUTOGLUON.get(data.name))])
+        rows.append([*row, cell(data, AUTOGLUON.get(data.name))])
     return rows
 
 

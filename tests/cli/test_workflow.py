@@ -21,7 +21,7 @@ def test_train_predict_evaluate_report(cli, penguins_csv, tmp_path):
     )
     assert code == 0, err
     run = _run_dir(out)
-    assert "(chosen)" in out and "lightgbm" in out and "mlp" in out
+    assert " * " in out and "lightgbm" in out and "mlp" in out
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test"]["accuracy"] > 0.9
 
