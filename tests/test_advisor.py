@@ -113,3 +113,8 @@ def test_nothing_scored_is_an_error():
     plan = advisor.plan(_profile())
     with pytest.raises(ValueError):
         advisor.choose([{"candidate": "mlp", "skipped": "time"}], plan, COMPLEXITY)
+
+
+def test_ensemble_competes_unless_interpretable():
+    assert advisor.plan(_profile()).ensemble
+    assert not advisor.plan(_profile(), interpretable=True).ensemble

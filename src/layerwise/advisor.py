@@ -40,6 +40,7 @@ class Plan:
     tolerance: float  # absolute for scores, relative for errors
     class_weights: bool
     recommendation: str
+    ensemble: bool = False  # the mean of the candidates' predictions competes too
     notes: list[str] = field(default_factory=list)
 
     def fired(self) -> list[Rule]:
@@ -130,6 +131,15 @@ def plan(
     names = list(candidates) if candidates else ["lightgbm", "linear", "mlp"]
     if interpretable:
         names = [n for n in names if n != "mlp"]
+    ensemble = not interpretable and len(names) >= 2
+    rules.append(
+        Rule(
+            "ensemble",
+            ensemble,
+            "The mean of the candidates' predictions competes as well, scored on the same out-of-fold "
+            "predictions (no extra training); as the most complex model it must win by more than the tolerance.",
+        )
+    )
     if wide:
         names = sorted(names, key=lambda n: n != "linear")
     if large:
@@ -161,7 +171,9 @@ def plan(
         greater,
         tolerance,
         imbalanced,
-        f"{first}, confirmed by a measured bake-off of {', '.join(names)}.",
+        f"{first}, confirmed by a measured bake-off of {', '.join(names)}"
+        + (" and their ensemble." if ensemble else "."),
+        ensemble=ensemble,
     )
 
 

@@ -21,7 +21,7 @@ def test_breast_cancer_accuracy_floor(tmp_path):
     )
     assert run.metrics["test"]["accuracy"] > 0.94
     assert run.metrics["test"]["roc_auc"] > 0.97
-    assert set(run.metrics["candidates"]) == {"lightgbm", "linear", "mlp"}
+    assert set(run.metrics["candidates"]) == {"lightgbm", "linear", "mlp", "ensemble"}
     decision = (run.path / "decision.md").read_text()
     assert "small data" in decision and "| mlp" in decision and "| lightgbm" in decision
 

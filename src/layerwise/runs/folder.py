@@ -13,9 +13,10 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -100,7 +101,7 @@ class RunFolder:
 
     # ---- creating ------------------------------------------------------------------
     @classmethod
-    def create(cls, root: str | os.PathLike, task: str) -> "RunFolder":
+    def create(cls, root: str | os.PathLike, task: str) -> RunFolder:
         root = Path(root)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = root / f"{stamp}-{task}"
@@ -136,7 +137,9 @@ class RunFolder:
         manifest = {k: v for k, v in previous.items() if k != "files"}
         manifest.update(
             layerwise_version=library_versions().get("layerwise", "0"),
-            created=previous.get("created", datetime.now(timezone.utc).isoformat(timespec="seconds")),
+            created=previous.get(
+                "created", datetime.now(timezone.utc).isoformat(timespec="seconds")
+            ),
             libraries=library_versions(),
             **info,
         )
@@ -156,7 +159,9 @@ class RunFolder:
 
     # ---- reading -------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike, verify: bool = True, skip: tuple[str, ...] = ()) -> "RunFolder":
+    def open(
+        cls, path: str | os.PathLike, verify: bool = True, skip: tuple[str, ...] = ()
+    ) -> RunFolder:
         """Open a finished run folder, checking its version and every file's sha256 (but ``skip``)."""
         run = cls(path)
         if not run.path.is_dir():
@@ -175,7 +180,7 @@ class RunFolder:
         if _version_tuple(theirs) > _version_tuple(ours):
             raise RunFolderError(
                 f"Run folder '{run.path}' was written by layerwise {theirs}, newer than this layerwise {ours}.",
-                'Upgrade with `pip install -U layerwise`.',
+                "Upgrade with `pip install -U layerwise`.",
             )
         if verify:
             run.verify(manifest, skip)

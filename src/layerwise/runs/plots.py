@@ -74,7 +74,7 @@ def candidates_chart(candidates: dict, metric: str | None, chosen: str | None) -
     y = np.arange(len(rows))[::-1]
     values = [v for _, a, b in rows for v in (a, b) if v is not None]
     texts = []
-    for pos, (name, val, test) in zip(y, rows):
+    for pos, (name, val, test) in zip(y, rows, strict=False):
         light, dark = (GREEN_LIGHT, GREEN) if name == chosen else (BLUE_LIGHT, BLUE)
         for offset, value, colour in ((height / 2, val, light), (-height / 2, test, dark)):
             if value is None:
@@ -83,7 +83,7 @@ def candidates_chart(candidates: dict, metric: str | None, chosen: str | None) -
             texts.append((value, pos + offset))
     ax.set_yticks(y)
     labels = ax.set_yticklabels([f"{n}  (chosen)" if n == chosen else n for n, _, _ in rows])
-    for label, (name, _, _) in zip(labels, rows):
+    for label, (name, _, _) in zip(labels, rows, strict=False):
         if name == chosen:
             label.set_fontweight("bold")
     low, high = min(values), max(values)
@@ -126,7 +126,7 @@ def learning_curves(history: pd.DataFrame) -> str | None:
     if "val_loss" in history and history["val_loss"].notna().any():
         best = epoch.iloc[int(np.nanargmin(history["val_loss"].to_numpy(dtype=float)))]
     titles = [t for t, p in (("Loss", losses), ("Validation metrics", metrics)) if p]
-    for ax, columns, title in zip(axes, panels, titles):
+    for ax, columns, title in zip(axes, panels, titles, strict=False):
         for i, column in enumerate(columns):
             colour = {"train_loss": BLUE, "val_loss": ORANGE}.get(column, CYCLE[(i + 2) % 10])
             marker = "o" if len(history) <= 30 else None
@@ -146,7 +146,7 @@ def confusion_matrix(y_true: Sequence, y_pred: Sequence, classes: Sequence[str])
     index = {c: i for i, c in enumerate(classes)}
     n = len(classes)
     counts = np.zeros((n, n), dtype=int)
-    for t, p in zip(y_true, y_pred):
+    for t, p in zip(y_true, y_pred, strict=False):
         if str(t) in index and str(p) in index:
             counts[index[str(t)], index[str(p)]] += 1
     rows = counts.sum(axis=1, keepdims=True)
@@ -191,7 +191,7 @@ def roc_curves(y_true: Sequence, proba: pd.DataFrame) -> str | None:
     truth = np.asarray([str(t) for t in y_true])
     classes = [str(c) for c in proba.columns]
     curves = []  # (label, fpr, tpr, auc)
-    for column, cls in zip(proba.columns, classes):
+    for column, cls in zip(proba.columns, classes, strict=False):
         if len(classes) == 2 and cls == classes[0]:
             continue
         positive = truth == cls

@@ -20,11 +20,15 @@ from layerwise.metrics import classification_metrics, regression_metrics
 from layerwise.registry import Registry
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Candidate, Run, Task
+from layerwise.tasks.tabular_ensemble import EnsembleCandidate, ensemble_row
 
 CANDIDATES = Registry("candidate")
 CANDIDATES.register("lightgbm", "layerwise.classical.lightgbm_model:LightGBMCandidate", "LightGBM")
 CANDIDATES.register("linear", "layerwise.classical.linear:LinearCandidate", "logistic / ridge")
 CANDIDATES.register("mlp", "layerwise.tasks.tabular_mlp:MLPCandidate", "MLP with embeddings")
+CANDIDATES.register(
+    "ensemble", "layerwise.tasks.tabular_ensemble:EnsembleCandidate", "mean of the others"
+)
 
 DEFAULTS: dict[str, Any] = {
     "output_dir": "runs",
@@ -128,26 +132,39 @@ class TabularTask(Task):
         self.say(f"Bake-off: {', '.join(plan.candidates)} by {plan.protocol}")
         folds = advisor.splits(y_train, plan, self.kind == "classification", self.option("seed"))
 
+        oof: dict[str, np.ndarray] = {}  # out-of-fold outputs, for the ensemble
+
         def fit_and_score(name: str, tr: np.ndarray, va: np.ndarray) -> float:
             model = self._candidate(name)
             model.fit(
                 take(table, tr), self.encoder, y_train[tr], None if weights is None else weights[tr]
             )
-            return self._score(y_train[va], model.predict(take(table, va), self.encoder)).get(
-                plan.metric, np.nan
-            )
+            output = model.predict(take(table, va), self.encoder)
+            oof.setdefault(name, np.zeros((len(y_train), *output.shape[1:])))[va] = output
+            return self._score(y_train[va], output).get(plan.metric, np.nan)
 
         rows = advisor.bake_off(plan, fit_and_score, folds, self.option("time_limit"), self.say)
+        if plan.ensemble:
+            row = ensemble_row(
+                rows,
+                oof,
+                folds,
+                lambda va, out: self._score(y_train[va], out).get(plan.metric, np.nan),
+            )
+            if row is not None:
+                rows.append(row)
+                self.say(
+                    f"ensemble of {', '.join(row['members'])}: validation {plan.metric} {row['validation']:.4f}"
+                )
+        names = [r["candidate"] for r in rows]
         chosen, reason = advisor.choose(
-            rows, plan, {n: CANDIDATES.get(n).complexity for n in plan.candidates}
+            rows, plan, {n: CANDIDATES.get(n).complexity for n in names}
         )
         self.say(f"[bold green]chosen[/bold green] {reason}")
         checkpoints = run_folder.file("checkpoints")
-        fitted = self._final_fits(
-            rows, table, y_train, weights, (test_table, y_test), chosen, checkpoints
-        )
+        fitted = self._final_fits(rows, table, y_train, weights, (test_table, y_test), checkpoints)
         self.model = fitted[chosen]
-        families = {n: CANDIDATES.get(n).family for n in plan.candidates}
+        families = {n: CANDIDATES.get(n).family for n in names}
         decision = advisor.decision_markdown(profile, plan, rows, chosen, reason, families)
 
         run = write_run(
@@ -235,7 +252,6 @@ class TabularTask(Task):
         y: np.ndarray,
         weights: Any,
         test: tuple[Any, np.ndarray],
-        chosen: str,
         checkpoints: Path,
     ) -> dict[str, Candidate]:
         """Refit every measured candidate on all training rows and score it on the test rows.
@@ -248,18 +264,19 @@ class TabularTask(Task):
             if "skipped" in row:
                 continue
             name = row["candidate"]
-            self.say(f"Final fit: {name}")
-            extra: dict[str, Any] = {}
-            if CANDIDATES.get(name).family == "deep":
-                extra = {
-                    "progress": bool(self.option("verbose")),
-                    "checkpoint_dir": str(checkpoints / name),
-                    "resume": self.option("resume") is not None,
-                }
-            model = self._candidate(name, **extra)
-            t0 = time.perf_counter()
-            model.fit(table, self.encoder, y, weights)
-            row["final_fit_seconds"] = time.perf_counter() - t0
+            if name == "ensemble":  # its members are fitted already (they come first)
+                model = EnsembleCandidate.of({m: fitted[m] for m in row["members"]})
+                row["final_fit_seconds"] = sum(
+                    r.get("final_fit_seconds", 0.0)
+                    for r in rows
+                    if r["candidate"] in row["members"]
+                )
+            else:
+                self.say(f"Final fit: {name}")
+                model = self._candidate(name, **self._deep_extras(name, checkpoints))
+                t0 = time.perf_counter()
+                model.fit(table, self.encoder, y, weights)
+                row["final_fit_seconds"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             output = model.predict(test_table, self.encoder)
             row["predict_us_per_row"] = 1e6 * (time.perf_counter() - t0) / max(len(y_test), 1)
@@ -271,6 +288,16 @@ class TabularTask(Task):
                 )
             fitted[name] = model
         return fitted
+
+    def _deep_extras(self, name: str, checkpoints: Path) -> dict[str, Any]:
+        """A deep final fit shows progress and checkpoints every epoch, so --resume can continue it."""
+        if CANDIDATES.get(name).family != "deep":
+            return {}
+        return {
+            "progress": bool(self.option("verbose")),
+            "checkpoint_dir": str(checkpoints / name),
+            "resume": self.option("resume") is not None,
+        }
 
     # ---- predict / evaluate -------------------------------------------------------------
     def _require_fitted(self) -> None:
