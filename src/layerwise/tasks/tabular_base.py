@@ -87,75 +87,26 @@ class TabularTask(Task):
     def fit(self, data: Any, target: str | None = None, **options: Any) -> Run:
         """Profile, plan, bake off every candidate, refit, and write the run folder."""
         from layerwise import advisor
-        from layerwise.data.profile import profile_table
-        from layerwise.data.tabular import prepare_target, read_table
         from layerwise.data.tabular_encoder import TabularEncoder
+        from layerwise.tasks.tabular_outputs import open_run_folder, write_run
 
         self.__init__(**{**self.options, **options})
         started = time.perf_counter()
         limit = self.option("time_limit")
         self._deadline = None if limit is None else started + float(limit)
-        frame = read_table(data)
-        if not target:
-            raise ConfigError(
-                "No target column given.",
-                f"Pass --target with one of: {', '.join(map(str, frame.columns[:12]))}.",
-            )
-        frame, kind, notes = prepare_target(frame, target, self.kind)
-        notes = list(frame.attrs.get("notes", [])) + notes
-        self.target = target
-        profile = profile_table(frame, target, kind)
-        profile.notes = [*notes, *profile.notes]
-        plan = advisor.plan(
-            profile,
-            self.option("interpretable"),
-            self.option("time_limit"),
-            self.option("candidates"),
-        )
-        for line in profile.summary_lines():
-            self.say(f"[dim]{line}[/dim]")
-        for rule in plan.fired():
-            self.say(f"[cyan]rule[/cyan] {rule.name}: {rule.says}")
-
-        train_df, test_df = self._split(frame, read_table, prepare_target)
-        from layerwise.tasks.tabular_outputs import open_run_folder, write_run
-
+        frame, profile, plan = self._profile_and_plan(data, target)
+        train_df, test_df = self._split(frame)
         run_folder = open_run_folder(
             self, data
         )  # after the data checks: bad input leaves no folder
+
         self.encoder = TabularEncoder(profile.columns).fit(train_df)
-        self._set_labels(train_df[target])
-        y_train, y_test = self._codes(train_df[target]), self._codes(test_df[target])
+        self._set_labels(train_df[self.target])
+        y_train, y_test = self._codes(train_df[self.target]), self._codes(test_df[self.target])
         table, test_table = self.encoder.transform(train_df), self.encoder.transform(test_df)
         weights = self._class_weights(y_train) if plan.class_weights else None
 
-        self.say(f"Bake-off: {', '.join(plan.candidates)} by {plan.protocol}")
-        folds = advisor.splits(y_train, plan, self.kind == "classification", self.option("seed"))
-
-        oof: dict[str, np.ndarray] = {}  # out-of-fold outputs, for the ensemble
-
-        def fit_and_score(name: str, tr: np.ndarray, va: np.ndarray) -> float:
-            model = self._candidate(name)
-            model.fit(
-                take(table, tr), self.encoder, y_train[tr], None if weights is None else weights[tr]
-            )
-            output = model.predict(take(table, va), self.encoder)
-            oof.setdefault(name, np.zeros((len(y_train), *output.shape[1:])))[va] = output
-            return self._score(y_train[va], output).get(plan.metric, np.nan)
-
-        rows = advisor.bake_off(plan, fit_and_score, folds, self.option("time_limit"), self.say)
-        if plan.ensemble:
-            row = ensemble_row(
-                rows,
-                oof,
-                folds,
-                lambda va, out: self._score(y_train[va], out).get(plan.metric, np.nan),
-            )
-            if row is not None:
-                rows.append(row)
-                self.say(
-                    f"ensemble of {', '.join(row['members'])}: validation {plan.metric} {row['validation']:.4f}"
-                )
+        rows = self._bake_off(plan, table, y_train, weights)
         names = [r["candidate"] for r in rows]
         chosen, reason = advisor.choose(
             rows, plan, {n: CANDIDATES.get(n).complexity for n in names}
@@ -166,8 +117,7 @@ class TabularTask(Task):
         self.model = fitted[chosen]
         families = {n: CANDIDATES.get(n).family for n in names}
         decision = advisor.decision_markdown(profile, plan, rows, chosen, reason, families)
-
-        run = write_run(
+        return write_run(
             self,
             run_folder,
             frame=test_df,
@@ -179,12 +129,69 @@ class TabularTask(Task):
             profile=profile,
             seconds=time.perf_counter() - started,
         )
-        return run
 
-    def _split(
-        self, frame: pd.DataFrame, read_table: Any, prepare_target: Any
-    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _profile_and_plan(self, data: Any, target: str | None) -> tuple[pd.DataFrame, Any, Any]:
+        """Read and check the data, profile it, and let the advisor plan the bake-off."""
+        from layerwise import advisor
+        from layerwise.data.profile import profile_table
+        from layerwise.data.tabular import prepare_target, read_table
+
+        frame = read_table(data)
+        if not target:
+            columns = ", ".join(map(str, frame.columns[:12]))
+            raise ConfigError("No target column given.", f"Pass --target with one of: {columns}.")
+        frame, kind, notes = prepare_target(frame, target, self.kind)
+        self.target = target
+        profile = profile_table(frame, target, kind)
+        profile.notes = [*frame.attrs.get("notes", []), *notes, *profile.notes]
+        plan = advisor.plan(
+            profile,
+            self.option("interpretable"),
+            self.option("time_limit"),
+            self.option("candidates"),
+        )
+        for line in profile.summary_lines():
+            self.say(f"[dim]{line}[/dim]")
+        for rule in plan.fired():
+            self.say(f"[cyan]rule[/cyan] {rule.name}: {rule.says}")
+        return frame, profile, plan
+
+    def _bake_off(
+        self, plan: Any, table: Any, y: np.ndarray, weights: np.ndarray | None
+    ) -> list[dict[str, Any]]:
+        """Every candidate on the same folds, then their ensemble from the out-of-fold outputs."""
+        from layerwise import advisor
+
+        self.say(f"Bake-off: {', '.join(plan.candidates)} by {plan.protocol}")
+        folds = advisor.splits(y, plan, self.kind == "classification", self.option("seed"))
+        oof: dict[str, np.ndarray] = {}
+
+        def score(va: np.ndarray, output: np.ndarray) -> float:
+            return self._score(y[va], output).get(plan.metric, np.nan)
+
+        def fit_and_score(name: str, tr: np.ndarray, va: np.ndarray) -> float:
+            model = self._candidate(name)
+            model.fit(
+                take(table, tr), self.encoder, y[tr], None if weights is None else weights[tr]
+            )
+            output = model.predict(take(table, va), self.encoder)
+            oof.setdefault(name, np.zeros((len(y), *output.shape[1:])))[va] = output
+            return score(va, output)
+
+        rows = advisor.bake_off(plan, fit_and_score, folds, self.option("time_limit"), self.say)
+        row = ensemble_row(rows, oof, folds, score) if plan.ensemble else None
+        if row is not None:
+            rows.append(row)
+            self.say(
+                f"ensemble of {', '.join(row['members'])}: validation {plan.metric} {row['validation']:.4f}"
+            )
+        return rows
+
+    def _split(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Training and test rows: the user's test table, or a seeded (stratified) holdout."""
         from sklearn.model_selection import train_test_split
+
+        from layerwise.data.tabular import prepare_target, read_table
 
         if self.option("test_data") is not None:
             test_df, _, _ = prepare_target(
