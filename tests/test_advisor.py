@@ -118,3 +118,8 @@ def test_nothing_scored_is_an_error():
 def test_ensemble_competes_unless_interpretable():
     assert advisor.plan(_profile()).ensemble
     assert not advisor.plan(_profile(), interpretable=True).ensemble
+
+
+def test_many_balanced_classes_are_not_imbalanced():
+    plan = advisor.plan(_profile(n_classes=10, minority_fraction=0.097))  # digits
+    assert not plan.class_weights and plan.metric == "accuracy"

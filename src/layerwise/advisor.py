@@ -19,7 +19,7 @@ import numpy as np
 SMALL_ROWS = 2000
 LARGE_ROWS = 50_000
 HIGH_CARDINALITY = 50
-IMBALANCE_MINORITY = 0.10
+IMBALANCE_MINORITY = 0.10  # for two classes; with k classes the bar is min(0.10, 0.5 / k)
 
 
 @dataclass
@@ -74,7 +74,8 @@ def plan(
     ]
     small, large = rows < SMALL_ROWS, rows >= LARGE_ROWS
     wide = cols > rows / 5
-    imbalanced = classification and minority < IMBALANCE_MINORITY
+    n_classes = profile.n_classes or 2
+    imbalanced = classification and minority < min(IMBALANCE_MINORITY, 0.5 / n_classes)
     rules = [
         Rule(
             "structured data",
@@ -125,7 +126,8 @@ def plan(
         Rule(
             "time limit",
             time_limit is not None,
-            f"Time limit {time_limit}s: candidates run in order, and any not started before the limit are skipped.",
+            f"Time limit {time_limit}s: candidates run in order; one that cannot finish its validation folds "
+            "within the limit is skipped, and the deep model's training is capped by the time left.",
         ),
     ]
     names = list(candidates) if candidates else ["lightgbm", "linear", "mlp"]
@@ -203,20 +205,24 @@ def bake_off(
     time_limit: float | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Score every candidate on the same folds; skip those not started before the time limit
-    (the first always runs, so there is a model to serve)."""
-    start = time.perf_counter()
-    rows = []
+    """Score every candidate on the same folds. Past the time limit, a candidate still to run, or
+    one that cannot finish its folds, is skipped; the first always runs, so there is a model to serve."""
+    deadline = None if time_limit is None else time.perf_counter() + time_limit
+    rows: list[dict[str, Any]] = []
     for name in plan.candidates:
-        measured = any("validation" in row for row in rows)  # the first candidate always runs
-        if measured and time_limit is not None and time.perf_counter() - start > time_limit:
-            rows.append({"candidate": name, "skipped": f"time limit of {time_limit}s reached"})
-            continue
         scores, seconds = [], []
         for train_idx, val_idx in folds:
+            if rows and deadline is not None and time.perf_counter() > deadline:
+                break
             t0 = time.perf_counter()
             scores.append(fit_and_score(name, train_idx, val_idx))
             seconds.append(time.perf_counter() - t0)
+        if len(scores) < len(folds):
+            done = f" after {len(scores)} of {len(folds)} folds" if scores else ""
+            rows.append(
+                {"candidate": name, "skipped": f"time limit of {time_limit:g}s reached{done}"}
+            )
+            continue
         rows.append(
             {
                 "candidate": name,

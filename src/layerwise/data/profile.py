@@ -158,7 +158,9 @@ def _classify(s: pd.Series, name: str, n_rows: int) -> tuple[str, str]:
     if n_unique <= 1:
         if n_unique == 0:
             return "constant", f"column '{name}' is entirely missing: dropped"
-        return "constant", f"column '{name}' has a single value ({present.iloc[0]!r}): dropped"
+        value = present.iloc[0]
+        value = value.item() if hasattr(value, "item") else value  # 0.0, not np.float64(0.0)
+        return "constant", f"column '{name}' has a single value ({value!r}): dropped"
     if pd.api.types.is_bool_dtype(s) or bool_pair(list(pd.unique(present.to_numpy(dtype=object)))):
         return "boolean", ""
     if pd.api.types.is_datetime64_any_dtype(s):
