@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layerwise.errors import ConfigError
+from layerwise.errors import no_target
 from layerwise.registry import TASKS
 from layerwise.tasks.base import Run, Task
 
@@ -38,10 +38,7 @@ def resolve_task(data: Any, task: str | None, target: str | None) -> tuple[str, 
 
     frame = _read_with_source(data)
     if not target:
-        raise ConfigError(
-            "No target column given.",
-            f"Pass --target with one of: {', '.join(map(str, frame.columns[:12]))}.",
-        )
+        raise no_target(frame.columns)
     _, kind, _ = prepare_target(frame, target, None)
     return TABULAR[kind], frame
 
@@ -86,17 +83,7 @@ def advise(
     time_limit: float | None = None,
 ) -> Advice:
     """Profile the data and say which models should compete and why, without training."""
-    from layerwise import advisor
-    from layerwise.data.profile import profile_table
-    from layerwise.data.tabular import prepare_target
-
-    frame = _read_with_source(data)
-    if not target:
-        raise ConfigError(
-            "No target column given.",
-            f"Pass --target with one of: {', '.join(map(str, frame.columns[:12]))}.",
-        )
-    frame, kind, notes = prepare_target(frame, target, None)
-    profile = profile_table(frame, target, kind)
-    profile.notes = [*notes, *profile.notes]
-    return Advice(profile, advisor.plan(profile, interpretable, time_limit))
+    name, frame = resolve_task(data, None, target)
+    task = TASKS.get(name)(interpretable=interpretable, time_limit=time_limit, verbose=False)
+    _, profile, plan = task.profile_and_plan(frame, target)
+    return Advice(profile, plan)

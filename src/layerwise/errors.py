@@ -57,6 +57,12 @@ def closest(name: str, choices: Iterable[str]) -> str | None:
     return lowered[match[0]] if match else None
 
 
+def no_target(columns: Iterable[str]) -> ConfigError:
+    """The error for a fit or advice asked without a target column."""
+    shown = ", ".join(str(c) for c in list(columns)[:12])
+    return ConfigError("No target column given.", f"Pass --target with one of: {shown}.")
+
+
 def missing_column(
     name: str, columns: Iterable[str], what: str = "column", where: str = "the data"
 ) -> ColumnError:

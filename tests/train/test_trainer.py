@@ -264,3 +264,23 @@ def test_invalid_options():
         TrainerConfig(schedule="step")
     with pytest.raises(ConfigError):
         TrainerConfig(mixed_precision="fp8")
+
+
+def test_small_models_train_on_one_cpu_thread_and_restore_the_setting(split):
+    train, val = split
+    seen = []
+
+    class Recording(Trainer):
+        def train_step(self, batch):
+            seen.append(torch.get_num_threads())
+            return super().train_step(batch)
+
+    torch.set_num_threads(2)
+    Recording(make_model(), nn.functional.cross_entropy, config(epochs=1)).fit(train, val)
+    assert set(seen) == {1}
+    assert torch.get_num_threads() == 2
+    seen.clear()
+    Recording(make_model(), nn.functional.cross_entropy, config(epochs=1, cpu_threads=2)).fit(
+        train, val
+    )
+    assert set(seen) == {2}

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from layerwise.errors import ConfigError, DataError, missing_column
+from layerwise.errors import ConfigError, DataError, missing_column, no_target
 from layerwise.metrics import classification_metrics, regression_metrics
 from layerwise.registry import Registry
 from layerwise.runs.folder import RunFolder
@@ -94,7 +94,7 @@ class TabularTask(Task):
         started = time.perf_counter()
         limit = self.option("time_limit")
         self._deadline = None if limit is None else started + float(limit)
-        frame, profile, plan = self._profile_and_plan(data, target)
+        frame, profile, plan = self.profile_and_plan(data, target)
         train_df, test_df = self._split(frame)
         run_folder = open_run_folder(
             self, data
@@ -130,16 +130,17 @@ class TabularTask(Task):
             seconds=time.perf_counter() - started,
         )
 
-    def _profile_and_plan(self, data: Any, target: str | None) -> tuple[pd.DataFrame, Any, Any]:
-        """Read and check the data, profile it, and let the advisor plan the bake-off."""
+    def profile_and_plan(self, data: Any, target: str | None) -> tuple[pd.DataFrame, Any, Any]:
+        """Read and check the data, profile it, and let the advisor plan the bake-off.
+
+        This is all ``layerwise advise`` does: no model is trained."""
         from layerwise import advisor
         from layerwise.data.profile import profile_table
         from layerwise.data.tabular import prepare_target, read_table
 
         frame = read_table(data)
         if not target:
-            columns = ", ".join(map(str, frame.columns[:12]))
-            raise ConfigError("No target column given.", f"Pass --target with one of: {columns}.")
+            raise no_target(frame.columns)
         frame, kind, notes = prepare_target(frame, target, self.kind)
         self.target = target
         profile = profile_table(frame, target, kind)

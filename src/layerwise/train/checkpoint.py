@@ -27,42 +27,21 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import tempfile
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from layerwise.errors import TrainingError
+from layerwise.runs.folder import atomic_write
 
 LAST = "last.safetensors"
 BEST = "best.safetensors"
 OPTIMIZER = "optimizer.safetensors"
 STATE = "state.json"
 FORMAT_VERSION = 1
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)``, fsync it, then rename it onto ``path``.
-
-    Readers see either the old file or the complete new one, never half a file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        with open(tmp_path, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
 
 
 def plain_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -33,6 +33,9 @@ from layerwise.train.progress import TrainingProgress
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "onecycle", "constant")
 PRECISIONS = ("auto", "off", "bf16", "fp16")
+# On the CPU, models this small train as fast on one thread as on several, and a second thread
+# makes two trainings on one machine slow each other down many times over (OpenMP spin-waits).
+SMALL_MODEL = 1_000_000
 # Training data up to this size is moved to the GPU once, so batches are slices, not copies.
 GPU_RESIDENT_BYTES = 1 << 30
 
@@ -85,6 +88,7 @@ class TrainerConfig:
     progress: bool = True
     shuffle: bool = True
     eval_batch_size: int | None = None
+    cpu_threads: int | None = None  # None: 1 thread for models under SMALL_MODEL parameters
 
     def __post_init__(self) -> None:
         self.optimizer = _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -357,7 +361,8 @@ class Trainer:
         self._best_state = None
         start = self._resume() if cfg.resume and has_checkpoint(cfg.checkpoint_dir) else 0
         try:
-            self._loop(train, val, start, steps)
+            with self._cpu_threads():
+                self._loop(train, val, start, steps)
         except TrainingError:
             self._restore_best()
             raise
@@ -482,6 +487,23 @@ class Trainer:
             for name, fn in self.metrics.items():
                 result[f"val_{name}"] = float(fn(joined, target))
         return result
+
+    @contextlib.contextmanager
+    def _cpu_threads(self) -> Iterator[None]:
+        """Run with ``cpu_threads`` intra-op threads on the CPU (see SMALL_MODEL), then restore."""
+        threads = self.config.cpu_threads
+        if threads is None:
+            size = sum(p.numel() for p in self.model.parameters())
+            threads = 1 if size < SMALL_MODEL else None
+        if self.device.type != "cpu" or threads is None:
+            yield
+            return
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     def predict(self, inputs: tuple[torch.Tensor, ...] | torch.Tensor) -> Any:
         """The model outputs for ``inputs`` (no target), batched, in eval mode, on the CPU."""
