@@ -59,12 +59,7 @@ class TabularTask(Task):
     kind: ClassVar[str]
 
     def __init__(self, **options: Any):
-        unknown = sorted(set(options) - set(DEFAULTS))
-        if unknown:
-            raise ConfigError(
-                f"Unknown option(s) {', '.join(unknown)} for {self.name}.",
-                f"Valid options: {', '.join(DEFAULTS)}.",
-            )
+        self._check_options(options)
         super().__init__(**options)
         self.target: str | None = None
         self.classes: list[Any] = []
@@ -74,6 +69,14 @@ class TabularTask(Task):
         self._deadline: float | None = None
 
     # ---- options and messages ---------------------------------------------------------
+    def _check_options(self, options: dict[str, Any]) -> None:
+        unknown = sorted(set(options) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError(
+                f"Unknown option(s) {', '.join(unknown)} for {self.name}.",
+                f"Valid options: {', '.join(DEFAULTS)}.",
+            )
+
     def option(self, name: str) -> Any:
         return self.options.get(name, DEFAULTS[name])
 
@@ -90,7 +93,8 @@ class TabularTask(Task):
         from layerwise.data.tabular_encoder import TabularEncoder
         from layerwise.tasks.tabular_outputs import open_run_folder, write_run
 
-        self.__init__(**{**self.options, **options})
+        self._check_options(options)
+        self.options = {**self.options, **options}
         started = time.perf_counter()
         limit = self.option("time_limit")
         self._deadline = None if limit is None else started + float(limit)
