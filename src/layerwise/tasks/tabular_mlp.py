@@ -95,6 +95,7 @@ class MLPCandidate(Candidate):
             device=self.params.get("device", "auto"),
             checkpoint_dir=self.params.get("checkpoint_dir"),
             resume=bool(self.params.get("resume", False)),
+            cpu_threads=1,  # a table's MLP is tiny: one thread is as fast and immune to contention
         )
         trainer = Trainer(self.model, loss_fn, config, metrics=metrics)
         tensors = (numeric, categorical, target)

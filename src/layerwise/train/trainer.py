@@ -33,9 +33,6 @@ from layerwise.train.progress import TrainingProgress
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "onecycle", "constant")
 PRECISIONS = ("auto", "off", "bf16", "fp16")
-# On the CPU, models this small train as fast on one thread as on several, and a second thread
-# makes two trainings on one machine slow each other down many times over (OpenMP spin-waits).
-SMALL_MODEL = 1_000_000
 # Training data up to this size is moved to the GPU once, so batches are slices, not copies.
 GPU_RESIDENT_BYTES = 1 << 30
 
@@ -88,7 +85,9 @@ class TrainerConfig:
     progress: bool = True
     shuffle: bool = True
     eval_batch_size: int | None = None
-    cpu_threads: int | None = None  # None: 1 thread for models under SMALL_MODEL parameters
+    # CPU intra-op threads while training (None: torch's setting). Tiny models train as fast on one
+    # thread, and then two trainings on one machine don't slow each other down (OpenMP spin-waits).
+    cpu_threads: int | None = None
 
     def __post_init__(self) -> None:
         self.optimizer = _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -490,11 +489,8 @@ class Trainer:
 
     @contextlib.contextmanager
     def _cpu_threads(self) -> Iterator[None]:
-        """Run with ``cpu_threads`` intra-op threads on the CPU (see SMALL_MODEL), then restore."""
+        """Run with ``cpu_threads`` intra-op threads on the CPU, then restore torch's setting."""
         threads = self.config.cpu_threads
-        if threads is None:
-            size = sum(p.numel() for p in self.model.parameters())
-            threads = 1 if size < SMALL_MODEL else None
         if self.device.type != "cpu" or threads is None:
             yield
             return

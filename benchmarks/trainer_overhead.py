@@ -1,0 +1,245 @@
+"""Training-engine overhead: layerwise against hand-written PyTorch loops, side by side.
+
+The same model, data, batch size, optimizer (Adam, lr 1e-3) and epochs are trained by
+(a) layerwise (``layerwise.nn`` ``fit`` when it exists, else the ``layerwise.train.Trainer`` it runs on),
+(b) a plain loop that slices whole tensors, and (c) a plain ``DataLoader`` loop. Models: the
+784-64-10 MLP on 60,000 x 784 random-but-learnable data, and a 3-layer CNN on 28x28 images.
+Then an accuracy check: the 784-64-10 network on scikit-learn digits upsampled to 28x28.
+
+    python benchmarks/trainer_overhead.py            # writes benchmarks/results/trainer_overhead.md
+    python benchmarks/trainer_overhead.py --quick    # smaller data, writes trainer_overhead-quick.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import header, markdown_table, progress, write_result
+
+PACKAGES = ("layerwise", "torch", "numpy")
+SEED = 0
+
+
+def learnable_data(
+    n: int, shape: tuple[int, ...], classes: int = 10
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian inputs labelled by a fixed random linear teacher: learnable, not trivially."""
+    g = torch.Generator().manual_seed(SEED)
+    x = torch.randn(n, *shape, generator=g)
+    teacher = torch.randn(int(np.prod(shape)), classes, generator=g)
+    y = (x.reshape(n, -1) @ teacher).argmax(dim=1)
+    return x, y
+
+
+def mlp() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 7 * 7, 10),
+    )
+
+
+def plain_loop(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int
+) -> list[float]:
+    """The loop a PyTorch user writes: shuffle indices, slice, step."""
+    torch.manual_seed(SEED)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        order = torch.randperm(len(x))
+        for start in range(0, len(x), batch):
+            idx = order[start : start + batch]
+            opt.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def dataloader_loop(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int
+) -> list[float]:
+    """The tutorial loop: TensorDataset + DataLoader(shuffle=True)."""
+    torch.manual_seed(SEED)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=batch, shuffle=True
+    )
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        for xb, yb in loader:
+            opt.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(model(xb), yb).backward()
+            opt.step()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def layerwise_loop(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int
+) -> list[float]:
+    """layerwise's engine with the same settings (constant lr, no validation, no early stopping)."""
+    from layerwise.train import Trainer, TrainerConfig
+
+    config = TrainerConfig(
+        epochs=epochs,
+        batch_size=batch,
+        lr=1e-3,
+        optimizer="adam",
+        schedule="constant",
+        patience=None,
+        progress=False,
+        seed=SEED,
+        device="cpu" if not torch.cuda.is_available() else "auto",
+    )
+    trainer = Trainer(model, nn.functional.cross_entropy, config)
+    history = trainer.fit((x, y))
+    return [record["seconds"] for record in history.records]
+
+
+def nn_api_loop(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int
+) -> list[float] | None:
+    """``layerwise.nn``: Model.wrap + compile + fit, when that API exists."""
+    try:
+        from layerwise import nn as lw
+    except ImportError:
+        return None
+    if not hasattr(lw, "Model"):
+        return None
+    wrapped = lw.Model.wrap(model)
+    wrapped.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        wrapped.fit(x, y, epochs=1, batch_size=batch, verbose=0)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+LOOPS: dict[str, Callable] = {
+    "layerwise": layerwise_loop,
+    "plain": plain_loop,
+    "dataloader": dataloader_loop,
+}
+
+
+def epoch_time(times: list[float]) -> float:
+    """Median epoch time, leaving out the first epoch (warm-up) when there are several."""
+    return statistics.median(times[1:] if len(times) > 1 else times)
+
+
+def speed_rows(quick: bool) -> list[list[str]]:
+    rows = []
+    cases = [
+        ("MLP 784-64-10", mlp, (784,), 10_000 if quick else 60_000, 3),
+        ("CNN 3 layers, 28x28", cnn, (1, 28, 28), 2_000 if quick else 10_000, 3),
+    ]
+    for name, build, shape, n, epochs in cases:
+        x, y = learnable_data(n, shape)
+        measured = {}
+        for loop_name, loop in LOOPS.items():
+            torch.manual_seed(SEED)
+            measured[loop_name] = epoch_time(loop(build(), x, y, epochs, 128))
+            progress(f"{name}: {loop_name} {measured[loop_name]:.3f} s/epoch")
+        api = nn_api_loop(build(), x, y, epochs, 128)
+        api_text = "-" if api is None else f"{epoch_time(api):.3f}"
+        rows.append(
+            [
+                name,
+                f"{n:,}",
+                f"{measured['layerwise']:.3f}",
+                api_text,
+                f"{measured['plain']:.3f}",
+                f"{measured['dataloader']:.3f}",
+                f"{measured['layerwise'] / measured['plain']:.3f}",
+                f"{measured['layerwise'] / measured['dataloader']:.3f}",
+                f"{n / measured['layerwise']:,.0f}",
+            ]
+        )
+    return rows
+
+
+def digits_784() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    images = nn.functional.interpolate(images, size=(28, 28), mode="bilinear", align_corners=False)
+    x = images.reshape(len(images), 784)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, torch.tensor(digits.target), test_size=0.2, random_state=SEED, stratify=digits.target
+    )
+    return x_train, x_test, y_train, y_test
+
+
+def accuracy_rows(quick: bool) -> list[list[str]]:
+    x_train, x_test, y_train, y_test = digits_784()
+    epochs = 5 if quick else 20
+    rows = []
+    for loop_name in ("layerwise", "plain"):
+        torch.manual_seed(SEED)
+        model = mlp()
+        LOOPS[loop_name](model, x_train, y_train, epochs, 128)
+        with torch.no_grad():
+            accuracy = float((model.eval()(x_test).argmax(1) == y_test).float().mean())
+        rows.append([loop_name, str(epochs), f"{accuracy:.4f}"])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller data, for a smoke test")
+    args = parser.parse_args()
+    torch.manual_seed(SEED)
+    speed = speed_rows(args.quick)
+    accuracy = accuracy_rows(args.quick)
+    text = header("Training-engine overhead: layerwise vs hand-written PyTorch", PACKAGES) + "\n"
+    text += f"torch threads: {torch.get_num_threads()} (layerwise trains models under 1M parameters on 1 CPU thread)\n\n"
+    text += "## Seconds per epoch (median, first epoch left out), batch 128, Adam 1e-3\n\n"
+    text += markdown_table(
+        [
+            "model",
+            "rows",
+            "layerwise Trainer",
+            "layerwise.nn fit",
+            "plain loop",
+            "DataLoader loop",
+            "layerwise / plain",
+            "layerwise / DataLoader",
+            "layerwise samples/s",
+        ],
+        speed,
+    )
+    text += "\n\n## Accuracy check: 784-64-10 on scikit-learn digits upsampled to 28x28 (20% held out)\n\n"
+    text += markdown_table(["trained by", "epochs", "test accuracy"], accuracy) + "\n"
+    print(text)
+    progress(f"written {write_result('trainer_overhead', text, quick=args.quick)}")
+
+
+if __name__ == "__main__":
+    main()
