@@ -162,3 +162,27 @@ def test_interrupted_run_folder(cli, trained, tmp_path):
 
 def test_missing_file(cli):
     _assert_clean_error(*cli("train", "nope.csv", "--target", "y"), "nope.csv")
+
+
+def test_usage_errors_exit_2_without_traceback(cli):
+    for args in (("predict",), ("train", "--bogus-option")):
+        code, _, err = cli(*args)
+        assert code == 2 and "Traceback" not in err and "Error" in err
+
+
+def test_unknown_candidate_is_refused_before_any_work(cli, table, tmp_path):
+    _assert_clean_error(
+        *cli(
+            "train",
+            table,
+            "--target",
+            "churn",
+            "--candidates",
+            "mlp,lightgmb",
+            "-o",
+            tmp_path / "runs",
+        ),
+        "'lightgmb'",
+        "lightgbm",
+        runs=tmp_path / "runs",
+    )

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from layerwise.cli import advise, demo, evaluate, predict, report, tasks, train
+from layerwise.cli import advise, demo, evaluate, export, predict, report, tasks, train
 
 app = typer.Typer(
     name="layerwise",
@@ -23,6 +23,7 @@ app.command("advise")(advise.advise)
 app.command("report")(report.report)
 app.command("demo")(demo.demo)
 app.command("tasks")(tasks.tasks)
+app.command("export")(export.export)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,14 +40,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+    except Exception as exc:
+        # Usage errors (missing argument, bad option). Typer >= 0.20 vendors click, so its
+        # exceptions are not click's: recognise them by what they can do.
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(2 if code in (1, 2) else code)
+        if type(exc).__name__ == "Abort":
             sys.exit(1)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
         raise
 
 

@@ -35,6 +35,9 @@ def train(
     test_data: Optional[str] = typer.Option(
         None, "--test-data", help="Labelled table for test metrics."
     ),
+    candidates: Optional[str] = typer.Option(
+        None, "--candidates", help="Comma-separated subset of lightgbm,linear,mlp to compare."
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
     device: Optional[str] = typer.Option(
         None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."
@@ -73,6 +76,8 @@ def train(
         options["interpretable"] = True
     if test_data is not None:
         options["test_data"] = test_data
+    if candidates:
+        options["candidates"] = [name.strip() for name in candidates.split(",") if name.strip()]
     if no_report:
         options["report"] = False
     run = fit(data, task=task, target=target, **options)

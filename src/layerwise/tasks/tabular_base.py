@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from layerwise.errors import ConfigError, DataError, missing_column, no_target
+from layerwise.errors import ConfigError, DataError, closest, missing_column, no_target
 from layerwise.metrics import classification_metrics, regression_metrics
 from layerwise.registry import Registry
 from layerwise.runs.folder import RunFolder
@@ -76,6 +76,15 @@ class TabularTask(Task):
                 f"Unknown option(s) {', '.join(unknown)} for {self.name}.",
                 f"Valid options: {', '.join(DEFAULTS)}.",
             )
+        selectable = [n for n in CANDIDATES.names() if n != "ensemble"]  # the ensemble is derived
+        for name in options.get("candidates") or []:
+            if name not in selectable:
+                guess = closest(name, selectable)
+                raise ConfigError(
+                    f"Unknown candidate '{name}'.",
+                    (f"Did you mean '{guess}'? " if guess else "")
+                    + f"Valid candidates: {', '.join(selectable)}.",
+                )
 
     def option(self, name: str) -> Any:
         return self.options.get(name, DEFAULTS[name])
