@@ -259,7 +259,7 @@ def test_custom_train_step(split):
 
 def test_invalid_options():
     with pytest.raises(ConfigError, match="'adamw', 'adam', 'sgd'"):
-        TrainerConfig(optimizer="rmsprop")
+        TrainerConfig(optimizer="lamb")
     with pytest.raises(ConfigError):
         TrainerConfig(schedule="step")
     with pytest.raises(ConfigError):

@@ -7,7 +7,17 @@ import sys
 
 import typer
 
-from layerwise.cli import advise, demo, evaluate, export, predict, report, tasks, train
+from layerwise.cli import (
+    advise,
+    demo,
+    evaluate,
+    export,
+    import_caffe,
+    predict,
+    report,
+    tasks,
+    train,
+)
 
 app = typer.Typer(
     name="layerwise",
@@ -24,6 +34,7 @@ app.command("report")(report.report)
 app.command("demo")(demo.demo)
 app.command("tasks")(tasks.tasks)
 app.command("export")(export.export)
+app.command("import-caffe")(import_caffe.import_caffe)
 
 
 def main(argv: list[str] | None = None) -> None:

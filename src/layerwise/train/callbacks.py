@@ -78,6 +78,23 @@ class History:
                 best, best_value = record, float(value)
         return best
 
+    @property
+    def history(self) -> dict[str, list[Any]]:
+        """Keras-style ``{"loss": [...], "val_loss": [...], "accuracy": [...], ...}``.
+
+        ``train_<name>`` becomes ``<name>``; ``epoch`` and ``seconds`` are left out.
+        """
+        out: dict[str, list[Any]] = {}
+        for key in self._columns():
+            if key not in ("epoch", "seconds"):
+                out[keras_name(key)] = self.column(key)
+        return out
+
+    @property
+    def epoch(self) -> list[int]:
+        """The 0-based epoch indices, as Keras gives them."""
+        return [int(e) - 1 for e in self.column("epoch")]
+
     def column(self, key: str) -> list[Any]:
         """The values of one key over the epochs (None where missing)."""
         return [record.get(key) for record in self.records]
@@ -119,6 +136,16 @@ class History:
             rows = list(csv.DictReader(handle))
         records = [{k: _parse(v) for k, v in row.items() if v != ""} for row in rows]
         return cls(records, monitor=monitor, mode=mode)
+
+
+def keras_name(key: str) -> str:
+    """``train_loss`` -> ``loss``; other keys unchanged."""
+    return key[len("train_") :] if key.startswith("train_") else key
+
+
+def keras_logs(record: Mapping[str, Any]) -> dict[str, Any]:
+    """One epoch record with Keras names (``loss``, ``val_loss``, ``accuracy``, ``lr``...)."""
+    return {keras_name(k): v for k, v in record.items()}
 
 
 def _parse(text: str) -> Any:

@@ -30,7 +30,7 @@ from layerwise.train.checkpoint import (
 )
 from layerwise.train.progress import TrainingProgress
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
+OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop")
 SCHEDULES = ("cosine", "onecycle", "constant")
 PRECISIONS = ("auto", "off", "bf16", "fp16")
 # Training data up to this size is moved to the GPU once, so batches are slices, not copies.
@@ -176,8 +176,14 @@ class Trainer:
         loss_fn: Callable[[Any, torch.Tensor], torch.Tensor],
         config: TrainerConfig | None = None,
         metrics: Mapping[str, Metric] | None = None,
+        callbacks: Iterable[Any] | None = None,
     ):
         self.config = config or TrainerConfig()
+        # Objects with optional on_train_begin(trainer), on_epoch_end(trainer, record) and
+        # on_train_end(trainer); on_epoch_end may set ``trainer.stop_training = True`` or call
+        # :meth:`set_lr`.
+        self.callbacks = list(callbacks or [])
+        self.stop_training = False
         self.device = resolve_device(self.config.device)
         self.model = model.to(self.device)
         self.loss_fn = loss_fn
@@ -320,6 +326,8 @@ class Trainer:
             return None
         if cfg.optimizer == "sgd":
             return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         return kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -359,15 +367,36 @@ class Trainer:
         self._stopper = EarlyStopping(monitor, cfg.mode, cfg.patience)
         self._best_state = None
         start = self._resume() if cfg.resume and has_checkpoint(cfg.checkpoint_dir) else 0
+        self.stop_training = False
+        self._callback("on_train_begin")
         try:
             with self._cpu_threads():
                 self._loop(train, val, start, steps)
         except TrainingError:
             self._restore_best()
+            self._callback("on_train_end")
             raise
         self.best_epoch = self._stopper.best_epoch
         self._restore_best()
+        self._callback("on_train_end")
         return self.history
+
+    def _callback(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            method = getattr(callback, hook, None)
+            if method is not None:
+                method(self, *args)
+
+    def set_lr(self, lr: float) -> None:
+        """Set the learning rate of every parameter group (and the schedule's base) to ``lr``."""
+        if self.optimizer is None:
+            return
+        ratio = lr / max(self.optimizer.param_groups[0]["lr"], 1e-300)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["lr"] * ratio
+        if self.scheduler is not None:
+            self.scheduler.base_lrs = [base * ratio for base in self.scheduler.base_lrs]
+        self._last_lr = self.optimizer.param_groups[0]["lr"]
 
     def _loop(self, train: Data, val: Data | None, start: int, steps: int | None) -> None:
         cfg = self.config
@@ -403,6 +432,10 @@ class Trainer:
                 if cfg.checkpoint_dir is not None:
                     self._save(epoch, improved)
                 bar.end_epoch(epoch, record)
+                self._callback("on_epoch_end", record)
+                if self.stop_training and epoch < cfg.epochs:
+                    self.stopped_reason = "callback"
+                    break
                 if self._stopper.should_stop and epoch < cfg.epochs:
                     self.stopped_reason = "early stopping"
                     break
