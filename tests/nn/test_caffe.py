@@ -521,3 +521,22 @@ def test_other_imported_layer_types_build_and_run():
     with torch.no_grad():
         output = model(torch.randn(2, 3, 32, 32))
     assert tuple(output.shape) == (2, 4)
+
+
+def test_unequal_caffe_padding_builds(tmp_path):
+    text = """
+name: "Pad"
+input: "data"
+input_dim: 1 input_dim: 3 input_dim: 12 input_dim: 10
+layer { name: "c" type: "Convolution" bottom: "data" top: "c"
+        convolution_param { num_output: 4 kernel_size: 3 pad_h: 1 pad_w: 2 } }
+"""
+    import torch
+
+    from layerwise.nn.spec import from_config
+
+    config = caffe_to_config(text)
+    assert config["layers"][0]["Conv2D"]["padding"] == [1, 2]
+    model = from_config(config)
+
+    assert tuple(model(torch.zeros(2, 3, 12, 10)).shape) == (2, 4, 12, 12)

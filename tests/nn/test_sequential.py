@@ -137,3 +137,19 @@ def test_unknown_names_list_the_valid_ones():
         nn.Dense(3, kernel_initializer="he_norml")
     with pytest.raises(ConfigError, match="not compiled"):
         model.fit(np.zeros((2, 3)), np.zeros(2))
+
+
+def test_export_to_onnx_matches_predict(tmp_path):
+    import numpy as np
+    import onnxruntime
+
+    from layerwise import nn
+
+    model = nn.Sequential(
+        [nn.Dense(16, activation="relu", input_shape=(8,)), nn.Dense(3, activation="softmax")]
+    )
+    path = model.export(tmp_path / "m.onnx")
+    x = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {"input": x})
+    np.testing.assert_allclose(out, model.predict(x), atol=1e-5)

@@ -92,14 +92,20 @@ def _pair(value: int | list[int] | tuple[int, ...], n: int, name: str) -> tuple[
     raise ConfigError(f"{name}={value!r} is not valid.", f"Use an int or a list of {n} ints.")
 
 
-def _padding(padding: str | int, kernel: tuple[int, ...]) -> tuple[int, ...]:
+def _padding(padding: str | int | list[int], kernel: tuple[int, ...]) -> tuple[int, ...]:
     if isinstance(padding, int) and not isinstance(padding, bool):
         return (padding,) * len(kernel)
+    if isinstance(padding, (list, tuple)) and len(padding) == len(kernel):  # one per dimension
+        if all(isinstance(p, int) and not isinstance(p, bool) for p in padding):
+            return tuple(padding)
     if padding == "valid":
         return (0,) * len(kernel)
     if padding == "same":
         return tuple(k // 2 for k in kernel)
-    raise ConfigError(f"padding={padding!r} is not valid.", "Use 'valid', 'same' or an int.")
+    raise ConfigError(
+        f"padding={padding!r} is not valid.",
+        "Use 'valid', 'same', an int, or one int per kernel dimension.",
+    )
 
 
 def _init(module: tnn.Module, kernel: str, bias: str) -> None:

@@ -307,6 +307,27 @@ class Model(tnn.Module):
 
         return save_model(self, path)
 
+    def export(self, path: str | Path, input_shape: Shape | None = None) -> Path:
+        """Write an ONNX file (dynamic batch size) whose outputs equal :meth:`predict`'s, verified
+        with ONNX Runtime. ``input_shape`` (one sample) is needed only for wrapped modules.
+
+        Example:
+            >>> model.export("mlp.onnx")  # doctest: +SKIP
+        """
+        from layerwise.errors import ConfigError
+        from layerwise.export.onnx import export_onnx
+
+        shape = input_shape or self.input_shape
+        if shape is None:
+            raise ConfigError(
+                "The model's input shape is not known.", "Pass input_shape=(...) for one sample."
+            )
+        if self._takes_ids():
+            example = torch.zeros(2, *shape, dtype=torch.long)
+        else:
+            example = torch.randn(2, *shape)
+        return export_onnx(self, (example,), path, input_names=["input"], output_names=["output"])
+
 
 class Wrapped(Model):
     """A user's ``torch.nn.Module`` with the Keras-style API; see :meth:`Model.wrap`."""
