@@ -132,7 +132,7 @@ def plan(
     ]
     names = list(candidates) if candidates else ["lightgbm", "linear", "mlp"]
     if interpretable:
-        names = [n for n in names if n != "mlp"]
+        names = [n for n in names if n not in ("mlp", "yaml")]  # the deep candidates
     ensemble = not interpretable and len(names) >= 2
     rules.append(
         Rule(

@@ -38,6 +38,9 @@ def train(
     candidates: Optional[str] = typer.Option(
         None, "--candidates", help="Comma-separated subset of lightgbm,linear,mlp to compare."
     ),
+    model: Optional[str] = typer.Option(
+        None, "--model", help="A YAML model file: your network competes in the MLP's place."
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
     device: Optional[str] = typer.Option(
         None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."
@@ -78,6 +81,8 @@ def train(
         options["test_data"] = test_data
     if candidates:
         options["candidates"] = [name.strip() for name in candidates.split(",") if name.strip()]
+    if model:
+        options["model_file"] = model
     if no_report:
         options["report"] = False
     run = fit(data, task=task, target=target, **options)

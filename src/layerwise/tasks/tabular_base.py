@@ -26,6 +26,7 @@ CANDIDATES = Registry("candidate")
 CANDIDATES.register("lightgbm", "layerwise.classical.lightgbm_model:LightGBMCandidate", "LightGBM")
 CANDIDATES.register("linear", "layerwise.classical.linear:LinearCandidate", "logistic / ridge")
 CANDIDATES.register("mlp", "layerwise.tasks.tabular_mlp:MLPCandidate", "MLP with embeddings")
+CANDIDATES.register("yaml", "layerwise.tasks.tabular_yaml:YAMLModelCandidate", "your YAML network")
 CANDIDATES.register(
     "ensemble", "layerwise.tasks.tabular_ensemble:EnsembleCandidate", "mean of the others"
 )
@@ -43,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "verbose": True,
     "device": "auto",
     "resume": None,
+    "model_file": None,
 }
 
 
@@ -76,7 +78,9 @@ class TabularTask(Task):
                 f"Unknown option(s) {', '.join(unknown)} for {self.name}.",
                 f"Valid options: {', '.join(DEFAULTS)}.",
             )
-        selectable = [n for n in CANDIDATES.names() if n != "ensemble"]  # the ensemble is derived
+        selectable = [
+            n for n in CANDIDATES.names() if n not in ("ensemble", "yaml")
+        ]  # derived, --model
         for name in options.get("candidates") or []:
             if name not in selectable:
                 guess = closest(name, selectable)
@@ -162,13 +166,24 @@ class TabularTask(Task):
             profile,
             self.option("interpretable"),
             self.option("time_limit"),
-            self.option("candidates"),
+            self._candidate_names(),
         )
         for line in profile.summary_lines():
             self.say(f"[dim]{line}[/dim]")
         for rule in plan.fired():
             self.say(f"[cyan]rule[/cyan] {rule.name}: {rule.says}")
         return frame, profile, plan
+
+    def _candidate_names(self) -> list[str] | None:
+        """The candidates asked for; with ``model_file`` the user's network takes the MLP's place."""
+        names = self.option("candidates")
+        if self.option("model_file") is None:
+            return names
+        from layerwise.tasks.tabular_yaml import read_model_file
+
+        self._model_config = read_model_file(self.option("model_file"))  # fails early on a typo
+        names = [n for n in (names or ["lightgbm", "linear", "mlp"]) if n != "mlp"]
+        return [*names, "yaml"]
 
     def _bake_off(
         self, plan: Any, table: Any, y: np.ndarray, weights: np.ndarray | None
@@ -248,6 +263,8 @@ class TabularTask(Task):
 
     def _candidate(self, name: str, **extra: Any) -> Candidate:
         params = dict(self.option("candidate_params").get(name, {}))
+        if name == "yaml":
+            params.update(config=self._model_config, source=str(self.option("model_file")))
         if name == "mlp":
             params.setdefault("device", self.option("device"))
             if (

@@ -303,7 +303,9 @@ class Trainer:
         perm = None
         if train and self.config.shuffle:
             perm = torch.randperm(n, generator=self._generator)
-            if on_device:  # one gather per epoch, then every batch is a free slice
+            # On a GPU one gather per epoch makes every batch a free slice; on the CPU the same
+            # gather is a full copy of the data each epoch, slower than gathering batch by batch.
+            if on_device and self.device.type != "cpu":
                 data = tuple(t[perm.to(t.device)] for t in data)
                 perm = None
         stop = self._train_stop(n) if train else n
