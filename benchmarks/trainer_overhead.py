@@ -211,6 +211,37 @@ def accuracy_rows(quick: bool) -> list[list[str]]:
     return rows
 
 
+def onnx_rows() -> list[list[str]]:
+    """ONNX Runtime vs eager PyTorch, per sample, for the 784-64-10 MLP and the CNN."""
+    import tempfile
+
+    from layerwise.export.onnx import export_onnx, onnx_latency
+
+    rows = []
+    for name, build, shape in (
+        ("MLP 784-64-10", mlp, (784,)),
+        ("CNN 3 layers, 28x28", cnn, (1, 28, 28)),
+    ):
+        torch.manual_seed(SEED)
+        model = build().eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_onnx(model, (torch.randn(2, *shape),), os.path.join(tmp, "m.onnx"))
+            latency = onnx_latency(
+                path, lambda n, shape=shape: (torch.randn(n, *shape).numpy(),), module=model
+            )
+        for batch, row in latency.items():
+            rows.append(
+                [
+                    name,
+                    str(batch),
+                    f"{row['onnx_us_per_sample']:.1f}",
+                    f"{row['eager_us_per_sample']:.1f}",
+                    f"{row['eager_us_per_sample'] / row['onnx_us_per_sample']:.2f}",
+                ]
+            )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller data, for a smoke test")
@@ -218,6 +249,7 @@ def main() -> None:
     torch.manual_seed(SEED)
     speed = speed_rows(args.quick)
     accuracy = accuracy_rows(args.quick)
+    onnx = onnx_rows()
     text = header("Training-engine overhead: layerwise vs hand-written PyTorch", PACKAGES) + "\n"
     text += f"torch threads: {torch.get_num_threads()} for every contender\n\n"
     text += "## Seconds per epoch (median, first epoch left out), batch 128, Adam 1e-3\n\n"
@@ -237,6 +269,13 @@ def main() -> None:
     )
     text += "\n\n## Accuracy check: 784-64-10 on scikit-learn digits upsampled to 28x28 (20% held out)\n\n"
     text += markdown_table(["trained by", "epochs", "test accuracy"], accuracy) + "\n"
+    text += (
+        "\n## Inference: ONNX Runtime vs eager PyTorch, microseconds per sample (median of 20)\n\n"
+    )
+    text += (
+        markdown_table(["model", "batch", "ONNX Runtime", "eager PyTorch", "eager / ONNX"], onnx)
+        + "\n"
+    )
     print(text)
     progress(f"written {write_result('trainer_overhead', text, quick=args.quick)}")
 

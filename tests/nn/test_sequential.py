@@ -153,3 +153,35 @@ def test_export_to_onnx_matches_predict(tmp_path):
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (out,) = session.run(None, {"input": x})
     np.testing.assert_allclose(out, model.predict(x), atol=1e-5)
+
+
+def test_schedule_by_name_and_unknown_schedule():
+    from layerwise import nn
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    model = nn.Sequential([nn.Dense(2, activation="softmax", input_shape=(4,))])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", schedule="cosine")
+    history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+    lrs = history.history["lr"]
+    assert lrs[0] > lrs[1] > lrs[2]  # cosine decay, recorded per epoch
+    with pytest.raises(ConfigError, match="cosine"):
+        model.compile(loss="mse", schedule="cosin")
+
+
+def test_channels_last_trains_a_convnet_the_same():
+    from layerwise.train import Trainer, TrainerConfig
+
+    x = torch.randn(32, 1, 8, 8)
+    y = (x.mean(dim=(1, 2, 3)) > 0).long()
+    results = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(144, 2)
+        )
+        config = TrainerConfig(epochs=2, batch_size=8, progress=False, channels_last=channels_last)
+        trainer = Trainer(net, torch.nn.functional.cross_entropy, config)
+        trainer.fit((x, y))
+        results.append(trainer.predict(x))
+    torch.testing.assert_close(results[0], results[1], atol=1e-4, rtol=1e-4)

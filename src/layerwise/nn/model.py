@@ -108,11 +108,15 @@ class Model(tnn.Module):
         metrics: Sequence[str] | None = None,
         learning_rate: float | None = None,
         weight_decay: float = 0.0,
+        schedule: str = "constant",
+        jit_compile: bool = False,
     ) -> None:
         """Choose the optimizer, loss and metrics by name (see :mod:`layerwise.nn.names`).
 
         A final softmax/sigmoid with a matching cross-entropy is fused into the loss
         (computed on logits, numerically stable); :meth:`predict` still returns probabilities.
+        ``schedule`` is the learning-rate schedule by name ("constant", "cosine", "onecycle");
+        ``jit_compile`` runs the model through ``torch.compile`` (as Keras's flag of that name).
         """
         lr = names.lookup("optimizer", optimizer, names.OPTIMIZERS)
         loss = names.loss_name(loss)
@@ -123,6 +127,8 @@ class Model(tnn.Module):
             "metrics": metrics,
             "learning_rate": float(learning_rate if learning_rate is not None else lr),
             "weight_decay": float(weight_decay),
+            "schedule": names.lookup("schedule", schedule, names.SCHEDULES),
+            "jit_compile": bool(jit_compile),
         }
         wanted = names.FUSABLE.get(loss)
         self.fused = wanted if wanted and self.final_activation == wanted else None
@@ -232,7 +238,8 @@ class Model(tnn.Module):
         cfg = self.compile_config
         config = TrainerConfig(
             epochs=int(epochs), batch_size=int(batch_size), lr=cfg["learning_rate"],
-            weight_decay=cfg["weight_decay"], optimizer=cfg["optimizer"], schedule="constant",
+            weight_decay=cfg["weight_decay"], optimizer=cfg["optimizer"],
+            schedule=cfg.get("schedule", "constant"), compile=cfg.get("jit_compile", False),
             patience=None, restore_best=False, progress=bool(verbose), shuffle=shuffle,
             seed=seed, device=device,
         )  # fmt: skip
