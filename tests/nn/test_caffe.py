@@ -540,3 +540,42 @@ layer { name: "c" type: "Convolution" bottom: "data" top: "c"
     model = from_config(config)
 
     assert tuple(model(torch.zeros(2, 3, 12, 10)).shape) == (2, 4, 12, 12)
+
+
+SMALL_LENET = """
+name: "SmallLeNet"
+input: "data"
+input_dim: 1 input_dim: 1 input_dim: 28 input_dim: 28
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+        convolution_param { num_output: 8 kernel_size: 5 stride: 1 } }
+layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2"
+        convolution_param { num_output: 16 kernel_size: 5 stride: 1 } }
+layer { name: "pool2" type: "Pooling" bottom: "conv2" top: "pool2" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "ip1" type: "InnerProduct" bottom: "pool2" top: "ip1" inner_product_param { num_output: 64 } }
+layer { name: "relu1" type: "ReLU" bottom: "ip1" top: "ip1" }
+layer { name: "ip2" type: "InnerProduct" bottom: "ip1" top: "ip2" inner_product_param { num_output: 10 } }
+layer { name: "prob" type: "Softmax" bottom: "ip2" top: "prob" }
+"""
+
+
+def test_imported_lenet_trains_like_any_model(tmp_path):
+    """The Caffe network, imported to YAML, learns digits through layerwise.nn."""
+    import numpy as np
+    import torch
+    from sklearn.datasets import load_digits
+
+    from layerwise import nn
+
+    (tmp_path / "lenet.prototxt").write_text(SMALL_LENET)
+    import_caffe(tmp_path / "lenet.prototxt", tmp_path / "lenet.yaml")
+    model = nn.load_yaml(tmp_path / "lenet.yaml")
+    digits = load_digits()
+    images = torch.tensor(digits.images[:, None], dtype=torch.float32) / 16.0
+    x = torch.nn.functional.interpolate(images, size=(28, 28), mode="bilinear").numpy()
+    y = digits.target
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:1400], y[:1400], epochs=3, batch_size=64, verbose=0)
+    _, accuracy = model.evaluate(x[1400:], y[1400:])
+    assert accuracy > 0.8
+    assert np.allclose(model.predict(x[1400:1405]).sum(axis=1), 1.0, atol=1e-5)

@@ -323,8 +323,11 @@ class Trainer:
             else:
                 index = perm[start : start + size]
                 batch = tuple(t[index] for t in data)
-            if not on_device:
-                batch = tuple(t.to(self.device, non_blocking=True) for t in batch)
+            if not on_device:  # pinned host memory lets the copy to the GPU overlap compute
+                pin = self.device.type == "cuda"
+                batch = tuple(
+                    (t.pin_memory() if pin else t).to(self.device, non_blocking=True) for t in batch
+                )
             if self.config.channels_last:
                 batch = tuple(
                     t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
