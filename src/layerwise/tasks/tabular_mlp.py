@@ -119,10 +119,9 @@ class MLPCandidate(Candidate):
         return raw[:, 0].double().numpy() * self.y_std + self.y_mean
 
     def save(self, run: RunFolder) -> dict[str, Any]:
-        from safetensors.torch import save_file
+        from layerwise.train.checkpoint import save_weights
 
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        run.write_with(MODEL_FILE, lambda path: save_file(state, str(path)))
+        save_weights(run.file(MODEL_FILE), self.model.state_dict())
         info: dict[str, Any] = {"file": MODEL_FILE, "architecture": self.model.config.to_dict()}
         if not self.is_classifier:
             info.update(y_mean=self.y_mean, y_std=self.y_std)
@@ -130,13 +129,12 @@ class MLPCandidate(Candidate):
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> MLPCandidate:
-        from safetensors.torch import load_file
-
         from layerwise.models.tabular_mlp import TabularMLP, TabularMLPConfig
+        from layerwise.train.checkpoint import load_weights
 
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
         model.model = TabularMLP(TabularMLPConfig(**info["architecture"]))
-        model.model.load_state_dict(load_file(str(run.file(info["file"]))))
+        model.model.load_state_dict(load_weights(run.file(info["file"])))
         model.model.eval()
         model.y_mean, model.y_std = info.get("y_mean", 0.0), info.get("y_std", 1.0)
         return model

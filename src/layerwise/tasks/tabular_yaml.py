@@ -103,13 +103,11 @@ class YAMLModelCandidate(Candidate):
         return output
 
     def save(self, run: RunFolder) -> dict[str, Any]:
-        from safetensors.torch import save_file
-
         from layerwise.nn.spec import dump_yaml
+        from layerwise.train.checkpoint import save_weights
 
         run.write_text(SPEC_FILE, dump_yaml(self.config))
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        run.write_with(WEIGHTS_FILE, lambda path: save_file(state, str(path)))
+        save_weights(run.file(WEIGHTS_FILE), self.model.state_dict())
         info: dict[str, Any] = {"file": WEIGHTS_FILE, "spec": SPEC_FILE}
         if not self.is_classifier:
             info.update(y_mean=self.y_mean, y_std=self.y_std)
@@ -117,14 +115,13 @@ class YAMLModelCandidate(Candidate):
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> YAMLModelCandidate:
-        from safetensors.torch import load_file
-
         from layerwise.nn.spec import from_config
+        from layerwise.train.checkpoint import load_weights
 
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
         model.config = run.read_yaml(info["spec"])
         model.model = from_config(model.config, str(run.file(info["spec"])))
-        model.model.load_state_dict(load_file(str(run.file(info["file"]))))
+        model.model.load_state_dict(load_weights(run.file(info["file"])))
         model.model.eval()
         model.y_mean, model.y_std = info.get("y_mean", 0.0), info.get("y_std", 1.0)
         return model
