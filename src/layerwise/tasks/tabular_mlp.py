@@ -12,7 +12,38 @@ from layerwise.tasks.base import Candidate
 MODEL_FILE = "model.safetensors"
 
 
-class MLPCandidate(Candidate):
+class TorchCandidate(Candidate):
+    """What the torch-model candidates share: a standardised regression target and weights
+    saved as safetensors beside JSON info."""
+
+    y_mean: float = 0.0
+    y_std: float = 1.0
+
+    def standardise(self, y: np.ndarray) -> np.ndarray:
+        self.y_mean, self.y_std = float(np.mean(y)), float(np.std(y) or 1.0)
+        return ((y - self.y_mean) / self.y_std).astype(np.float32)
+
+    def unstandardise(self, values: np.ndarray) -> np.ndarray:
+        return values * self.y_std + self.y_mean
+
+    def save_weights(self, run: RunFolder, file: str, **info: Any) -> dict[str, Any]:
+        from layerwise.train.checkpoint import save_weights
+
+        save_weights(run.file(file), self.model.state_dict())
+        info = {"file": file, **info}
+        if not self.is_classifier:
+            info.update(y_mean=self.y_mean, y_std=self.y_std)
+        return info
+
+    def restore(self, run: RunFolder, info: dict[str, Any], module: Any) -> None:
+        from layerwise.train.checkpoint import load_weights
+
+        module.load_state_dict(load_weights(run.file(info["file"])))
+        self.model = module.eval()
+        self.y_mean, self.y_std = info.get("y_mean", 0.0), info.get("y_std", 1.0)
+
+
+class MLPCandidate(TorchCandidate):
     """MLP with categorical embeddings, early-stopped on a held-out 15% of its training data.
 
     >>> MLPCandidate("multiclass", n_classes=3).family
@@ -75,8 +106,7 @@ class MLPCandidate(Candidate):
             loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
             metrics = {"accuracy": _accuracy}
         else:
-            self.y_mean, self.y_std = float(np.mean(y)), float(np.std(y) or 1.0)
-            target = torch.from_numpy(((y - self.y_mean) / self.y_std).astype(np.float32))
+            target = torch.from_numpy(self.standardise(y))
             loss_fn = _mse
             metrics = {}
         train_idx, val_idx = self._validation_split(y)
@@ -116,27 +146,17 @@ class MLPCandidate(Candidate):
         raw = torch.cat(outputs) if outputs else torch.zeros(0, self.model.config.n_outputs)
         if self.is_classifier:
             return torch.softmax(raw.float(), dim=1).numpy().astype(np.float64)
-        return raw[:, 0].double().numpy() * self.y_std + self.y_mean
+        return self.unstandardise(raw[:, 0].double().numpy())
 
     def save(self, run: RunFolder) -> dict[str, Any]:
-        from layerwise.train.checkpoint import save_weights
-
-        save_weights(run.file(MODEL_FILE), self.model.state_dict())
-        info: dict[str, Any] = {"file": MODEL_FILE, "architecture": self.model.config.to_dict()}
-        if not self.is_classifier:
-            info.update(y_mean=self.y_mean, y_std=self.y_std)
-        return info
+        return self.save_weights(run, MODEL_FILE, architecture=self.model.config.to_dict())
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> MLPCandidate:
         from layerwise.models.tabular_mlp import TabularMLP, TabularMLPConfig
-        from layerwise.train.checkpoint import load_weights
 
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
-        model.model = TabularMLP(TabularMLPConfig(**info["architecture"]))
-        model.model.load_state_dict(load_weights(run.file(info["file"])))
-        model.model.eval()
-        model.y_mean, model.y_std = info.get("y_mean", 0.0), info.get("y_std", 1.0)
+        model.restore(run, info, TabularMLP(TabularMLPConfig(**info["architecture"])))
         return model
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from layerwise.errors import ConfigError
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.base import Candidate
+from layerwise.tasks.tabular_mlp import TorchCandidate
 
 SPEC_FILE = "user_model.yaml"
 WEIGHTS_FILE = "user_model.safetensors"
@@ -40,7 +40,7 @@ def read_model_file(path: str) -> dict[str, Any]:
     return config
 
 
-class YAMLModelCandidate(Candidate):
+class YAMLModelCandidate(TorchCandidate):
     """A network from a YAML model file, trained by ``layerwise.nn`` (the one engine).
 
     >>> YAMLModelCandidate("binary", 2, config={"layers": []}).family
@@ -77,8 +77,7 @@ class YAMLModelCandidate(Candidate):
         if self.is_classifier:
             loss, target = "sparse_categorical_crossentropy", y
         else:
-            self.y_mean, self.y_std = float(np.mean(y)), float(np.std(y) or 1.0)
-            loss, target = "mse", ((y - self.y_mean) / self.y_std).astype(np.float32)
+            loss, target = "mse", self.standardise(y)
         self.model.compile(optimizer="adam", loss=loss)
         self.history = self.model.fit(
             x, target,
@@ -97,31 +96,22 @@ class YAMLModelCandidate(Candidate):
             self.model.predict(encoder.one_hot(table).astype(np.float32)), dtype=np.float64
         )
         if not self.is_classifier:
-            return output[:, 0] * self.y_std + self.y_mean
+            return self.unstandardise(output[:, 0])
         if self.model.final_activation != "softmax":  # a network that ends in logits
             output = torch.softmax(torch.from_numpy(output), dim=1).numpy()
         return output
 
     def save(self, run: RunFolder) -> dict[str, Any]:
         from layerwise.nn.spec import dump_yaml
-        from layerwise.train.checkpoint import save_weights
 
         run.write_text(SPEC_FILE, dump_yaml(self.config))
-        save_weights(run.file(WEIGHTS_FILE), self.model.state_dict())
-        info: dict[str, Any] = {"file": WEIGHTS_FILE, "spec": SPEC_FILE}
-        if not self.is_classifier:
-            info.update(y_mean=self.y_mean, y_std=self.y_std)
-        return info
+        return self.save_weights(run, WEIGHTS_FILE, spec=SPEC_FILE)
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> YAMLModelCandidate:
         from layerwise.nn.spec import from_config
-        from layerwise.train.checkpoint import load_weights
 
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
         model.config = run.read_yaml(info["spec"])
-        model.model = from_config(model.config, str(run.file(info["spec"])))
-        model.model.load_state_dict(load_weights(run.file(info["file"])))
-        model.model.eval()
-        model.y_mean, model.y_std = info.get("y_mean", 0.0), info.get("y_std", 1.0)
+        model.restore(run, info, from_config(model.config, str(run.file(info["spec"]))))
         return model
