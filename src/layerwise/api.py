@@ -29,11 +29,38 @@ def _read_with_source(data: Any) -> Any:
     return frame
 
 
+def looks_like_images(data: Any) -> bool:
+    """True for an ImageSet, an NPZ or IDX file, or a folder whose first files are images."""
+    from layerwise.data.images import IMAGE_EXTENSIONS, ImageSet
+
+    if isinstance(data, ImageSet):
+        return True
+    if not isinstance(data, (str, os.PathLike)):
+        return False
+    path = Path(data)
+    if path.suffix.lower() == ".npz" or "idx3-ubyte" in path.name:
+        return True
+    if path.is_file():
+        return path.suffix.lower() in IMAGE_EXTENSIONS
+    if not path.is_dir():
+        return False
+    for n, child in enumerate(path.rglob("*")):
+        if child.is_file() and (
+            child.suffix.lower() in IMAGE_EXTENSIONS or "idx3-ubyte" in child.name
+        ):
+            return True
+        if n > 200:
+            break
+    return False
+
+
 def resolve_task(data: Any, task: str | None, target: str | None) -> tuple[str, Any]:
     """The task name to use, and the data (read once when the task had to be inferred)."""
     if task is not None:
         TASKS.get(task)  # unknown names raise a ConfigError listing the valid ones
         return task, data
+    if looks_like_images(data):
+        return "image-classification", data
     from layerwise.data.tabular import prepare_target
 
     frame = _read_with_source(data)

@@ -6,17 +6,25 @@ import numpy as np
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """Accuracy, macro-F1, ROC-AUC (binary, or one-vs-rest macro when every class is present) and log loss.
+    """Accuracy, balanced accuracy, macro-F1, ROC-AUC (binary, or one-vs-rest macro when every
+    class is present) and log loss.
 
     >>> classification_metrics(np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]))["accuracy"]
     1.0
     """
-    from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        f1_score,
+        log_loss,
+        roc_auc_score,
+    )
 
     n_classes = proba.shape[1]
     predicted = proba.argmax(axis=1)
     result = {
         "accuracy": float(accuracy_score(y_true, predicted)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, predicted)),
         "macro_f1": float(f1_score(y_true, predicted, average="macro", labels=np.unique(y_true))),
     }
     present = np.unique(y_true)
@@ -31,6 +39,48 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
                 roc_auc_score(y_true, clipped, multi_class="ovr", average="macro")
             )
     return result
+
+
+def youden_threshold(y_true: np.ndarray, score: np.ndarray) -> float:
+    """The score threshold that maximises sensitivity + specificity (Youden's J) for labels 0/1.
+
+    Chosen on validation data, it is a robust operating point when the test prevalence may
+    differ from training (common with medical data).
+
+    >>> youden_threshold(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    0.8
+    """
+    from sklearn.metrics import roc_curve
+
+    y_true = np.asarray(y_true)
+    if len(np.unique(y_true)) < 2:
+        return 0.5
+    fpr, tpr, thresholds = roc_curve(y_true, score)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(max(thresholds[best], 0.0), 1.0))
+
+
+def binary_operating_point(
+    y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
+    """Sensitivity (recall of class 1), specificity (recall of class 0), and the accuracy and
+    balanced accuracy of calling class 1 when ``score >= threshold``.
+
+    >>> binary_operating_point(np.array([0, 1, 1]), np.array([0.2, 0.9, 0.4]))["sensitivity"]
+    0.5
+    """
+    y_true = np.asarray(y_true)
+    called = np.asarray(score) >= threshold
+    positive, negative = y_true == 1, y_true == 0
+    sensitivity = float(called[positive].mean()) if positive.any() else float("nan")
+    specificity = float((~called[negative]).mean()) if negative.any() else float("nan")
+    return {
+        "threshold": float(threshold),
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "accuracy": float(np.mean(called == positive)),
+        "balanced_accuracy": float(np.nanmean([sensitivity, specificity])),
+    }
 
 
 def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

@@ -58,3 +58,8 @@ TASKS.register(
     "layerwise.tasks.tabular_regression:TabularRegression",
     "Predict a number from a table; LightGBM, ridge and MLP compared.",
 )
+TASKS.register(
+    "image-classification",
+    "layerwise.tasks.image_classification:ImageClassification",
+    "Classify images (folder per class, NPZ, IDX, CSV of paths); a CNN vs logistic on pixels.",
+)

@@ -284,3 +284,22 @@ def test_cpu_threads_apply_during_fit_and_are_restored(split):
     seen.clear()
     Recording(make_model(), nn.functional.cross_entropy, config(epochs=1)).fit(train, val)
     assert set(seen) == {2}  # None leaves torch's setting alone
+
+
+def test_batch_transform_applies_to_training_batches_only(split):
+    train, val = split
+    seen = {"train": 0}
+
+    def transform(batch):
+        x, y = batch
+        seen["train"] += len(x)
+        return x * 0.0, y  # the model sees only zeros while training
+
+    trainer = Trainer(
+        make_model(), nn.functional.cross_entropy, config(epochs=2), batch_transform=transform
+    )
+    trainer.fit(train, val)
+    assert seen["train"] == 2 * len(train[0])  # every training sample, each epoch
+    trainer.evaluate(val)
+    trainer.predict((val[0],))
+    assert seen["train"] == 2 * len(train[0])  # evaluation and prediction are untouched

@@ -15,16 +15,22 @@ def demo(
     from layerwise.cli.common import out, print_run_summary
     from layerwise.errors import ConfigError
 
-    demos = {"tabular-classification": _breast_cancer, "tabular-regression": _diabetes}
+    demos = {
+        "tabular-classification": _breast_cancer,
+        "tabular-regression": _diabetes,
+        "image-classification": _digit_images,
+    }
     if task not in demos:
         raise ConfigError(f"No demo for '{task}'.", f"Demos: {', '.join(demos)}.")
     data_path, target, title = demos[task](Path(output_dir) / "demo-data")
     out.rule(f"layerwise demo: {title}")
-    out.print(f"Data: {data_path} (target '{target}')")
+    out.print(f"Data: {data_path}" + (f" (target '{target}')" if target else ""))
     from layerwise.api import fit
 
-    run = fit(str(data_path), target=target, output_dir=output_dir)
+    run = fit(str(data_path), task=task, target=target, output_dir=output_dir)
     print_run_summary(run, data_hint=str(data_path))
+    if task == "image-classification":
+        out.print(f"  layerwise explain {run.path} {_first_image(data_path)}", soft_wrap=True)
 
 
 def _write(frame, folder: Path, name: str) -> Path:
@@ -59,3 +65,21 @@ def _diabetes(folder: Path) -> tuple[Path, str, str]:
         "progression",
         "diabetes progression (442 patients, 10 measurements)",
     )
+
+
+def _digit_images(folder: Path) -> tuple[Path, None, str]:
+    import shutil
+
+    from layerwise.data.image_sources import digits, write_folder
+
+    path = folder / "digits"
+    if not path.is_dir():  # written beside, then renamed: an interrupted demo leaves no half folder
+        partial = folder / ".digits-partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        write_folder(digits(), partial)
+        partial.rename(path)
+    return path, None, "handwritten digits (1,797 8x8 images in digits/<class>/*.png)"
+
+
+def _first_image(folder: Path) -> Path:
+    return next(p for p in sorted(folder.rglob("*.png")))

@@ -11,6 +11,7 @@ from layerwise.cli import (
     advise,
     demo,
     evaluate,
+    explain,
     export,
     import_caffe,
     predict,
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.command("train")(train.train)
 app.command("predict")(predict.predict)
 app.command("evaluate")(evaluate.evaluate)
+app.command("explain")(explain.explain)
 app.command("advise")(advise.advise)
 app.command("report")(report.report)
 app.command("demo")(demo.demo)

@@ -1,4 +1,7 @@
-"""layerwise train DATA --target COL [--task NAME] [--time-limit S] [--interpretable] [--config FILE]"""
+"""layerwise train DATA [--target COL] [--task NAME] [--time-limit S] [--config FILE] ...
+
+DATA is a table (tables), or images: a folder per class, an NPZ, IDX files, or a CSV of image
+paths with --image-column."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import typer
 
 def train(
     data: Optional[str] = typer.Argument(
-        None, help="Table to train on: CSV, TSV, Parquet or JSON Lines."
+        None,
+        help="Table (CSV, TSV, Parquet, JSON Lines), or images: folder per class, NPZ, IDX.",
     ),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Column to predict."),
     task: Optional[str] = typer.Option(
@@ -36,12 +40,24 @@ def train(
         None, "--test-data", help="Labelled table for test metrics."
     ),
     candidates: Optional[str] = typer.Option(
-        None, "--candidates", help="Comma-separated subset of lightgbm,linear,mlp to compare."
+        None,
+        "--candidates",
+        help="Comma-separated subset to compare (tables: lightgbm,linear,mlp; images: "
+        "pixel-logistic,cnn).",
     ),
     model: Optional[str] = typer.Option(
         None, "--model", help="A YAML model file: your network competes in the MLP's place."
     ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
+    image_column: Optional[str] = typer.Option(
+        None, "--image-column", help="Images listed in a CSV: the column of file paths."
+    ),
+    image_size: Optional[int] = typer.Option(
+        None, "--image-size", help="Resize images to this many pixels a side [native, <= 128]."
+    ),
+    flip: Optional[bool] = typer.Option(
+        None, "--flip/--no-flip", help="Mirror images in augmentation [on for RGB, off for gray]."
+    ),
     device: Optional[str] = typer.Option(
         None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."
     ),
@@ -85,5 +101,7 @@ def train(
         options["model_file"] = model
     if no_report:
         options["report"] = False
+    image_options = {"image_column": image_column, "image_size": image_size, "flip": flip}
+    options.update({k: v for k, v in image_options.items() if v is not None})
     run = fit(data, task=task, target=target, **options)
     print_run_summary(run, data_hint=str(data))

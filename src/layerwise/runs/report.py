@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from layerwise.runs import plots
+from layerwise.runs import plots, report_images
 from layerwise.runs.folder import (
     DECISION,
     HISTORY,
@@ -77,6 +77,8 @@ def build_report(run: RunFolder) -> Path:
         ("Candidates", lambda: _candidates(metrics)),
         ("Learning curves", lambda: _learning_curves(run)),
         (_predictions_title(run, task), lambda: _predictions(run, task)),
+        ("What each layer sees", lambda: report_images.layer_views(run)),
+        ("Most confidently wrong", lambda: report_images.wrong_examples(run)),
         ("Feature importance", lambda: _importance(run)),
         ("Files", lambda: _files(run, manifest)),
     ]
@@ -320,6 +322,7 @@ def _predictions(run: RunFolder, task: str) -> str | None:
     out += _img(
         plots.confusion_matrix(frame["y_true"], frame["y_pred"], classes), "confusion matrix"
     )
+    out += report_images.per_class_table(frame)
     if len(proba.columns) >= 2:
         out += _img(plots.roc_curves(frame["y_true"], proba), "ROC curves")
     return out

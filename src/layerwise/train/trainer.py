@@ -181,8 +181,12 @@ class Trainer:
         config: TrainerConfig | None = None,
         metrics: Mapping[str, Metric] | None = None,
         callbacks: Iterable[Any] | None = None,
+        batch_transform: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None,
     ):
         self.config = config or TrainerConfig()
+        # Applied to every training batch (on the device) before train_step: augmentation
+        # on tensors, e.g. random crops and flips of image batches. Evaluation batches are untouched.
+        self.batch_transform = batch_transform
         # Objects with optional on_train_begin(trainer), on_epoch_end(trainer, record) and
         # on_train_end(trainer); on_epoch_end may set ``trainer.stop_training = True`` or call
         # :meth:`set_lr`.
@@ -430,6 +434,8 @@ class Trainer:
                 for step, batch in enumerate(self._batches(train, train=True), 1):
                     if self.optimizer is not None:
                         self._last_lr = self.optimizer.param_groups[0]["lr"]
+                    if self.batch_transform is not None:
+                        batch = self.batch_transform(batch)
                     out = self.train_step(batch)
                     log.add(out, len(batch[0]) if isinstance(batch[0], torch.Tensor) else 1)
                     if self.scheduler is not None:

@@ -1,0 +1,647 @@
+"""Reading image datasets into one :class:`ImageSet` of uint8 arrays ``[N, H, W, C]``.
+
+Layouts :func:`read_images` recognises:
+
+* a folder per class (``photos/<class>/**/*.png``), optionally under split folders
+  (``photos/train/<class>/...``, ``photos/test/<class>/...``); a folder holding images
+  directly (no class subfolders) or a single image file reads as unlabelled images;
+* a MedMNIST-style NPZ (``train_images``/``train_labels``/``val_...``/``test_...``, or
+  ``x``/``y``), read with ``allow_pickle=False``;
+* MNIST IDX files (a folder holding ``train-images-idx3-ubyte`` & co, ``.gz`` or not, or
+  the path of one images file);
+* a CSV/TSV table with a column of image paths (relative to the table's folder) and an
+  optional label column;
+* arrays in memory: ``X`` ``[N, H, W(, C)]``, a pair ``(X, y)``, or an :class:`ImageSet`.
+
+Unreadable files are skipped and listed in ``ImageSet.skipped``; what was done to the data
+(resizing, channel conversion, dropped rows) is listed in ``ImageSet.notes``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from layerwise.errors import ConfigError, DataError, missing_column
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq", ".jsonl", ".ndjson", ".json")
+SPLIT_FOLDERS = {
+    "train": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+}
+MAX_AUTO_SIDE = 128
+MAX_NATIVE_BYTES = 2 << 30
+PROGRESS_MIN_FILES = 200
+DECODE_THREADS = 4
+THREADS_FROM_BYTES = 64 << 10
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass
+class ImageSet:
+    """Images as uint8 ``[N, H, W, C]`` (C is 1 or 3) with their labels and provenance.
+
+    Example:
+        >>> s = read_images(np.zeros((4, 8, 8), dtype=np.uint8))
+        >>> len(s), s.size, s.channels
+        (4, (8, 8), 1)
+    """
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    classes: list[str]
+    names: list[str]
+    split: np.ndarray | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def subset(self, index: np.ndarray) -> ImageSet:
+        """The images at ``index`` (integer positions or a boolean mask of length N).
+
+        Example:
+            >>> s = read_images((np.zeros((4, 8, 8), np.uint8), [0, 1, 0, 1]))
+            >>> s.subset(s.labels == 1).names
+            ['array[1]', 'array[3]']
+        """
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        index = index.astype(np.int64, copy=False)
+        return replace(
+            self,
+            images=self.images[index],
+            labels=None if self.labels is None else self.labels[index],
+            names=[self.names[i] for i in index],
+            split=None if self.split is None else self.split[index],
+            classes=list(self.classes),
+            skipped=list(self.skipped),
+            notes=list(self.notes),
+        )
+
+    @property
+    def channels(self) -> int:
+        """1 (grayscale) or 3 (RGB)."""
+        return int(self.images.shape[3])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of every image."""
+        return int(self.images.shape[1]), int(self.images.shape[2])
+
+    def summary(self) -> str:
+        """One line, e.g. ``"1,797 images 8x8 grayscale, 10 classes (min 174, max 183 per class)"``.
+
+        Sizes read height x width.
+
+        Example:
+            >>> read_images(np.zeros((2, 8, 8), np.uint8)).summary()
+            '2 images 8x8 grayscale, unlabelled'
+        """
+        n = len(self)
+        height, width = self.size
+        text = f"{n:,} image{'' if n == 1 else 's'} {height}x{width} "
+        text += "grayscale" if self.channels == 1 else "RGB"
+        if self.labels is None:
+            text += ", unlabelled"
+        else:
+            known = self.labels[self.labels >= 0]
+            counts = np.bincount(known, minlength=len(self.classes))
+            text += f", {len(self.classes)} classes"
+            if len(counts):
+                text += f" (min {counts.min():,}, max {counts.max():,} per class)"
+            if len(known) < n:
+                text += f", {n - len(known):,} of unknown class"
+        if self.split is not None:
+            names, counts = np.unique(self.split, return_counts=True)
+            order = {"train": 0, "val": 1, "test": 2}
+            parts = sorted(
+                zip(names.tolist(), counts.tolist(), strict=True), key=lambda p: order.get(p[0], 3)
+            )
+            text += " [" + ", ".join(f"{s} {c:,}" for s, c in parts) + "]"
+        if self.skipped:
+            text += f"; {len(self.skipped):,} unreadable skipped"
+        return text
+
+
+@dataclass
+class Options:
+    """What :func:`read_images` was asked for (checked)."""
+
+    size: tuple[int, int] | None
+    channels: int | None
+    classes: list[str] | None
+    progress: bool
+
+
+@dataclass
+class _Files:
+    """Image files to decode, with their ids, label names and splits (aligned)."""
+
+    paths: list[Path]
+    names: list[str]
+    labels: list[str] | None = None
+    split: list[str] | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def read_images(
+    source: Any,
+    *,
+    size: int | tuple[int, int] | None = None,
+    channels: int | None = None,
+    image_column: str | None = None,
+    target: str | None = None,
+    classes: list[str] | None = None,
+    progress: bool = False,
+) -> ImageSet:
+    """Read images from a folder, an NPZ/IDX/CSV file, an image file or arrays in memory.
+
+    Args:
+        source: a path (folder per class, unlabelled folder, image file, ``.npz``, IDX file
+            or folder, CSV/TSV of image paths), an array ``[N, H, W(, C)]``, a pair
+            ``(X, y)`` or an :class:`ImageSet`.
+        size: target ``(H, W)`` (an int for square); None keeps the native size when all
+            images share it, else resizes to ``S x S`` with S the median shorter side
+            (at most 128). Resizing scales the shorter side, then center-crops.
+        channels: 1 or 3 to force; None gives 1 when every image is gray, else 3.
+        image_column: for a table, the column of image paths (relative to the table's
+            folder, or absolute).
+        target: for a table, the label column (None: unlabelled).
+        classes: a known label map (at predict time): names not in it get label -1.
+        progress: show a progress bar while decoding more than 200 files.
+
+    Returns:
+        The images; ``skipped`` lists unreadable files, ``notes`` what was done.
+
+    Raises:
+        DataError: nothing readable, an empty folder, a truncated or unsupported file.
+        ColumnError: ``image_column`` or ``target`` is not in the table.
+        ConfigError: an invalid ``size`` or ``channels``.
+
+    Example:
+        >>> x = np.random.default_rng(0).integers(0, 256, (6, 10, 12, 3), dtype=np.uint8)
+        >>> s = read_images((x, ["cat", "dog"] * 3), size=8)
+        >>> s.images.shape, s.classes
+        ((6, 8, 8, 3), ['cat', 'dog'])
+    """
+    from layerwise.data import image_arrays as arrays
+
+    known = None if classes is None else [str(c) for c in classes]
+    opts = Options(_check_size(size), _check_channels(channels), known, bool(progress))
+    if isinstance(source, ImageSet):
+        return _from_imageset(source, opts)
+    if isinstance(source, tuple):
+        if len(source) != 2:
+            raise DataError(
+                f"Got a tuple of {len(source)} items as images.",
+                "Give (X, y): an image array [N, H, W(, C)] and its N labels.",
+            )
+        x, y = source
+        return arrays.finish(
+            arrays.Raw(np.asarray(x), np.asarray(y), source="<in-memory (X, y)>"), opts
+        )
+    if isinstance(source, (np.ndarray, list)):
+        return arrays.finish(arrays.Raw(np.asarray(source), source="<in-memory array>"), opts)
+    if isinstance(source, (str, os.PathLike)):
+        return _read_path(Path(source).expanduser(), opts, image_column, target)
+    raise DataError(
+        f"Cannot read images from a {type(source).__name__}.",
+        "Give a folder, an image/NPZ/IDX/CSV file, an array [N, H, W(, C)] or a pair (X, y).",
+    )
+
+
+def _check_size(size: Any) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in pair):
+        raise ConfigError(
+            f"Image size {size!r} is not valid.",
+            "Give one positive integer (square) or (height, width), e.g. 64 or (48, 64).",
+        )
+    return int(pair[0]), int(pair[1])
+
+
+def _check_channels(channels: Any) -> int | None:
+    if channels is not None and channels not in (1, 3):
+        raise ConfigError(
+            f"channels={channels!r} is not valid.",
+            "Use 1 (grayscale), 3 (RGB) or leave it out to detect it.",
+        )
+    return None if channels is None else int(channels)
+
+
+def _from_imageset(images: ImageSet, opts: Options) -> ImageSet:
+    from layerwise.data import image_arrays as arrays
+
+    labels = images.labels
+    if labels is not None and opts.classes is not None:
+        index = {c: i for i, c in enumerate(opts.classes)}
+        lookup = np.array([index.get(c, -1) for c in images.classes] + [-1], dtype=np.int64)
+        labels = lookup[np.where(labels >= 0, labels, len(images.classes))]
+    classes = list(images.classes) if opts.classes is None else list(opts.classes)
+    raw = arrays.Raw(images.images, source=images.source, names=list(images.names))
+    out = arrays.finish(raw, replace(opts, classes=None))
+    return replace(
+        out,
+        labels=None if labels is None else labels.copy(),
+        classes=classes,
+        split=None if images.split is None else images.split.copy(),
+        skipped=list(images.skipped),
+        notes=list(images.notes) + out.notes,
+    )
+
+
+def _read_path(path: Path, opts: Options, image_column: str | None, target: str | None):
+    from layerwise.data import image_arrays as arrays
+
+    if not path.exists():
+        raise DataError(
+            f"'{path}' does not exist.",
+            "Check the path (relative paths start from the current folder).",
+        )
+    suffix = path.suffix.lower()
+    is_table = path.is_file() and (suffix in TABLE_SUFFIXES or image_column is not None)
+    if path.is_dir():
+        idx = arrays.find_idx_files(path)
+        out = arrays.read_idx(idx, path, opts) if idx else _decode(_scan_folder(path), path, opts)
+    elif suffix == ".npz":
+        out = arrays.read_npz(path, opts)
+    elif arrays.idx_name(path.name):
+        out = arrays.read_idx_file(path, opts)
+    elif suffix in IMAGE_EXTENSIONS:
+        out = _decode(_Files([path], [path.name]), path, opts)
+    elif is_table:
+        out = _read_table_of_paths(path, image_column, target, opts)
+    else:
+        raise DataError(
+            f"'{path.name}' is not an image dataset this reader knows (extension '{suffix}').",
+            "Give a folder of images (one subfolder per class), an image file, an .npz, "
+            "MNIST IDX files, or a CSV with image_column.",
+        )
+    return out
+
+
+# ---- folders ---------------------------------------------------------------------------
+def _scan_folder(root: Path) -> _Files:
+    """The image files under ``root`` with their class (first-level folder) and split."""
+    found: list[Path] = []
+    other: set[str] = set()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(p.startswith(".") or p == "__MACOSX" for p in rel.parts) or not path.is_file():
+            continue
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            found.append(rel)
+        else:
+            other.add(path.suffix.lower() or path.name)
+    if not found:
+        raise _no_images(root, other)
+    nested = [r for r in found if len(r.parts) > 1]
+    if not nested:
+        return _Files([root / r for r in found], [r.as_posix() for r in found])
+    files = _Files([], [], labels=[])
+    firsts = {r.parts[0] for r in nested}
+    by_split = firsts <= set(SPLIT_FOLDERS) and all(len(r.parts) > 2 for r in nested)
+    if by_split:
+        files.split = []
+    for rel in nested:
+        files.paths.append(root / rel)
+        files.names.append(rel.as_posix())
+        files.labels.append(rel.parts[1] if by_split else rel.parts[0])
+        if files.split is not None:
+            files.split.append(SPLIT_FOLDERS[rel.parts[0]])
+    direct = len(found) - len(nested)
+    if direct:
+        files.notes.append(
+            f"{direct} images directly in '{root.name}' (not in a class folder) were ignored"
+        )
+    if other:
+        files.notes.append(f"ignored files that are not images ({', '.join(sorted(other)[:5])})")
+    return files
+
+
+def _no_images(root: Path, other: set[str]) -> DataError:
+    hint = "Put the images in one subfolder per class, e.g. photos/cat/001.jpg."
+    if other & set(TABLE_SUFFIXES):
+        hint += " For a CSV of image paths, give the CSV file with image_column."
+    if ".npz" in other:
+        hint += " For an NPZ of arrays, give the .npz file itself."
+    found = f" (found only: {', '.join(sorted(other)[:6])})" if other else ""
+    return DataError(
+        f"No image files in '{root}'{found}; looked for {', '.join(IMAGE_EXTENSIONS)}.", hint
+    )
+
+
+# ---- tables of paths -------------------------------------------------------------------
+def _read_table_of_paths(
+    path: Path, image_column: str | None, target: str | None, opts: Options
+) -> ImageSet:
+    from layerwise.data import image_arrays as arrays
+    from layerwise.data.tabular import read_table
+
+    df = read_table(path)
+    label = path.name
+    notes = list(df.attrs.get("notes", []))
+    if image_column is None:
+        shown = ", ".join(str(c) for c in df.columns[:12])
+        raise ConfigError(
+            f"No image_column given for the table '{label}'.",
+            f"Pass the column of image paths (--image-column), one of: {shown}.",
+        )
+    if image_column not in df.columns:
+        raise missing_column(image_column, df.columns, "Image column", f"'{label}'")
+    if target is not None and target not in df.columns:
+        raise missing_column(target, df.columns, "Target column", f"'{label}'")
+    df = _drop_blank_rows(df, image_column, target, notes)
+    files = _Files([], [], labels=None if target is None else [], notes=notes)
+    values = arrays.label_strings(df[target].tolist()) if target is not None else None
+    for i, written in enumerate(df[image_column].astype(str).str.strip()):
+        full = Path(written.replace("\\", "/")).expanduser()
+        full = full if full.is_absolute() else path.parent / full
+        if not full.is_file():
+            files.skipped.append((written, "file not found"))
+            continue
+        files.paths.append(full)
+        files.names.append(written)
+        if values is not None:
+            files.labels.append(values[i])
+    return _decode(files, path, opts)
+
+
+def _drop_blank_rows(
+    df: pd.DataFrame, image_column: str, target: str | None, notes: list[str]
+) -> pd.DataFrame:
+    """Rows without an image path, or without a label when there is a target, dropped."""
+
+    def blank(column: pd.Series) -> pd.Series:
+        return column.isna() | column.astype(str).str.strip().eq("")
+
+    keep = ~blank(df[image_column])
+    if (~keep).any():
+        notes.append(f"{int((~keep).sum())} rows without an image path dropped")
+    if target is not None:
+        unlabelled = blank(df[target]) & keep
+        if unlabelled.all():
+            raise DataError(
+                f"Target column '{target}' in '{df.attrs.get('name')}' has no values.",
+                "Choose the column that holds each image's class.",
+            )
+        if unlabelled.any():
+            notes.append(f"{int(unlabelled.sum())} rows without a label dropped")
+        keep &= ~unlabelled
+    return df.loc[keep.to_numpy()]
+
+
+# ---- decoding files --------------------------------------------------------------------
+def _decode(files: _Files, where: Path, opts: Options) -> ImageSet:
+    """Decode, resize and stack ``files``; unreadable ones go to ``skipped``."""
+    from layerwise.data import image_arrays as arrays
+
+    notes, skipped = list(files.notes), list(files.skipped)
+    target = opts.size
+    if not files.paths:
+        raise _nothing_readable(where, skipped)
+    if target is None:
+        sizes = _probe_all(files, skipped)
+        if not sizes:
+            raise _nothing_readable(where, skipped)
+        target = _auto_size(list(sizes.values()), notes)
+        files = _keep(files, set(sizes))
+    results = _run(files.paths, target, opts)
+    ok = []
+    for i, result in enumerate(results):
+        if isinstance(result, str):
+            skipped.append((files.names[i], result))
+        else:
+            ok.append(i)
+    if not ok:
+        raise _nothing_readable(where, skipped)
+    decoded = [results[i] for i in ok]
+    stack = _stack_decoded(decoded, opts.channels, notes)
+    files = _keep(files, set(ok))
+    raw = arrays.Raw(
+        stack,
+        None if files.labels is None else np.asarray(files.labels, dtype=object),
+        source=str(where.resolve()),
+        names=files.names,
+        split=None if files.split is None else np.asarray(files.split),
+        notes=notes,
+    )
+    out = arrays.finish(raw, replace(opts, size=None, channels=stack.shape[-1]))
+    out.skipped = skipped
+    return out
+
+
+def _keep(files: _Files, keep: set[int]) -> _Files:
+    def pick(values: list | None) -> list | None:
+        return None if values is None else [v for i, v in enumerate(values) if i in keep]
+
+    return replace(
+        files,
+        paths=pick(files.paths),
+        names=pick(files.names),
+        labels=pick(files.labels),
+        split=pick(files.split),
+    )
+
+
+def _nothing_readable(where: Path, skipped: list[tuple[str, str]]) -> DataError:
+    if not skipped:
+        return DataError(f"No images listed in '{where}'.", "Check the table's image column.")
+    name, reason = skipped[0]
+    return DataError(
+        f"No readable images in '{where}': {len(skipped)} files failed to decode "
+        f"(first: {name}: {reason}).",
+        "Check the files are PNG/JPEG images.",
+    )
+
+
+def _probe_all(files: _Files, skipped: list[tuple[str, str]]) -> dict[int, tuple[int, int]]:
+    """(height, width) after EXIF rotation of every file whose header reads, by position."""
+    from PIL import Image
+
+    sizes = {}
+    for i, path in enumerate(files.paths):
+        try:
+            if path.stat().st_size == 0:
+                raise _EmptyFile
+            with Image.open(path) as img:
+                width, height = img.size
+                if img.format != "PNG" and _rotated(img):
+                    width, height = height, width
+            sizes[i] = (height, width)
+        except (*_DECODE_ERRORS, Image.DecompressionBombError) as exc:
+            skipped.append((files.names[i], _reason(exc)))
+    return sizes
+
+
+def _auto_size(sizes: list[tuple[int, int]], notes: list[str]) -> tuple[int, int]:
+    if len(set(sizes)) == 1:
+        height, width = sizes[0]
+        if len(sizes) * height * width * 3 <= MAX_NATIVE_BYTES:
+            return height, width
+        why = f"their native {height}x{width} would need over {MAX_NATIVE_BYTES >> 30} GiB"
+    else:
+        why = "mixed sizes"
+    side = int(min(round(float(np.median([min(s) for s in sizes]))), MAX_AUTO_SIDE))
+    notes.append(f"resized from {why} to {side}x{side} (shorter side scaled, then center-cropped)")
+    return side, side
+
+
+def _run(paths: list[Path], target: tuple[int, int], opts: Options) -> list:
+    """Decode every path: a plain loop for small files, threads for big ones.
+
+    Measured on 2 cores: 5,000 32x32 PNGs read in 0.71 s with a loop and 0.81 s with 4
+    threads, but 200 1600x1200 JPEGs resized to 900 took 6.3 s with a loop and 4.2 s with
+    4 threads (Pillow releases the GIL while decoding and resizing).
+    """
+    jobs = len(paths)
+    workers = min(DECODE_THREADS, os.cpu_count() or 1) if _big_files(paths) else 1
+    with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+        mapper = pool.map if pool is not None else map
+        results = mapper(lambda p: _decode_one(p, target, opts.channels), paths)
+        if not (opts.progress and jobs > PROGRESS_MIN_FILES):
+            return list(results)
+        from rich.progress import Progress
+
+        out = []
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"reading {jobs:,} images", total=jobs)
+            for result in results:
+                out.append(result)
+                bar.advance(task)
+        return out
+
+
+def _big_files(paths: list[Path]) -> bool:
+    """Whether a sample of the files averages over ``THREADS_FROM_BYTES``."""
+    sample = paths[:: max(1, len(paths) // 32)][:32]
+    sizes = []
+    for path in sample:
+        try:
+            sizes.append(path.stat().st_size)
+        except OSError:
+            continue
+    return bool(sizes) and float(np.mean(sizes)) > THREADS_FROM_BYTES
+
+
+class _EmptyFile(Exception):
+    """A zero-byte file."""
+
+
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, MemoryError, zlib.error, _EmptyFile)  # fmt: skip
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, _EmptyFile):
+        return "empty file (0 bytes)"
+    text = str(exc).split(" '")[0].strip() or type(exc).__name__
+    return text[:80]
+
+
+def _rotated(img: Any) -> bool:
+    return img.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+
+
+def _decode_one(path: Path, target: tuple[int, int], channels: int | None) -> Any:
+    """``(array [H, W] or [H, W, 3], kind)`` with kind "L", "RGB" or "RGB-gray"; or a reason."""
+    from PIL import Image, ImageOps
+
+    try:
+        if path.stat().st_size == 0:
+            raise _EmptyFile
+        with Image.open(path) as img:
+            _draft(img, target)
+            img.load()
+            if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+                img = ImageOps.exif_transpose(img)
+            img = _to_l_or_rgb(img, channels)
+            img = resize_crop(img, target)
+            array = np.asarray(img)
+    except (*_DECODE_ERRORS, Image.DecompressionBombError) as exc:
+        return _reason(exc)
+    if array.ndim == 2:
+        return array, "L"
+    gray = bool((array[..., 0] == array[..., 1]).all() and (array[..., 1] == array[..., 2]).all())
+    return array, "RGB-gray" if gray else "RGB"
+
+
+def _draft(img: Any, target: tuple[int, int]) -> None:
+    """Let the JPEG decoder downscale by 2/4/8 when the target is much smaller."""
+    if img.format != "JPEG":
+        return
+    width, height = img.size
+    scale = max(target[0] / min(width, height), target[1] / min(width, height))
+    if scale < 0.5:
+        img.draft(img.mode, (math.ceil(width * scale), math.ceil(height * scale)))
+
+
+def _to_l_or_rgb(img: Any, channels: int | None) -> Any:
+    from PIL import Image
+
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        if values.max(initial=0) > 255:
+            values = values / (257.0 if values.max() <= 65535 else values.max() / 255.0)
+        elif values.max(initial=0) <= 1.0 and img.mode == "F":
+            values = values * 255.0
+        img = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
+    gray = img.mode in _GRAY_MODES
+    mode = {1: "L", 3: "RGB"}[channels] if channels else ("L" if gray else "RGB")
+    return img if img.mode == mode else img.convert(mode)
+
+
+def resize_crop(img: Any, target: tuple[int, int]) -> Any:
+    """A PIL image scaled to cover ``target`` (H, W), the excess center-cropped.
+
+    Example:
+        >>> from PIL import Image
+        >>> resize_crop(Image.new("L", (40, 20)), (10, 10)).size
+        (10, 10)
+    """
+    from PIL import Image
+
+    height, width = target
+    w, h = img.size
+    if (w, h) == (width, height):
+        return img
+    aspect = width / height
+    if w / h > aspect:
+        crop = h * aspect
+        box = ((w - crop) / 2, 0.0, (w + crop) / 2, float(h))
+    else:
+        crop = w / aspect
+        box = (0.0, (h - crop) / 2, float(w), (h + crop) / 2)
+    return img.resize((width, height), Image.Resampling.BICUBIC, box=box, reducing_gap=2.0)
+
+
+def _stack_decoded(decoded: list, channels: int | None, notes: list[str]) -> np.ndarray:
+    """Stack decoded ``(array, kind)`` pairs with one channel count for all."""
+    kinds = {kind for _, kind in decoded}
+    if channels is None:
+        channels = 3 if "RGB" in kinds else 1
+    if channels == 1:
+        if "RGB-gray" in kinds:
+            notes.append("converted 3-channel gray images to 1 channel")
+        return np.stack([a if a.ndim == 2 else a[..., 0] for a, _ in decoded])[..., None]
+    return np.stack([np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a for a, _ in decoded])
