@@ -204,3 +204,13 @@ def test_explain_refuses_tabular_runs(cli, penguins_csv, tmp_path):
     )
     code, _, err = cli("explain", run.path, penguins_csv)
     assert code == 2 and "does not apply" in err
+
+
+def test_onnx_export_of_the_cnn_matches_torch(digits_run):
+    pytest.importorskip("onnxruntime")
+    from layerwise.export.onnx import export_run
+
+    path = export_run(digits_run.path)  # verifies ONNX Runtime against PyTorch itself
+    sidecar = RunFolder.open(digits_run.path).read_json("model.onnx.json")
+    assert path.exists() and sidecar["inputs"][0]["shape"] == ["batch", 1, 8, 8]
+    assert sidecar["outputs"][0]["classes"] == [str(i) for i in range(10)]

@@ -428,6 +428,35 @@ def _sidecar(
     task: Any, run_dir: Path, onnx_path: Path, facts: dict[str, Any], example: tuple
 ) -> dict:
     _, ort = _require_onnx()
+    describe = getattr(task, "onnx_description", None)
+    if callable(describe):  # tasks other than tables describe their own inputs and outputs
+        inputs, output, candidate = describe()
+    else:
+        inputs, output = _tabular_description(task, example)
+        candidate = "mlp"
+    return {
+        "format": "onnx",
+        "file": onnx_path.name,
+        "run": str(run_dir),
+        "task": task.name,
+        "target": task.target,
+        "candidate": candidate,
+        "preprocess": "preprocess.json",
+        "opset": OPSET,
+        "exporter": facts["exporter"],
+        "inputs": inputs,
+        "outputs": [output],
+        "verification": {
+            "max_abs_diff": facts["max_abs_diff"],
+            "tolerance": TOLERANCE,
+            "batch_sizes": list(CHECK_BATCHES),
+            "onnxruntime": ort.__version__,
+            "torch": torch.__version__,
+        },
+    }
+
+
+def _tabular_description(task: Any, example: tuple) -> tuple[list[dict], dict]:
     encoder = task.encoder
     indicators = [f"{encoder.numeric_names[j]} (missing)" for j in encoder.indicators]
     categorical = [s["name"] for s in encoder.categorical_specs]
@@ -466,26 +495,7 @@ def _sidecar(
             "shape": ["batch"],
             "meaning": f"predicted {task.target}, in the target's own units",
         }
-    return {
-        "format": "onnx",
-        "file": onnx_path.name,
-        "run": str(run_dir),
-        "task": task.name,
-        "target": task.target,
-        "candidate": "mlp",
-        "preprocess": "preprocess.json",
-        "opset": OPSET,
-        "exporter": facts["exporter"],
-        "inputs": inputs,
-        "outputs": [output],
-        "verification": {
-            "max_abs_diff": facts["max_abs_diff"],
-            "tolerance": TOLERANCE,
-            "batch_sizes": list(CHECK_BATCHES),
-            "onnxruntime": ort.__version__,
-            "torch": torch.__version__,
-        },
-    }
+    return inputs, output
 
 
 def run_module(run_dir: str | os.PathLike) -> tuple[Any, nn.Module, tuple, list[str], list[str]]:

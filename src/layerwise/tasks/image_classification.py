@@ -395,6 +395,18 @@ class ImageClassification(Task):
         tensor = torch.from_numpy(np.ascontiguousarray(images.images[0].transpose(2, 0, 1)))
         return write_layer_views(self.models["cnn"].model, tensor, out_dir, self.classes, prefix)
 
+    def onnx_module(self) -> tuple[Any, tuple, list[str], list[str]]:
+        """For ``layerwise export``: the CNN with a softmax, taking float images in [0, 1]."""
+        from layerwise.tasks.image_outputs import onnx_parts
+
+        self._require_fitted()
+        return onnx_parts(self)
+
+    def onnx_description(self) -> tuple[list[dict], dict, str]:
+        from layerwise.tasks.image_outputs import onnx_description
+
+        return onnx_description(self)
+
     # ---- schema and loading -------------------------------------------------------------
     def input_schema(self) -> dict[str, Any]:
         self._require_fitted()

@@ -203,3 +203,47 @@ def write_image_run(
         report=report,
         notes=list(profile.notes),
     )
+
+
+def onnx_parts(task: Any) -> tuple[Any, tuple, list[str], list[str]]:
+    """The chosen CNN with a softmax, an example batch, and input/output names for ONNX export."""
+    import torch
+
+    from layerwise.errors import ConfigError
+
+    if task.chosen != "cnn":
+        raise ConfigError(
+            f"The chosen model of this run is {task.chosen}, not a neural network.",
+            "Its model.pixels.json is plain JSON (downsample, standardise, one matrix product); "
+            "train with --candidates cnn to export a CNN.",
+        )
+    wrapped = torch.nn.Sequential(task.models["cnn"].model.eval(), torch.nn.Softmax(dim=1))
+    height, width = task.size
+    generator = torch.Generator().manual_seed(0)
+    example = (torch.rand(4, task.channels, height, width, generator=generator),)
+    return wrapped.eval(), example, ["image"], ["probabilities"]
+
+
+def onnx_description(task: Any) -> tuple[list[dict], dict, str]:
+    height, width = task.size
+    inputs = [
+        {
+            "name": "image",
+            "dtype": "float32",
+            "shape": ["batch", task.channels, height, width],
+            "encoding": f"pixels / 255 in [0, 1], channels first ({'gray' if task.channels == 1 else 'RGB'}), "
+            f"resized to {height}x{width}; the per-channel normalisation is inside the graph",
+        }
+    ]
+    output = {
+        "name": "probabilities",
+        "dtype": "float32",
+        "shape": ["batch", len(task.classes)],
+        "classes": task.classes,
+        "meaning": "class probabilities, columns in 'classes' order (without test-time "
+        "augmentation)",
+    }
+    if task.threshold is not None:
+        output["threshold"] = task.threshold
+        output["meaning"] += f"; call '{task.classes[1]}' when its probability >= threshold"
+    return inputs, output, "cnn"
