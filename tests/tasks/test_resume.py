@@ -47,3 +47,32 @@ def test_interrupted_run_resumes_in_place(cli, tmp_path, monkeypatch):
 
     code, _, err = cli("train", "--resume", folder)
     assert code == 2 and "already finished" in err
+
+
+def test_interrupted_image_run_resumes_in_place(cli, tmp_path, monkeypatch):
+    from layerwise.data.image_sources import shapes, write_folder
+    from layerwise.tasks import image_outputs
+
+    folder_in = write_folder(shapes(80, size=12, seed=0), tmp_path / "imgs")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash while writing the run")
+
+    monkeypatch.setattr(image_outputs, "write_image_run", crash)
+    with pytest.raises(RuntimeError, match="simulated"):
+        layerwise.fit(
+            str(folder_in),
+            task="image-classification",
+            output_dir=str(tmp_path / "runs"),
+            verbose=False,
+            candidate_params={"cnn": {"epochs": 3}},
+        )
+    monkeypatch.undo()
+    (folder,) = list((tmp_path / "runs").iterdir())
+    state = folder / "checkpoints" / "cnn" / "state.json"
+    assert state.exists(), "the CNN's last good checkpoint must survive the crash"
+    code, _, err = cli("train", "--resume", folder)
+    assert code == 0, err
+    assert (folder / "manifest.json").exists() and not (folder / "checkpoints").exists()
+    history = pd.read_csv(folder / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3]  # continued from the checkpoint, not retrained

@@ -7,6 +7,7 @@ numpy matrix product, and the model is plain JSON in the run folder).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -46,6 +47,7 @@ class PixelLogisticCandidate(Candidate):
 
     def fit(self, train: Any, val: Any = None, class_weights: np.ndarray | None = None) -> None:
         """Train on ``train`` (an ImageSet); ``val`` picks C from a small grid when given."""
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 
         self.side = int(self.params.get("side", 16))
@@ -58,7 +60,9 @@ class PixelLogisticCandidate(Candidate):
         best = None
         for c in grid:
             model = LogisticRegression(C=c, max_iter=300, tol=1e-3)
-            model.fit(x, train.labels, sample_weight=weight)
+            with warnings.catch_warnings():  # a capped solver is fine for a baseline: say nothing
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(x, train.labels, sample_weight=weight)
             self._keep(model)
             if val is None or len(grid) == 1:
                 break
