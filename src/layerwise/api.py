@@ -111,6 +111,9 @@ def advise(
 ) -> Advice:
     """Profile the data and say which models should compete and why, without training."""
     name, frame = resolve_task(data, None, target)
-    task = TASKS.get(name)(interpretable=interpretable, time_limit=time_limit, verbose=False)
+    options = {"time_limit": time_limit, "verbose": False}
+    if name.startswith("tabular"):
+        options["interpretable"] = interpretable
+    task = TASKS.get(name)(**options)
     _, profile, plan = task.profile_and_plan(frame, target)
     return Advice(profile, plan)

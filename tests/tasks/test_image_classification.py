@@ -214,3 +214,11 @@ def test_onnx_export_of_the_cnn_matches_torch(digits_run):
     sidecar = RunFolder.open(digits_run.path).read_json("model.onnx.json")
     assert path.exists() and sidecar["inputs"][0]["shape"] == ["batch", 1, 8, 8]
     assert sidecar["outputs"][0]["classes"] == [str(i) for i in range(10)]
+
+
+def test_advise_profiles_images_without_training(cli, tmp_path):
+    folder = write_folder(shapes(60, size=12, seed=7), tmp_path / "imgs")
+    code, out, err = cli("advise", folder)
+    assert code == 0, err
+    assert "60 images, 12x12 RGB, 4 classes" in out and "Recommendation" in out
+    assert not (tmp_path / "runs").exists()

@@ -8,7 +8,9 @@ import typer
 
 
 def advise(
-    data: str = typer.Argument(..., help="Table: CSV, TSV, Parquet or JSON Lines."),
+    data: str = typer.Argument(
+        ..., help="Table (CSV, TSV, Parquet, JSON Lines) or images (folder per class, NPZ, IDX)."
+    ),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Column to predict."),
     interpretable: bool = typer.Option(False, "--interpretable"),
     time_limit: Optional[float] = typer.Option(None, "--time-limit"),
@@ -20,4 +22,4 @@ def advise(
     advice = run_advise(data, target=target, interpretable=interpretable, time_limit=time_limit)
     for line in advice.lines():
         out.print(line)
-    out.print(f"Next: layerwise train {data} --target {target}")
+    out.print(f"Next: layerwise train {data}" + (f" --target {target}" if target else ""))

@@ -384,7 +384,8 @@ def image_grid_png(
         ax = fig.add_subplot(rows, cols, i + 1)
         _show(ax, images[i])
         text = str(titles[i]) if i < len(titles) else ""
-        ax.set_title(text if len(text) <= 28 else text[:27] + "…", fontsize=7)
+        lines = [line if len(line) <= 24 else line[:23] + "…" for line in text.splitlines()]
+        ax.set_title("\n".join(lines), fontsize=7)
     height = rows * (cell + 0.2) + top
     fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - top / height, hspace=0.35)
     return _png(fig)

@@ -134,12 +134,38 @@ class ImageClassification(Task):
         """Read, split, train the pixel baseline and the CNN, choose, and write the run folder."""
         from layerwise import advisor
         from layerwise.tasks.image_outputs import write_image_run
-        from layerwise.tasks.image_plan import ImageProfile, class_weights, plan_images
+        from layerwise.tasks.image_plan import class_weights
         from layerwise.tasks.tabular_outputs import open_run_folder
 
         self._check_options(options)
         self.options = {**self.options, **options}
         started = time.perf_counter()
+        (train, val, test), profile, plan = self.profile_and_plan(data, target)
+        flip = "no-flips" not in [rule.name for rule in plan.fired()]
+        run = open_run_folder(self, data)  # after the data checks: bad input leaves no folder
+        weights = class_weights(train.labels, len(self.classes)) if plan.class_weights else None
+        rows = self._bake_off(plan, (train, val, test), weights, flip, run, started)
+        for model in self.models.values():
+            profile.notes += getattr(model, "notes", [])
+        complexity = {n: CANDIDATES.get(n).complexity for n in CANDIDATES.names()}
+        self.chosen, reason = advisor.choose(rows, plan, complexity)
+        self.threshold = self._threshold_of(self.chosen)
+        self.say(f"[bold green]chosen[/bold green] {reason}")
+        return write_image_run(
+            self,
+            run,
+            test=test,
+            plan=plan,
+            rows=rows,
+            reason=reason,
+            profile=profile,
+            seconds=time.perf_counter() - started,
+        )
+
+    def profile_and_plan(self, data: Any, target: str | None = None) -> tuple[tuple, Any, Any]:
+        """Read and split the images, profile them and plan the bake-off (all `advise` does)."""
+        from layerwise.tasks.image_plan import ImageProfile, plan_images
+
         images = self.read(data, target)
         self._check_labels(images)
         self.target = target
@@ -167,25 +193,7 @@ class ImageClassification(Task):
             self.say(f"[dim]{line}[/dim]")
         for rule in plan.fired():
             self.say(f"[cyan]rule[/cyan] {rule.name}: {rule.says}")
-        run = open_run_folder(self, data)  # after the data checks: bad input leaves no folder
-        weights = class_weights(train.labels, len(self.classes)) if plan.class_weights else None
-        rows = self._bake_off(plan, (train, val, test), weights, flip, run, started)
-        for model in self.models.values():
-            profile.notes += getattr(model, "notes", [])
-        complexity = {n: CANDIDATES.get(n).complexity for n in CANDIDATES.names()}
-        self.chosen, reason = advisor.choose(rows, plan, complexity)
-        self.threshold = self._threshold_of(self.chosen)
-        self.say(f"[bold green]chosen[/bold green] {reason}")
-        return write_image_run(
-            self,
-            run,
-            test=test,
-            plan=plan,
-            rows=rows,
-            reason=reason,
-            profile=profile,
-            seconds=time.perf_counter() - started,
-        )
+        return (train, val, test), profile, plan
 
     def _split(self, images: Any) -> tuple[Any, Any, Any, str]:
         """Training, validation and test images: the layout's own splits where it has them."""
