@@ -80,7 +80,12 @@ class Task(ABC):
 
 class Candidate(ABC):
     """One model in a task's bake-off. ``complexity`` orders them: lower is simpler and is
-    preferred when scores tie within the advisor's tolerance."""
+    preferred when scores tie within the advisor's tolerance.
+
+    The data arguments of ``fit`` and ``predict`` are the task's own: tables pass an
+    EncodedTable and its encoder (the signatures below); images pass ImageSets,
+    ``fit(train, val, class_weights)`` and ``predict(images)``. Name, family, complexity,
+    ``save``/``load`` and ``history`` are common to all."""
 
     name: ClassVar[str]
     family: ClassVar[str]  # "classical" | "deep"
