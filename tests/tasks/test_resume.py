@@ -51,14 +51,14 @@ def test_interrupted_run_resumes_in_place(cli, tmp_path, monkeypatch):
 
 def test_interrupted_image_run_resumes_in_place(cli, tmp_path, monkeypatch):
     from layerwise.data.image_sources import shapes, write_folder
-    from layerwise.tasks import image_outputs
+    from layerwise.tasks import holdout_outputs
 
     folder_in = write_folder(shapes(80, size=12, seed=0), tmp_path / "imgs")
 
     def crash(*args, **kwargs):
         raise RuntimeError("simulated crash while writing the run")
 
-    monkeypatch.setattr(image_outputs, "write_image_run", crash)
+    monkeypatch.setattr(holdout_outputs, "write_holdout_run", crash)
     with pytest.raises(RuntimeError, match="simulated"):
         layerwise.fit(
             str(folder_in),

@@ -192,6 +192,10 @@ class CNNCandidate(Candidate):
             return np.zeros((0, self.model.config.n_classes))
         return torch.cat(parts).double().numpy()
 
+    def facts(self) -> dict[str, Any]:
+        """What metrics.json records of this model beyond its scores."""
+        return {"tta": bool(self.tta), "augment": self.augment_config.to_dict()}
+
     def save(self, run: RunFolder) -> dict[str, Any]:
         from layerwise.train.checkpoint import save_weights
 

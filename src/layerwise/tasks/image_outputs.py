@@ -1,17 +1,13 @@
-"""Write a fitted image-classification run folder: both models, metrics, test predictions,
-layer views of a few test images, the most confidently wrong ones, decision.md and the report."""
+"""The image-specific files of an image-classification run: layer views of a few test images,
+the most confidently wrong ones, and the CNN's ONNX export parts."""
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.base import Run
 
 VIEWS = "layer_views"
 WRONG = "wrong_examples.png"
@@ -19,79 +15,10 @@ N_VIEWED = 3  # test images whose layer views the report shows
 N_WRONG = 16
 
 
-def _save_models(task: Any, run: RunFolder, rows: list[dict]) -> dict[str, Any]:
-    """Every trained model is kept: the chosen one predicts, the CNN also explains."""
-    infos = {}
-    for name, model in task.models.items():
-        before = {p for p in run.path.iterdir() if p.is_file()}
-        info = {
-            "candidate": name,
-            "objective": model.objective,
-            "n_classes": model.n_classes,
-            "seed": model.seed,
-            "threshold": getattr(model, "threshold", None),
-            **model.save(run),
-        }
-        infos[name] = info
-        written = {p for p in run.path.iterdir() if p.is_file()} - before
-        row = next(r for r in rows if r["candidate"] == name)
-        row["size_bytes"] = sum(p.stat().st_size for p in written)
-    return infos
-
-
-def _metrics(task: Any, plan: Any, rows: list[dict], seconds: float, profile: Any) -> dict:
-    from layerwise.tasks.image_classification import CANDIDATES
-
-    candidates = {}
-    for row in rows:
-        model = task.models[row["candidate"]]
-        entry = {
-            "family": CANDIDATES.get(row["candidate"]).family,
-            "validation": {
-                plan.metric: row["validation"],
-                f"{plan.metric}_std": 0.0,
-                **row["validation_metrics"],
-            },
-            "test": row["test"],
-            "fit_seconds": row["fit_seconds"],
-            "predict_ms_per_row": row["predict_us_per_row"] / 1000.0,
-            "size_bytes": row.get("size_bytes"),
-            "threshold": getattr(model, "threshold", None),
-        }
-        if row["candidate"] == "cnn":
-            entry.update(
-                epochs=len(model.history) if model.history is not None else None,
-                stopped=getattr(model, "stopped_reason", ""),
-                parameters=int(sum(p.numel() for p in model.model.parameters())),
-                tta=bool(model.tta),
-                augment=model.augment_config.to_dict(),
-            )
-        candidates[row["candidate"]] = entry
-    chosen_row = next(r for r in rows if r["candidate"] == task.chosen)
-    return {
-        "task": task.name,
-        "metric": plan.metric,
-        "greater_is_better": True,
-        "validation_protocol": plan.protocol,
-        "chosen": task.chosen,
-        "test": chosen_row["test"],
-        "candidates": candidates,
-        "skipped_images": len(profile.skipped),
-        "total_seconds": seconds,
-    }
-
-
-def _test_predictions(task: Any, test: Any, proba: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        {
-            "image": test.names,
-            "y_true": [task.classes[i] for i in test.labels],
-            "y_pred": task.labels_of(proba),
-        }
-    )
-    for i, label in enumerate(task.classes):
-        frame[f"proba_{label}"] = proba[:, i]
-    return frame
+def write_image_extras(task: Any, run: RunFolder, test: Any, proba: dict[str, np.ndarray]) -> None:
+    if "cnn" in proba:
+        _views(task, run, test, proba["cnn"])
+    _wrong(task, run, test, proba[task.chosen])
 
 
 def _views(task: Any, run: RunFolder, test: Any, proba: np.ndarray) -> None:
@@ -137,72 +64,6 @@ def _wrong(task: Any, run: RunFolder, test: Any, proba: np.ndarray) -> None:
         test.images[worst], titles, ncols=8, title="Most confidently wrong test images"
     )
     run.write_bytes(WRONG, png)
-
-
-def write_image_run(
-    task: Any,
-    run: RunFolder,
-    *,
-    test: Any,
-    plan: Any,
-    rows: list[dict],
-    reason: str,
-    profile: Any,
-    seconds: float,
-) -> Run:
-    """Write every file of the run folder, the manifest last, and return the Run."""
-    from layerwise.advisor import decision_markdown
-    from layerwise.tasks.image_classification import CANDIDATES
-
-    infos = _save_models(task, run, rows)  # first: decision.md shows the model sizes
-    families = {n: CANDIDATES.get(n).family for n in CANDIDATES.names()}
-    decision = decision_markdown(profile, plan, rows, task.chosen, reason, families)
-    run.write_json(
-        names.PREPROCESS,
-        {
-            "classes": task.classes,
-            "size": list(task.size),
-            "channels": task.channels,
-            "target": task.target,
-            "image_column": task.option("image_column"),
-            "threshold": task.threshold,
-            "chosen": task.chosen,
-            "models": infos,
-        },
-    )
-    run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
-    metrics = _metrics(task, plan, rows, seconds, profile)
-    run.write_json(names.METRICS, metrics)
-    run.write_json("profile.json", profile.to_dict())
-    cnn = task.models.get("cnn")
-    if cnn is not None and cnn.history is not None:
-        cnn.history.write_csv(run.file(names.HISTORY))
-    proba = next(r for r in rows if r["candidate"] == task.chosen)["test_proba"]
-    frame = _test_predictions(task, test, proba)
-    run.write_with(names.PREDICTIONS, lambda p: frame.to_csv(p, index=False))
-    cnn_row = next((r for r in rows if r["candidate"] == "cnn"), None)
-    if cnn_row is not None:
-        _views(task, run, test, cnn_row["test_proba"])
-    _wrong(task, run, test, proba)
-    run.write_text(names.DECISION, decision)
-    shutil.rmtree(run.file(names.CHECKPOINTS), ignore_errors=True)
-    run.finalize({"task": task.name, "chosen": task.chosen})
-    report = None
-    if task.option("report"):
-        from layerwise.runs.report import build_report
-
-        report = build_report(run)
-        run.finalize({})
-    for row in rows:
-        row.pop("test_proba", None)
-    return Run(
-        path=run.path,
-        task=task,
-        metrics=metrics,
-        chosen=task.chosen,
-        report=report,
-        notes=list(profile.notes),
-    )
 
 
 def onnx_parts(task: Any) -> tuple[Any, tuple, list[str], list[str]]:

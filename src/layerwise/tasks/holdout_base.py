@@ -1,0 +1,296 @@
+"""What the image and text classification tasks share: options, one stratified holdout
+for validation (or the dataset's own splits), a bake-off of candidates on it, the advisor's
+choice, a decision threshold for two classes, and labels with probabilities as predictions.
+
+A subclass sets ``DEFAULTS``, ``CANDIDATES`` and ``unit``, and implements ``read`` (data ->
+a set with ``labels``, ``classes``, ``names``, ``notes``, ``source`` and ``subset``),
+``inputs_of`` (a set -> what its candidates' ``predict`` takes), ``profile_and_plan`` and the
+schema, load and contract methods of :class:`~layerwise.tasks.base.Task`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from layerwise.errors import ConfigError, DataError, closest
+from layerwise.registry import Registry
+from layerwise.runs.folder import RunFolder
+from layerwise.tasks.base import Run, Task
+
+
+class HoldoutTask(Task):
+    """Base of the classification tasks that validate on one holdout (see the module doc)."""
+
+    DEFAULTS: ClassVar[dict[str, Any]]
+    CANDIDATES: ClassVar[Registry]
+    unit: ClassVar[str] = "examples"  # "examples", "texts": used in messages
+
+    def __init__(self, **options: Any):
+        self._check_options(options)
+        super().__init__(**options)
+        self.classes: list[str] = []
+        self.models: dict[str, Any] = {}
+        self.chosen: str | None = None
+        self.threshold: float | None = None
+        self.target: str | None = None
+
+    def read(self, data: Any, target: str | None = None, labelled: bool = True) -> Any:
+        raise NotImplementedError
+
+    def inputs_of(self, examples: Any) -> Any:
+        raise NotImplementedError
+
+    def candidate_params(self, name: str) -> dict[str, Any]:
+        """The user's parameters for candidate ``name``; subclasses add their defaults."""
+        return dict(self.option("candidate_params").get(name, {}))
+
+    def _check_options(self, options: dict[str, Any]) -> None:
+        unknown = sorted(set(options) - set(self.DEFAULTS))
+        if unknown:
+            raise ConfigError(
+                f"Unknown option(s) {', '.join(unknown)} for {self.name}.",
+                f"Valid options: {', '.join(self.DEFAULTS)}.",
+            )
+        for name in options.get("candidates") or []:
+            if name not in self.CANDIDATES:
+                guess = closest(name, self.CANDIDATES.names())
+                raise ConfigError(
+                    f"Unknown candidate '{name}'.",
+                    (f"Did you mean '{guess}'? " if guess else "")
+                    + f"Valid candidates: {', '.join(self.CANDIDATES.names())}.",
+                )
+
+    def option(self, name: str) -> Any:
+        return self.options.get(name, self.DEFAULTS[name])
+
+    def say(self, message: str) -> None:
+        if self.option("verbose"):
+            from rich.console import Console
+
+            Console(stderr=True, highlight=False).print(message)
+
+    def _check_labels(self, examples: Any) -> None:
+        counts = np.bincount(examples.labels[examples.labels >= 0], minlength=len(examples.classes))
+        present = [c for c, n in zip(examples.classes, counts, strict=True) if n > 0]
+        if len(present) < 2:
+            raise DataError(
+                f"Only one class ({', '.join(present) or 'none'}) in '{examples.source}'.",
+                f"Classification needs {self.unit} of at least two classes.",
+            )
+
+    def _split(self, examples: Any) -> tuple[Any, Any, Any, str]:
+        """Training, validation and test sets: the layout's own splits where it has them."""
+        split = getattr(examples, "split", None)
+        split = split if split is not None else np.full(len(examples), "")
+        if self.option("test_data") is not None:
+            test = self.read(self.option("test_data"))
+            rest, source = examples.subset(split != "test"), "the --test-data set"
+        elif (split == "test").any():
+            test, rest, source = (
+                examples.subset(split == "test"),
+                examples.subset(split != "test"),
+                "the dataset's test split",
+            )
+        else:
+            rest_idx, test_idx = self._holdout(examples.labels, self.option("test_size"))
+            test, rest = examples.subset(test_idx), examples.subset(rest_idx)
+            source = f"a stratified {self.option('test_size'):.0%} holdout"
+        rest_split = split[split != "test"]
+        if (rest_split == "val").any():
+            val, train = rest.subset(rest_split == "val"), rest.subset(rest_split != "val")
+            protocol = "the dataset's own validation split"
+        else:
+            train_idx, val_idx = self._holdout(rest.labels, self.option("val_size"))
+            train, val = rest.subset(train_idx), rest.subset(val_idx)
+            protocol = f"one stratified holdout of {self.option('val_size'):.0%} of the training {self.unit}"
+        if min(len(train), len(val), len(test)) == 0:
+            raise DataError(
+                f"Too few {self.unit} to train, validate and test ({len(examples)} readable).",
+                f"Provide at least a few dozen {self.unit} per class.",
+            )
+        return train, val, test, f"{protocol} (test: {source})"
+
+    def _holdout(self, labels: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.model_selection import train_test_split
+
+        index = np.arange(len(labels))
+        if len(labels) < 10:
+            raise DataError(
+                f"Only {len(labels)} labelled examples: too few to split.",
+                f"Provide at least a few dozen {self.unit} per class.",
+            )
+        stratify = labels if np.bincount(labels).min() >= 2 else None
+        return train_test_split(
+            index, test_size=size, random_state=self.option("seed"), stratify=stratify
+        )
+
+    def _bake_off(
+        self, plan: Any, data: tuple, weights: Any, run: RunFolder, started: float
+    ) -> list[dict[str, Any]]:
+        train, val, test = data
+        rows = []
+        for name in plan.candidates:
+            params = self.candidate_params(name)
+            if self.CANDIDATES.get(name).family == "deep":
+                params.setdefault("device", self.option("device"))
+                params.update(
+                    progress=bool(self.option("verbose")),
+                    checkpoint_dir=str(run.file("checkpoints") / name),
+                    resume=self.option("resume") is not None,
+                )
+                limit = self.option("time_limit")
+                if limit is not None:
+                    params.setdefault(
+                        "time_limit", max(1.0, 0.9 * limit - (time.perf_counter() - started))
+                    )
+            self.say(f"Training {name} on {len(train):,} {self.unit}")
+            model = self.CANDIDATES.get(name)(
+                "binary" if len(self.classes) == 2 else "multiclass",
+                len(self.classes),
+                self.option("seed"),
+                **params,
+            )
+            t0 = time.perf_counter()
+            model.fit(train, val, weights)
+            seconds = time.perf_counter() - t0
+            self.models[name] = model
+            val_proba = model.predict(self.inputs_of(val))
+            model.threshold = self._pick_threshold(val.labels, val_proba)
+            validation = self.score(val.labels, val_proba, model.threshold)
+            t0 = time.perf_counter()
+            test_proba = model.predict(self.inputs_of(test))
+            latency = 1e6 * (time.perf_counter() - t0) / max(len(test), 1)
+            rows.append(
+                {
+                    "candidate": name,
+                    "validation": validation[plan.metric],
+                    "validation_std": 0.0,
+                    "validation_metrics": validation,
+                    "fit_seconds": seconds,
+                    "final_fit_seconds": seconds,
+                    "test": self.score(test.labels, test_proba, model.threshold),
+                    "predict_us_per_row": latency,
+                    "test_proba": test_proba,
+                }
+            )
+            self.say(
+                f"{name}: validation {plan.metric} {validation[plan.metric]:.4f} ({seconds:.1f} s)"
+            )
+        return rows
+
+    def _pick_threshold(self, labels: np.ndarray, proba: np.ndarray) -> float | None:
+        from layerwise.metrics import youden_threshold
+
+        setting = self.option("threshold")
+        if len(self.classes) != 2 or setting is None:
+            return None
+        if setting == "auto":
+            return youden_threshold(labels, proba[:, 1])
+        return float(setting)
+
+    def _threshold_of(self, name: str) -> float | None:
+        return getattr(self.models[name], "threshold", None)
+
+    # ---- metrics, predict, evaluate -----------------------------------------------------
+    def score(
+        self, labels: np.ndarray, proba: np.ndarray, threshold: float | None
+    ) -> dict[str, float]:
+        """Accuracy, balanced accuracy, macro-F1, ROC-AUC, log loss; with two classes and a
+        threshold, the label-based ones at that threshold plus sensitivity and specificity."""
+        from sklearn.metrics import f1_score
+
+        from layerwise.metrics import binary_operating_point, classification_metrics
+
+        known = labels >= 0
+        labels, proba = labels[known], proba[known]
+        if len(labels) == 0:
+            return {}
+        result = classification_metrics(labels, proba)
+        if threshold is not None and proba.shape[1] == 2:
+            point = binary_operating_point(labels, proba[:, 1], threshold)
+            called = (proba[:, 1] >= threshold).astype(int)
+            result.update(point)
+            result["macro_f1"] = float(
+                f1_score(labels, called, average="macro", labels=np.unique(labels))
+            )
+        return result
+
+    def _require_fitted(self) -> None:
+        if self.chosen is None:
+            raise ConfigError(
+                f"This {self.name} task has not been fitted.",
+                "Call fit(...) first, or layerwise.load(run_folder).",
+            )
+
+    def predict_proba(self, inputs: Any) -> np.ndarray:
+        self._require_fitted()
+        return self.models[self.chosen].predict(inputs)
+
+    def labels_of(self, proba: np.ndarray) -> list[str]:
+        if self.threshold is not None and proba.shape[1] == 2:
+            return [self.classes[int(p >= self.threshold)] for p in proba[:, 1]]
+        return [self.classes[i] for i in proba.argmax(axis=1)]
+
+    def predict(self, inputs: Any) -> pd.DataFrame:
+        """A frame with the input's name, ``prediction`` and ``probability_<class>`` per class."""
+        self._require_fitted()
+        examples = self.read(inputs, labelled=False)
+        proba = self.predict_proba(self.inputs_of(examples))
+        column = self.unit.rstrip("s")
+        result = pd.DataFrame({column: examples.names, "prediction": self.labels_of(proba)})
+        for i, label in enumerate(self.classes):
+            result[f"probability_{label}"] = proba[:, i]
+        notes = list(examples.notes)
+        skipped = getattr(examples, "skipped", [])
+        if skipped:
+            first = ", ".join(name for name, _ in skipped[:3])
+            notes.append(f"{len(skipped)} unreadable {self.unit} skipped (first: {first}).")
+        result.attrs["notes"] = notes
+        return result
+
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        """Metrics on labelled data (a layout with a test split is scored on that split)."""
+        self._require_fitted()
+        examples = self.read(data, self.target, labelled=True)
+        notes = list(examples.notes)
+        split = getattr(examples, "split", None)
+        if split is not None and (split == "test").any():
+            examples = examples.subset(split == "test")
+            notes.append("scored on the dataset's test split")
+        unknown = int((examples.labels < 0).sum())
+        if unknown:
+            notes.append(f"{unknown} {self.unit} have classes not seen in training; left out.")
+        metrics: dict[str, Any] = self.score(
+            examples.labels, self.predict_proba(self.inputs_of(examples)), self.threshold
+        )
+        metrics["rows"] = int((examples.labels >= 0).sum())
+        metrics["notes"] = notes
+        return metrics
+
+    def choose_and_write(
+        self, run: RunFolder, test: Any, plan: Any, rows: list[dict], profile: Any, started: float
+    ) -> Run:
+        """The advisor's choice among the measured candidates, then the run folder."""
+        from layerwise import advisor
+        from layerwise.tasks.holdout_outputs import write_holdout_run
+
+        for model in self.models.values():
+            profile.notes += getattr(model, "notes", [])
+        complexity = {n: self.CANDIDATES.get(n).complexity for n in self.CANDIDATES.names()}
+        self.chosen, reason = advisor.choose(rows, plan, complexity)
+        self.threshold = getattr(self.models[self.chosen], "threshold", None)
+        self.say(f"[bold green]chosen[/bold green] {reason}")
+        return write_holdout_run(
+            self,
+            run,
+            test=test,
+            plan=plan,
+            rows=rows,
+            reason=reason,
+            profile=profile,
+            seconds=time.perf_counter() - started,
+        )
