@@ -26,7 +26,7 @@ def corpus(n: int, seed: int):
     texts, labels = [], []
     for _ in range(n):
         label = int(rng.integers(2))
-        words = list(rng.choice(fillers, size=5)) + [rng.choice(good if label else bad)]
+        words = [*list(rng.choice(fillers, size=5)), rng.choice(good if label else bad)]
         rng.shuffle(words)
         texts.append(" ".join(words))
         labels.append("pos" if label else "neg")
@@ -44,4 +44,4 @@ def test_deep_text_candidate_learns_and_reloads(candidate, tmp_path):
     assert np.mean(proba.argmax(axis=1) == val.labels) >= 0.9
     info = {"objective": "binary", "n_classes": 2, "seed": 0, **model.save(RunFolder(tmp_path))}
     loaded = candidate.load(RunFolder(tmp_path), info)
-    assert np.array_equal(loaded.predict(val.texts + [""]), model.predict(val.texts + [""]))
+    assert np.array_equal(loaded.predict([*val.texts, ""]), model.predict([*val.texts, ""]))
