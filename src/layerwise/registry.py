@@ -63,3 +63,8 @@ TASKS.register(
     "layerwise.tasks.image_classification:ImageClassification",
     "Classify images (folder per class, NPZ, IDX, CSV of paths); a CNN vs logistic on pixels.",
 )
+TASKS.register(
+    "text-classification",
+    "layerwise.tasks.text_classification:TextClassification",
+    "Classify texts (sentiment, spam, topics); Transformer and CNN vs TF-IDF and NB-SVM.",
+)

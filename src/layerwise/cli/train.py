@@ -55,6 +55,12 @@ def train(
     image_size: Optional[int] = typer.Option(
         None, "--image-size", help="Resize images to this many pixels a side [native, <= 128]."
     ),
+    text_column: Optional[str] = typer.Option(
+        None, "--text-column", help="Texts in a table: the column holding the text."
+    ),
+    class_files: Optional[list[str]] = typer.Option(
+        None, "--class-files", help="One file per class, one example a line: pos=a.txt neg=b.txt"
+    ),
     flip: Optional[bool] = typer.Option(
         None, "--flip/--no-flip", help="Mirror images in augmentation [on for RGB, off for gray]."
     ),
@@ -83,7 +89,17 @@ def train(
         target = target or stored.get("target")
         task = task or stored.get("task")
         options = {**(stored.get("options") or {}), **options}
-    if data is None:
+    items = list(class_files or [])
+    if data is not None and "=" in data and not Path(data).exists():
+        items.append(data)  # `--class-files pos=a neg=b`: the second pair arrives as DATA
+        data = None
+    if items:
+        from layerwise.data.text import read_class_files_arg
+
+        given = read_class_files_arg(items)
+        options["class_files"] = {k: str(Path(v).resolve()) for k, v in given.items()}
+        task = task or "text-classification"
+    if data is None and not items and not options.get("class_files"):
         raise ConfigError("No data given.", "Usage: layerwise train DATA --target COLUMN.")
     given = {"seed": seed, "output_dir": output_dir, "device": device}
     options.update(
@@ -101,7 +117,12 @@ def train(
         options["model_file"] = model
     if no_report:
         options["report"] = False
-    image_options = {"image_column": image_column, "image_size": image_size, "flip": flip}
+    image_options = {
+        "image_column": image_column,
+        "image_size": image_size,
+        "flip": flip,
+        "text_column": text_column,
+    }
     options.update({k: v for k, v in image_options.items() if v is not None})
     run = fit(data, task=task, target=target, **options)
-    print_run_summary(run, data_hint=str(data))
+    print_run_summary(run, data_hint=str(data) if data is not None else '"a new text"')

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from layerwise.runs import plots, report_images
+from layerwise.runs import plots, report_images, report_text
 from layerwise.runs.folder import (
     DECISION,
     HISTORY,
@@ -79,6 +79,8 @@ def build_report(run: RunFolder) -> Path:
         (_predictions_title(run, task), lambda: _predictions(run, task)),
         ("What each layer sees", lambda: report_images.layer_views(run)),
         ("Most confidently wrong", lambda: report_images.wrong_examples(run)),
+        ("Which words decided", lambda: report_text.explanations(run)),
+        ("Top n-grams of the linear models", lambda: report_text.top_ngrams(run)),
         ("Feature importance", lambda: _importance(run)),
         ("Files", lambda: _files(run, manifest)),
     ]

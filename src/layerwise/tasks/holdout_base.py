@@ -249,8 +249,12 @@ class HoldoutTask(Task):
         if skipped:
             first = ", ".join(name for name, _ in skipped[:3])
             notes.append(f"{len(skipped)} unreadable {self.unit} skipped (first: {first}).")
-        result.attrs["notes"] = notes
+        result.attrs["notes"] = notes + self.prediction_notes(examples)
         return result
+
+    def prediction_notes(self, examples: Any) -> list[str]:
+        """Remarks on the inputs of a prediction (none by default)."""
+        return []
 
     def evaluate(self, data: Any) -> dict[str, Any]:
         """Metrics on labelled data (a layout with a test split is scored on that split)."""
