@@ -300,3 +300,12 @@ def test_rt_polarity():
     except UnicodeDecodeError:  # the original release is latin-1
         assert any(n.startswith("read 'rt-polarity.pos' as ") for n in s.notes)
     assert s.summary().startswith("10,662 texts, 2 classes (neg 5,331, pos 5,331)")
+
+
+def test_label_tab_text_lines_read_as_labelled(tmp_path):
+    lines = ["ham\tGo until jurong point", "spam\tWINNER!! claim your prize", "ham\tOk lar..."] * 3
+    (tmp_path / "SMSSpamCollection").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    texts = read_texts(tmp_path / "SMSSpamCollection")
+    assert texts.classes == ["ham", "spam"] and texts.texts[1] == "WINNER!! claim your prize"
+    assert list(texts.labels[:3]) == [0, 1, 0]
+    assert any("label<TAB>text" in note for note in texts.notes)

@@ -100,7 +100,9 @@ def test_csv_layout_and_cli(cli, tmp_path):
 def test_class_files_layout_through_the_cli(cli, tmp_path):
     data = reviews(200, seed=2)
     for label in data.classes:
-        lines = [t for t, y in zip(data.texts, data.labels) if data.classes[y] == label]
+        lines = [
+            t for t, y in zip(data.texts, data.labels, strict=True) if data.classes[y] == label
+        ]
         (tmp_path / f"reviews.{label}").write_text("\n".join(lines) + "\n\n", encoding="latin-1")
     code, _, err = cli(
         "train",
@@ -122,7 +124,7 @@ def test_class_files_layout_through_the_cli(cli, tmp_path):
 
 def test_folder_layout_and_one_class_error(cli, tmp_path):
     data = reviews(120, seed=3)
-    for i, (text, label) in enumerate(zip(data.texts, data.labels)):
+    for i, (text, label) in enumerate(zip(data.texts, data.labels, strict=True)):
         folder = tmp_path / "emails" / data.classes[label]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{i}.txt").write_text(text, encoding="utf-8")

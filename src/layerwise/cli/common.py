@@ -38,7 +38,9 @@ def candidates_table(metrics: dict[str, Any]) -> Any:
     return table
 
 
-def print_run_summary(run: Any, data_hint: str = "new.csv") -> None:
+def print_run_summary(
+    run: Any, data_hint: str = "new.csv", labelled_hint: str | None = None
+) -> None:
     out.print(candidates_table(run.metrics))
     test = run.metrics.get("test", {})
     shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float))
@@ -48,4 +50,4 @@ def print_run_summary(run: Any, data_hint: str = "new.csv") -> None:
         out.print(f"Report: {run.report}", soft_wrap=True)
     out.print("Next:")
     out.print(f"  layerwise predict {run.path} {data_hint} -o predictions.csv", soft_wrap=True)
-    out.print(f"  layerwise evaluate {run.path} {data_hint}", soft_wrap=True)
+    out.print(f"  layerwise evaluate {run.path} {labelled_hint or data_hint}", soft_wrap=True)

@@ -19,6 +19,7 @@ def demo(
         "tabular-classification": _breast_cancer,
         "tabular-regression": _diabetes,
         "image-classification": _digit_images,
+        "text-classification": _reviews,
     }
     if task not in demos:
         raise ConfigError(f"No demo for '{task}'.", f"Demos: {', '.join(demos)}.")
@@ -27,8 +28,10 @@ def demo(
     out.print(f"Data: {data_path}" + (f" (target '{target}')" if target else ""))
     from layerwise.api import fit
 
-    run = fit(str(data_path), task=task, target=target, output_dir=output_dir)
-    print_run_summary(run, data_hint=str(data_path))
+    options = {"text_column": "review"} if task == "text-classification" else {}
+    run = fit(str(data_path), task=task, target=target, output_dir=output_dir, **options)
+    hint = '"the plot was not dull"' if task == "text-classification" else str(data_path)
+    print_run_summary(run, data_hint=hint, labelled_hint=str(data_path))
     if task == "image-classification":
         out.print(f"  layerwise explain {run.path} {_first_image(data_path)}", soft_wrap=True)
 
@@ -83,3 +86,19 @@ def _digit_images(folder: Path) -> tuple[Path, None, str]:
 
 def _first_image(folder: Path) -> Path:
     return next(p for p in sorted(folder.rglob("*.png")))
+
+
+def _reviews(folder: Path) -> tuple[Path, str, str]:
+    import pandas as pd
+
+    from layerwise.data.text_sources import reviews
+
+    data = reviews(3000, seed=0)
+    frame = pd.DataFrame(
+        {"review": data.texts, "sentiment": [data.classes[i] for i in data.labels]}
+    )
+    return (
+        _write(frame, folder, "reviews.csv"),
+        "sentiment",
+        "review sentiment (3,000 generated sentences, some negated)",
+    )

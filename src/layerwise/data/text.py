@@ -350,7 +350,22 @@ def _read_path(
         return _from_table(df, text_column, target, str(path.resolve()))
     notes: list[str] = []
     texts, names = _read_lines(path, path.name, encoding, notes)
+    split = _label_tab_text(texts)
+    if split is not None:  # "ham<TAB>Go until jurong point..." (the SMS Spam Collection layout)
+        notes.append(f"read '{path.name}' as label<TAB>text lines")
+        return _Collected(split[1], names, split[0], notes, str(path.resolve()))
     return _Collected(texts, names, None, notes, str(path.resolve()))
+
+
+def _label_tab_text(lines: list[str]) -> tuple[list[str], list[str]] | None:
+    """(labels, texts) when every line is ``label<TAB>text`` with few distinct labels."""
+    if len(lines) < 4 or not all("\t" in line for line in lines):
+        return None
+    labels, texts = zip(*(line.split("\t", 1) for line in lines), strict=True)
+    distinct = set(labels)
+    if len(distinct) > min(50, len(lines) // 2) or any(len(x) > 40 for x in distinct):
+        return None
+    return [x.strip() for x in labels], [t.strip() for t in texts]
 
 
 def _read_lines(
