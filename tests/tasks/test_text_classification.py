@@ -142,3 +142,14 @@ def test_folder_layout_and_one_class_error(cli, tmp_path):
     (tmp_path / "emails" / "neg").rmdir()
     code, _, err = cli("train", tmp_path / "emails", "--task", "text-classification")
     assert code == 2 and "one class" in err.lower() and "Traceback" not in err
+
+
+def test_every_saved_model_reloads_to_identical_probabilities(review_run):
+    import numpy as np
+
+    texts = ["the cast was superb", "the ending felt tedious", "a film"]
+    loaded = layerwise.load(review_run.path)
+    for name, model in review_run.task.models.items():
+        assert np.array_equal(loaded.models[name].predict(texts), model.predict(texts)), name
+    files = set(RunFolder.open(review_run.path).manifest["files"])
+    assert {"tokenizer.text-cnn.json", "tokenizer.transformer.json"} <= files

@@ -132,6 +132,7 @@ class HoldoutTask(Task):
         self, plan: Any, data: tuple, weights: Any, run: RunFolder, started: float
     ) -> list[dict[str, Any]]:
         train, val, test = data
+        self._imbalanced = bool(plan.class_weights)  # where the prevalence matters
         rows = []
         for name in plan.candidates:
             params = self.candidate_params(name)
@@ -188,8 +189,11 @@ class HoldoutTask(Task):
         setting = self.option("threshold")
         if len(self.classes) != 2 or setting is None:
             return None
-        if setting == "auto":
-            return youden_threshold(labels, proba[:, 1])
+        if setting == "auto":  # Youden's J where classes are imbalanced; on balanced data the
+            # J-optimal cut of a small validation set is noise, and 0.5 (argmax) does as well
+            if getattr(self, "_imbalanced", True):
+                return youden_threshold(labels, proba[:, 1])
+            return 0.5
         return float(setting)
 
     def _threshold_of(self, name: str) -> float | None:

@@ -105,8 +105,8 @@ def plan_images(profile: ImageProfile, protocol: str, flip: bool) -> Plan:
         Rule(
             "binary-threshold",
             binary,
-            "two classes: the decision threshold is chosen on validation (Youden's J), and "
-            "sensitivity and specificity are reported at it.",
+            "two classes: the decision threshold is chosen on validation (Youden's J) when the "
+            "classes are imbalanced, else 0.5; sensitivity and specificity are reported at it.",
         ),
     ]
     metric = "balanced_accuracy" if imbalanced else "accuracy"

@@ -11,8 +11,6 @@ import numpy as np
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Candidate
 
-TOKENIZER_FILE = "tokenizer.json"
-
 
 def _accuracy(outputs: Any, targets: Any) -> float:
     return float((outputs.argmax(dim=1) == targets).float().mean())
@@ -98,10 +96,11 @@ class TextDeepCandidate(Candidate):
         from layerwise.train.checkpoint import save_weights
 
         save_weights(run.file(self.model_file), self.model.state_dict())
-        self.tokenizer.save(run.file(TOKENIZER_FILE))
+        tokenizer_file = f"tokenizer.{self.name}.json"  # each deep model has its own vocabulary
+        self.tokenizer.save(run.file(tokenizer_file))
         return {
             "file": self.model_file,
-            "tokenizer": TOKENIZER_FILE,
+            "tokenizer": tokenizer_file,
             "architecture": self.model.config.to_dict(),
         }
 

@@ -78,7 +78,8 @@ def plan_texts(profile: TextProfile, protocol: str) -> Plan:
         Rule(
             "binary-threshold",
             len(profile.classes) == 2,
-            "two classes: the decision threshold is chosen on validation (Youden's J).",
+            "two classes: the decision threshold is chosen on validation (Youden's J) when the "
+            "classes are imbalanced, else 0.5; sensitivity and specificity are reported at it.",
         ),
     ]
     return Plan(
