@@ -22,6 +22,12 @@ from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run, Task
 
 
+def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class loss weights ``n / (k * count)`` (1 for a balanced set)."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    return len(labels) / (n_classes * np.maximum(counts, 1))
+
+
 class HoldoutTask(Task):
     """Base of the classification tasks that validate on one holdout (see the module doc)."""
 
@@ -43,6 +49,73 @@ class HoldoutTask(Task):
 
     def inputs_of(self, examples: Any) -> Any:
         raise NotImplementedError
+
+    def profile_and_plan(self, data: Any, target: str | None = None) -> tuple[tuple, Any, Any]:
+        """Read and split the data, profile it and plan the bake-off (all `advise` does)."""
+        raise NotImplementedError
+
+    def preprocess_json(self) -> dict[str, Any]:
+        """What preprocess.json records besides classes, threshold and models."""
+        return {}
+
+    def restore(self, stored: dict[str, Any]) -> None:
+        """Read back what :meth:`preprocess_json` wrote."""
+
+    def extra_rows(self, rows: list[dict], plan: Any, val: Any, test: Any) -> list[dict]:
+        """Candidates measured from the others (an ensemble); none by default."""
+        return []
+
+    def write_extras(self, run: RunFolder, test: Any, proba: dict[str, np.ndarray]) -> None:
+        """The task's own files in the run folder (views, explanations); none by default."""
+
+    def fit(self, data: Any = None, target: str | None = None, **options: Any) -> Run:
+        """Read, split, train every candidate on one holdout, choose, and write the run."""
+        from layerwise.tasks.tabular_outputs import open_run_folder
+
+        self._check_options(options)
+        self.options = {**self.options, **options}
+        started = time.perf_counter()
+        (train, val, test), profile, plan = self.profile_and_plan(data, target)
+        run = open_run_folder(self, data)  # after the data checks: bad input leaves no folder
+        weights = class_weights(train.labels, len(self.classes)) if plan.class_weights else None
+        rows = self._bake_off(plan, (train, val, test), weights, run, started)
+        rows += self.extra_rows(rows, plan, val, test)
+        return self.choose_and_write(run, test, plan, rows, profile, started)
+
+    def announce(self, profile: Any, plan: Any) -> Any:
+        """Keep the candidates the user asked for, and print the profile and the rules."""
+        if self.option("candidates"):
+            plan.candidates = [c for c in plan.candidates if c in self.option("candidates")]
+        for line in profile.summary_lines():
+            self.say(f"[dim]{line}[/dim]")
+        for rule in plan.fired():
+            self.say(f"[cyan]rule[/cyan] {rule.name}: {rule.says}")
+        return plan
+
+    def output_schema(self) -> dict[str, Any]:
+        return {
+            "type": "label",
+            "classes": self.classes,
+            "threshold": self.threshold,
+            "fields": ["prediction"] + [f"probability_{c}" for c in self.classes],
+        }
+
+    def load_model(self, run: RunFolder, name: str, info: dict[str, Any]) -> Any:
+        return self.CANDIDATES.get(name).load(run, info)
+
+    @classmethod
+    def load(cls, run: RunFolder) -> HoldoutTask:
+        stored = run.read_json("preprocess.json")
+        options = run.read_yaml("config.yaml").get("options", {})
+        task = cls(**{k: v for k, v in options.items() if k in cls.DEFAULTS})
+        task.classes, task.chosen = stored["classes"], stored["chosen"]
+        task.threshold, task.target = stored.get("threshold"), stored.get("target")
+        task.restore(stored)
+        # models built from others (an ensemble's "members") load after them
+        for name, info in sorted(stored["models"].items(), key=lambda kv: "members" in kv[1]):
+            task.models[name] = task.load_model(run, name, info)
+            task.models[name].threshold = info.get("threshold")
+        return task
 
     def candidate_params(self, name: str) -> dict[str, Any]:
         """The user's parameters for candidate ``name``; subclasses add their defaults."""

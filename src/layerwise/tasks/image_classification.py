@@ -7,7 +7,6 @@ labels, or arrays in memory (see :func:`layerwise.data.images.read_images`).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,7 +15,6 @@ import numpy as np
 from layerwise.errors import ConfigError, DataError
 from layerwise.registry import Registry
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.base import Run
 from layerwise.tasks.holdout_base import HoldoutTask
 
 CANDIDATES = Registry("image candidate")
@@ -116,20 +114,6 @@ class ImageClassification(HoldoutTask):
         return images
 
     # ---- fit ----------------------------------------------------------------------------
-    def fit(self, data: Any, target: str | None = None, **options: Any) -> Run:
-        """Read, split, train the pixel baseline and the CNN, choose, and write the run folder."""
-        from layerwise.tasks.image_plan import class_weights
-        from layerwise.tasks.tabular_outputs import open_run_folder
-
-        self._check_options(options)
-        self.options = {**self.options, **options}
-        started = time.perf_counter()
-        (train, val, test), profile, plan = self.profile_and_plan(data, target)
-        run = open_run_folder(self, data)  # after the data checks: bad input leaves no folder
-        weights = class_weights(train.labels, len(self.classes)) if plan.class_weights else None
-        rows = self._bake_off(plan, (train, val, test), weights, run, started)
-        return self.choose_and_write(run, test, plan, rows, profile, started)
-
     def profile_and_plan(self, data: Any, target: str | None = None) -> tuple[tuple, Any, Any]:
         """Read and split the images, profile them and plan the bake-off (all `advise` does)."""
         from layerwise.tasks.image_plan import ImageProfile, plan_images
@@ -154,14 +138,11 @@ class ImageClassification(HoldoutTask):
             list(images.skipped),
             list(images.notes),
         )
-        plan = plan_images(profile, protocol, flip)
-        if self.option("candidates"):
-            plan.candidates = [c for c in plan.candidates if c in self.option("candidates")]
-        for line in profile.summary_lines():
-            self.say(f"[dim]{line}[/dim]")
-        for rule in plan.fired():
-            self.say(f"[cyan]rule[/cyan] {rule.name}: {rule.says}")
-        return (train, val, test), profile, plan
+        return (
+            (train, val, test),
+            profile,
+            self.announce(profile, plan_images(profile, protocol, flip)),
+        )
 
     def explain(self, image: Any, out_dir: str | Path, prefix: str = "") -> list[Path]:
         """Layer views of the CNN for the first image of ``image``: Grad-CAM, activations, filters."""
@@ -203,25 +184,8 @@ class ImageClassification(HoldoutTask):
             "note": "any size and format Pillow reads; resized to this size",
         }
 
-    def output_schema(self) -> dict[str, Any]:
-        return {
-            "type": "label",
-            "classes": self.classes,
-            "threshold": self.threshold,
-            "fields": ["prediction"] + [f"probability_{c}" for c in self.classes],
-        }
-
-    @classmethod
-    def load(cls, run: RunFolder) -> ImageClassification:
-        stored = run.read_json("preprocess.json")
-        options = run.read_yaml("config.yaml").get("options", {})
-        task = cls(**{k: v for k, v in options.items() if k in cls.DEFAULTS})
-        task.classes, task.chosen = stored["classes"], stored["chosen"]
-        task.size, task.channels = tuple(stored["size"]), stored["channels"]
-        task.threshold, task.target = stored.get("threshold"), stored.get("target")
-        for name, info in stored["models"].items():
-            task.models[name] = CANDIDATES.get(name).load(run, info)
-        return task
+    def restore(self, stored: dict[str, Any]) -> None:
+        self.size, self.channels = tuple(stored["size"]), stored["channels"]
 
     @classmethod
     def contract_example(cls, seed: int = 0) -> tuple[Any, dict[str, Any], Any]:

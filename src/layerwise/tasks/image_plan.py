@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from layerwise.advisor import Plan, Rule
 
 SMALL_IMAGES = 1000
@@ -63,12 +61,6 @@ class ImageProfile:
             "skipped": [list(s) for s in self.skipped],
             "notes": self.notes,
         }
-
-
-def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Per-class loss weights ``n / (k * count)`` (1 for a balanced set)."""
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    return len(labels) / (n_classes * np.maximum(counts, 1))
 
 
 def plan_images(profile: ImageProfile, protocol: str, flip: bool) -> Plan:

@@ -8,7 +8,6 @@ folder per class of .txt files, or texts in memory (see :func:`layerwise.data.te
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,7 +15,6 @@ import numpy as np
 
 from layerwise.registry import Registry
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.base import Run
 from layerwise.tasks.holdout_base import HoldoutTask
 
 CANDIDATES = Registry("text candidate")
@@ -119,24 +117,11 @@ class TextClassification(HoldoutTask):
             return []
         return [f"{empty} empty text(s): predicted without any words to go on (the prior)."]
 
-    # ---- fit --------------------------------------------------------------------------
-    def fit(self, data: Any = None, target: str | None = None, **options: Any) -> Run:
-        """Read, split, train every candidate on one holdout, choose, and write the run."""
-        from layerwise.tasks.image_plan import class_weights
-        from layerwise.tasks.tabular_outputs import open_run_folder
+    def extra_rows(self, rows: list[dict], plan: Any, val: Any, test: Any) -> list[dict]:
         from layerwise.tasks.text_ensemble import ensemble_row
 
-        self._check_options(options)
-        self.options = {**self.options, **options}
-        started = time.perf_counter()
-        (train, val, test), profile, plan = self.profile_and_plan(data, target)
-        run = open_run_folder(self, data)  # after the data checks: bad input leaves no folder
-        weights = class_weights(train.labels, len(self.classes)) if plan.class_weights else None
-        rows = self._bake_off(plan, (train, val, test), weights, run, started)
         row = ensemble_row(self, rows, plan, val, test)
-        if row is not None:
-            rows.append(row)
-        return self.choose_and_write(run, test, plan, rows, profile, started)
+        return [] if row is None else [row]
 
     def profile_and_plan(self, data: Any, target: str | None = None) -> tuple[tuple, Any, Any]:
         """Read and split the texts, profile them and plan the bake-off (all `advise` does)."""
@@ -158,14 +143,7 @@ class TextClassification(HoldoutTask):
             texts.source,
             list(texts.notes),
         )
-        plan = plan_texts(profile, protocol)
-        if self.option("candidates"):
-            plan.candidates = [c for c in plan.candidates if c in self.option("candidates")]
-        for line in profile.summary_lines():
-            self.say(f"[dim]{line}[/dim]")
-        for rule in plan.fired():
-            self.say(f"[cyan]rule[/cyan] {rule.name}: {rule.says}")
-        return (train, val, test), profile, plan
+        return (train, val, test), profile, self.announce(profile, plan_texts(profile, protocol))
 
     # ---- explanations -----------------------------------------------------------------
     def explain_text(self, text: str) -> tuple[str, list[tuple[str, float]]]:
@@ -187,32 +165,12 @@ class TextClassification(HoldoutTask):
     def input_schema(self) -> dict[str, Any]:
         return {"type": "text", "column": self.option("text_column"), "note": "one string"}
 
-    def output_schema(self) -> dict[str, Any]:
-        return {
-            "type": "label",
-            "classes": self.classes,
-            "threshold": self.threshold,
-            "fields": ["prediction"] + [f"probability_{c}" for c in self.classes],
-        }
-
-    @classmethod
-    def load(cls, run: RunFolder) -> TextClassification:
-        stored = run.read_json("preprocess.json")
-        options = run.read_yaml("config.yaml").get("options", {})
-        task = cls(**{k: v for k, v in options.items() if k in cls.DEFAULTS})
-        task.classes, task.chosen = stored["classes"], stored["chosen"]
-        task.threshold, task.target = stored.get("threshold"), stored.get("target")
-        infos = stored["models"]
-        for name, info in infos.items():
-            if name != "ensemble":
-                task.models[name] = CANDIDATES.get(name).load(run, info)
-        if "ensemble" in infos:
+    def load_model(self, run: RunFolder, name: str, info: dict[str, Any]) -> Any:
+        if name == "ensemble":
             from layerwise.tasks.text_ensemble import TextEnsembleCandidate
 
-            task.models["ensemble"] = TextEnsembleCandidate.of(task.models, infos["ensemble"])
-        for name, info in infos.items():
-            task.models[name].threshold = info.get("threshold")
-        return task
+            return TextEnsembleCandidate.of(self.models, info)
+        return super().load_model(run, name, info)
 
     @classmethod
     def contract_example(cls, seed: int = 0) -> tuple[Any, dict[str, Any], Any]:
