@@ -32,7 +32,14 @@ def review_run(tmp_path_factory):
 
 def test_every_candidate_is_measured_and_the_best_is_good(review_run):
     candidates = review_run.metrics["candidates"]
-    assert set(candidates) == {"tfidf-logistic", "nbsvm", "text-cnn", "transformer", "ensemble"}
+    assert set(candidates) == {
+        "tfidf-logistic",
+        "nbsvm",
+        "text-cnn",
+        "transformer",
+        "classical-ensemble",
+        "ensemble",
+    }
     assert max(c["test"]["accuracy"] for c in candidates.values()) >= 0.85
     assert review_run.metrics["test"]["accuracy"] >= 0.8
     decision = RunFolder(review_run.path).read_text("decision.md")

@@ -29,6 +29,11 @@ CANDIDATES.register(
     "transformer", "layerwise.tasks.text_deep:TransformerCandidate", "Transformer encoder"
 )
 CANDIDATES.register(
+    "classical-ensemble",
+    "layerwise.tasks.text_ensemble:ClassicalEnsembleCandidate",
+    "mean of the n-gram models",
+)
+CANDIDATES.register(
     "ensemble", "layerwise.tasks.text_ensemble:TextEnsembleCandidate", "best deep + classical"
 )
 
@@ -118,10 +123,9 @@ class TextClassification(HoldoutTask):
         return [f"{empty} empty text(s): predicted without any words to go on (the prior)."]
 
     def extra_rows(self, rows: list[dict], plan: Any, val: Any, test: Any) -> list[dict]:
-        from layerwise.tasks.text_ensemble import ensemble_row
+        from layerwise.tasks.text_ensemble import ensemble_rows
 
-        row = ensemble_row(self, rows, plan, val, test)
-        return [] if row is None else [row]
+        return ensemble_rows(self, rows, plan, val, test)
 
     def profile_and_plan(self, data: Any, target: str | None = None) -> tuple[tuple, Any, Any]:
         """Read and split the texts, profile them and plan the bake-off (all `advise` does)."""
@@ -166,10 +170,10 @@ class TextClassification(HoldoutTask):
         return {"type": "text", "column": self.option("text_column"), "note": "one string"}
 
     def load_model(self, run: RunFolder, name: str, info: dict[str, Any]) -> Any:
-        if name == "ensemble":
+        if "members" in info:
             from layerwise.tasks.text_ensemble import TextEnsembleCandidate
 
-            return TextEnsembleCandidate.of(self.models, info)
+            return TextEnsembleCandidate.of(self.models, info, name)
         return super().load_model(run, name, info)
 
     @classmethod
