@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 
 class LayerwiseError(Exception):
@@ -72,3 +73,27 @@ def missing_column(
     shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
     hint = f"Did you mean '{guess}'?" if guess else f"Available columns: {shown}."
     return ColumnError(f"{what} '{name}' is not in {where}.", hint)
+
+
+def dataclass_from_dict(cls: type, d: dict[str, Any], what: str | None = None) -> Any:
+    """``cls(**d)`` for a config dataclass; an unknown key is a ConfigError naming the
+    closest field (``what`` names the thing in the message; default: the class name).
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Point:
+    ...     x: int = 0
+    >>> dataclass_from_dict(Point, {"x": 2})
+    Point(x=2)
+    """
+    from dataclasses import fields
+
+    names = [f.name for f in fields(cls)]
+    unknown = [k for k in d if k not in names]
+    if unknown:
+        guess = closest(unknown[0], names)
+        raise ConfigError(
+            f"{what or cls.__name__} has no field '{unknown[0]}'.",
+            f"Did you mean '{guess}'?" if guess else "Fields: " + ", ".join(names) + ".",
+        )
+    return cls(**d)

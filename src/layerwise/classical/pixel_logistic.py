@@ -12,6 +12,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from layerwise.classical.linear import (
+    class_coefficients,
+    intercept_from_json,
+    intercept_to_json,
+    softmax,
+)
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Candidate
 
@@ -63,7 +69,7 @@ class PixelLogisticCandidate(Candidate):
             with warnings.catch_warnings():  # a capped solver is fine for a baseline: say nothing
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(x, train.labels, sample_weight=weight)
-            self._keep(model)
+            self.coef, self.intercept = class_coefficients(model, max(self.n_classes, 2))
             if val is None or len(grid) == 1:
                 break
             score = float(np.mean(self.predict(val.images).argmax(axis=1) == val.labels))
@@ -74,31 +80,12 @@ class PixelLogisticCandidate(Candidate):
         else:
             self.C = grid[0]
 
-    def _keep(self, model: Any) -> None:
-        """Coefficients for every class; a class absent from training gets probability 0."""
-        k = max(self.n_classes, 2)
-        coef = np.zeros((k, model.coef_.shape[1]))
-        intercept = np.full(k, -np.inf)
-        if model.coef_.shape[0] == 1:
-            coef[model.classes_[1]], intercept[model.classes_[1]] = (
-                model.coef_[0],
-                model.intercept_[0],
-            )
-            intercept[model.classes_[0]] = 0.0
-        else:
-            coef[model.classes_], intercept[model.classes_] = model.coef_, model.intercept_
-        self.coef, self.intercept = coef, intercept
-
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities ``[n, k]`` for uint8 images ``[n, H, W, C]``."""
         x = (downsample(images, self.side) - self.mean) / self.scale
-        scores = x @ self.coef.T + self.intercept
-        scores = scores - scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return softmax(x @ self.coef.T + self.intercept)
 
     def save(self, run: RunFolder) -> dict[str, Any]:
-        intercept = [None if not np.isfinite(v) else float(v) for v in self.intercept]
         run.write_json(
             MODEL_FILE,
             {
@@ -107,7 +94,7 @@ class PixelLogisticCandidate(Candidate):
                 "mean": self.mean.tolist(),
                 "scale": self.scale.tolist(),
                 "coef": self.coef.tolist(),
-                "intercept": intercept,
+                "intercept": intercept_to_json(self.intercept),
             },
         )
         return {"file": MODEL_FILE}
@@ -120,7 +107,5 @@ class PixelLogisticCandidate(Candidate):
         model.mean = np.asarray(stored["mean"], dtype=np.float32)
         model.scale = np.asarray(stored["scale"], dtype=np.float32)
         model.coef = np.asarray(stored["coef"], dtype=np.float64)
-        model.intercept = np.asarray(
-            [-np.inf if v is None else v for v in stored["intercept"]], dtype=np.float64
-        )
+        model.intercept = intercept_from_json(stored["intercept"])
         return model

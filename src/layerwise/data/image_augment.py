@@ -21,13 +21,13 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from layerwise.errors import ConfigError, DataError, closest
+from layerwise.errors import ConfigError, DataError, dataclass_from_dict
 
 PADDINGS = ("zeros", "border", "reflection")
 # grid_sample's padding modes and F.pad's modes for the same idea (integer shifts in TTA).
@@ -106,15 +106,7 @@ class AugmentConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AugmentConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error naming the closest field."""
-        names = [f.name for f in fields(cls)]
-        unknown = [k for k in d if k not in names]
-        if unknown:
-            guess = closest(unknown[0], names)
-            raise ConfigError(
-                f"Augmentation has no option '{unknown[0]}'.",
-                f"Did you mean '{guess}'?" if guess else "Options: " + ", ".join(names) + ".",
-            )
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "Augmentation")
 
 
 def default_augment(channels: int, height: int, width: int) -> AugmentConfig:

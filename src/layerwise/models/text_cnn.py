@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from layerwise.errors import DataError
-from layerwise.models.text_transformer import PAD_ID, check_fields, config_from_dict
+from layerwise.errors import DataError, dataclass_from_dict
+from layerwise.models.text_transformer import PAD_ID, check_fields
 
 
 @dataclass
@@ -73,7 +73,7 @@ class TextCNNConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TextCNNConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error naming the closest field."""
-        return config_from_dict(cls, d)
+        return dataclass_from_dict(cls, d)
 
 
 class TextCNN(nn.Module):

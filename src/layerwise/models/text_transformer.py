@@ -15,14 +15,14 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from layerwise.errors import ConfigError, DataError, closest
+from layerwise.errors import ConfigError, DataError, dataclass_from_dict
 
 PAD_ID = 0
 UNK_ID = 1
@@ -36,19 +36,6 @@ def check_fields(name: str, checks: list[tuple[str, bool, str]], config: Any) ->
                 f"{name}.{field_name}={getattr(config, field_name)!r} is not valid.",
                 f"Use {expected}.",
             )
-
-
-def config_from_dict(cls: type, d: dict[str, Any]) -> Any:
-    """``cls(**d)``; unknown keys are an error naming the closest field."""
-    names = [f.name for f in fields(cls)]
-    unknown = [k for k in d if k not in names]
-    if unknown:
-        guess = closest(unknown[0], names)
-        raise ConfigError(
-            f"{cls.__name__} has no field '{unknown[0]}'.",
-            f"Did you mean '{guess}'?" if guess else "Fields: " + ", ".join(names) + ".",
-        )
-    return cls(**d)
 
 
 @dataclass
@@ -97,7 +84,7 @@ class TextTransformerConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TextTransformerConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error naming the closest field."""
-        return config_from_dict(cls, d)
+        return dataclass_from_dict(cls, d)
 
 
 class SelfAttention(nn.Module):

@@ -21,6 +21,30 @@ from layerwise.registry import Registry
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run, Task
 
+# The options every holdout task takes; a task adds its own and may change the split sizes.
+HOLDOUT_DEFAULTS: dict[str, Any] = {
+    "output_dir": "runs",
+    "test_data": None,
+    "test_size": 0.2,
+    "val_size": 0.15,
+    "time_limit": None,
+    "seed": 0,
+    "candidates": None,
+    "candidate_params": {},
+    "report": True,
+    "verbose": True,
+    "device": "auto",
+    "resume": None,
+    "threshold": "auto",  # two classes: Youden's J on validation where imbalanced, else 0.5;
+    # or a number, or None (argmax)
+}
+
+
+def imbalance(counts: list[int]) -> float:
+    """The largest class count over the smallest non-zero one (1.0 when balanced or empty)."""
+    present = [c for c in counts if c > 0]
+    return max(present) / min(present) if present else 1.0
+
 
 def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Per-class loss weights ``n / (k * count)`` (1 for a balanced set)."""

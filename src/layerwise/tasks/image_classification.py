@@ -15,7 +15,7 @@ import numpy as np
 from layerwise.errors import ConfigError, DataError
 from layerwise.registry import Registry
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.holdout_base import HoldoutTask
+from layerwise.tasks.holdout_base import HOLDOUT_DEFAULTS, HoldoutTask
 
 CANDIDATES = Registry("image candidate")
 CANDIDATES.register(
@@ -26,24 +26,12 @@ CANDIDATES.register(
 CANDIDATES.register("cnn", "layerwise.tasks.image_cnn:CNNCandidate", "ResNet-style CNN")
 
 DEFAULTS: dict[str, Any] = {
-    "output_dir": "runs",
-    "test_data": None,
-    "test_size": 0.2,
-    "val_size": 0.15,
-    "time_limit": None,
-    "seed": 0,
-    "candidates": None,
-    "candidate_params": {},
-    "report": True,
-    "verbose": True,
-    "device": "auto",
-    "resume": None,
+    **HOLDOUT_DEFAULTS,
     "image_size": None,  # int or (height, width); None: native size (<= 128) or a common one
     "channels": None,  # 1 or 3; None: 1 when every image is gray
     "image_column": None,  # CSV layout: the column of image paths
     "flip": None,  # horizontal flips in augmentation; None: on for RGB, off for grayscale
     "tta": "auto",  # test-time augmentation: kept when it helps validation
-    "threshold": "auto",  # two classes: Youden's J on validation; or a number, or None (argmax)
 }
 
 

@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 
 from layerwise.runs.folder import RunFolder
+from layerwise.runs.report_images import VIEWS, WRONG  # the report reads what is written here
 
-VIEWS = "layer_views"
-WRONG = "wrong_examples.png"
 N_VIEWED = 3  # test images whose layer views the report shows
 N_WRONG = 16
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from layerwise.advisor import Plan, Rule
+from layerwise.tasks.holdout_base import imbalance
 
 SMALL_IMAGES = 1000
 IMBALANCE_RATIO = 2.0  # largest class over smallest: beyond this the loss is class-weighted
@@ -30,8 +31,7 @@ class ImageProfile:
 
     @property
     def imbalance(self) -> float:
-        counts = [c for c in self.counts if c > 0]
-        return max(counts) / max(min(counts), 1) if counts else 1.0
+        return imbalance(self.counts)
 
     def summary_lines(self) -> list[str]:
         colour = "grayscale" if self.channels == 1 else "RGB"

@@ -15,7 +15,7 @@ import numpy as np
 
 from layerwise.registry import Registry
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.holdout_base import HoldoutTask
+from layerwise.tasks.holdout_base import HOLDOUT_DEFAULTS, HoldoutTask
 
 CANDIDATES = Registry("text candidate")
 CANDIDATES.register(
@@ -38,25 +38,14 @@ CANDIDATES.register(
 )
 
 DEFAULTS: dict[str, Any] = {
-    "output_dir": "runs",
-    "test_data": None,
+    **HOLDOUT_DEFAULTS,
     "test_size": 0.1,
     "val_size": 0.1,
-    "time_limit": None,
-    "seed": 0,
-    "candidates": None,
-    "candidate_params": {},
-    "report": True,
-    "verbose": True,
-    "device": "auto",
-    "resume": None,
     "text_column": None,
     "class_files": None,  # {"pos": "rt-polarity.pos", ...}: one example a line
-    "threshold": "auto",  # two classes: Youden's J on validation; or a number, or None (argmax)
 }
 # Seconds each deep candidate may train on a CPU when no time limit is given.
 CPU_DEEP_BUDGET_S = 150.0
-N_EXPLAINED = 6  # test texts whose word attributions the report shows
 
 
 class TextClassification(HoldoutTask):
@@ -113,7 +102,7 @@ class TextClassification(HoldoutTask):
     def write_extras(self, run: RunFolder, test: Any, proba: dict[str, np.ndarray]) -> None:
         from layerwise.tasks.text_outputs import write_text_extras
 
-        write_text_extras(self, run, test)
+        write_text_extras(self, run, test, proba[self.chosen])
 
     def prediction_notes(self, texts: Any) -> list[str]:
         """Empty texts get a prediction (the model's prior) and this note, not an error."""

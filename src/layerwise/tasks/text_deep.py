@@ -4,6 +4,7 @@ stopping on validation loss; saved as safetensors + the tokenizer's JSON + their
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,17 +27,22 @@ class TextDeepCandidate(Candidate):
 
     family: ClassVar[str] = "deep"
     model_file: ClassVar[str]
+    architecture: ClassVar[str]  # "module:Class" of the nn.Module; its config is <Class>Config
+    config_fields: ClassVar[tuple[str, ...]]  # params passed on to the config when given
+
+    @classmethod
+    def _classes(cls) -> tuple[Any, Any]:
+        module_name, name = cls.architecture.split(":")
+        module = importlib.import_module(module_name)
+        return getattr(module, name), getattr(module, f"{name}Config")
+
+    @classmethod
+    def _module(cls, config: Any) -> Any:
+        return cls._classes()[0](config)
 
     def _config(self, vocab_size: int) -> Any:
-        raise NotImplementedError
-
-    @staticmethod
-    def _module(config: Any) -> Any:
-        raise NotImplementedError
-
-    @staticmethod
-    def _config_class() -> Any:
-        raise NotImplementedError
+        given = {k: self.params[k] for k in self.config_fields if k in self.params}
+        return self._classes()[1](vocab_size=vocab_size, n_classes=max(self.n_classes, 2), **given)
 
     def fit(self, train: Any, val: Any, class_weights: np.ndarray | None = None) -> None:
         """Train on ``train`` (a TextSet), early-stopping on ``val``."""
@@ -111,7 +117,7 @@ class TextDeepCandidate(Candidate):
 
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
         model.tokenizer = TextTokenizer.load(run.file(info["tokenizer"]))
-        model.model = cls._module(cls._config_class().from_dict(info["architecture"]))
+        model.model = cls._module(cls._classes()[1].from_dict(info["architecture"]))
         model.model.load_state_dict(load_weights(run.file(info["file"])))
         model.model.eval()
         return model
@@ -129,26 +135,10 @@ class TransformerCandidate(TextDeepCandidate):
     description: ClassVar[str] = "small Transformer encoder over subword tokens"
     model_file: ClassVar[str] = "model.transformer.safetensors"
 
-    @staticmethod
-    def _config_class() -> Any:
-        from layerwise.models.text_transformer import TextTransformerConfig
-
-        return TextTransformerConfig
-
-    @staticmethod
-    def _module(config: Any) -> Any:
-        from layerwise.models.text_transformer import TextTransformer
-
-        return TextTransformer(config)
-
-    def _config(self, vocab_size: int) -> Any:
-        fields = ("dim", "depth", "heads", "mlp_ratio", "dropout", "token_dropout")
-        return self._config_class()(
-            vocab_size=vocab_size,
-            n_classes=max(self.n_classes, 2),
-            max_length=int(self.params.get("max_length", 128)),
-            **{k: self.params[k] for k in fields if k in self.params},
-        )
+    architecture: ClassVar[str] = "layerwise.models.text_transformer:TextTransformer"
+    config_fields: ClassVar[tuple[str, ...]] = (
+        "max_length", "dim", "depth", "heads", "mlp_ratio", "dropout", "token_dropout",
+    )  # fmt: skip
 
 
 class TextCNNCandidate(TextDeepCandidate):
@@ -163,22 +153,5 @@ class TextCNNCandidate(TextDeepCandidate):
     description: ClassVar[str] = "CNN over token embeddings (Kim 2014)"
     model_file: ClassVar[str] = "model.textcnn.safetensors"
 
-    @staticmethod
-    def _config_class() -> Any:
-        from layerwise.models.text_cnn import TextCNNConfig
-
-        return TextCNNConfig
-
-    @staticmethod
-    def _module(config: Any) -> Any:
-        from layerwise.models.text_cnn import TextCNN
-
-        return TextCNN(config)
-
-    def _config(self, vocab_size: int) -> Any:
-        fields = ("dim", "kernel_sizes", "channels", "dropout")
-        return self._config_class()(
-            vocab_size=vocab_size,
-            n_classes=max(self.n_classes, 2),
-            **{k: self.params[k] for k in fields if k in self.params},
-        )
+    architecture: ClassVar[str] = "layerwise.models.text_cnn:TextCNN"
+    config_fields: ClassVar[tuple[str, ...]] = ("dim", "kernel_sizes", "channels", "dropout")

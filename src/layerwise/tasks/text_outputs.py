@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 
 from layerwise.runs.folder import RunFolder, atomic_write
+from layerwise.runs.report_text import EXPLANATIONS, TOP_NGRAMS  # the report reads these
 
-EXPLANATIONS = "explanations.json"
-TOP_NGRAMS = "top_ngrams.json"
 MAX_WORDS = 80  # occlusion costs one prediction per word
 _WORD = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 
@@ -61,9 +60,9 @@ def write_explanation(task: Any, text: str, folder: Path, prefix: str = "") -> l
     return paths
 
 
-def write_text_extras(task: Any, run: RunFolder, test: Any, n: int = 6) -> None:
-    """Attributions for a few test texts (right and wrong), and each linear model's top n-grams."""
-    proba = task.predict_proba(test.texts)
+def write_text_extras(task: Any, run: RunFolder, test: Any, proba: np.ndarray, n: int = 6) -> None:
+    """Attributions for a few test texts (right and wrong), given the chosen model's test
+    probabilities, and each linear model's top n-grams."""
     predicted = np.array([task.classes.index(c) for c in task.labels_of(proba)])
     wrong = np.flatnonzero(predicted != test.labels)[: n // 2]
     right = np.flatnonzero(predicted == test.labels)[: n - len(wrong)]

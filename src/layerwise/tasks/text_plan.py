@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from layerwise.advisor import Plan, Rule
+from layerwise.tasks.holdout_base import imbalance
 
 SMALL_TEXTS = 20_000  # below this, n-gram models are hard to beat without pretrained weights
 IMBALANCE_RATIO = 2.0
@@ -27,8 +28,7 @@ class TextProfile:
 
     @property
     def imbalance(self) -> float:
-        counts = [c for c in self.counts if c > 0]
-        return max(counts) / max(min(counts), 1) if counts else 1.0
+        return imbalance(self.counts)
 
     def summary_lines(self) -> list[str]:
         per_class = ", ".join(f"{c} {n:,}" for c, n in zip(self.classes, self.counts, strict=True))
