@@ -68,3 +68,8 @@ TASKS.register(
     "layerwise.tasks.text_classification:TextClassification",
     "Classify texts (sentiment, spam, topics); Transformer and CNN vs TF-IDF and NB-SVM.",
 )
+TASKS.register(
+    "forecasting",
+    "layerwise.tasks.forecasting:Forecasting",
+    "Forecast time series with intervals; PatchTST, DLinear, SegRNN vs ridge, ETS and naive.",
+)

@@ -120,3 +120,33 @@ def test_nbsvm_svm_variant(data):
     model = NBSVMCandidate("binary", n_classes=2, classifier="svm")
     model.fit(train)
     assert np.mean(model.predict(test.texts).argmax(axis=1) == test.labels) >= 0.95
+
+
+@pytest.mark.parametrize("cls", CANDIDATES, ids=lambda c: c.name)
+def test_refit_learns_from_the_validation_texts_with_the_chosen_c(cls, data):
+    train, val, _ = data
+    val = SimpleNamespace(
+        texts=[*val.texts, "zyzzyva zyzzyva", "zyzzyva indeed"], labels=np.r_[val.labels, 1, 1]
+    )
+    model = cls("binary", n_classes=2, seed=0)
+    model.fit(train, val)
+    chosen = model.C
+    assert "zyzzyva" not in model.terms
+    labels, proba, fold_of = model.cross_validate(train, val, folds=4)
+    assert len(labels) == len(proba) == len(train.texts) + len(val.texts)
+    assert sorted(np.unique(fold_of)) == [0, 1, 2, 3]
+    assert np.mean(proba.argmax(axis=1) == labels) >= 0.95  # out-of-fold, still accurate
+    model.refit(train, val)
+    assert model.C == chosen
+    assert "zyzzyva" in model.terms  # a word only the validation texts hold
+    assert model.facts() == {"C": chosen, "refit_on_validation": True, "cv_folds": 4}
+    assert "4-fold cross-validation" in model.notes[0]
+
+
+def test_cross_validation_shrinks_its_folds_to_the_rarest_class(data):
+    train = SimpleNamespace(texts=data[0].texts[:40], labels=np.r_[np.zeros(37), np.ones(3)])
+    val = SimpleNamespace(texts=["good", "bad"], labels=np.array([0, 0]))
+    model = NBSVMCandidate("binary", n_classes=2, seed=0)
+    model.fit(train, val)
+    _, _, fold_of = model.cross_validate(train, val, folds=5)
+    assert len(np.unique(fold_of)) == 3

@@ -42,6 +42,11 @@ def test_every_candidate_is_measured_and_the_best_is_good(review_run):
     }
     assert max(c["test"]["accuracy"] for c in candidates.values()) >= 0.85
     assert review_run.metrics["test"]["accuracy"] >= 0.8
+    # the n-gram models were refit on training + validation; the deep ones were not
+    assert candidates["nbsvm"]["refit_on_validation"] is True
+    assert "refit_on_validation" not in candidates["transformer"]
+    assert any("5-fold cross-validation" in n for n in review_run.notes)
+    assert candidates["nbsvm"]["validation"]["accuracy_std"] > 0
     decision = RunFolder(review_run.path).read_text("decision.md")
     assert "Deep learning or classical?" in decision
 

@@ -15,7 +15,7 @@ import json
 import re
 import warnings
 from collections import Counter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -78,6 +78,16 @@ def _terms(vectorizer: Any) -> list[str]:
     return [t for t, _ in sorted(vectorizer.vocabulary_.items(), key=lambda kv: kv[1])]
 
 
+class _Texts(NamedTuple):
+    texts: list[str]
+    labels: np.ndarray
+
+
+def _joined(train: Any, val: Any) -> _Texts:
+    labels = np.concatenate([_labels_of(train), _labels_of(val)])
+    return _Texts(list(train.texts) + list(val.texts), labels)
+
+
 def _labels_of(data: Any) -> np.ndarray:
     labels = np.asarray(data.labels, dtype=np.int64)
     if len(labels) != len(data.texts):
@@ -96,6 +106,60 @@ class _LinearText(Candidate):
     """
 
     softmax: ClassVar[bool] = True
+    refits: ClassVar[bool] = True  # see refit
+
+    def cross_validate(
+        self, train: Any, val: Any, class_weights: np.ndarray | None = None, folds: int = 5
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Out-of-fold probabilities over the training and validation texts together, each
+        fold fitted with the C validation chose: (labels, probabilities, fold of each text).
+        With fewer texts of a class than folds, the folds shrink; below two it is one holdout.
+        """
+        from sklearn.model_selection import StratifiedKFold
+
+        both = _joined(train, val)
+        folds = min(folds, int(np.bincount(both.labels)[self.classes].min()))
+        if folds < 2:
+            return _labels_of(val), self.predict(list(val.texts)), None
+        proba = np.zeros((len(both.labels), self.predict(both.texts[:1]).shape[1]))
+        fold_of = np.zeros(len(both.labels), dtype=np.int64)
+        split = StratifiedKFold(folds, shuffle=True, random_state=self.seed)
+        for k, (inside, outside) in enumerate(split.split(both.labels, both.labels)):
+            model = type(self)(self.objective, self.n_classes, self.seed, **self._fixed_params())
+            model.fit(
+                _Texts([both.texts[i] for i in inside], both.labels[inside]), None, class_weights
+            )
+            proba[outside] = model.predict([both.texts[i] for i in outside])
+            fold_of[outside] = k
+        self.folds = folds
+        return both.labels, proba, fold_of
+
+    def refit(self, train: Any, val: Any, class_weights: np.ndarray | None = None) -> None:
+        """Fit again on the training and validation texts together, with the C validation
+        chose: about 10% more data is worth 0.5-1 point of accuracy on rt-polarity, and these
+        models take seconds. Records a note saying so."""
+        both = _joined(train, val)
+        self.params = self._fixed_params()
+        self.fit(both, None, class_weights)
+        self.refitted = True
+        cv = (
+            f"scored by {self.folds}-fold cross-validation over them and "
+            if getattr(self, "folds", 0)
+            else ""
+        )
+        self.notes = [
+            f"{self.name}: C={self.C:g} chosen on the validation holdout, then {cv}refit on "
+            f"the training and validation texts ({len(both):,}); its test figures are those of "
+            "the refit model."
+        ]
+
+    def _fixed_params(self) -> dict[str, Any]:
+        return {**self.params, "C": self.C}
+
+    def facts(self) -> dict[str, Any]:
+        """What metrics.json records of this model besides its scores."""
+        facts = {"C": self.C, "refit_on_validation": getattr(self, "refitted", False)}
+        return facts | ({"cv_folds": self.folds} if getattr(self, "folds", 0) else {})
 
     def _features(self, texts: list[str]) -> Any:
         raise NotImplementedError
@@ -189,7 +253,7 @@ def _word_columns(text: str, index: dict[str, int], offset: int = 0) -> list[tup
 
 class TfidfLogisticCandidate(_LinearText):
     """TF-IDF of word 1-2 grams and char_wb 2-5 grams (sublinear tf, min_df 2), then a logistic
-    regression whose C comes from a small grid scored on the validation split when given.
+    regression whose C comes from a small grid (1-30) scored on the validation split when given.
 
     Params: ``C`` (fixes it), ``max_word_features`` (50 000), ``max_char_features`` (100 000).
 
@@ -204,7 +268,7 @@ class TfidfLogisticCandidate(_LinearText):
     model_file: ClassVar[str] = "model.tfidf.json"
 
     def fit(self, train: Any, val: Any = None, class_weights: np.ndarray | None = None) -> None:
-        """Train on ``train`` (``.texts``, ``.labels``); ``val`` picks C from [1, 10, 100]."""
+        """Train on ``train`` (``.texts``, ``.labels``); ``val`` picks C from [1, 3, 10, 30]."""
         labels = _labels_of(train)
         self._check_classes(labels)
         texts = list(train.texts)
@@ -217,7 +281,7 @@ class TfidfLogisticCandidate(_LinearText):
         self._index(_terms(self.word), _terms(self.char))
         x = self._features(texts)
         weight = None if class_weights is None else np.asarray(class_weights)[labels]
-        grid = [float(self.params["C"])] if "C" in self.params else [1.0, 10.0, 100.0]
+        grid = [float(self.params["C"])] if "C" in self.params else [1.0, 3.0, 10.0, 30.0]
         best = None
         for c in grid:
             self._fit_lr(x, labels, weight, c)

@@ -20,6 +20,7 @@ def demo(
         "tabular-regression": _diabetes,
         "image-classification": _digit_images,
         "text-classification": _reviews,
+        "forecasting": _co2,
     }
     if task not in demos:
         raise ConfigError(f"No demo for '{task}'.", f"Demos: {', '.join(demos)}.")
@@ -31,6 +32,8 @@ def demo(
     options = {"text_column": "review"} if task == "text-classification" else {}
     run = fit(str(data_path), task=task, target=target, output_dir=output_dir, **options)
     hint = '"the plot was not dull"' if task == "text-classification" else str(data_path)
+    if task == "forecasting":
+        out.print(f"  layerwise evaluate {run.path} {data_path} --backtest 5", soft_wrap=True)
     print_run_summary(run, data_hint=hint, labelled_hint=str(data_path))
     if task == "image-classification":
         out.print(f"  layerwise explain {run.path} {_first_image(data_path)}", soft_wrap=True)
@@ -101,4 +104,15 @@ def _reviews(folder: Path) -> tuple[Path, str, str]:
         _write(frame, folder, "reviews.csv"),
         "sentiment",
         "review sentiment (3,000 generated sentences, some negated)",
+    )
+
+
+def _co2(folder: Path) -> tuple[Path, None, str]:
+    from layerwise.data.series_sources import statsmodels_series
+
+    frame = statsmodels_series("co2").to_frame()
+    return (
+        _write(frame, folder, "co2.csv"),
+        None,
+        "weekly CO2 at Mauna Loa 1958-2001 (statsmodels), forecast one year ahead",
     )

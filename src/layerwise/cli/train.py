@@ -1,6 +1,6 @@
 """layerwise train DATA [--target COL] [--task NAME] [--time-limit S] [--config FILE] ...
 
-DATA is a table (tables), or images: a folder per class, an NPZ, IDX files, or a CSV of image
+DATA is a table (tables, or time series with --task forecasting), or images: a folder per class, an NPZ, IDX files, or a CSV of image
 paths with --image-column."""
 
 from __future__ import annotations
@@ -64,6 +64,21 @@ def train(
     flip: Optional[bool] = typer.Option(
         None, "--flip/--no-flip", help="Mirror images in augmentation [on for RGB, off for gray]."
     ),
+    time_column: Optional[str] = typer.Option(
+        None, "--time-column", help="Forecasting: the column of timestamps [detected]."
+    ),
+    id_column: Optional[str] = typer.Option(
+        None, "--id-column", help="Forecasting: the column naming each series (long tables)."
+    ),
+    horizon: Optional[int] = typer.Option(
+        None, "--horizon", help="Forecasting: steps to forecast [one season]."
+    ),
+    lookback: Optional[int] = typer.Option(
+        None, "--lookback", help="Forecasting: history steps the models read [chosen]."
+    ),
+    fill: Optional[str] = typer.Option(
+        None, "--fill", help="Forecasting: gaps and NaN: auto (interpolate), ffill or error."
+    ),
     device: Optional[str] = typer.Option(
         None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."
     ),
@@ -117,12 +132,17 @@ def train(
         options["model_file"] = model
     if no_report:
         options["report"] = False
-    image_options = {
+    task_options = {
         "image_column": image_column,
         "image_size": image_size,
         "flip": flip,
         "text_column": text_column,
+        "time_column": time_column,
+        "id_column": id_column,
+        "horizon": horizon,
+        "lookback": lookback,
+        "fill": fill,
     }
-    options.update({k: v for k, v in image_options.items() if v is not None})
+    options.update({k: v for k, v in task_options.items() if v is not None})
     run = fit(data, task=task, target=target, **options)
     print_run_summary(run, data_hint=str(data) if data is not None else '"a new text"')

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from layerwise.runs import plots, report_images, report_text
+from layerwise.runs import plots, report_forecast, report_images, report_text
 from layerwise.runs.folder import (
     DECISION,
     HISTORY,
@@ -77,6 +77,8 @@ def build_report(run: RunFolder) -> Path:
         ("Candidates", lambda: _candidates(metrics)),
         ("Learning curves", lambda: _learning_curves(run)),
         (_predictions_title(run, task), lambda: _predictions(run, task)),
+        ("Forecasts on the test windows", lambda: report_forecast.forecast_plots(run)),
+        ("Error by horizon step", lambda: report_forecast.error_by_step(run)),
         ("What each layer sees", lambda: report_images.layer_views(run)),
         ("Most confidently wrong", lambda: report_images.wrong_examples(run)),
         ("Which words decided", lambda: report_text.explanations(run)),

@@ -72,6 +72,11 @@ class Task(ABC):
     def output_schema(self) -> dict[str, Any]:
         """What one prediction looks like (label + probabilities, a value, boxes, ...)."""
 
+    def prediction_rows(self, inputs: Any) -> int:
+        """How many rows ``predict(inputs)`` gives: one per input unless a task says otherwise
+        (a forecast gives horizon x columns rows per series)."""
+        return len(inputs)
+
     @classmethod
     @abstractmethod
     def contract_example(cls, seed: int = 0) -> tuple[Any, dict[str, Any], Any]:

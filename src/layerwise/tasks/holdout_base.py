@@ -37,6 +37,8 @@ HOLDOUT_DEFAULTS: dict[str, Any] = {
     "resume": None,
     "threshold": "auto",  # two classes: Youden's J on validation where imbalanced, else 0.5;
     # or a number, or None (argmax)
+    "cheap_folds": 5,  # cheap candidates (n-gram models): k-fold CV over training + validation,
+    # then refit on all of it; 0 or 1: one holdout and no refit, as for the deep ones
 }
 
 
@@ -256,29 +258,59 @@ class HoldoutTask(Task):
             model.fit(train, val, weights)
             seconds = time.perf_counter() - t0
             self.models[name] = model
-            val_proba = model.predict(self.inputs_of(val))
-            model.threshold = self._pick_threshold(val.labels, val_proba)
-            validation = self.score(val.labels, val_proba, model.threshold)
+            row = {"candidate": name, "fit_seconds": seconds, "final_fit_seconds": seconds}
+            row.update(self._validate(model, plan, train, val, weights))
             t0 = time.perf_counter()
             test_proba = model.predict(self.inputs_of(test))
-            latency = 1e6 * (time.perf_counter() - t0) / max(len(test), 1)
-            rows.append(
-                {
-                    "candidate": name,
-                    "validation": validation[plan.metric],
-                    "validation_std": 0.0,
-                    "validation_metrics": validation,
-                    "fit_seconds": seconds,
-                    "final_fit_seconds": seconds,
-                    "test": self.score(test.labels, test_proba, model.threshold),
-                    "predict_us_per_row": latency,
-                    "test_proba": test_proba,
-                }
+            row.update(
+                test=self.score(test.labels, test_proba, model.threshold),
+                predict_us_per_row=1e6 * (time.perf_counter() - t0) / max(len(test), 1),
+                test_proba=test_proba,
             )
+            rows.append(row)
+            validation = row["validation_metrics"]
             self.say(
                 f"{name}: validation {plan.metric} {validation[plan.metric]:.4f} ({seconds:.1f} s)"
             )
         return rows
+
+    def _validate(self, model: Any, plan: Any, train: Any, val: Any, weights: Any) -> dict:
+        """Score a fitted candidate on validation. A cheap one (``refits``) is scored by k-fold
+        cross-validation over training + validation together, far less noisy than one small
+        holdout, then refit on all of it; its holdout probabilities are kept for ensembles
+        with the deep models, which only the holdout scores."""
+        val_proba = model.predict(self.inputs_of(val))
+        row: dict[str, Any] = {"val_proba": val_proba}
+        folds = int(self.option("cheap_folds") or 0)
+        if getattr(model, "refits", False) and folds >= 2:
+            t0 = time.perf_counter()
+            labels, oof, fold_of = model.cross_validate(train, val, weights, folds)
+            model.refit(train, val, weights)
+            row.update(final_fit_seconds=time.perf_counter() - t0, oof=(labels, oof, fold_of))
+        else:
+            labels, oof, fold_of = val.labels, val_proba, None
+        model.threshold = self._pick_threshold(labels, oof)
+        validation = self.score(labels, oof, model.threshold)
+        row.update(
+            validation=validation[plan.metric],
+            validation_metrics=validation,
+            validation_std=self._fold_std(labels, oof, fold_of, model.threshold, plan.metric),
+        )
+        return row
+
+    def _fold_std(
+        self, labels: np.ndarray, proba: np.ndarray, fold_of: Any, threshold: Any, metric: str
+    ) -> float:
+        if fold_of is None:
+            return 0.0
+        return float(
+            np.std(
+                [
+                    self.score(labels[fold_of == k], proba[fold_of == k], threshold)[metric]
+                    for k in np.unique(fold_of)
+                ]
+            )
+        )
 
     def _pick_threshold(self, labels: np.ndarray, proba: np.ndarray) -> float | None:
         from layerwise.metrics import youden_threshold

@@ -42,7 +42,7 @@ def _metrics(task: Any, plan: Any, rows: list[dict], seconds: float, profile: An
             "family": task.CANDIDATES.get(row["candidate"]).family,
             "validation": {
                 plan.metric: row["validation"],
-                f"{plan.metric}_std": 0.0,
+                f"{plan.metric}_std": row["validation_std"],
                 **row["validation_metrics"],
             },
             "test": row["test"],
@@ -139,6 +139,8 @@ def write_holdout_run(
         run.finalize({})
     for row in rows:
         row.pop("test_proba", None)
+        row.pop("val_proba", None)
+        row.pop("oof", None)
     return Run(
         path=run.path,
         task=task,

@@ -73,9 +73,16 @@ def _row(
     task: Any, name: str, members: list[str], rows: list[dict], plan: Any, val: Any, test: Any
 ) -> dict:
     model = TextEnsembleCandidate({m: task.models[m] for m in members}, name)
-    val_proba = model.predict(val.texts)
-    model.threshold = task._pick_threshold(val.labels, val_proba)
-    validation = task.score(val.labels, val_proba, model.threshold)
+    chosen = [r for r in rows if r["candidate"] in members]
+    if all("oof" in r for r in chosen):  # members cross-validated on the same folds
+        labels, _, fold_of = chosen[0]["oof"]
+        val_proba = np.mean([r["oof"][1] for r in chosen], axis=0)
+    else:  # the holdout probabilities from before any refit on the validation texts
+        labels, fold_of = val.labels, None
+        val_proba = np.mean([r["val_proba"] for r in chosen], axis=0)
+    model.threshold = task._pick_threshold(labels, val_proba)
+    validation = task.score(labels, val_proba, model.threshold)
+    spread = task._fold_std(labels, val_proba, fold_of, model.threshold, plan.metric)
     t0 = time.perf_counter()
     test_proba = model.predict(test.texts)
     latency = 1e6 * (time.perf_counter() - t0) / max(len(test), 1)
@@ -88,10 +95,10 @@ def _row(
         "candidate": name,
         "members": members,
         "validation": validation[plan.metric],
-        "validation_std": 0.0,
+        "validation_std": spread,
         "validation_metrics": validation,
         "fit_seconds": seconds,
-        "final_fit_seconds": seconds,
+        "final_fit_seconds": sum(r["final_fit_seconds"] for r in rows if r["candidate"] in members),
         "test": task.score(test.labels, test_proba, model.threshold),
         "predict_us_per_row": latency,
         "test_proba": test_proba,
