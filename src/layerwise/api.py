@@ -108,12 +108,25 @@ def advise(
     target: str | None = None,
     interpretable: bool = False,
     time_limit: float | None = None,
+    task: str | None = None,
+    **options: Any,
 ) -> Advice:
-    """Profile the data and say which models should compete and why, without training."""
-    name, frame = resolve_task(data, None, target)
-    options = {"time_limit": time_limit, "verbose": False}
+    """Profile the data and say which models should compete and why, without training.
+
+    ``task`` names the application where it cannot be inferred (``"forecasting"``, ...);
+    ``options`` are that task's options (``horizon``, ``time_column``, ``text_column``, ...).
+    """
+    name, frame = resolve_task(data, task, target)
+    options = {**options, "time_limit": time_limit, "verbose": False}
     if name.startswith("tabular"):
         options["interpretable"] = interpretable
-    task = TASKS.get(name)(**options)
-    _, profile, plan = task.profile_and_plan(frame, target)
+    elif interpretable:
+        from layerwise.errors import ConfigError
+
+        raise ConfigError(
+            f"--interpretable applies to tables; {name} has no such option.",
+            "Leave out --interpretable.",
+        )
+    fitted = TASKS.get(name)(**options)
+    _, profile, plan = fitted.profile_and_plan(frame, target)
     return Advice(profile, plan)

@@ -130,12 +130,13 @@ def test_refit_learns_from_the_validation_texts_with_the_chosen_c(cls, data):
     )
     model = cls("binary", n_classes=2, seed=0)
     model.fit(train, val)
-    chosen = model.C
     assert "zyzzyva" not in model.terms
     labels, proba, fold_of = model.cross_validate(train, val, folds=4)
     assert len(labels) == len(proba) == len(train.texts) + len(val.texts)
     assert sorted(np.unique(fold_of)) == [0, 1, 2, 3]
     assert np.mean(proba.argmax(axis=1) == labels) >= 0.95  # out-of-fold, still accurate
+    chosen = model.C  # the grid's best out-of-fold C
+    assert chosen in model.grid_proba
     model.refit(train, val)
     assert model.C == chosen
     assert "zyzzyva" in model.terms  # a word only the validation texts hold

@@ -146,3 +146,28 @@ def test_cli_train_predict_evaluate(cli, tmp_path, frame):
     code, _, err = cli("train", data, "--task", "forecasting", "--target", "y9", "--horizon", "6")
     assert code == 2
     assert "Did you mean 'y" in err and "Traceback" not in err
+
+
+def test_cli_bad_series_input_is_one_clear_line(cli, tmp_path, frame):
+    bad_time = frame.assign(time=["not a time"] + frame["time"].astype(str).tolist()[1:])
+    path = tmp_path / "bad_time.csv"
+    bad_time.to_csv(path, index=False)
+    code, _, err = cli("train", path, "--task", "forecasting", "--time-column", "time")
+    assert code == 2 and "not a time" in err and "Traceback" not in err
+    doubled = pd.concat([frame.iloc[:300], frame.iloc[299:600]])
+    path = tmp_path / "duplicates.csv"
+    doubled.to_csv(path, index=False)
+    code, _, err = cli("train", path, "--task", "forecasting")
+    assert code == 2 and "more than one row at" in err and "Traceback" not in err
+    code, _, err = cli(
+        "train", tmp_path / "bad_time.csv", "--task", "forecasting", "--horizon", "0"
+    )
+    assert code == 2
+
+
+def test_cli_advise_names_the_split_and_horizon(cli, tmp_path, frame):
+    path = tmp_path / "series.csv"
+    frame.to_csv(path, index=False)
+    code, stdout, err = cli("advise", path, "--task", "forecasting", "--horizon", "24")
+    assert code == 0, err
+    assert "Horizon 24 steps" in stdout and "season 24" in stdout

@@ -165,3 +165,40 @@ def test_every_saved_model_reloads_to_identical_probabilities(review_run):
         assert np.array_equal(loaded.models[name].predict(texts), model.predict(texts)), name
     files = set(RunFolder.open(review_run.path).manifest["files"])
     assert {"tokenizer.text-cnn.json", "tokenizer.transformer.json"} <= files
+
+
+def test_a_holdout_only_candidate_must_clearly_beat_the_cross_validated_one():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from layerwise.advisor import Plan
+    from layerwise.tasks.text_classification import TextClassification
+
+    task = TextClassification()
+    labels = np.array([0, 1] * 200)
+    task._val_labels = labels
+    task.models = {n: SimpleNamespace(threshold=None) for n in ("deep", "ngram")}
+    plan = Plan([], [], "", 0, "accuracy", True, 0.002, False, "")
+
+    def proba(start: int, stop: int) -> np.ndarray:  # right on examples start..stop-1 only
+        index = np.arange(400)
+        predicted = np.where((index >= start) & (index < stop), labels, 1 - labels)
+        return np.eye(2)[predicted]
+
+    def rows(start: int, stop: int) -> list[dict]:
+        return [
+            {"candidate": "ngram", "validation": 0.80, "val_proba": proba(0, 320), "oof": ()},
+            {
+                "candidate": "deep",
+                "validation": (stop - start) / 400,
+                "val_proba": proba(start, stop),
+            },
+        ]
+
+    # 2 points up, but right and wrong on different texts (48 vs 40 discordant): noise
+    chosen, reason = task._keep_cross_validated(rows(40, 368), plan, "deep", "deep is best.")
+    assert chosen == "ngram" and "not clearly better" in reason
+    # 10 points up on the same texts
+    chosen, reason = task._keep_cross_validated(rows(0, 360), plan, "deep", "deep is best.")
+    assert chosen == "deep" and "paired z" in reason

@@ -160,7 +160,8 @@ class ETSCandidate(ForecastCandidate):
         seasonal = sum(any(p["gamma"] or any(p["seasonals"]) for p in row) for row in self.models)
         self.notes.append(
             f"ets: damped additive trend, {'additive seasonality' if seasonal else 'no seasonality'}"
-            f" (season {self.season}), {n_series * n_channels} models fitted on the training part"
+            f" (season {self.season}), one model per series and channel ({n_series * n_channels}) "
+            "fitted on the training part"
         )
 
     def _params(self, k: int) -> dict[str, np.ndarray]:

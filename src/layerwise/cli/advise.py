@@ -14,12 +14,35 @@ def advise(
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Column to predict."),
     interpretable: bool = typer.Option(False, "--interpretable"),
     time_limit: Optional[float] = typer.Option(None, "--time-limit"),
+    task: Optional[str] = typer.Option(
+        None, "--task", help="Task name where it cannot be inferred (e.g. forecasting)."
+    ),
+    time_column: Optional[str] = typer.Option(None, "--time-column", help="Forecasting."),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="Forecasting."),
+    horizon: Optional[int] = typer.Option(None, "--horizon", help="Forecasting."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Texts in a table."),
 ) -> None:
     """Say whether classical ML or deep learning fits this data, and why (no training)."""
     from layerwise.api import advise as run_advise
     from layerwise.cli.common import out
 
-    advice = run_advise(data, target=target, interpretable=interpretable, time_limit=time_limit)
+    given = {"time_column": time_column, "id_column": id_column, "horizon": horizon,
+             "text_column": text_column}  # fmt: skip
+    options = {k: v for k, v in given.items() if v is not None}
+    advice = run_advise(
+        data,
+        target=target,
+        interpretable=interpretable,
+        time_limit=time_limit,
+        task=task,
+        **options,
+    )
     for line in advice.lines():
         out.print(line)
-    out.print(f"Next: layerwise train {data}" + (f" --target {target}" if target else ""))
+    flags = "".join(f" --{k.replace('_', '-')} {v}" for k, v in options.items())
+    out.print(
+        f"Next: layerwise train {data}"
+        + (f" --task {task}" if task else "")
+        + (f" --target {target}" if target else "")
+        + flags
+    )

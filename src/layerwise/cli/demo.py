@@ -32,8 +32,6 @@ def demo(
     options = {"text_column": "review"} if task == "text-classification" else {}
     run = fit(str(data_path), task=task, target=target, output_dir=output_dir, **options)
     hint = '"the plot was not dull"' if task == "text-classification" else str(data_path)
-    if task == "forecasting":
-        out.print(f"  layerwise evaluate {run.path} {data_path} --backtest 5", soft_wrap=True)
     print_run_summary(run, data_hint=hint, labelled_hint=str(data_path))
     if task == "image-classification":
         out.print(f"  layerwise explain {run.path} {_first_image(data_path)}", soft_wrap=True)

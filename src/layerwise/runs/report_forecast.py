@@ -61,7 +61,8 @@ def error_by_step(run: RunFolder) -> str | None:
         steps = range(1, len(values) + 1)
         ax.plot(steps, values, color=plots.CYCLE[i % len(plots.CYCLE)], linewidth=1.3, label=name)
     ax.set_xlabel("steps ahead", fontsize=8)
-    ax.set_ylabel("test MSE (scaled)", fontsize=8)
+    ax.set_ylabel("test MSE (scaled, log scale)", fontsize=8)
+    ax.set_yscale("log")
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, ncol=2)
     return '<p class="note">Error grows with the distance from the last known value.</p>' + _img(

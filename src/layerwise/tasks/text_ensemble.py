@@ -74,12 +74,13 @@ def _row(
 ) -> dict:
     model = TextEnsembleCandidate({m: task.models[m] for m in members}, name)
     chosen = [r for r in rows if r["candidate"] in members]
-    if all("oof" in r for r in chosen):  # members cross-validated on the same folds
+    holdout = np.mean([r["val_proba"] for r in chosen], axis=0)  # before any refit
+    crossed = all("oof" in r for r in chosen)
+    if crossed:  # members cross-validated on the same folds
         labels, _, fold_of = chosen[0]["oof"]
         val_proba = np.mean([r["oof"][1] for r in chosen], axis=0)
-    else:  # the holdout probabilities from before any refit on the validation texts
-        labels, fold_of = val.labels, None
-        val_proba = np.mean([r["val_proba"] for r in chosen], axis=0)
+    else:
+        labels, fold_of, val_proba = val.labels, None, holdout
     model.threshold = task._pick_threshold(labels, val_proba)
     validation = task.score(labels, val_proba, model.threshold)
     spread = task._fold_std(labels, val_proba, fold_of, model.threshold, plan.metric)
@@ -97,6 +98,8 @@ def _row(
         "validation": validation[plan.metric],
         "validation_std": spread,
         "validation_metrics": validation,
+        "val_proba": holdout,
+        "cross_validated": crossed,
         "fit_seconds": seconds,
         "final_fit_seconds": sum(r["final_fit_seconds"] for r in rows if r["candidate"] in members),
         "test": task.score(test.labels, test_proba, model.threshold),
