@@ -101,12 +101,6 @@ def _targets(windows: Windows) -> np.ndarray:
     return y.transpose(0, 2, 1).reshape(-1, y.shape[1])
 
 
-def _usable(windows: Windows, lookback: int) -> Windows:
-    """The origins with a full lookback before them, when at least half of them have one."""
-    full = windows.origins[:, 1] >= lookback
-    return windows.subset(full) if full.sum() >= max(1, len(windows) // 2) else windows
-
-
 def _gram(train: Windows, lookback: int) -> tuple[np.ndarray, np.ndarray]:
     """``X^T X`` and ``X^T Y`` over every (origin, channel) pair, built by blocks of origins."""
     xtx = np.zeros((lookback + 1, lookback + 1))
@@ -192,7 +186,7 @@ class RidgeCandidate(ForecastCandidate):
             val = val.every(int(np.ceil(len(val) / MAX_VAL_ORIGINS)))
         best: tuple[float, int, float, np.ndarray] | None = None
         for lookback in lookbacks:
-            xtx, xty = _gram(_usable(train, lookback), lookback)
+            xtx, xty = _gram(train.with_full_history(lookback), lookback)
             solved = [_solve(xtx, xty, alpha) for alpha in alphas]
             scores = _mse(val, solved) if scored else [float("nan")]
             for alpha, weights, mse in zip(alphas, solved, scores, strict=True):

@@ -69,6 +69,12 @@ class Windows:
     def subset(self, index: Any) -> Windows:
         return Windows(self.series, self.origins[index], self.horizon)
 
+    def with_full_history(self, lookback: int) -> Windows:
+        """The origins with ``lookback`` real steps before them, when at least half have them
+        (else all: padding with the first value is then the lesser evil)."""
+        full = self.origins[:, 1] >= lookback
+        return self.subset(full) if full.sum() >= max(1, len(self) // 2) else self
+
     def every(self, step: int) -> Windows:
         """Every ``step``-th origin (a cheaper validation for slow candidates)."""
         return self.subset(slice(None, None, max(1, step)))

@@ -51,7 +51,7 @@ class ForecastDeepCandidate(ForecastCandidate):
 
         torch.manual_seed(self.seed)
         self.lookback = int(self.params.get("lookback", 336))
-        train = _usable(train, self.lookback)
+        train = train.with_full_history(self.lookback)
         if len(train) > MAX_TRAIN_WINDOWS:
             train = train.every(int(np.ceil(len(train) / MAX_TRAIN_WINDOWS)))
         self.model = self._classes()[0](self._config(train.n_channels))
@@ -119,12 +119,6 @@ class ForecastDeepCandidate(ForecastCandidate):
 
 def _mae(outputs: Any, targets: Any) -> float:
     return float((outputs - targets).abs().mean())
-
-
-def _usable(windows: Windows, lookback: int) -> Windows:
-    """The origins with a full lookback before them, when at least half of them have one."""
-    full = windows.origins[:, 1] >= lookback
-    return windows.subset(full) if full.sum() >= max(1, len(windows) // 2) else windows
 
 
 class DLinearCandidate(ForecastDeepCandidate):

@@ -167,6 +167,7 @@ def _metrics(task: Any, plan: Any, rows: list[dict], seconds: float, profile: An
 def forecast_frame(task: Any, series: Any, windows: Windows, scaled: np.ndarray) -> pd.DataFrame:
     """One row per series, future step and column: the forecast and its intervals."""
     values = task._unscale(series, windows, scaled)
+    spread = task.spread(windows)
     offset = pd.tseries.frequencies.to_offset(task.meta["freq"])
     records = []
     for row, (k, t) in enumerate(windows.origins):
@@ -177,7 +178,7 @@ def forecast_frame(task: Any, series: Any, windows: Windows, scaled: np.ndarray)
             record = {"series": series.ids[k], "time": times, "column": column}
             record["forecast"] = values[row, :, c]
             for level, width in task.widths.items():
-                half = np.asarray(width)[:, c] * std[c]
+                half = np.asarray(width)[:, c] * spread[row, c] * std[c]
                 pct = round(100 * float(level))
                 record[f"lower_{pct}"] = values[row, :, c] - half
                 record[f"upper_{pct}"] = values[row, :, c] + half
@@ -192,13 +193,17 @@ def _examples(task: Any, test: Windows, forecast: np.ndarray, limit: int = 4) ->
     for row, (k, _) in enumerate(test.origins):
         last[int(k)] = row
     values = task._unscale(series, test, forecast)
+    spread = task.spread(test)
     out = []
     for k, row in list(last.items())[:limit]:
         t = int(test.origins[row, 1])
         std = task.stats[series.ids[k]][1]
         for c, column in enumerate(series.columns[: max(1, limit // max(len(last), 1))]):
             back = max(0, t - 4 * horizon)
-            half = {lvl: (np.asarray(w)[:, c] * std[c]).tolist() for lvl, w in task.widths.items()}
+            half = {
+                lvl: (np.asarray(w)[:, c] * spread[row, c] * std[c]).tolist()
+                for lvl, w in task.widths.items()
+            }
             out.append(
                 {
                     "series": series.ids[k],
@@ -249,8 +254,11 @@ def write_forecast_run(
     task.say(f"[bold green]chosen[/bold green] {reason}")
     chosen = next(r for r in measured if r["candidate"] == task.chosen)
     levels = tuple(float(x) for x in task.option("levels"))
-    task.widths = interval_widths(chosen["val_forecast"] - task._val_truth, levels)
-    chosen["test"].update(coverage(test.targets(), chosen["test_forecast"], task.widths))
+    residuals = chosen["val_forecast"] - task._val_truth
+    task.widths = interval_widths(residuals, task.spread(val), levels)
+    chosen["test"].update(
+        coverage(test.targets(), chosen["test_forecast"], task.widths, task.spread(test))
+    )
 
     infos = _save_models(task, run, rows)
     families = {n: task.CANDIDATES.get(n).family for n in task.CANDIDATES.names()}
@@ -278,10 +286,12 @@ def write_forecast_run(
     future = Windows(val.series, ends, task.meta["horizon"])
     frame = forecast_frame(task, task.series, future, task.models[task.chosen].forecast(future))
     run.write_with(FORECAST, lambda p: frame.to_csv(p, index=False))
-    deep = [m for m in task.models.values() if m.history is not None]
-    if deep:
+    deep = [r for r in measured if task.models[r["candidate"]].history is not None]
+    if deep:  # the chosen model's curves, else those of the best deep model on validation
         model = task.models[task.chosen]
-        (model if model.history is not None else deep[0]).history.write_csv(run.file(names.HISTORY))
+        if model.history is None:
+            model = task.models[min(deep, key=lambda r: r["validation"])["candidate"]]
+        model.history.write_csv(run.file(names.HISTORY))
     shutil.rmtree(run.file(names.CHECKPOINTS), ignore_errors=True)
     run.finalize({"task": task.name, "chosen": task.chosen})
     report = None

@@ -2,9 +2,12 @@
 
 MSE and MAE are measured on the scaled values (each channel standardised with its training
 mean and std), as the long-horizon papers report them; MASE and sMAPE on the original scale.
-Intervals are split-conformal: the quantiles of the absolute validation errors of the chosen
-model, one per horizon step and channel, added around the forecast; their coverage is then
-measured on the test windows, which never shaped them.
+Intervals are locally adaptive split-conformal: each validation error of the chosen model is
+divided by the recent volatility of its window (the mean absolute step-to-step change over the
+last ``span`` steps, per channel), the quantiles of those ratios (one per horizon step and
+channel) are kept, and an interval is the forecast plus or minus that quantile times the
+volatility of the window being forecast: calm periods get narrow intervals, turbulent ones
+wide. Their coverage is measured on the test windows, which never shaped them.
 """
 
 from __future__ import annotations
@@ -61,27 +64,48 @@ def mase_scale(values: np.ndarray, stop: int, season: int, std: np.ndarray) -> n
     return np.mean(np.abs(part[lag:] - part[:-lag]), axis=0) / np.maximum(std, 1e-12)
 
 
-def interval_widths(residuals: np.ndarray, levels: tuple[float, ...] = LEVELS) -> dict[str, list]:
-    """Split-conformal half-widths ``[H, C]`` per level from validation residuals ``[N, H,
-    C]``: the ceil((n + 1) level)/n empirical quantile of the absolute errors.
+FLOOR = 0.05  # volatility floor, in training standard deviations (a flat window is not certain)
 
-    >>> w = interval_widths(np.linspace(-1, 1, 101).reshape(101, 1, 1), (0.8,))
+
+def local_scale(history: np.ndarray) -> np.ndarray:
+    """Recent volatility ``[N, C]`` of windows' histories ``[N, S, C]``: the mean absolute
+    step-to-step change, at least ``FLOOR``.
+
+    >>> local_scale(np.array([[[0.0], [1.0], [3.0]]])).tolist()
+    [[1.5]]
+    """
+    if history.shape[1] < 2:
+        return np.ones((history.shape[0], history.shape[2]))
+    return np.maximum(np.abs(np.diff(history, axis=1)).mean(axis=1), FLOOR)
+
+
+def interval_widths(
+    residuals: np.ndarray, scale: np.ndarray, levels: tuple[float, ...] = LEVELS
+) -> dict[str, list]:
+    """Split-conformal half-widths per level, ``[H, C]`` in units of the window's volatility:
+    the ceil((n + 1) level)/n empirical quantile of ``|residual| / scale`` over the validation
+    windows (``residuals`` ``[N, H, C]``, ``scale`` ``[N, C]``).
+
+    >>> w = interval_widths(np.linspace(-1, 1, 101).reshape(101, 1, 1), np.ones((101, 1)), (0.8,))
     >>> round(w["0.8"][0][0], 2)
     0.82
     """
     n = len(residuals)
+    ratio = np.abs(residuals) / scale[:, None, :]
     out = {}
     for level in levels:
         q = min(1.0, np.ceil((n + 1) * level) / max(n, 1))
-        out[str(level)] = np.quantile(np.abs(residuals), q, axis=0).tolist()
+        out[str(level)] = np.quantile(ratio, q, axis=0).tolist()
     return out
 
 
-def coverage(truth: np.ndarray, forecast: np.ndarray, widths: dict[str, Any]) -> dict[str, float]:
+def coverage(
+    truth: np.ndarray, forecast: np.ndarray, widths: dict[str, Any], scale: np.ndarray
+) -> dict[str, float]:
     """The share of test values inside each interval (the target is the level itself)."""
     out = {}
     for level, width in widths.items():
-        half = np.asarray(width)[None]
+        half = np.asarray(width)[None] * scale[:, None, :]
         inside = np.abs(truth - forecast) <= half
         out[f"coverage_{float(level):.0%}"] = float(np.mean(inside))
     return out

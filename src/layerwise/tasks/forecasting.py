@@ -157,6 +157,7 @@ class Forecasting(HoldoutTask):
             "id_column": series.id_column,
             "val_start": val_start,
             "test_start": test_start,
+            "span": max(2 * series.season, 24),  # steps whose volatility scales the intervals
             "ids": list(series.ids),
             "starts": [str(t[0]) for t in series.times],
         }
@@ -297,6 +298,12 @@ class Forecasting(HoldoutTask):
                 "another model (--candidates without ets).",
             )
 
+    def spread(self, windows: Windows) -> np.ndarray:
+        """The recent volatility of each window ``[N, C]`` that scales its intervals."""
+        from layerwise.tasks.forecast_scoring import local_scale
+
+        return local_scale(windows.history(int(self.meta.get("span", 24)) + 1))
+
     def _unscale(self, series: Any, windows: Windows, scaled: np.ndarray) -> np.ndarray:
         mean = np.stack([self.stats.get(series.ids[k], (0, 1))[0] for k in windows.origins[:, 0]])
         std = np.stack([self.stats.get(series.ids[k], (0, 1))[1] for k in windows.origins[:, 0]])
@@ -344,7 +351,7 @@ class Forecasting(HoldoutTask):
         metrics["smape"] = smape(
             self._unscale(series, windows, truth), self._unscale(series, windows, forecast)
         )
-        metrics.update(coverage(truth, forecast, self.widths))
+        metrics.update(coverage(truth, forecast, self.widths, self.spread(windows)))
         rows = sum(series.lengths())
         metrics.update(origins=len(windows), model=self.chosen, horizon=horizon, rows=rows)
         return metrics
