@@ -171,3 +171,11 @@ def test_cli_advise_names_the_split_and_horizon(cli, tmp_path, frame):
     code, stdout, err = cli("advise", path, "--task", "forecasting", "--horizon", "24")
     assert code == 0, err
     assert "Horizon 24 steps" in stdout and "season 24" in stdout
+
+
+def test_recent_history_is_enough_unless_ets_is_chosen(series_run, frame):
+    assert "ets" not in series_run.metrics["candidates"].get("ensemble", {}).get("weights", {})
+    if series_run.chosen != "ets":
+        recent = series_run.predict(frame.iloc[-400:])  # the last 400 steps only
+        full = series_run.predict(frame)
+        np.testing.assert_allclose(recent["forecast"], full["forecast"], rtol=1e-5)

@@ -83,10 +83,17 @@ def greedy_weights(forecasts: dict[str, np.ndarray], truth: np.ndarray, rounds: 
 
 
 def ensemble_row(task: Any, rows: list[dict]) -> dict | None:
-    """The greedy weighted mean of the measured forecasters, when it mixes two or more."""
+    """The greedy weighted mean of the measured forecasters (but ETS), when it mixes two or
+    more."""
     from layerwise.tasks.forecast_scoring import errors
 
-    measured = {r["candidate"]: r for r in rows if "skipped" not in r}
+    # members read a fixed lookback, so the ensemble forecasts from recent history alone (ETS
+    # runs from the first training step and would need the whole history at predict time)
+    measured = {
+        r["candidate"]: r
+        for r in rows
+        if "skipped" not in r and task.models[r["candidate"]].lookback is not None
+    }
     weights = greedy_weights({n: r["val_forecast"] for n, r in measured.items()}, task._val_truth)
     if len(weights) < 2:
         return None
