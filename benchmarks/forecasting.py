@@ -114,7 +114,9 @@ def univariate_table(names: list[str], time_limit: float | None) -> str:
         progress(f"{name}: chosen {run.chosen} ({seconds:.0f} s)")
     head = ["series", "frequency", "horizon", "naive", "seasonal naive", "ETS", "ridge",
             "advisor's choice", "run s"]  # fmt: skip
-    return "## Univariate series (test MASE, lower is better)\n\n" + markdown_table(head, rows) + "\n"
+    return (
+        "## Univariate series (test MASE, lower is better)\n\n" + markdown_table(head, rows) + "\n"
+    )
 
 
 def main() -> None:

@@ -149,7 +149,7 @@ def test_cli_train_predict_evaluate(cli, tmp_path, frame):
 
 
 def test_cli_bad_series_input_is_one_clear_line(cli, tmp_path, frame):
-    bad_time = frame.assign(time=["not a time"] + frame["time"].astype(str).tolist()[1:])
+    bad_time = frame.assign(time=["not a time", *frame["time"].astype(str).tolist()[1:]])
     path = tmp_path / "bad_time.csv"
     bad_time.to_csv(path, index=False)
     code, _, err = cli("train", path, "--task", "forecasting", "--time-column", "time")
