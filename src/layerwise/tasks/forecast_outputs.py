@@ -16,6 +16,7 @@ from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run
 from layerwise.tasks.forecast_base import ForecastCandidate, Windows
+from layerwise.tasks.holdout_outputs import save_models
 
 FORECAST = "forecast.csv"
 EXAMPLES = "forecast_examples.json"
@@ -226,17 +227,6 @@ def _examples(task: Any, test: Windows, forecast: np.ndarray, limit: int = 4) ->
     return {"model": task.chosen, "examples": out}
 
 
-def _save_models(task: Any, run: RunFolder, rows: list[dict]) -> dict[str, Any]:
-    infos = {}
-    for name, model in task.models.items():
-        before = {p for p in run.path.iterdir() if p.is_file()}
-        infos[name] = {"candidate": name, "seed": model.seed, **model.save(run)}
-        written = {p for p in run.path.iterdir() if p.is_file()} - before
-        row = next(r for r in rows if r["candidate"] == name)
-        row["size_bytes"] = sum(p.stat().st_size for p in written)
-    return infos
-
-
 def write_forecast_run(
     task: Any,
     run: RunFolder,
@@ -267,7 +257,7 @@ def write_forecast_run(
         coverage(test.targets(), chosen["test_forecast"], task.widths, task.spread(test))
     )
 
-    infos = _save_models(task, run, rows)
+    infos = save_models(task, run, rows)
     families = {n: task.CANDIDATES.get(n).family for n in task.CANDIDATES.names()}
     run.write_text(
         names.DECISION,

@@ -223,19 +223,7 @@ class Forecasting(HoldoutTask):
     ) -> dict[str, Any]:
         from layerwise.tasks.forecast_scoring import errors
 
-        params = self.candidate_params(name)
-        if CANDIDATES.get(name).family == "deep":
-            params.setdefault("device", self.option("device"))
-            params.update(
-                progress=bool(self.option("verbose")),
-                checkpoint_dir=str(run.file("checkpoints") / name),
-                resume=self.option("resume") is not None,
-            )
-            limit = self.option("time_limit")
-            if limit is not None:
-                params.setdefault(
-                    "time_limit", max(1.0, 0.9 * limit - (time.perf_counter() - started))
-                )
+        params = self.run_params(name, run, started)
         self.say(f"Training {name} on {len(train):,} windows")
         model = CANDIDATES.get(name)(seed=self.option("seed"), **params)
         t0 = time.perf_counter()

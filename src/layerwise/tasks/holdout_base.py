@@ -235,19 +235,7 @@ class HoldoutTask(Task):
         self._val_labels = np.asarray(val.labels)
         rows = []
         for name in plan.candidates:
-            params = self.candidate_params(name)
-            if self.CANDIDATES.get(name).family == "deep":
-                params.setdefault("device", self.option("device"))
-                params.update(
-                    progress=bool(self.option("verbose")),
-                    checkpoint_dir=str(run.file("checkpoints") / name),
-                    resume=self.option("resume") is not None,
-                )
-                limit = self.option("time_limit")
-                if limit is not None:
-                    params.setdefault(
-                        "time_limit", max(1.0, 0.9 * limit - (time.perf_counter() - started))
-                    )
+            params = self.run_params(name, run, started)
             self.say(f"Training {name} on {len(train):,} {self.unit}")
             model = self.CANDIDATES.get(name)(
                 "binary" if len(self.classes) == 2 else "multiclass",
@@ -274,6 +262,24 @@ class HoldoutTask(Task):
                 f"{name}: validation {plan.metric} {validation[plan.metric]:.4f} ({seconds:.1f} s)"
             )
         return rows
+
+    def run_params(self, name: str, run: RunFolder, started: float) -> dict[str, Any]:
+        """Candidate ``name``'s parameters for this run: a deep one also gets the device, a
+        progress bar, its checkpoint folder, resume, and what is left of the time limit."""
+        params = self.candidate_params(name)
+        if self.CANDIDATES.get(name).family == "deep":
+            params.setdefault("device", self.option("device"))
+            params.update(
+                progress=bool(self.option("verbose")),
+                checkpoint_dir=str(run.file("checkpoints") / name),
+                resume=self.option("resume") is not None,
+            )
+            limit = self.option("time_limit")
+            if limit is not None:
+                params.setdefault(
+                    "time_limit", max(1.0, 0.9 * limit - (time.perf_counter() - started))
+                )
+        return params
 
     def _validate(self, model: Any, plan: Any, train: Any, val: Any, weights: Any) -> dict:
         """Score a fitted candidate on validation. A cheap one (``refits``) is scored by k-fold

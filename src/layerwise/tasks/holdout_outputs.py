@@ -14,7 +14,7 @@ from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run
 
 
-def _save_models(task: Any, run: RunFolder, rows: list[dict]) -> dict[str, Any]:
+def save_models(task: Any, run: RunFolder, rows: list[dict]) -> dict[str, Any]:
     """Every trained model is kept: the chosen one predicts, the CNN also explains."""
     infos = {}
     for name, model in task.models.items():
@@ -100,7 +100,7 @@ def write_holdout_run(
     """Write every file of the run folder, the manifest last, and return the Run."""
     from layerwise.advisor import decision_markdown
 
-    infos = _save_models(task, run, rows)  # first: decision.md shows the model sizes
+    infos = save_models(task, run, rows)  # first: decision.md shows the model sizes
     families = {n: task.CANDIDATES.get(n).family for n in task.CANDIDATES.names()}
     decision = decision_markdown(profile, plan, rows, task.chosen, reason, families)
     run.write_json(
