@@ -73,3 +73,8 @@ TASKS.register(
     "layerwise.tasks.forecasting:Forecasting",
     "Forecast time series with intervals; PatchTST, DLinear, SegRNN vs ridge, ETS and naive.",
 )
+TASKS.register(
+    "anomaly-detection",
+    "layerwise.tasks.anomaly_detection:AnomalyDetection",
+    "Find unusual rows or fraud; autoencoder, Deep SVDD vs isolation forest, kNN, Mahalanobis.",
+)

@@ -1,4 +1,5 @@
-"""ETS: damped additive Holt-Winters exponential smoothing, one model per channel per series.
+"""ETS: additive Holt-Winters exponential smoothing (damped trend or none, by AICc), one model
+per channel per series.
 
 statsmodels' ``ExponentialSmoothing`` estimates the parameters (alpha, beta, gamma, phi and
 the initial level, trend and seasonals) on the training part of each series. Forecasts then
@@ -36,10 +37,12 @@ FIELDS = ("alpha", "beta", "gamma", "phi", "level", "trend")
 
 
 def fit_holt_winters(y: np.ndarray, season: int) -> dict[str, Any]:
-    """Fit a damped additive-trend model to ``y`` with statsmodels, with additive seasonality
-    when ``season > 1`` and ``y`` holds at least two full seasons; return its parameters:
+    """Fit a damped additive-trend model and a no-trend one to ``y`` with statsmodels (with
+    additive seasonality when ``season > 1`` and ``y`` holds at least two full seasons), keep
+    the one with the lower AICc (as auto-ETS does), and return its parameters:
     ``alpha``, ``beta``, ``gamma``, ``phi``, ``level``, ``trend`` (floats) and ``seasonals``
     (``season`` initial factors, oldest first; zeros and ``gamma`` 0 without seasonality).
+    Without a trend, ``beta`` and ``trend`` are 0 and ``phi`` 1.
 
     Example:
         >>> t = np.arange(120.0)
@@ -51,26 +54,33 @@ def fit_holt_winters(y: np.ndarray, season: int) -> dict[str, Any]:
 
     m = max(1, int(season))
     seasonal = m > 1 and len(y) >= 2 * m
+    fits = []
     with warnings.catch_warnings():  # convergence and frequency warnings: fine for a baseline
         warnings.simplefilter("ignore")
-        model = ExponentialSmoothing(
-            np.asarray(y, dtype=np.float64),
-            trend="add",
-            damped_trend=True,
-            seasonal="add" if seasonal else None,
-            seasonal_periods=m if seasonal else None,
-            initialization_method="estimated",
-        )
-        fitted = model.fit()
+        for trend in ("add", None):
+            model = ExponentialSmoothing(
+                np.asarray(y, dtype=np.float64),
+                trend=trend,
+                damped_trend=trend is not None,
+                seasonal="add" if seasonal else None,
+                seasonal_periods=m if seasonal else None,
+                initialization_method="estimated",
+            )
+            fitted = model.fit()
+            if np.isfinite(fitted.aicc):
+                fits.append((fitted.aicc, trend is not None, fitted))
+    if not fits:
+        raise TrainingError("ETS could not be fitted (no finite likelihood).")
+    _, has_trend, fitted = min(fits, key=lambda f: f[0])  # auto-ETS: the lower AICc
     p = fitted.params
     gamma = p.get("smoothing_seasonal") if seasonal else None
     return {
         "alpha": float(p["smoothing_level"]),
-        "beta": float(p["smoothing_trend"]),
+        "beta": float(p["smoothing_trend"]) if has_trend else 0.0,
         "gamma": 0.0 if gamma is None or np.isnan(gamma) else float(gamma),
-        "phi": float(p["damping_trend"]),
+        "phi": float(p["damping_trend"]) if has_trend else 1.0,
         "level": float(p["initial_level"]),
-        "trend": float(p["initial_trend"]),
+        "trend": float(p["initial_trend"]) if has_trend else 0.0,
         "seasonals": [float(v) for v in p["initial_seasons"]] if seasonal else [0.0] * m,
     }
 

@@ -26,10 +26,11 @@ def candidates_table(metrics: dict[str, Any]) -> Any:
             continue
         validation = entry.get("validation", {})
         test = entry.get("test", {}).get(metric)
+        shown = validation.get(metric)
         table.add_row(
             label,
             entry.get("family", ""),
-            f"{validation.get(metric, float('nan')):.4f}±{validation.get(metric + '_std', 0):.3f}",
+            "-" if shown is None else f"{shown:.4f}±{validation.get(metric + '_std', 0):.3f}",
             "-" if test is None else f"{test:.4f}",
             f"{entry.get('fit_seconds') or 0:.2f}",
             f"{1000 * (entry.get('predict_ms_per_row') or 0):.1f}",
@@ -44,7 +45,17 @@ def print_run_summary(
     out.print(candidates_table(run.metrics))
     test = run.metrics.get("test", {})
     shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float))
-    out.print(f"Chosen: [bold]{run.chosen}[/bold]; test {shown}")
+    out.print(
+        f"Chosen: [bold]{run.chosen}[/bold]; test {shown}"
+        if shown
+        else f"Chosen: [bold]{run.chosen}[/bold]"
+    )
+    threshold = run.metrics.get("threshold")
+    if isinstance(threshold, dict) and "rule" in threshold:
+        expected = ""
+        if "precision" in threshold:
+            expected = f"; precision {threshold['precision']:.2f}, recall {threshold['recall']:.2f} on labelled rows"
+        out.print(f"Flags: {threshold['rule']} (score >= {threshold['threshold']:.2f}){expected}")
     out.print(f"Run folder: {run.path}", soft_wrap=True)
     if run.report:
         out.print(f"Report: {run.report}", soft_wrap=True)

@@ -21,6 +21,7 @@ def demo(
         "image-classification": _digit_images,
         "text-classification": _reviews,
         "forecasting": _co2,
+        "anomaly-detection": _transactions,
     }
     if task not in demos:
         raise ConfigError(f"No demo for '{task}'.", f"Demos: {', '.join(demos)}.")
@@ -113,4 +114,19 @@ def _co2(folder: Path) -> tuple[Path, None, str]:
         _write(frame, folder, "co2.csv"),
         None,
         "weekly CO2 at Mauna Loa 1958-2001 (statsmodels), forecast one year ahead",
+    )
+
+
+def _transactions(folder: Path) -> tuple[Path, str, str]:
+    import numpy as np
+
+    from layerwise.data.anomaly_sources import transactions
+
+    frame = transactions(8000, fraud_rate=0.015, seed=0).rename(columns={"is_anomaly": "is_fraud"})
+    hidden = np.random.default_rng(0).random(len(frame)) > 0.3  # 70% of rows never checked
+    frame["is_fraud"] = frame["is_fraud"].astype("Int64").mask(hidden)
+    return (
+        _write(frame, folder, "transactions.csv"),
+        "is_fraud",
+        "card payments (8,000 generated, 1.5% fraud, 30% of them labelled)",
     )

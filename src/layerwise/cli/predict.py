@@ -15,6 +15,9 @@ def predict(
     output: Optional[str] = typer.Option(
         None, "--output", "-o", help="Write predictions to this CSV."
     ),
+    alert_budget: Optional[str] = typer.Option(
+        None, "--alert-budget", help="anomaly-detection: flag the top share, e.g. 0.5%."
+    ),
 ) -> None:
     """Predict with a trained run; print the predictions or write them to a CSV."""
     from layerwise.api import load
@@ -22,7 +25,17 @@ def predict(
     from layerwise.runs.folder import atomic_write
 
     task = load(run_dir)
-    predictions = task.predict(data)
+    if alert_budget is not None:
+        if task.name != "anomaly-detection":
+            from layerwise.errors import ConfigError
+
+            raise ConfigError(
+                f"--alert-budget applies to anomaly-detection runs; this run is {task.name}.",
+                "Leave out --alert-budget.",
+            )
+        predictions = task.predict(data, alert_budget=alert_budget)
+    else:
+        predictions = task.predict(data)
     for note in predictions.attrs.get("notes", []):
         err.print(f"note: {note}")
     if output:

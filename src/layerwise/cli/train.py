@@ -79,6 +79,21 @@ def train(
     fill: Optional[str] = typer.Option(
         None, "--fill", help="Forecasting: gaps and NaN: auto (interpolate), ffill or error."
     ),
+    alert_budget: Optional[str] = typer.Option(
+        None, "--alert-budget", help="anomaly-detection: flag this share of rows, e.g. 0.5% [1%]."
+    ),
+    cost_fp: Optional[float] = typer.Option(
+        None, "--cost-fp", help="anomaly-detection: the cost of a false alarm (with --cost-fn)."
+    ),
+    cost_fn: Optional[float] = typer.Option(
+        None, "--cost-fn", help="anomaly-detection: the cost of a missed anomaly."
+    ),
+    target_precision: Optional[float] = typer.Option(
+        None, "--target-precision", help="anomaly-detection: flag at this precision (labels)."
+    ),
+    target_recall: Optional[float] = typer.Option(
+        None, "--target-recall", help="anomaly-detection: flag to reach this recall (labels)."
+    ),
     device: Optional[str] = typer.Option(
         None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."
     ),
@@ -142,6 +157,11 @@ def train(
         "horizon": horizon,
         "lookback": lookback,
         "fill": fill,
+        "alert_budget": alert_budget,
+        "cost_fp": cost_fp,
+        "cost_fn": cost_fn,
+        "target_precision": target_precision,
+        "target_recall": target_recall,
     }
     options.update({k: v for k, v in task_options.items() if v is not None})
     run = fit(data, task=task, target=target, **options)

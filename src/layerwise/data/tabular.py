@@ -31,7 +31,8 @@ def read_table(source: Any, *, name: str | None = None) -> pd.DataFrame:
 
     Args:
         source: a path (``.csv``, ``.tsv``/``.tab``, ``.txt``, ``.parquet``/``.pq``,
-            ``.jsonl``/``.ndjson``, ``.json``; anything else is read as delimited
+            ``.jsonl``/``.ndjson``, ``.json``, ``.npz`` with arrays ``X`` and optional ``y``;
+            anything else is read as delimited
             text), a DataFrame (copied) or a dict of columns.
         name: how to call the data in messages (defaults to the file name).
 
@@ -97,6 +98,8 @@ def _read_path(path: Path, label: str, notes: list[str]) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path, label)
+    if suffix == ".npz":
+        return _read_npz(path, label)
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError(f"'{label}' is empty.", "Give a file with a header row and data rows.")
@@ -129,6 +132,38 @@ def _read_parquet(path: Path, label: str) -> pd.DataFrame:
             f"'{label}' could not be read as Parquet ({reason}).",
             "Check that it is a complete Parquet file, or save the table as UTF-8 CSV.",
         ) from exc
+
+
+def _read_npz(path: Path, label: str) -> pd.DataFrame:
+    """Arrays ``X`` (rows x features) and optionally ``y`` (one value per row), the ADBench
+    layout, as a table with columns ``x0``, ``x1``, ... and ``y``."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            parts = {key: arrays[key] for key in arrays.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(
+            f"'{label}' could not be read as NumPy .npz arrays ({exc}).",
+            "Save the arrays with numpy.savez(path, X=features, y=labels).",
+        ) from exc
+    x = parts.get("X", parts.get("x"))
+    if x is None or x.ndim != 2:
+        shapes = ", ".join(f"{k} {v.shape}" for k, v in parts.items()) or "no arrays"
+        raise DataError(
+            f"'{label}' holds {shapes}; expected a 2-D array named X (rows x features).",
+            "Save the arrays with numpy.savez(path, X=features, y=labels).",
+        )
+    df = pd.DataFrame(x, columns=[f"x{j}" for j in range(x.shape[1])])
+    y = parts.get("y", parts.get("Y"))
+    if y is not None:
+        if y.ndim != 1 or len(y) != len(x):
+            raise DataError(
+                f"'{label}': y has shape {y.shape} but X has {len(x)} rows.",
+                "Give y as one label per row of X.",
+            )
+        df["y"] = y
+    return df
 
 
 def _decode(raw: bytes, label: str, notes: list[str]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from layerwise.runs import plots, report_forecast, report_images, report_text
+from layerwise.runs import plots, report_anomaly, report_forecast, report_images, report_text
 from layerwise.runs.folder import (
     DECISION,
     HISTORY,
@@ -79,6 +79,10 @@ def build_report(run: RunFolder) -> Path:
         (_predictions_title(run, task), lambda: _predictions(run, task)),
         ("Forecasts on the test windows", lambda: report_forecast.forecast_plots(run)),
         ("Error by horizon step", lambda: report_forecast.error_by_step(run)),
+        ("Score distribution", lambda: report_anomaly.score_distribution(run)),
+        ("Precision-recall and ROC", lambda: report_anomaly.curves(run)),
+        ("Recall at each alert budget", lambda: report_anomaly.budgets(run)),
+        ("Most unusual rows and why", lambda: report_anomaly.top_rows(run)),
         ("What each layer sees", lambda: report_images.layer_views(run)),
         ("Most confidently wrong", lambda: report_images.wrong_examples(run)),
         ("Which words decided", lambda: report_text.explanations(run)),

@@ -1,0 +1,278 @@
+"""The anomaly-detection bake-off: fit every detector, add fraud-mode models when the labels
+allow, choose what to serve, and set the threshold. ``AnomalyDetection.fit`` calls
+``fit_anomaly``; the run folder is written by ``anomaly_outputs``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from layerwise.errors import ConfigError
+from layerwise.tasks.anomaly_model import DETECTORS, ENSEMBLE, ENSEMBLE_MEMBERS, AnomalyModel
+
+BOOTSTRAPS = 200
+WIN_SHARE = 0.9  # a candidate replaces the ensemble only if better on this share of resamples
+
+
+def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started: float) -> Any:
+    from layerwise.tasks.anomaly_detection import MIN_SUPERVISED, MIN_TEST
+    from layerwise.tasks.anomaly_features import AnomalyFeatures
+    from layerwise.tasks.anomaly_outputs import open_anomaly_run, write_anomaly_run
+
+    seed = int(task.option("seed"))
+    known = np.zeros(len(frame), bool) if labels is None else ~np.isnan(labels)
+    test = _test_rows(labels, known, float(task.option("test_size")), seed, MIN_TEST)
+    fit_rows = np.setdiff1d(np.arange(len(frame)), test)
+    task.features = AnomalyFeatures.fit(_rows(frame, fit_rows))
+    notes = [*frame.attrs.get("notes", []), *task.features.notes]
+    for note in notes:
+        task.say(f"[dim]note: {note}[/dim]")
+    run = open_anomaly_run(task, data)  # after the data checks: bad input leaves no folder
+    x = task.features.transform(_rows(frame, fit_rows))
+    task.say(f"{len(x)} rows x {x.shape[1]} features; {_label_line(labels, known)}")
+
+    model = AnomalyModel()
+    rows = _fit_detectors(task, model, x, run)
+    scores = _training_scores(model, x)
+    y = labels[fit_rows] if labels is not None else None
+    lab = known[fit_rows]
+    for row in rows:
+        row["scores"] = scores[row["candidate"]]
+    positives = int(np.nansum(y)) if y is not None else 0
+    if y is not None and min(positives, int(lab.sum()) - positives) >= MIN_SUPERVISED:
+        rows += _fit_supervised(task, model, x[lab], y[lab].astype(int), scores, lab)
+    chosen, reason = _choose(task, rows, y, lab)
+    model.chosen = chosen
+    task.model = model
+    task.say(f"[bold green]chosen[/bold green] {reason}")
+    _set_threshold(task, model, rows, x, y, lab)
+    test_part = None
+    if len(test):
+        test_part = (task.features.transform(_rows(frame, test)), labels[test].astype(int))
+    fitted = (x, y, lab, _rows(frame, fit_rows))
+    return write_anomaly_run(task, run, rows, fitted, test_part, reason, notes, started)
+
+
+def _rows(frame: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
+    part = frame.iloc[index].reset_index(drop=True)
+    part.attrs = frame.attrs
+    return part
+
+
+def _label_line(labels: Any, known: np.ndarray) -> str:
+    if labels is None:
+        return "no labels: unsupervised"
+    return f"{int(known.sum())} labelled rows, {int(np.nansum(labels))} of them anomalies"
+
+
+def _test_rows(labels: Any, known: np.ndarray, size: float, seed: int, minimum: int) -> np.ndarray:
+    """A stratified share of the labelled rows held out for honest test figures, when there
+    are enough labelled anomalies to spare some."""
+    if labels is None or size <= 0 or np.nansum(labels) < minimum:
+        return np.zeros(0, dtype=np.int64)
+    from sklearn.model_selection import train_test_split
+
+    index = np.flatnonzero(known)
+    _, test = train_test_split(
+        index, test_size=size, random_state=seed, stratify=labels[index].astype(int)
+    )
+    return np.sort(test)
+
+
+def _detector_names(task: Any) -> list[str]:
+    from layerwise.tasks.anomaly_supervised import SUPERVISED
+
+    asked = task.option("candidates")
+    if not asked:
+        return DETECTORS.names()
+    for name in asked:
+        if name not in DETECTORS and name not in SUPERVISED and name != ENSEMBLE:
+            DETECTORS.get(name)  # raises, listing the valid names
+    names = [n for n in asked if n in DETECTORS]
+    if not names:
+        raise ConfigError(
+            "No detector among the candidates asked for.",
+            f"Name at least one of {', '.join(DETECTORS.names())}.",
+        )
+    return names
+
+
+def _params(task: Any, name: str, run: Any) -> dict[str, Any]:
+    params = {
+        "device": task.option("device"),
+        "progress": bool(task.option("verbose")),
+        "checkpoint_dir": str(run.file("checkpoints") / name),
+    }
+    limit = task.option("time_limit")
+    if limit is not None:
+        params["time_limit"] = float(limit) / 6  # shared by the deep detectors and fraud models
+    return {**params, **(task.option("candidate_params") or {}).get(name, {})}
+
+
+def _fit_detectors(task: Any, model: AnomalyModel, x: np.ndarray, run: Any) -> list[dict]:
+    rows = []
+    for name in _detector_names(task):
+        cls = DETECTORS.get(name)
+        params = _params(task, name, run) if cls.family == "deep" else {}
+        params.update((task.option("candidate_params") or {}).get(name, {}))
+        start = time.perf_counter()
+        detector = cls(seed=int(task.option("seed")), **params)
+        detector.fit(x)
+        seconds = time.perf_counter() - start
+        model.add(name, detector, _own_scores(detector, x))
+        task.say(f"  {name:<17} fitted in {seconds:.1f} s")
+        rows.append({"candidate": name, "family": cls.family, "fit_seconds": seconds})
+    fitted = [r["candidate"] for r in rows]
+    model.members = [n for n in fitted if n in ENSEMBLE_MEMBERS] or fitted
+    rows.append({"candidate": ENSEMBLE, "family": "ensemble", "fit_seconds": 0.0})
+    return rows
+
+
+def _own_scores(detector: Any, x: np.ndarray) -> np.ndarray:
+    """Scores of the training rows; kNN leaves each row's own zero distance out."""
+    scores = detector.score(x)
+    if hasattr(detector, "score_training"):
+        scores[detector.reference_index] = detector.score_training()
+    return scores
+
+
+def _training_scores(model: AnomalyModel, x: np.ndarray) -> dict[str, np.ndarray]:
+    out = {n: model.scales[n].standardise(_own_scores(d, x)) for n, d in model.detectors.items()}
+    out[ENSEMBLE] = np.mean([out[n] for n in model.members], axis=0)
+    return out
+
+
+def _fit_supervised(
+    task: Any, model: AnomalyModel, x: np.ndarray, y: np.ndarray, scores: dict, lab: np.ndarray
+) -> list[dict]:
+    from layerwise.tasks.anomaly_supervised import SUPERVISED, out_of_fold
+
+    asked = task.option("candidates")
+    names = [n for n in SUPERVISED if not asked or n in asked]
+    inputs = model.with_scores(x, {n: s[lab] for n, s in scores.items()}, list(model.detectors))
+    seed, rows = int(task.option("seed")), []
+    for name in names:
+        cls = SUPERVISED[name]
+        params = {k: v for k, v in _params(task, name, _NoRun()).items() if k != "checkpoint_dir"}
+        start = time.perf_counter()
+        oof = out_of_fold(lambda cls=cls, params=params: cls(seed, **params), inputs, y, seed)
+        final = cls(seed, **params)
+        final.fit(inputs, y)
+        seconds = time.perf_counter() - start
+        model.supervised[name] = final
+        task.say(f"  {name:<17} fitted in {seconds:.1f} s (5-fold on the labelled rows)")
+        p = np.clip(oof, 1e-9, 1 - 1e-9)
+        full = np.full(len(lab), np.nan)
+        full[lab] = np.log(p / (1 - p))  # out-of-fold log-odds: the candidate's score
+        rows.append({"candidate": name, "family": cls.family, "fit_seconds": seconds,
+                     "scores": full, "out_of_fold": True})  # fmt: skip
+    return rows
+
+
+class _NoRun:
+    def file(self, name: str) -> Any:
+        from pathlib import Path
+
+        return Path(name)
+
+
+def _choose(task: Any, rows: list[dict], y: Any, lab: np.ndarray) -> tuple[str, str]:
+    """The ensemble, unless labelled rows show another candidate is better almost surely."""
+    from layerwise.tasks.anomaly_detection import MIN_TO_CHOOSE
+    from layerwise.tasks.anomaly_scoring import ranking_metrics
+
+    if y is None:
+        return ENSEMBLE, (
+            "ensemble: the mean of the standardised scores of "
+            f"{' and '.join(model_members(rows))}. Without labels no score can say which "
+            "detector fits this data; across benchmarks no single detector wins, and this "
+            "mean matched or beat isolation forest alone on ADBench."
+        )
+    yl = y[lab].astype(int)
+    for row in rows:
+        row["validation"] = ranking_metrics(yl, row["scores"][lab])
+    positives = int(yl.sum())
+    if positives < MIN_TO_CHOOSE:
+        return ENSEMBLE, (
+            f"ensemble: only {positives} labelled anomalies, too few to trust a choice "
+            f"(at least {MIN_TO_CHOOSE} needed); their scores are in the table."
+        )
+    best = max(rows, key=lambda r: r["validation"]["pr_auc"])
+    if best["candidate"] == ENSEMBLE:
+        return ENSEMBLE, (
+            f"ensemble: the best PR-AUC on the {len(yl)} labelled rows "
+            f"({best['validation']['pr_auc']:.3f})."
+        )
+    ensemble = next(r for r in rows if r["candidate"] == ENSEMBLE)
+    share = _win_share(yl, best["scores"][lab], ensemble["scores"][lab], int(task.option("seed")))
+    pr = f"PR-AUC {best['validation']['pr_auc']:.3f} vs {ensemble['validation']['pr_auc']:.3f}"
+    if share >= WIN_SHARE:
+        return best["candidate"], (
+            f"{best['candidate']}: {pr} for the ensemble on the {len(yl)} labelled rows, better "
+            f"on {share:.0%} of bootstrap resamples."
+        )
+    return ENSEMBLE, (
+        f"ensemble: {best['candidate']} scored higher ({pr}) but only on {share:.0%} of "
+        f"bootstrap resamples of the labelled rows (needs {WIN_SHARE:.0%}): not surely better."
+    )
+
+
+def model_members(rows: list[dict]) -> list[str]:
+    names = [r["candidate"] for r in rows if r["family"] != "ensemble"]
+    return [n for n in names if n in ENSEMBLE_MEMBERS] or names
+
+
+def _win_share(y: np.ndarray, a: np.ndarray, b: np.ndarray, seed: int) -> float:
+    """The share of bootstrap resamples of the labelled rows on which ``a`` has the higher
+    PR-AUC than ``b`` (resamples with one class only are skipped)."""
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(seed)
+    wins = total = 0
+    for _ in range(BOOTSTRAPS):
+        pick = rng.integers(0, len(y), len(y))
+        if y[pick].min() == y[pick].max():
+            continue
+        total += 1
+        wins += average_precision_score(y[pick], a[pick]) > average_precision_score(
+            y[pick], b[pick]
+        )
+    return wins / max(total, 1)
+
+
+def _set_threshold(
+    task: Any, model: AnomalyModel, rows: list[dict], x: np.ndarray, y: Any, lab: np.ndarray
+) -> None:
+    """Fit the served scale on the training rows, then the threshold and calibration."""
+    from layerwise.tasks.anomaly_detector import ScoreScale
+    from layerwise.tasks.anomaly_scoring import Calibrator, choose_threshold, operating_points
+
+    model.served_scale = None
+    raw = model.served(x)
+    model.served_scale = ScoreScale.fit(raw)
+    reference = model.served_scale.standardise(raw)
+    labels = scores = None
+    if y is not None and lab.any() and np.nanmin(y[lab]) != np.nanmax(y[lab]):
+        chosen = next(r for r in rows if r["candidate"] == model.chosen)
+        labels = y[lab].astype(int)
+        scores = model.served_scale.standardise(chosen["scores"][lab])  # out of fold if fraud
+        task.calibrator = Calibrator.fit(scores, labels)
+    task.threshold = choose_threshold(_rule(task), reference, labels, scores)
+    task.threshold["operating_points"] = operating_points(reference, labels, scores)
+    task.say(f"threshold: {task.threshold['rule']} -> score {task.threshold['threshold']:.2f}")
+
+
+def _rule(task: Any) -> dict[str, Any]:
+    from layerwise.tasks.anomaly_scoring import DEFAULT_BUDGET, parse_budget
+
+    if task.option("cost_fp") is not None or task.option("cost_fn") is not None:
+        return {"cost_fp": task.option("cost_fp") or 1.0, "cost_fn": task.option("cost_fn") or 1.0}
+    if task.option("target_precision") is not None:
+        return {"precision": float(task.option("target_precision"))}
+    if task.option("target_recall") is not None:
+        return {"recall": float(task.option("target_recall"))}
+    budget = task.option("alert_budget")
+    return {"budget": DEFAULT_BUDGET if budget is None else parse_budget(budget)}
