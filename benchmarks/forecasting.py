@@ -108,12 +108,14 @@ def univariate_table(names: list[str], time_limit: float | None) -> str:
                 mase("ets"),
                 mase("ridge"),
                 f"{run.chosen} {run.metrics['test']['mase']:.3f}",
+                f"{run.metrics['test']['coverage_80%']:.2f} / "
+                f"{run.metrics['test']['coverage_95%']:.2f}",
                 f"{seconds:.0f}",
             ]
         )
         progress(f"{name}: chosen {run.chosen} ({seconds:.0f} s)")
     head = ["series", "frequency", "horizon", "naive", "seasonal naive", "ETS", "ridge",
-            "advisor's choice", "run s"]  # fmt: skip
+            "advisor's choice", "coverage 80% / 95%", "run s"]  # fmt: skip
     return (
         "## Univariate series (test MASE, lower is better)\n\n" + markdown_table(head, rows) + "\n"
     )

@@ -100,16 +100,23 @@ def _detector_names(task: Any) -> list[str]:
     return names
 
 
-def _params(task: Any, name: str, run: Any) -> dict[str, Any]:
-    params = {
+def _params(task: Any, name: str, run: Any = None) -> dict[str, Any]:
+    """A deep model's engine options: device, progress bar, its share of the time limit, and
+    a checkpoint folder inside the run (so a crash keeps the last good epoch)."""
+    params: dict[str, Any] = {
         "device": task.option("device"),
         "progress": bool(task.option("verbose")),
-        "checkpoint_dir": str(run.file("checkpoints") / name),
     }
+    if run is not None:
+        params["checkpoint_dir"] = str(run.file("checkpoints") / name)
     limit = task.option("time_limit")
     if limit is not None:
         params["time_limit"] = float(limit) / 6  # shared by the deep detectors and fraud models
-    return {**params, **(task.option("candidate_params") or {}).get(name, {})}
+    return params
+
+
+def _user_params(task: Any, name: str) -> dict[str, Any]:
+    return dict((task.option("candidate_params") or {}).get(name, {}))
 
 
 def _fit_detectors(task: Any, model: AnomalyModel, x: np.ndarray, run: Any) -> list[dict]:
@@ -117,7 +124,7 @@ def _fit_detectors(task: Any, model: AnomalyModel, x: np.ndarray, run: Any) -> l
     for name in _detector_names(task):
         cls = DETECTORS.get(name)
         params = _params(task, name, run) if cls.family == "deep" else {}
-        params.update((task.option("candidate_params") or {}).get(name, {}))
+        params.update(_user_params(task, name))
         start = time.perf_counter()
         detector = cls(seed=int(task.option("seed")), **params)
         detector.fit(x)
@@ -156,7 +163,10 @@ def _fit_supervised(
     seed, rows = int(task.option("seed")), []
     for name in names:
         cls = SUPERVISED[name]
-        params = {k: v for k, v in _params(task, name, _NoRun()).items() if k != "checkpoint_dir"}
+        params = {
+            **(_params(task, name) if cls.family == "deep" else {}),
+            **_user_params(task, name),
+        }
         start = time.perf_counter()
         oof = out_of_fold(lambda cls=cls, params=params: cls(seed, **params), inputs, y, seed)
         final = cls(seed, **params)
@@ -170,13 +180,6 @@ def _fit_supervised(
         rows.append({"candidate": name, "family": cls.family, "fit_seconds": seconds,
                      "scores": full, "out_of_fold": True})  # fmt: skip
     return rows
-
-
-class _NoRun:
-    def file(self, name: str) -> Any:
-        from pathlib import Path
-
-        return Path(name)
 
 
 def _choose(task: Any, rows: list[dict], y: Any, lab: np.ndarray) -> tuple[str, str]:

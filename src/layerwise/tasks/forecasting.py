@@ -157,7 +157,8 @@ class Forecasting(HoldoutTask):
             "id_column": series.id_column,
             "val_start": val_start,
             "test_start": test_start,
-            "span": max(2 * series.season, 24),  # steps whose volatility scales the intervals
+            "span": max(7 * series.season, 48),  # steps whose spread scales the intervals
+            "spread": "std",
             "ids": list(series.ids),
             "starts": [str(t[0]) for t in series.times],
         }
@@ -287,10 +288,11 @@ class Forecasting(HoldoutTask):
             )
 
     def spread(self, windows: Windows) -> np.ndarray:
-        """The recent volatility of each window ``[N, C]`` that scales its intervals."""
+        """The recent spread of each window ``[N, C]`` that scales its intervals."""
         from layerwise.tasks.forecast_scoring import local_scale
 
-        return local_scale(windows.history(int(self.meta.get("span", 24)) + 1))
+        history = windows.history(int(self.meta.get("span", 24)) + 1)
+        return local_scale(history, self.meta.get("spread", "diff"))
 
     def _unscale(self, series: Any, windows: Windows, scaled: np.ndarray) -> np.ndarray:
         mean = np.stack([self.stats.get(series.ids[k], (0, 1))[0] for k in windows.origins[:, 0]])
