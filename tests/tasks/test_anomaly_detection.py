@@ -89,6 +89,8 @@ def test_fraud_mode_with_labels_beats_no_labels(tmp_path):
     assert predictions["probability"].between(0, 1).all()
     metrics = layerwise.load(run.path).evaluate(frame)
     assert metrics["roc_auc"] > 0.9 and "precision" in metrics
+    expected = run.metrics["threshold"]["expected_flagged_share"]
+    assert abs(metrics["flagged_share"] - expected) < 0.03  # every row, not the labelled ones
 
 
 def test_few_labels_keep_the_ensemble(tmp_path):
@@ -146,3 +148,13 @@ def test_nan_and_inf_values_are_scored(tmp_path):
     frame.loc[5, "sensor_2"] = np.inf
     run = fit(frame, tmp_path, candidates=["isolation-forest", "robust-gaussian"], report=False)
     assert np.isfinite(run.predict(frame)["score"]).all()
+
+
+def test_advise_names_the_mode_without_training(tmp_path):
+    frame = planted_outliers(400, n_outliers=40, seed=8)
+    advice = layerwise.advise(frame, target="is_anomaly", task="anomaly-detection")
+    assert "lightgbm" in advice.plan.candidates
+    assert any("fraud mode" in line for line in advice.lines())
+    unlabelled = layerwise.advise(frame.drop(columns="is_anomaly"), task="anomaly-detection")
+    assert unlabelled.plan.candidates[-1] == "ensemble"
+    assert not (tmp_path / "runs").exists()

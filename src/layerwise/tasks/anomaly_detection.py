@@ -103,6 +103,43 @@ class AnomalyDetection(Task):
         frame, labels = self.read(data, target)
         return fit_anomaly(self, data, frame, labels, started)
 
+    def profile_and_plan(self, data: Any, target: str | None = None) -> tuple[Any, Any, Any]:
+        """What ``layerwise advise`` shows: the table's profile and which candidates would
+        compete, in which mode, chosen how. Nothing is trained."""
+        from layerwise.advisor import Plan, Rule
+        from layerwise.data.profile import profile_table
+        from layerwise.tasks.anomaly_fit import _detector_names
+        from layerwise.tasks.anomaly_supervised import SUPERVISED
+
+        frame, labels = self.read(data, target)
+        profile = profile_table(frame, None)
+        positives = 0 if labels is None else int(np.nansum(labels))
+        known = 0 if labels is None else int((~np.isnan(labels)).sum())
+        fraud = min(positives, known - positives) >= MIN_SUPERVISED
+        candidates = [*_detector_names(self), "ensemble", *(list(SUPERVISED) if fraud else [])]
+        rules = [
+            Rule("no labels", labels is None, "serve the ensemble of isolation forest and the "
+                 "Mahalanobis score; no validation score exists"),
+            Rule("few labels", labels is not None and positives < MIN_TO_CHOOSE,
+                 f"{positives} labelled anomalies: too few to overrule the ensemble"),
+            Rule("fraud mode", fraud, f"{positives} labelled anomalies: LightGBM and a "
+                 "focal-loss MLP learn from them, detector scores as features"),
+        ]  # fmt: skip
+        labelled = labels is not None
+        plan = Plan(
+            candidates=candidates,
+            rules=rules,
+            protocol="labelled rows (fraud models out of fold)" if labelled else "none",
+            n_splits=5 if fraud else 0,
+            metric="pr_auc" if labelled else "flagged_share",
+            greater_is_better=True,
+            tolerance=0.0,
+            class_weights=fraud,
+            recommendation="the ensemble, unless labelled rows show another candidate better "
+            "on 90% of bootstrap resamples",
+        )
+        return frame, profile, plan
+
     def read(self, data: Any, target: str | None) -> tuple[pd.DataFrame, np.ndarray | None]:
         """The table without its label column, and the labels (1 anomaly, 0 normal, NaN
         unlabelled) when ``target`` names one."""
@@ -229,7 +266,9 @@ class AnomalyDetection(Task):
             labels = self._labels(label_column)
             known = ~np.isnan(labels)
             metrics.update(ranking_metrics(labels[known], served[known]))
-            metrics.update(precision_recall_at(labels[known], served[known], threshold))
+            at = precision_recall_at(labels[known], served[known], threshold)
+            at["flagged_share_labelled"] = at.pop("flagged_share")
+            metrics.update(at)
         return metrics
 
     # ---- schema, load, contract ------------------------------------------------------------
