@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "resume": None,
 }
 MIN_TO_CHOOSE = 5  # labelled anomalies needed before labels may overrule the ensemble
-MIN_SUPERVISED = 8  # labelled anomalies (and normal rows) needed to train fraud-mode models
+MIN_SUPERVISED = 3  # labelled anomalies (and normal rows) needed to train fraud-mode models
 MIN_TEST = 10  # labelled anomalies needed before a share of them is held out as a test set
 POSITIVE_WORDS = {"1", "true", "yes", "y", "fraud", "anomaly", "outlier", "abnormal", "bad"}
 
@@ -57,6 +57,7 @@ class AnomalyDetection(Task):
     """
 
     name: ClassVar[str] = "anomaly-detection"
+    DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     description: ClassVar[str] = "Score unusual rows (anomalies, fraud) with thresholds to act on"
 
     def __init__(self, **options: Any):
@@ -81,15 +82,6 @@ class AnomalyDetection(Task):
             from layerwise.tasks.anomaly_scoring import parse_budget
 
             parse_budget(options["alert_budget"])
-
-    def option(self, name: str) -> Any:
-        return self.options.get(name, DEFAULTS[name])
-
-    def say(self, message: str) -> None:
-        if self.option("verbose"):
-            from rich.console import Console
-
-            Console(stderr=True, highlight=False).print(message)
 
     # ---- fit ---------------------------------------------------------------------------
     def fit(self, data: Any, target: str | None = None, **options: Any) -> Run:

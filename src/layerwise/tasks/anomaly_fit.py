@@ -203,23 +203,33 @@ def _choose(task: Any, rows: list[dict], y: Any, lab: np.ndarray) -> tuple[str, 
             f"ensemble: only {positives} labelled anomalies, too few to trust a choice "
             f"(at least {MIN_TO_CHOOSE} needed); their scores are in the table."
         )
-    best = max(rows, key=lambda r: r["validation"]["pr_auc"])
-    if best["candidate"] == ENSEMBLE:
-        return ENSEMBLE, (
-            f"ensemble: the best PR-AUC on the {len(yl)} labelled rows "
-            f"({best['validation']['pr_auc']:.3f})."
-        )
     ensemble = next(r for r in rows if r["candidate"] == ENSEMBLE)
-    share = _win_share(yl, best["scores"][lab], ensemble["scores"][lab], int(task.option("seed")))
-    pr = f"PR-AUC {best['validation']['pr_auc']:.3f} vs {ensemble['validation']['pr_auc']:.3f}"
-    if share >= WIN_SHARE:
-        return best["candidate"], (
-            f"{best['candidate']}: {pr} for the ensemble on the {len(yl)} labelled rows, better "
-            f"on {share:.0%} of bootstrap resamples."
-        )
+    challengers = sorted(
+        (r for r in rows if r["candidate"] != ENSEMBLE), key=lambda r: -r["validation"]["pr_auc"]
+    )
+    base = ensemble["validation"]["pr_auc"]
+    if not challengers or challengers[0]["validation"]["pr_auc"] <= base:
+        return ENSEMBLE, f"ensemble: the best PR-AUC on the {len(yl)} labelled rows ({base:.3f})."
+    # Raising the bar with the number of challengers (a Bonferroni-style correction) was tried:
+    # on ADBench with 5% of labels it kept the ensemble where LightGBM was far better (thyroid).
+    needed = WIN_SHARE
+    seed, best_share = int(task.option("seed")), None
+    for row in challengers:
+        if row["validation"]["pr_auc"] <= base:
+            break
+        share = _win_share(yl, row["scores"][lab], ensemble["scores"][lab], seed)
+        best_share = share if best_share is None else best_share
+        if share >= needed:
+            return row["candidate"], (
+                f"{row['candidate']}: PR-AUC {row['validation']['pr_auc']:.3f} against "
+                f"{base:.3f} for the ensemble on the {len(yl)} labelled rows, better on "
+                f"{share:.0%} of bootstrap resamples (needed {needed:.0%})."
+            )
+    best = challengers[0]
     return ENSEMBLE, (
-        f"ensemble: {best['candidate']} scored higher ({pr}) but only on {share:.0%} of "
-        f"bootstrap resamples of the labelled rows (needs {WIN_SHARE:.0%}): not surely better."
+        f"ensemble: {best['candidate']} scored higher (PR-AUC "
+        f"{best['validation']['pr_auc']:.3f} vs {base:.3f}) but only on {best_share:.0%} of "
+        f"bootstrap resamples of the labelled rows (needed {needed:.0%}): not surely better."
     )
 
 

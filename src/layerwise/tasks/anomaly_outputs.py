@@ -42,6 +42,7 @@ def write_anomaly_run(
     model = task.model
     test_scores = _test_scores(task, rows, test)
     info = model.save(run)
+    _measure(task, rows, info, run, x)
     run.write_json(
         names.PREPROCESS,
         {"target": task.target, "positive": task.positive, "features": task.features.to_json(),
@@ -70,6 +71,36 @@ def write_anomaly_run(
     return Run(run.path, task, run.read_json(names.METRICS), model.chosen, report, notes)
 
 
+def _measure(task: Any, rows: list[dict], info: dict, run: RunFolder, x: np.ndarray) -> None:
+    """Each candidate's file size and scoring time per row (on up to 2,000 training rows); the
+    ensemble's are its members' sums, a fraud model's include every detector it reads."""
+    sample = x[:2000]
+    saved = {**info["detectors"], **info["supervised"]}
+    for row in rows:
+        name = row["candidate"]
+        if name in saved:
+            row["size_bytes"] = run.file(saved[name]["file"]).stat().st_size
+            model = task.model.detectors.get(name)
+            start = time.perf_counter()
+            if model is not None:
+                model.score(sample)
+            else:
+                scores = task.model.detector_scores(sample)
+                task.model.supervised[name].score(
+                    task.model.with_scores(sample, scores, list(task.model.detectors))
+                )
+            row["predict_us_per_row"] = 1e6 * (time.perf_counter() - start) / max(len(sample), 1)
+    by_name = {r["candidate"]: r for r in rows}
+    detectors = [by_name[n] for n in task.model.detectors]
+    for row in rows:
+        if row["family"] == "ensemble":
+            members = [by_name[n] for n in task.model.members]
+            row["size_bytes"] = sum(m.get("size_bytes", 0) for m in members)
+            row["predict_us_per_row"] = sum(m.get("predict_us_per_row", 0) for m in members)
+        elif row["candidate"] in task.model.supervised:
+            row["size_bytes"] += sum(d.get("size_bytes", 0) for d in detectors)
+
+
 def _test_scores(task: Any, rows: list[dict], test: tuple | None) -> dict[str, dict]:
     """Every candidate's ROC-AUC and PR-AUC on the held-out labelled rows, and the chosen
     one's precision and recall at the threshold."""
@@ -94,7 +125,12 @@ def _metrics(
     labelled = task.target is not None
     candidates = {}
     for row in rows:
-        entry: dict[str, Any] = {"family": row["family"], "fit_seconds": row["fit_seconds"]}
+        entry: dict[str, Any] = {
+            "family": row["family"],
+            "fit_seconds": row["fit_seconds"],
+            "predict_ms_per_row": row.get("predict_us_per_row", 0.0) / 1000.0,
+            "size_bytes": row.get("size_bytes"),
+        }
         if "validation" in row:
             entry["validation"] = row["validation"]
             entry["validated_on"] = "out of fold" if row.get("out_of_fold") else "labelled rows"

@@ -43,9 +43,20 @@ class Task(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    DEFAULTS: ClassVar[dict[str, Any]] = {}  # every option the task takes, with its default
 
     def __init__(self, **options: Any):
         self.options = options
+
+    def option(self, name: str) -> Any:
+        return self.options.get(name, self.DEFAULTS[name])
+
+    def say(self, message: str) -> None:
+        """One progress line on stderr, unless the task was made with ``verbose=False``."""
+        if self.options.get("verbose", self.DEFAULTS.get("verbose", True)):
+            from rich.console import Console
+
+            Console(stderr=True, highlight=False).print(message)
 
     @abstractmethod
     def fit(self, data: Any, **kwargs: Any) -> Run:

@@ -163,15 +163,6 @@ class HoldoutTask(Task):
                     + f"Valid candidates: {', '.join(self.CANDIDATES.names())}.",
                 )
 
-    def option(self, name: str) -> Any:
-        return self.options.get(name, self.DEFAULTS[name])
-
-    def say(self, message: str) -> None:
-        if self.option("verbose"):
-            from rich.console import Console
-
-            Console(stderr=True, highlight=False).print(message)
-
     def _check_labels(self, examples: Any) -> None:
         counts = np.bincount(examples.labels[examples.labels >= 0], minlength=len(examples.classes))
         present = [c for c, n in zip(examples.classes, counts, strict=True) if n > 0]

@@ -59,6 +59,7 @@ class TabularTask(Task):
     """Shared implementation of tabular classification and regression."""
 
     kind: ClassVar[str]
+    DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
 
     def __init__(self, **options: Any):
         self._check_options(options)
@@ -89,15 +90,6 @@ class TabularTask(Task):
                     (f"Did you mean '{guess}'? " if guess else "")
                     + f"Valid candidates: {', '.join(selectable)}.",
                 )
-
-    def option(self, name: str) -> Any:
-        return self.options.get(name, DEFAULTS[name])
-
-    def say(self, message: str) -> None:
-        if self.option("verbose"):
-            from rich.console import Console
-
-            Console(stderr=True, highlight=False).print(message)
 
     # ---- fit ---------------------------------------------------------------------------
     def fit(self, data: Any, target: str | None = None, **options: Any) -> Run:
