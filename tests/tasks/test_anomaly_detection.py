@@ -12,7 +12,7 @@ from layerwise.errors import ColumnError, ConfigError, DataError
 from layerwise.tasks.anomaly_detection import AnomalyDetection
 from layerwise.tasks.anomaly_scoring import ranking_metrics
 
-QUICK = {"autoencoder": {"epochs": 8}, "deep-svdd": {"epochs": 8, "pretrain_epochs": 3}}
+QUICK = {"autoencoder": {"epochs": 4}, "deep-svdd": {"epochs": 4, "pretrain_epochs": 2}}
 
 
 def fit(data, tmp_path, target=None, **options):
@@ -77,7 +77,7 @@ def test_missing_column_at_predict_is_named(unsupervised_run):
 
 def test_fraud_mode_with_labels_beats_no_labels(tmp_path):
     frame = planted_outliers(1200, n_outliers=80, seed=1)
-    quick = {**QUICK, "mlp-focal": {"epochs": 25}}
+    quick = {**QUICK, "mlp-focal": {"epochs": 15}}
     run = fit(frame, tmp_path, target="is_anomaly", target_precision=0.8, candidate_params=quick)
     assert run.metrics["mode"] == "fraud"
     assert {"lightgbm", "mlp-focal"} <= set(run.metrics["candidates"])
