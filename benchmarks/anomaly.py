@@ -53,14 +53,9 @@ def fit(frame: pd.DataFrame, seed: int, target: str | None = None, **options):
 
 def training_scores(task, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every candidate's score of the training rows, as during fit (kNN without self-matches)."""
-    from layerwise.tasks.anomaly_fit import _training_scores
+    from layerwise.tasks.anomaly_fit import training_scores as own_scores
 
-    x = task.features.transform(frame)
-    scores = _training_scores(task.model, x)
-    if task.model.supervised:
-        inputs = task.model.with_scores(x, scores, list(task.model.detectors))
-        scores.update({n: m.score(inputs) for n, m in task.model.supervised.items()})
-    return scores
+    return own_scores(task.model, task.features.transform(frame))
 
 
 def isolation_forest(frame: pd.DataFrame, seed: int) -> tuple[np.ndarray, float]:

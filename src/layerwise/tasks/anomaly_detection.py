@@ -25,24 +25,17 @@ import pandas as pd
 from layerwise.errors import ConfigError, DataError, closest, missing_column
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run, Task
+from layerwise.tasks.holdout_base import HOLDOUT_DEFAULTS
 
 DEFAULTS: dict[str, Any] = {
-    "output_dir": "runs",
-    "seed": 0,
-    "candidates": None,
-    "candidate_params": {},
-    "report": True,
-    "verbose": True,
-    "device": "auto",
-    "time_limit": None,
-    "test_size": 0.2,
+    **{k: v for k, v in HOLDOUT_DEFAULTS.items() if k not in ("test_data", "val_size",
+                                                               "threshold", "cheap_folds")},
     "alert_budget": None,
     "target_precision": None,
     "target_recall": None,
     "cost_fp": None,
     "cost_fn": None,
-    "resume": None,
-}
+}  # fmt: skip
 MIN_TO_CHOOSE = 5  # labelled anomalies needed before labels may overrule the ensemble
 MIN_SUPERVISED = 3  # labelled anomalies (and normal rows) needed to train fraud-mode models
 MIN_TEST = 10  # labelled anomalies needed before a share of them is held out as a test set

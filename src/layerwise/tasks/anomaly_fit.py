@@ -35,8 +35,8 @@ def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started:
     task.say(f"{len(x)} rows x {x.shape[1]} features; {_label_line(labels, known)}")
 
     model = AnomalyModel()
-    rows = _fit_detectors(task, model, x, run)
-    scores = _training_scores(model, x)
+    rows, raw = _fit_detectors(task, model, x, run)
+    scores = model.standardised(raw)
     y = labels[fit_rows] if labels is not None else None
     lab = known[fit_rows]
     for row in rows:
@@ -48,11 +48,11 @@ def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started:
     model.chosen = chosen
     task.model = model
     task.say(f"[bold green]chosen[/bold green] {reason}")
-    _set_threshold(task, model, rows, x, y, lab)
+    reference = _set_threshold(task, model, rows, model.all_scores(x, scores), (y, lab))
     test_part = None
     if len(test):
         test_part = (task.features.transform(_rows(frame, test)), labels[test].astype(int))
-    fitted = (x, y, lab, _rows(frame, fit_rows))
+    fitted = (x, y, lab, _rows(frame, fit_rows), reference)
     return write_anomaly_run(task, run, rows, fitted, test_part, reason, notes, started)
 
 
@@ -109,6 +109,7 @@ def _params(task: Any, name: str, run: Any = None) -> dict[str, Any]:
     }
     if run is not None:
         params["checkpoint_dir"] = str(run.file("checkpoints") / name)
+        params["resume"] = task.option("resume") is not None  # continue from its checkpoint
     limit = task.option("time_limit")
     if limit is not None:
         params["time_limit"] = float(limit) / 6  # shared by the deep detectors and fraud models
@@ -119,8 +120,11 @@ def _user_params(task: Any, name: str) -> dict[str, Any]:
     return dict((task.option("candidate_params") or {}).get(name, {}))
 
 
-def _fit_detectors(task: Any, model: AnomalyModel, x: np.ndarray, run: Any) -> list[dict]:
-    rows = []
+def _fit_detectors(
+    task: Any, model: AnomalyModel, x: np.ndarray, run: Any
+) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Fit every detector; return the bake-off rows and each one's raw training scores."""
+    rows, raw = [], {}
     for name in _detector_names(task):
         cls = DETECTORS.get(name)
         params = _params(task, name, run) if cls.family == "deep" else {}
@@ -129,13 +133,14 @@ def _fit_detectors(task: Any, model: AnomalyModel, x: np.ndarray, run: Any) -> l
         detector = cls(seed=int(task.option("seed")), **params)
         detector.fit(x)
         seconds = time.perf_counter() - start
-        model.add(name, detector, _own_scores(detector, x))
+        raw[name] = _own_scores(detector, x)
+        model.add(name, detector, raw[name])
         task.say(f"  {name:<17} fitted in {seconds:.1f} s")
         rows.append({"candidate": name, "family": cls.family, "fit_seconds": seconds})
     fitted = [r["candidate"] for r in rows]
     model.members = [n for n in fitted if n in ENSEMBLE_MEMBERS] or fitted
     rows.append({"candidate": ENSEMBLE, "family": "ensemble", "fit_seconds": 0.0})
-    return rows
+    return rows, raw
 
 
 def _own_scores(detector: Any, x: np.ndarray) -> np.ndarray:
@@ -146,10 +151,11 @@ def _own_scores(detector: Any, x: np.ndarray) -> np.ndarray:
     return scores
 
 
-def _training_scores(model: AnomalyModel, x: np.ndarray) -> dict[str, np.ndarray]:
-    out = {n: model.scales[n].standardise(_own_scores(d, x)) for n, d in model.detectors.items()}
-    out[ENSEMBLE] = np.mean([out[n] for n in model.members], axis=0)
-    return out
+def training_scores(model: AnomalyModel, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every candidate's score of its own training rows ``x`` (kNN without self-matches)."""
+    return model.all_scores(
+        x, model.standardised({n: _own_scores(d, x) for n, d in model.detectors.items()})
+    )
 
 
 def _fit_supervised(
@@ -257,14 +263,15 @@ def _win_share(y: np.ndarray, a: np.ndarray, b: np.ndarray, seed: int) -> float:
 
 
 def _set_threshold(
-    task: Any, model: AnomalyModel, rows: list[dict], x: np.ndarray, y: Any, lab: np.ndarray
-) -> None:
-    """Fit the served scale on the training rows, then the threshold and calibration."""
+    task: Any, model: AnomalyModel, rows: list[dict], scores: dict, labelled: tuple
+) -> np.ndarray:
+    """Fit the served scale on the training rows' ``scores`` (every candidate's), then the
+    threshold and calibration; return the training rows' served scores."""
     from layerwise.tasks.anomaly_detector import ScoreScale
     from layerwise.tasks.anomaly_scoring import Calibrator, choose_threshold, operating_points
 
-    model.served_scale = None
-    raw = model.served(x)
+    y, lab = labelled
+    raw = scores[model.chosen]
     model.served_scale = ScoreScale.fit(raw)
     reference = model.served_scale.standardise(raw)
     labels = scores = None
@@ -276,6 +283,7 @@ def _set_threshold(
     task.threshold = choose_threshold(_rule(task), reference, labels, scores)
     task.threshold["operating_points"] = operating_points(reference, labels, scores)
     task.say(f"threshold: {task.threshold['rule']} -> score {task.threshold['threshold']:.2f}")
+    return reference
 
 
 def _rule(task: Any) -> dict[str, Any]:

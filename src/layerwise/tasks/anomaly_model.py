@@ -50,12 +50,16 @@ class AnomalyModel:
         self.detectors[name] = detector
         self.scales[name] = ScoreScale.fit(training_scores, log=True)
 
-    def detector_scores(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Standardised scores of every detector and of the ensemble."""
-        out = {n: self.scales[n].standardise(d.score(x)) for n, d in self.detectors.items()}
+    def standardised(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every detector's raw scores on its scale, plus the ensemble (their members' mean)."""
+        out = {n: self.scales[n].standardise(raw[n]) for n in self.detectors}
         if self.members:
             out[ENSEMBLE] = np.mean([out[n] for n in self.members], axis=0)
         return out
+
+    def detector_scores(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Standardised scores of every detector and of the ensemble."""
+        return self.standardised({n: d.score(x) for n, d in self.detectors.items()})
 
     @staticmethod
     def with_scores(x: np.ndarray, scores: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
@@ -63,9 +67,12 @@ class AnomalyModel:
         columns = [np.clip(scores[n], -50, 50)[:, None] for n in names]
         return np.hstack([x, *columns]).astype(np.float32)
 
-    def all_scores(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Every candidate's score (higher = more unusual): detectors, ensemble, fraud models."""
-        out = self.detector_scores(x)
+    def all_scores(
+        self, x: np.ndarray, detector_scores: dict[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Every candidate's score (higher = more unusual): detectors, ensemble, fraud models;
+        ``detector_scores`` when the detectors' part is already known."""
+        out = dict(self.detector_scores(x) if detector_scores is None else detector_scores)
         if self.supervised:
             inputs = self.with_scores(x, out, list(self.detectors))
             out.update({n: m.score(inputs) for n, m in self.supervised.items()})

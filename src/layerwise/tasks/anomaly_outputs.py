@@ -38,7 +38,7 @@ def write_anomaly_run(
     started: float,
 ) -> Run:
     """Write every file of the run folder and return the :class:`Run`."""
-    x, y, lab, frame = fitted
+    x, y, lab, frame, reference = fitted
     model = task.model
     test_scores = _test_scores(task, rows, test)
     info = model.save(run)
@@ -53,7 +53,6 @@ def write_anomaly_run(
     metrics = _metrics(task, rows, test_scores, x, lab, notes, time.perf_counter() - started)
     run.write_json(names.METRICS, metrics)
     run.write_text(names.DECISION, _decision(task, rows, reason, metrics))
-    reference = model.served(x)
     run.write_json(SCORES, _plot_data(task, reference, y, lab, test))
     flagged = _top_rows(task, frame, x, reference)
     run.write_with(FLAGGED, lambda p: flagged.to_csv(p, index=False))
