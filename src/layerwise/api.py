@@ -54,6 +54,25 @@ def looks_like_images(data: Any) -> bool:
     return False
 
 
+def looks_like_audio(data: Any) -> bool:
+    """True for a ClipSet or SpeechSet, a .wav file, or a folder whose first files are WAVs."""
+    from layerwise.data.speech import ClipSet, SpeechSet
+
+    if isinstance(data, ClipSet | SpeechSet):
+        return True
+    if not isinstance(data, (str, os.PathLike)):
+        return False
+    path = Path(data)
+    if path.is_file() or not path.is_dir():
+        return path.suffix.lower() == ".wav"
+    for n, child in enumerate(path.rglob("*")):
+        if child.is_file() and child.suffix.lower() == ".wav":
+            return True
+        if n > 200:
+            break
+    return False
+
+
 def resolve_task(data: Any, task: str | None, target: str | None) -> tuple[str, Any]:
     """The task name to use, and the data (read once when the task had to be inferred)."""
     if task is not None:
@@ -61,6 +80,8 @@ def resolve_task(data: Any, task: str | None, target: str | None) -> tuple[str, 
         return task, data
     if looks_like_images(data):
         return "image-classification", data
+    if looks_like_audio(data):
+        return "speech-recognition", data
     from layerwise.data.tabular import prepare_target
 
     frame = _read_with_source(data)

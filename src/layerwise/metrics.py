@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -100,3 +102,23 @@ def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, f
     if len(y_true) > 1:
         result["r2"] = float(r2_score(y_true, predicted))
     return result
+
+
+def word_error_rate(references: list[list[Any]], hypotheses: list[list[Any]]) -> float:
+    """Word error rate: (substitutions + deletions + insertions) over the reference words,
+    summed over all utterances (Levenshtein distance on word sequences).
+
+    >>> word_error_rate([["one", "two", "three"]], [["one", "three", "three", "four"]])
+    0.6666666666666666
+    """
+    errors, words = 0, 0
+    for ref, hyp in zip(references, hypotheses, strict=True):
+        previous = list(range(len(hyp) + 1))
+        for i, r in enumerate(ref, 1):
+            current = [i] + [0] * len(hyp)
+            for j, h in enumerate(hyp, 1):
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
+            previous = current
+        errors += previous[-1]
+        words += len(ref)
+    return errors / max(words, 1)

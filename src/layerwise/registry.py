@@ -78,3 +78,8 @@ TASKS.register(
     "layerwise.tasks.anomaly_detection:AnomalyDetection",
     "Find unusual rows or fraud; autoencoder, Deep SVDD vs isolation forest, kNN, Mahalanobis.",
 )
+TASKS.register(
+    "speech-recognition",
+    "layerwise.tasks.speech_recognition:SpeechRecognition",
+    "Recognise spoken words and transcribe recordings (WAV); log-mel CNN + CTC vs MFCC logistic.",
+)

@@ -22,6 +22,7 @@ def demo(
         "text-classification": _reviews,
         "forecasting": _co2,
         "anomaly-detection": _transactions,
+        "speech-recognition": _spoken_words,
     }
     if task not in demos:
         raise ConfigError(f"No demo for '{task}'.", f"Demos: {', '.join(demos)}.")
@@ -33,7 +34,11 @@ def demo(
     options = {"text_column": "review"} if task == "text-classification" else {}
     run = fit(str(data_path), task=task, target=target, output_dir=output_dir, **options)
     hint = '"the plot was not dull"' if task == "text-classification" else str(data_path)
+    if task == "speech-recognition":
+        hint = str(next(p for p in sorted(data_path.rglob("*.wav"))))
     print_run_summary(run, data_hint=hint, labelled_hint=str(data_path))
+    if task == "speech-recognition":
+        out.print(f"  layerwise predict {run.path} {hint} --transcribe", soft_wrap=True)
     if task == "image-classification":
         out.print(f"  layerwise explain {run.path} {_first_image(data_path)}", soft_wrap=True)
 
@@ -129,4 +134,17 @@ def _transactions(folder: Path) -> tuple[Path, str, str]:
         _write(frame, folder, "transactions.csv"),
         "is_fraud",
         "card payments (8,000 generated, 1.5% fraud, 30% of them labelled)",
+    )
+
+
+def _spoken_words(folder: Path) -> tuple[Path, None, str]:
+    from layerwise.data.speech_sources import DEMO_WORDS, synthetic_commands
+
+    per_word = 60
+    path = synthetic_commands(folder / "commands", DEMO_WORDS, per_word)
+    return (
+        path,
+        None,
+        f"spoken commands ({len(DEMO_WORDS)} words x {per_word} clips voiced by espeak-ng in "
+        "many voices, commands/<word>/*.wav)",
     )

@@ -9,6 +9,7 @@ import typer
 
 from layerwise.cli import (
     advise,
+    data,
     demo,
     evaluate,
     explain,
@@ -37,6 +38,7 @@ app.command("demo")(demo.demo)
 app.command("tasks")(tasks.tasks)
 app.command("export")(export.export)
 app.command("import-caffe")(import_caffe.import_caffe)
+app.add_typer(data.app, name="data")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,6 +18,9 @@ def predict(
     alert_budget: Optional[str] = typer.Option(
         None, "--alert-budget", help="anomaly-detection: flag the top share, e.g. 0.5%."
     ),
+    transcribe: bool = typer.Option(
+        False, "--transcribe", help="speech-recognition: write out the words of each recording."
+    ),
 ) -> None:
     """Predict with a trained run; print the predictions or write them to a CSV."""
     from layerwise.api import load
@@ -25,15 +28,20 @@ def predict(
     from layerwise.runs.folder import atomic_write
 
     task = load(run_dir)
-    if alert_budget is not None:
-        if task.name != "anomaly-detection":
+    for flag, given, owner in (
+        ("--alert-budget", alert_budget is not None, "anomaly-detection"),
+        ("--transcribe", transcribe, "speech-recognition"),
+    ):
+        if given and task.name != owner:
             from layerwise.errors import ConfigError
 
             raise ConfigError(
-                f"--alert-budget applies to anomaly-detection runs; this run is {task.name}.",
-                "Leave out --alert-budget.",
+                f"{flag} applies to {owner} runs; this run is {task.name}.", f"Leave out {flag}."
             )
+    if alert_budget is not None:
         predictions = task.predict(data, alert_budget=alert_budget)
+    elif transcribe:
+        predictions = task.predict(data, transcribe=True)
     else:
         predictions = task.predict(data)
     for note in predictions.attrs.get("notes", []):

@@ -94,6 +94,20 @@ def train(
     target_recall: Optional[float] = typer.Option(
         None, "--target-recall", help="anomaly-detection: flag to reach this recall (labels)."
     ),
+    label_pattern: Optional[str] = typer.Option(
+        None,
+        "--label-pattern",
+        help="Speech: read the word from flat file names, e.g. '{label}_{speaker}_{take}.wav'.",
+    ),
+    synthetic_per_word: Optional[int] = typer.Option(
+        None, "--synthetic-per-word", help="Speech: espeak-ng clips per word added to training."
+    ),
+    transcriber: Optional[bool] = typer.Option(
+        None, "--transcriber/--no-transcriber", help="Speech: also train the transcriber [on]."
+    ),
+    split_by: Optional[str] = typer.Option(
+        None, "--split-by", help="Speech: speaker or random test split [speaker if >= 10 known]."
+    ),
     device: Optional[str] = typer.Option(
         None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."
     ),
@@ -162,6 +176,10 @@ def train(
         "cost_fn": cost_fn,
         "target_precision": target_precision,
         "target_recall": target_recall,
+        "label_pattern": label_pattern,
+        "synthetic_per_word": synthetic_per_word,
+        "transcriber": transcriber,
+        "split_by": split_by,
     }
     options.update({k: v for k, v in task_options.items() if v is not None})
     run = fit(data, task=task, target=target, **options)

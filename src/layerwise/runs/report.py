@@ -19,7 +19,14 @@ from typing import Any
 
 import pandas as pd
 
-from layerwise.runs import plots, report_anomaly, report_forecast, report_images, report_text
+from layerwise.runs import (
+    plots,
+    report_anomaly,
+    report_forecast,
+    report_images,
+    report_speech,
+    report_text,
+)
 from layerwise.runs.folder import (
     DECISION,
     HISTORY,
@@ -85,6 +92,8 @@ def build_report(run: RunFolder) -> Path:
         ("Most unusual rows and why", lambda: report_anomaly.top_rows(run)),
         ("What each layer sees", lambda: report_images.layer_views(run)),
         ("Most confidently wrong", lambda: report_images.wrong_examples(run)),
+        ("Spectrograms of test clips", lambda: report_speech.spectrograms(run)),
+        ("Transcription", lambda: report_speech.transcription(run)),
         ("Which words decided", lambda: report_text.explanations(run)),
         ("Top n-grams of the linear models", lambda: report_text.top_ngrams(run)),
         ("Feature importance", lambda: _importance(run)),

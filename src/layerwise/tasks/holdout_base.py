@@ -94,6 +94,14 @@ class HoldoutTask(Task):
     def write_extras(self, run: RunFolder, test: Any, proba: dict[str, np.ndarray]) -> None:
         """The task's own files in the run folder (views, explanations); none by default."""
 
+    def after_bake_off(self, run: RunFolder, data: tuple, started: float) -> None:
+        """Models beside the candidates (a transcriber), trained on (train, val, test); none
+        by default."""
+
+    def extra_metrics(self) -> dict[str, Any]:
+        """What metrics.json records beyond the candidates' scores; nothing by default."""
+        return {}
+
     def fit(self, data: Any = None, target: str | None = None, **options: Any) -> Run:
         """Read, split, train every candidate on one holdout, choose, and write the run."""
         from layerwise.tasks.tabular_outputs import open_run_folder
@@ -105,6 +113,7 @@ class HoldoutTask(Task):
         run = open_run_folder(self, data)  # after the data checks: bad input leaves no folder
         weights = class_weights(train.labels, len(self.classes)) if plan.class_weights else None
         rows = self._bake_off(plan, (train, val, test), weights, run, started)
+        self.after_bake_off(run, (train, val, test), started)
         rows += self.extra_rows(rows, plan, val, test)
         return self.choose_and_write(run, test, plan, rows, profile, started)
 

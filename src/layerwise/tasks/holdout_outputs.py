@@ -70,6 +70,7 @@ def _metrics(task: Any, plan: Any, rows: list[dict], seconds: float, profile: An
         "candidates": candidates,
         f"skipped_{task.unit}": len(getattr(profile, "skipped", [])),
         "total_seconds": seconds,
+        **task.extra_metrics(),
     }
 
 

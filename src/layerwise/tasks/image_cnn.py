@@ -47,6 +47,7 @@ class CNNCandidate(Candidate):
     family: ClassVar[str] = "deep"
     complexity: ClassVar[int] = 3
     description: ClassVar[str] = "ResNet-style CNN trained by the layerwise engine"
+    cpu_budget: ClassVar[float] = CPU_BUDGET_S
 
     def _augment_config(self, channels: int, height: int, width: int) -> Any:
         from layerwise.data.image_augment import AugmentConfig, default_augment
@@ -83,7 +84,7 @@ class CNNCandidate(Candidate):
         epochs = int(np.clip(round(TARGET_STEPS / steps), 8, 60))
         limit = self.params.get("time_limit")
         if limit is None and resolve_device(self.params.get("device", "auto")).type == "cpu":
-            limit = CPU_BUDGET_S
+            limit = self.cpu_budget
         if limit is not None:
             per_epoch = trainer_probe() * steps * 1.15  # validation and bookkeeping
             fitted = int(np.clip(limit // max(per_epoch, 1e-6), 1, epochs))

@@ -1,7 +1,9 @@
-"""A rich progress bar over epochs (and over steps when an epoch is long)."""
+"""A rich progress bar over epochs (and over steps when an epoch is long), and one over any
+list of items (files being read)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 STEP_BAR_MIN_STEPS = 50
@@ -99,3 +101,22 @@ class TrainingProgress:
         self._progress.update(self._epoch_task, completed=epoch, metrics=text)
         if self._step_task is not None:
             self._progress.update(self._step_task, completed=self.steps_per_epoch)
+
+
+def track(items: Any, description: str, enabled: bool = True) -> Iterator[Any]:
+    """Yield ``items`` with a transient progress bar on stderr (when ``enabled``).
+
+    >>> list(track([1, 2], "counting", enabled=False))
+    [1, 2]
+    """
+    if not enabled:
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=len(items))
+        for item in items:
+            yield item
+            bar.advance(task)

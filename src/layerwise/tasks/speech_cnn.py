@@ -1,0 +1,140 @@
+"""The deep candidate for spoken words: a residual CNN on log-mel spectrograms, trained by the
+engine on waveforms augmented on the fly (speed, shift, gain, background noise; SpecAugment
+inside the model), with label smoothing and a one-cycle schedule. Saved as safetensors plus
+its architecture in JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from layerwise.runs.folder import RunFolder
+from layerwise.tasks.image_cnn import CNNCandidate
+
+MODEL_FILE = "model.speech.safetensors"
+
+
+def _accuracy(outputs: Any, targets: Any) -> float:
+    return float((outputs.argmax(dim=1) == targets).float().mean())
+
+
+class SpeechCNNCandidate(CNNCandidate):
+    """Log-mel residual CNN; ``params``: epochs, batch_size, lr, weight_decay, label_smoothing,
+    widths, blocks, normalize ("utterance" or "none"), augment (WaveAugmentConfig fields),
+    spec_augment (SpecAugmentConfig fields), n_mels, time_limit, device, progress,
+    checkpoint_dir, resume. Epochs and the CPU time budget are chosen as for the image CNN.
+
+    >>> SpeechCNNCandidate("multiclass", n_classes=10).family
+    'deep'
+    """
+
+    name: ClassVar[str] = "speech-cnn"
+    family: ClassVar[str] = "deep"
+    complexity: ClassVar[int] = 3
+    description: ClassVar[str] = "residual CNN on log-mel spectrograms, trained by the engine"
+    cpu_budget: ClassVar[float] = 150.0  # seconds on a CPU without a time limit; the
+    # transcriber trains after it
+
+    def _build(self, train: Any) -> Any:
+        from layerwise.models.speech_cnn import SpeechCNN, SpeechCNNConfig
+
+        config = SpeechCNNConfig(
+            n_classes=max(self.n_classes, 2),
+            features={"sample_rate": train.rate, "n_mels": int(self.params.get("n_mels", 40))},
+            widths=list(self.params.get("widths", [32, 64, 96])),
+            blocks=int(self.params.get("blocks", 1)),
+            normalize=str(self.params.get("normalize", "utterance")),
+            spec_augment=dict(self.params.get("spec_augment") or {}),
+        )
+        return SpeechCNN(config)
+
+    def fit(self, train: Any, val: Any, class_weights: np.ndarray | None = None) -> None:
+        """Train on ``train`` (a SpeechSet), keeping the epoch best on ``val``."""
+        import torch
+
+        from layerwise.data.audio_augment import WaveAugmentConfig, augment_waves
+        from layerwise.train import Trainer, TrainerConfig
+
+        torch.manual_seed(self.seed)
+        self.notes: list[str] = []
+        self.model = self._build(train)
+        self.augment_config = WaveAugmentConfig.from_dict(dict(self.params.get("augment") or {}))
+        x, y = torch.from_numpy(train.waves), torch.from_numpy(train.labels.astype(np.int64))
+        xv, yv = torch.from_numpy(val.waves), torch.from_numpy(val.labels.astype(np.int64))
+        weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+        smoothing = float(self.params.get("label_smoothing", 0.1))
+        loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
+        generator = torch.Generator().manual_seed(self.seed)
+        bank = [torch.from_numpy(n) for n in train.noise if len(n) >= train.waves.shape[1] // 4]
+
+        def transform(batch: tuple[Any, ...]) -> tuple[Any, ...]:
+            waves, target = batch
+            return augment_waves(waves, self.augment_config, generator, bank), target
+
+        batch_size = int(self.params.get("batch_size", 64))
+        probe = self._probe(self.model, x, y, loss_fn, transform, batch_size)
+        self.epochs = self._epochs(len(x), batch_size, probe)
+        config = TrainerConfig(
+            epochs=self.epochs,
+            batch_size=batch_size,
+            lr=float(self.params.get("lr", 3e-3)),
+            weight_decay=float(self.params.get("weight_decay", 0.05)),
+            schedule="onecycle",
+            patience=None,
+            time_limit=self.params.get("time_limit"),
+            seed=self.seed,
+            progress=bool(self.params.get("progress", False)),
+            device=self.params.get("device", "auto"),
+            checkpoint_dir=self.params.get("checkpoint_dir"),
+            resume=bool(self.params.get("resume", False)),
+        )
+        trainer = Trainer(
+            self.model, loss_fn, config, {"accuracy": _accuracy}, batch_transform=transform
+        )
+        self.history = trainer.fit((x, y), val=(xv, yv))
+        self.stopped_reason = trainer.stopped_reason
+        self.model = trainer.model.to("cpu").eval()
+        self.tta = False
+
+    def predict(self, speech: Any, tta: bool | None = None) -> np.ndarray:
+        """Class probabilities ``[n, k]`` for a SpeechSet (or float32 waveforms ``[n, L]``)."""
+        import torch
+
+        waves = getattr(speech, "waves", speech)
+        x = torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32))
+        parts = []
+        with torch.no_grad():
+            for start in range(0, len(x), 256):
+                parts.append(torch.softmax(self.model(x[start : start + 256]).float(), dim=1))
+        if not parts:
+            return np.zeros((0, self.model.config.n_classes))
+        return torch.cat(parts).double().numpy()
+
+    def facts(self) -> dict[str, Any]:
+        return {"augment": self.augment_config.to_dict()}
+
+    def save(self, run: RunFolder) -> dict[str, Any]:
+        from layerwise.train.checkpoint import save_weights
+
+        save_weights(run.file(MODEL_FILE), self.model.state_dict())
+        return {
+            "file": MODEL_FILE,
+            "architecture": self.model.config.to_dict(),
+            "augment": self.augment_config.to_dict(),
+        }
+
+    @classmethod
+    def load(cls, run: RunFolder, info: dict[str, Any]) -> SpeechCNNCandidate:
+        from layerwise.data.audio_augment import WaveAugmentConfig
+        from layerwise.models.speech_cnn import SpeechCNN, SpeechCNNConfig
+        from layerwise.train.checkpoint import load_weights
+
+        model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
+        model.model = SpeechCNN(SpeechCNNConfig.from_dict(info["architecture"]))
+        model.model.load_state_dict(load_weights(run.file(info["file"])))
+        model.model.eval()
+        model.augment_config = WaveAugmentConfig.from_dict(info["augment"])
+        model.tta = False
+        return model

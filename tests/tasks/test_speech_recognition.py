@@ -1,0 +1,116 @@
+"""speech-recognition: reading layouts, splits, the transcriber's parts, and one small fit that
+goes through predict, transcribe, save and load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import layerwise
+from layerwise.data.audio import write_wav
+from layerwise.data.speech import read_clips
+from layerwise.data.speech_sources import tone_words
+from layerwise.errors import DataError
+from layerwise.tasks.speech_recognition import SpeechRecognition
+
+
+def _write_flat(folder, per_word=6, speakers=("ann", "bob")):
+    clips, rate, labels = tone_words(per_word=per_word * len(speakers), seed=1)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (clip, label) in enumerate(zip(clips, labels, strict=True)):
+        write_wav(folder / f"{label}_{speakers[i % len(speakers)]}_{i}.wav", clip, rate)
+    return folder
+
+
+def _write_by_word(folder, per_word=5):
+    clips, rate, labels = tone_words(per_word=per_word, seed=2)
+    for i, (clip, label) in enumerate(zip(clips, labels, strict=True)):
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        write_wav(folder / label / f"{i}.wav", clip, rate)
+    return folder
+
+
+def test_folder_per_word_skips_corrupt_files_and_uses_noise(tmp_path):
+    root = _write_by_word(tmp_path / "commands")
+    (root / "rise" / "broken.wav").write_bytes(b"RIFF\x00\x00")
+    (root / "_background_noise_").mkdir()
+    write_wav(root / "_background_noise_" / "hum.wav", np.random.default_rng(0).normal(0, 0.1, 16000), 8000)
+    clips = read_clips(root)
+    assert clips.classes == ["fall", "flat", "rise", "wave"]
+    assert len(clips) == 20 and len(clips.skipped) == 1 and "broken.wav" in clips.skipped[0][0]
+    assert len(clips.noise) == 1 and clips.rate == 8000
+
+
+def test_label_pattern_reads_words_and_speakers(tmp_path):
+    clips = read_clips(_write_flat(tmp_path / "flat"), "{label}_{speaker}_{take}.wav")
+    assert set(clips.speakers) == {"ann", "bob"}
+    assert clips.classes == ["fall", "flat", "rise", "wave"]
+
+
+def test_pattern_matching_nothing_shows_a_name_and_the_pattern(tmp_path):
+    root = _write_flat(tmp_path / "flat", per_word=1)
+    with pytest.raises(DataError) as info:
+        read_clips(root, "{speaker}-{label}.wav")
+    assert "{speaker}-{label}.wav" in str(info.value) and ".wav'" in str(info.value)
+
+
+def test_flat_folder_without_pattern_and_empty_folder_say_what_to_do(tmp_path):
+    with pytest.raises(DataError, match="--label-pattern"):
+        read_clips(_write_flat(tmp_path / "flat", per_word=1))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("hello")
+    with pytest.raises(DataError, match=r"No \.wav files.*notes\.txt"):
+        read_clips(tmp_path / "empty")
+
+
+def test_clip_longer_than_the_limit_is_refused_for_words():
+    task = SpeechRecognition(clip_seconds=1.0)
+    task.rate, task.length = 8000, 8000
+    with pytest.raises(DataError, match="--transcribe"):
+        task.read(([np.zeros(8000 * 31, np.float32)], 8000), labelled=False)
+
+
+def test_split_by_speaker_keeps_voices_apart():
+    clips, rate, labels = tone_words(per_word=24)
+    data = read_clips((clips, rate, labels))
+    data.speakers = np.array([f"s{i % 12}" for i in range(len(clips))])
+    task = SpeechRecognition(verbose=False)
+    (train, val, test), profile, plan = task.profile_and_plan(data)
+    assert profile.split_by_speaker
+    assert not set(train.speakers) & set(test.speakers)
+    assert not set(train.speakers) & set(val.speakers)
+    assert plan.fired()[0].name == "unseen-speakers" or any(
+        r.name == "unseen-speakers" for r in plan.fired()
+    )
+
+
+def test_fit_predict_transcribe_and_reload(tmp_path):
+    clips, rate, labels = tone_words(per_word=40, seed=0)
+    run = layerwise.fit(
+        (clips, rate, labels),
+        task="speech-recognition",
+        output_dir=str(tmp_path / "runs"),
+        verbose=False,
+        candidate_params={"speech-cnn": {"epochs": 3}},
+        transcriber_params={"epochs": 1, "utterances_per_epoch": 64},
+    )
+    # the tone words are easy for MFCC statistics: the chosen model must be well above chance
+    assert run.metrics["test"]["accuracy"] >= 0.8
+    assert 0.0 <= run.metrics["transcription"]["test_wer"]
+    for name in ("model.mfcc.json", "model.speech.safetensors", "model.transcriber.safetensors",
+                 "speech_examples.png", "transcription.json"):  # fmt: skip
+        assert (run.path / name).exists(), name
+    html = (run.path / "report.html").read_text()
+    assert "Spectrograms of test clips" in html and "Word error rate" in html
+
+    wav = tmp_path / "clip.wav"
+    write_wav(wav, clips[0], rate)
+    loaded = layerwise.load(run.path)
+    words = loaded.predict(str(wav))
+    assert list(words.columns[:2]) == ["clip", "prediction"]
+    assert words["prediction"][0] == run.predict(str(wav))["prediction"][0]
+    long = tmp_path / "long.wav"
+    write_wav(long, np.concatenate([clips[0], np.zeros(8000 * 12), clips[50]]), rate)
+    heard = loaded.predict(str(long), transcribe=True)
+    assert list(heard.columns) == ["clip", "transcript", "words", "confidence", "seconds"]
+    assert heard["seconds"][0] > 12
