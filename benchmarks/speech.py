@@ -57,6 +57,23 @@ HEADERS = ["test set", "CNN", "MFCC + logistic", "CNN - MFCC", "chosen", "chosen
            "CNN epochs", "run s"]  # fmt: skip
 
 
+def transcription_table(t: dict) -> str:
+    figures = [t["test_utterances"], t["test_words_per_utterance"], t["test_wer"],
+               t["validation_wer"], t["epochs"], f"{t['fit_seconds']:.0f}"]  # fmt: skip
+    examples = "; ".join(
+        f"said '{e['reference']}', heard '{e['heard']}'" for e in t["examples"][:4]
+    )
+    return (
+        "## Transcription (official split run)\n\n"
+        + markdown_table(
+            ["utterances", "words each", "test WER", "validation WER", "epochs", "fit s"],
+            [figures],
+        )
+        + "\n\nTest utterances join 3 held-out takes with random 0.05-0.35 s pauses (built, "
+        f"not recorded). Examples: {examples}\n"
+    )
+
+
 def main() -> None:
     from layerwise.data.speech import read_clips
     from layerwise.data.speech_sources import fsdd_path
@@ -78,7 +95,9 @@ def main() -> None:
     clips = read_clips(root, "{label}_{speaker}_{take}.wav")
     take = np.array([int(n.rsplit("_", 1)[1].split(".")[0]) for n in clips.names])
     parts = [header("Speech benchmark: Free Spoken Digit Dataset", PACKAGES)]
-    parts.append(f"{len(clips)} clips at {clips.rate} Hz; synthetic clips per digit: {synthetic}.\n")
+    parts.append(
+        f"{len(clips)} clips at {clips.rate} Hz; synthetic clips per digit: {synthetic}.\n"
+    )
     rows = []
     progress("official split")
     run, seconds = fit(clips.subset(take >= 5), clips.subset(take < 5), not args.quick, synthetic)
@@ -90,7 +109,7 @@ def main() -> None:
             held = clips.speakers == speaker
             run, seconds = fit(clips.subset(~held), clips.subset(held), False, synthetic)
             rows.append(row(f"unseen speaker: {speaker}", run, seconds))
-            write_result(name, "\n".join(parts + [markdown_table(HEADERS, rows)]), args.quick)
+            write_result(name, "\n".join([*parts, markdown_table(HEADERS, rows)]), args.quick)
         loso = [r for r in rows if r[0].startswith("unseen")]
         if loso:
             mean = [np.mean([r[i] for r in loso]) for i in (1, 2, 3)]
@@ -99,20 +118,7 @@ def main() -> None:
     parts.append(markdown_table(HEADERS, rows))
     parts.append("\nTargets: official split >= 0.995; leave-one-speaker-out mean >= 0.85.\n")
     if transcription:
-        parts.append(
-            "## Transcription (official split run)\n\n"
-            + markdown_table(
-                ["utterances", "words each", "test WER", "validation WER", "epochs", "fit s"],
-                [[transcription["test_utterances"], transcription["test_words_per_utterance"],
-                  transcription["test_wer"], transcription["validation_wer"],
-                  transcription["epochs"], f"{transcription['fit_seconds']:.0f}"]],
-            )  # fmt: skip
-            + "\n\nTest utterances join 3 held-out takes with random 0.05-0.35 s pauses "
-            "(built, not recorded). Examples: "
-            + "; ".join(f"said '{e['reference']}', heard '{e['heard']}'"
-                        for e in transcription["examples"][:4])  # fmt: skip
-            + "\n"
-        )
+        parts.append(transcription_table(transcription))
     parts.append(PUBLISHED)
     parts.append(f"\nWhole benchmark {time.perf_counter() - started:.0f} s.\n")
     print(write_result(name, "\n".join(parts), args.quick).read_text())

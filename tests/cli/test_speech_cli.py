@@ -59,7 +59,9 @@ def test_train_predict_and_transcribe_from_the_command_line(cli, recordings, tmp
 
 
 def test_train_errors_are_one_line(cli, recordings, tmp_path):
-    code, _, err = cli("train", recordings, "--task", "speech-recognition", "--label-pattern", "{speaker}.wav")
+    code, _, err = cli(
+        "train", recordings, "--task", "speech-recognition", "--label-pattern", "{speaker}.wav"
+    )
     assert code == 2 and "{label}" in err
     code, _, err = cli(
         "train", recordings, "--task", "speech-recognition", "--label-pattern", "{label}-{take}.wav"

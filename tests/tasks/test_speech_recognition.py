@@ -34,7 +34,11 @@ def test_folder_per_word_skips_corrupt_files_and_uses_noise(tmp_path):
     root = _write_by_word(tmp_path / "commands")
     (root / "rise" / "broken.wav").write_bytes(b"RIFF\x00\x00")
     (root / "_background_noise_").mkdir()
-    write_wav(root / "_background_noise_" / "hum.wav", np.random.default_rng(0).normal(0, 0.1, 16000), 8000)
+    write_wav(
+        root / "_background_noise_" / "hum.wav",
+        np.random.default_rng(0).normal(0, 0.1, 16000),
+        8000,
+    )
     clips = read_clips(root)
     assert clips.classes == ["fall", "flat", "rise", "wave"]
     assert len(clips) == 20 and len(clips.skipped) == 1 and "broken.wav" in clips.skipped[0][0]

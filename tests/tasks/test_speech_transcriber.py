@@ -20,7 +20,10 @@ from layerwise.tasks.speech_transcriber import (
 def test_word_error_rate_counts_edits_over_reference_words():
     assert word_error_rate([["a", "b", "c"]], [["a", "b", "c"]]) == 0.0
     # one substitution, one deletion over 4 words; one insertion over 2 words: 3 / 6
-    assert word_error_rate([["a", "b", "c", "d"], ["x", "y"]], [["a", "z", "c"], ["x", "y", "y"]]) == 0.5
+    assert (
+        word_error_rate([["a", "b", "c", "d"], ["x", "y"]], [["a", "z", "c"], ["x", "y", "y"]])
+        == 0.5
+    )
     assert word_error_rate([["a"]], [[]]) == 1.0
 
 

@@ -86,7 +86,9 @@ def transcriber_loss(log_probs: Any, packed: Any) -> Any:
     frames = packed[:, 1 + MAX_WORDS :]
     if frames.shape[1]:
         t = min(frames.shape[1], log_probs.shape[1])
-        loss = loss + F.nll_loss(log_probs[:, :t].reshape(-1, log_probs.shape[2]), frames[:, :t].reshape(-1))
+        loss = loss + F.nll_loss(
+            log_probs[:, :t].reshape(-1, log_probs.shape[2]), frames[:, :t].reshape(-1)
+        )
     return loss
 
 
