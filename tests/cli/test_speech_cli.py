@@ -3,6 +3,8 @@ word, transcribe a recording, and the one-line errors for bad input."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -23,23 +25,34 @@ def recordings(tmp_path_factory):
 def test_train_predict_and_transcribe_from_the_command_line(cli, recordings, tmp_path):
     config = tmp_path / "small.yaml"  # a config file keeps the models tiny for the test
     config.write_text(
-        "options:\n  candidate_params: {speech-cnn: {epochs: 2}}\n"
+        "options:\n  synthetic_per_word: 0\n  candidate_params: {speech-cnn: {epochs: 2}}\n"
         "  transcriber_params: {epochs: 1, utterances_per_epoch: 64}\n"
     )
     code, out, err = cli(
         "train", recordings, "--task", "speech-recognition", "--config", config,
-        "--label-pattern", "{label}_{speaker}_{take}.wav", "--no-report", "-o", tmp_path / "runs",
+        "--label-pattern", "{label}_{speaker}_{take}.wav", "-o", tmp_path / "runs",
     )  # fmt: skip
     assert code == 0, err
     assert "mfcc-logistic" in out and "speech-cnn" in out
     run = next((tmp_path / "runs").iterdir())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.8  # the tone words differ in their vowels: easy
+    assert 0.0 <= metrics["transcription"]["test_wer"]
+    for name in ("model.mfcc.json", "model.speech.safetensors", "model.transcriber.safetensors",
+                 "speech_examples.png", "transcription.json"):  # fmt: skip
+        assert (run / name).exists(), name
+    html = (run / "report.html").read_text()
+    assert "Spectrograms of test clips" in html and "Word error rate" in html
     clip = next(recordings.glob("rise_*.wav"))
     code, out, err = cli("predict", run, clip)
     assert code == 0, err
     assert "prediction" in out and "probability_rise" in out
-    code, out, err = cli("predict", run, clip, "--transcribe")
+    clips, rate, _ = tone_words(per_word=1, seed=4)
+    long = tmp_path / "long.wav"  # longer than one chunk: cut at a quiet moment
+    write_wav(long, np.concatenate([clips[0], np.zeros(rate * 12, np.float32), clips[1]]), rate)
+    code, out, err = cli("predict", run, long, "--transcribe")
     assert code == 0, err
-    assert "transcript" in out
+    assert "transcript" in out and "long.wav" in out
 
     # bad input: one line, exit code 2
     not_audio = tmp_path / "notes.wav"

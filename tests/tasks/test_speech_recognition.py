@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import layerwise
 from layerwise.data.audio import write_wav
 from layerwise.data.speech import read_clips
 from layerwise.data.speech_sources import tone_words
@@ -86,35 +85,3 @@ def test_split_by_speaker_keeps_voices_apart():
     assert plan.fired()[0].name == "unseen-speakers" or any(
         r.name == "unseen-speakers" for r in plan.fired()
     )
-
-
-def test_fit_predict_transcribe_and_reload(tmp_path):
-    clips, rate, labels = tone_words(per_word=40, seed=0)
-    run = layerwise.fit(
-        (clips, rate, labels),
-        task="speech-recognition",
-        output_dir=str(tmp_path / "runs"),
-        verbose=False,
-        candidate_params={"speech-cnn": {"epochs": 3}},
-        transcriber_params={"epochs": 1, "utterances_per_epoch": 64},
-    )
-    # the tone words are easy for MFCC statistics: the chosen model must be well above chance
-    assert run.metrics["test"]["accuracy"] >= 0.8
-    assert 0.0 <= run.metrics["transcription"]["test_wer"]
-    for name in ("model.mfcc.json", "model.speech.safetensors", "model.transcriber.safetensors",
-                 "speech_examples.png", "transcription.json"):  # fmt: skip
-        assert (run.path / name).exists(), name
-    html = (run.path / "report.html").read_text()
-    assert "Spectrograms of test clips" in html and "Word error rate" in html
-
-    wav = tmp_path / "clip.wav"
-    write_wav(wav, clips[0], rate)
-    loaded = layerwise.load(run.path)
-    words = loaded.predict(str(wav))
-    assert list(words.columns[:2]) == ["clip", "prediction"]
-    assert words["prediction"][0] == run.predict(str(wav))["prediction"][0]
-    long = tmp_path / "long.wav"
-    write_wav(long, np.concatenate([clips[0], np.zeros(8000 * 12), clips[50]]), rate)
-    heard = loaded.predict(str(long), transcribe=True)
-    assert list(heard.columns) == ["clip", "transcript", "words", "confidence", "seconds"]
-    assert heard["seconds"][0] > 12

@@ -21,13 +21,18 @@ def advise(
     id_column: Optional[str] = typer.Option(None, "--id-column", help="Forecasting."),
     horizon: Optional[int] = typer.Option(None, "--horizon", help="Forecasting."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Texts in a table."),
+    label_pattern: Optional[str] = typer.Option(
+        None,
+        "--label-pattern",
+        help="Speech: the word in flat file names, e.g. '{label}_{take}.wav'.",
+    ),
 ) -> None:
     """Say whether classical ML or deep learning fits this data, and why (no training)."""
     from layerwise.api import advise as run_advise
     from layerwise.cli.common import out
 
     given = {"time_column": time_column, "id_column": id_column, "horizon": horizon,
-             "text_column": text_column}  # fmt: skip
+             "text_column": text_column, "label_pattern": label_pattern}  # fmt: skip
     options = {k: v for k, v in given.items() if v is not None}
     advice = run_advise(
         data,
@@ -39,7 +44,7 @@ def advise(
     )
     for line in advice.lines():
         out.print(line)
-    flags = "".join(f" --{k.replace('_', '-')} {v}" for k, v in options.items())
+    flags = "".join(f" --{k.replace('_', '-')} '{v}'" for k, v in options.items())
     out.print(
         f"Next: layerwise train {data}"
         + (f" --task {task}" if task else "")

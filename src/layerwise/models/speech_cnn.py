@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from layerwise.data.audio_augment import SpecAugment, SpecAugmentConfig, utterance_norm
-from layerwise.data.audio_features import FeatureConfig, LogMel
+from layerwise.data.audio_features import FeatureConfig, LogMel, dct_matrix
 from layerwise.errors import dataclass_from_dict
 
 
@@ -42,6 +42,9 @@ class SpeechCNNConfig:
     blocks: int = 1  # residual blocks per stage
     dropout: float = 0.2
     normalize: str = "utterance"  # or "none"
+    # keep this many cepstral coefficients of each frame (None: all): the spectral envelope
+    # (formants, which say the word) stays and the pitch harmonics (which say the speaker) go
+    cepstra: int | None = None
     spec_augment: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,6 +90,11 @@ class SpeechCNN(nn.Module):
         self.config = config
         self.log_mel = LogMel(FeatureConfig.from_dict(config.features))
         self.spec_augment = SpecAugment(SpecAugmentConfig.from_dict(config.spec_augment))
+        if config.cepstra:  # orthonormal DCT rows: lifter.T @ lifter projects onto them
+            mels = self.log_mel.config.n_mels
+            self.register_buffer(
+                "lifter", dct_matrix(config.cepstra, mels).float(), persistent=False
+            )
         widths = config.widths
         self.stem = nn.Sequential(
             nn.Conv2d(1, widths[0], 3, 2, 1, bias=False),
@@ -104,6 +112,10 @@ class SpeechCNN(nn.Module):
     def features(self, waves: torch.Tensor) -> torch.Tensor:
         """The normalised (and, in training, augmented) log-mel input ``[B, 1, mels, frames]``."""
         spec = self.log_mel(waves)
+        if self.config.cepstra:
+            spec = torch.einsum(
+                "km,bkt->bmt", self.lifter, torch.einsum("km,bmt->bkt", self.lifter, spec)
+            )
         if self.config.normalize == "utterance":
             spec = utterance_norm(spec)
         return self.spec_augment(spec).unsqueeze(1)

@@ -14,6 +14,10 @@ from layerwise.runs.folder import RunFolder
 from layerwise.tasks.image_cnn import CNNCandidate
 
 MODEL_FILE = "model.speech.safetensors"
+# Cepstral coefficients of each log-mel frame the CNN sees (None: the full spectrum). Keeping
+# 16 of 40 smooths away the pitch harmonics; leave-one-speaker-out on FSDD (4 speakers, 30
+# epochs) went from 0.864 / 0.744 / 0.794 to 0.862 / 0.816 / 0.842 for george / jackson / lucas.
+CEPSTRA = 16
 
 
 def _accuracy(outputs: Any, targets: Any) -> float:
@@ -22,7 +26,7 @@ def _accuracy(outputs: Any, targets: Any) -> float:
 
 class SpeechCNNCandidate(CNNCandidate):
     """Log-mel residual CNN; ``params``: epochs, batch_size, lr, weight_decay, label_smoothing,
-    widths, blocks, normalize ("utterance" or "none"), augment (WaveAugmentConfig fields),
+    widths, blocks, normalize ("utterance" or "none"), cepstra, augment (WaveAugmentConfig fields),
     spec_augment (SpecAugmentConfig fields), n_mels, time_limit, device, progress,
     checkpoint_dir, resume. Epochs and the CPU time budget are chosen as for the image CNN.
 
@@ -34,8 +38,7 @@ class SpeechCNNCandidate(CNNCandidate):
     family: ClassVar[str] = "deep"
     complexity: ClassVar[int] = 3
     description: ClassVar[str] = "residual CNN on log-mel spectrograms, trained by the engine"
-    cpu_budget: ClassVar[float] = 150.0  # seconds on a CPU without a time limit; the
-    # transcriber trains after it
+    cpu_budget: ClassVar[float] = 240.0  # seconds on a CPU without a time limit
 
     def _build(self, train: Any) -> Any:
         from layerwise.models.speech_cnn import SpeechCNN, SpeechCNNConfig
@@ -46,6 +49,7 @@ class SpeechCNNCandidate(CNNCandidate):
             widths=list(self.params.get("widths", [32, 64, 96])),
             blocks=int(self.params.get("blocks", 1)),
             normalize=str(self.params.get("normalize", "utterance")),
+            cepstra=self.params.get("cepstra", CEPSTRA),
             spec_augment=dict(self.params.get("spec_augment") or {}),
         )
         return SpeechCNN(config)

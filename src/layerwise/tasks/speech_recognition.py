@@ -11,6 +11,7 @@ Inputs: a folder per word (``commands/<word>/*.wav``), a flat folder with ``labe
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,11 +40,14 @@ DEFAULTS: dict[str, Any] = {
     "sample_rate": None,  # None: 8 kHz for telephone-band recordings, else 16 kHz
     "clip_seconds": None,  # None: long enough for 95% of the trimmed clips (0.5-2 s)
     "split_by": "auto",  # "speaker", "random"; auto: by speaker with >= 10 known speakers
-    "synthetic_per_word": 0,  # espeak-ng clips per word mixed into training
+    "synthetic_per_word": "auto",  # espeak-ng clips per word mixed into training; auto:
+    # SYNTHETIC_PER_WORD when the words are speakable and fewer than 10 speakers are known
     "transcriber": True,  # also train the CTC transcriber (predict --transcribe)
     "transcriber_params": {},
 }
 SPLIT_SPEAKERS = 10
+SYNTHETIC_PER_WORD = 100
+SPEAKABLE = re.compile(r"^[A-Za-z][A-Za-z' -]*$|^[0-9]+$")
 
 
 class SpeechRecognition(HoldoutTask):
@@ -68,6 +72,7 @@ class SpeechRecognition(HoldoutTask):
         self.transcriber: Any = None
         self.transcriber_info: dict[str, Any] | None = None
         self.transcription: dict[str, Any] = {}
+        self._notes: list[str] = []  # what fitting found worth telling (decision.md)
 
     def inputs_of(self, speech: Any) -> Any:
         return speech
@@ -129,7 +134,7 @@ class SpeechRecognition(HoldoutTask):
             synthetic,
             speech.source,
             list(speech.skipped),
-            list(speech.notes),
+            list(speech.notes) + self._notes,
         )
         return (train, val, test), profile, self.announce(profile, plan_speech(profile, protocol))
 
@@ -167,8 +172,8 @@ class SpeechRecognition(HoldoutTask):
         )
 
     def _with_synthetic(self, train: Any) -> tuple[Any, int]:
-        """Training clips plus ``synthetic_per_word`` espeak-ng clips of each word."""
-        per_word = int(self.option("synthetic_per_word") or 0)
+        """Training clips plus espeak-ng clips of each word (see ``synthetic_per_word``)."""
+        per_word = self._synthetic_per_word(train)
         if per_word <= 0:
             return train, 0
         from layerwise.data.speech_sources import add_synthetic
@@ -176,6 +181,23 @@ class SpeechRecognition(HoldoutTask):
         return add_synthetic(train, per_word, seed=self.option("seed")), per_word * len(
             self.classes
         )
+
+    def _synthetic_per_word(self, train: Any) -> int:
+        setting = self.option("synthetic_per_word")
+        if setting != "auto":
+            return int(setting or 0)
+        speakers = 0 if train.speakers is None else len(set(train.speakers) - {""})
+        if speakers >= SPLIT_SPEAKERS or not all(SPEAKABLE.match(c) for c in self.classes):
+            return 0
+        try:
+            import espeakng_loader  # noqa: F401
+        except ImportError:
+            self._notes.append(
+                'Few voices to learn from: pip install "layerwise[speech]" to mix synthetic '
+                "espeak-ng voices into training (they helped on unseen speakers)."
+            )
+            return 0
+        return SYNTHETIC_PER_WORD
 
     def after_bake_off(self, run: RunFolder, data: tuple, started: float) -> None:
         """Train the CTC transcriber on utterances built from the training clips."""
@@ -281,6 +303,7 @@ class SpeechRecognition(HoldoutTask):
 
         clips = read_clips(tone_words(per_word=30, seed=seed))
         options = {
+            "synthetic_per_word": 0,
             "candidate_params": {"speech-cnn": {"epochs": 2}},
             "transcriber_params": {"epochs": 1, "utterances_per_epoch": 64},
         }
