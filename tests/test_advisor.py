@@ -89,6 +89,17 @@ def test_choose_prefers_simpler_within_tolerance():
     assert chosen == "linear" and "simpler" in reason
 
 
+def test_a_preferred_candidate_wins_within_tolerance_only():
+    plan = advisor.plan(_profile())
+    plan.prefer, plan.prefer_reason = "mlp", "validation cannot see new voices."
+    chosen, reason = advisor.choose(
+        _rows(lightgbm=0.950, linear=0.950, mlp=0.949), plan, COMPLEXITY
+    )
+    assert chosen == "mlp" and "new voices" in reason
+    chosen, _ = advisor.choose(_rows(lightgbm=0.95, linear=0.95, mlp=0.90), plan, COMPLEXITY)
+    assert chosen == "linear"
+
+
 def test_choose_takes_the_clear_winner():
     plan = advisor.plan(_profile())
     chosen, _ = advisor.choose(_rows(lightgbm=0.90, linear=0.85, mlp=0.95), plan, COMPLEXITY)

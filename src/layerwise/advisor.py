@@ -42,6 +42,10 @@ class Plan:
     recommendation: str
     ensemble: bool = False  # the mean of the candidates' predictions competes too
     notes: list[str] = field(default_factory=list)
+    # a candidate chosen over simpler ones within tolerance of the best, and why: where the
+    # validation split cannot see what matters (speech validated on the training speakers)
+    prefer: str | None = None
+    prefer_reason: str = ""
 
     def fired(self) -> list[Rule]:
         return [rule for rule in self.rules if rule.fired]
@@ -252,6 +256,14 @@ def choose(rows: list[dict[str, Any]], plan: Plan, complexity: dict[str, int]) -
         close = [r for r in scored if r["validation"] <= best["validation"] * (1 + plan.tolerance)]
         band = f"{plan.tolerance:.1%} of the best {plan.metric}"
     chosen = min(close, key=lambda r: (complexity.get(r["candidate"], 99), -sign * r["validation"]))
+    preferred = [r for r in close if r["candidate"] == plan.prefer]
+    if preferred and preferred[0] is not chosen:
+        chosen = preferred[0]
+        reason = (
+            f"{chosen['candidate']} ({chosen['validation']:.4f}) is within {band} of the best "
+            f"({best['validation']:.4f}) and is preferred: {plan.prefer_reason}"
+        )
+        return chosen["candidate"], reason
     if chosen is best:
         others = [r for r in scored if r is not best]
         runner = max(others, key=lambda r: sign * r["validation"]) if others else None

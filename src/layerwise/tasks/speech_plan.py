@@ -108,14 +108,20 @@ def plan_speech(profile: SpeechProfile, protocol: str) -> Plan:
             "training (never into validation or test) to widen the range of voices.",
         ),
     ]
+    seen_voices = not profile.split_by_speaker
     return Plan(
+        prefer="speech-cnn" if seen_voices else None,
+        prefer_reason="validation clips come from the training speakers, where averaged "
+        "MFCCs look as good, but on voices never heard the CNN is far better (on the Free "
+        "Spoken Digit Dataset with one speaker held out: 0.90 against 0.45 accuracy).",
         candidates=["mfcc-logistic", "speech-cnn"],
         rules=rules,
         protocol=protocol,
         n_splits=0,
         metric="balanced_accuracy" if imbalanced else "accuracy",
         greater_is_better=True,
-        tolerance=0.002,
+        tolerance=0.01 if seen_voices else 0.002,  # one clip in a hundred: noise when
+        # validated on the training voices
         class_weights=imbalanced,
         recommendation="deep learning: a CNN on log-mel spectrograms learns how a word's "
         "sounds change over time, which averaged MFCCs lose; the MFCC baseline shows by how much.",

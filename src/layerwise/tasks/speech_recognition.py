@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -93,10 +94,10 @@ class SpeechRecognition(HoldoutTask):
                 f"The clips in '{clips.source}' have no words to learn.",
                 "Put each word's WAVs in <folder>/<word>/, or pass --label-pattern.",
             )
-        if clips.labels is not None and self.classes:  # map to the trained words
+        if clips.labels is not None and self.classes:  # map to the trained words (-1: unknown)
             index = {c: i for i, c in enumerate(self.classes)}
-            clips.labels = np.array([index.get(clips.classes[k], -1) for k in clips.labels])
-            clips.classes = list(self.classes)
+            labels = np.array([index.get(clips.classes[k], -1) for k in clips.labels])
+            clips = replace(clips, labels=labels, classes=list(self.classes))
         rate = self.rate or self.option("sample_rate") or choose_rate(clips.rate)
         length, seconds = self.length, self.option("clip_seconds")
         if length is None and seconds:
@@ -275,7 +276,10 @@ class SpeechRecognition(HoldoutTask):
     def output_schema(self) -> dict[str, Any]:
         schema = super().output_schema()
         if self.transcriber is not None:
-            schema["transcription"] = {"fields": ["transcript", "seconds"], "words": self.classes}
+            schema["transcription"] = {
+                "fields": ["clip", "transcript", "words", "confidence", "seconds"],
+                "vocabulary": self.classes,
+            }
         return schema
 
     def restore(self, stored: dict[str, Any]) -> None:
