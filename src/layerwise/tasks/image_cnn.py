@@ -48,6 +48,7 @@ class CNNCandidate(Candidate):
     complexity: ClassVar[int] = 3
     description: ClassVar[str] = "ResNet-style CNN trained by the layerwise engine"
     cpu_budget: ClassVar[float] = CPU_BUDGET_S
+    model_file: ClassVar[str] = MODEL_FILE
 
     def _augment_config(self, channels: int, height: int, width: int) -> Any:
         from layerwise.data.image_augment import AugmentConfig, default_augment
@@ -197,12 +198,20 @@ class CNNCandidate(Candidate):
         """What metrics.json records of this model beyond its scores."""
         return {"tta": bool(self.tta), "augment": self.augment_config.to_dict()}
 
+    @classmethod
+    def _classes(cls) -> tuple[Any, Any, Any]:
+        """The network, its config and the augmentation config classes this candidate saves."""
+        from layerwise.data.image_augment import AugmentConfig
+        from layerwise.models.resnet import ResNet, ResNetConfig
+
+        return ResNet, ResNetConfig, AugmentConfig
+
     def save(self, run: RunFolder) -> dict[str, Any]:
         from layerwise.train.checkpoint import save_weights
 
-        save_weights(run.file(MODEL_FILE), self.model.state_dict())
+        save_weights(run.file(self.model_file), self.model.state_dict())
         return {
-            "file": MODEL_FILE,
+            "file": self.model_file,
             "architecture": self.model.config.to_dict(),
             "augment": self.augment_config.to_dict(),
             "tta": bool(self.tta),
@@ -210,14 +219,13 @@ class CNNCandidate(Candidate):
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> CNNCandidate:
-        from layerwise.data.image_augment import AugmentConfig
-        from layerwise.models.resnet import ResNet, ResNetConfig
         from layerwise.train.checkpoint import load_weights
 
+        network, config, augment = cls._classes()
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
-        model.model = ResNet(ResNetConfig.from_dict(info["architecture"]))
+        model.model = network(config.from_dict(info["architecture"]))
         model.model.load_state_dict(load_weights(run.file(info["file"])))
         model.model.eval()
-        model.augment_config = AugmentConfig.from_dict(info["augment"])
+        model.augment_config = augment.from_dict(info["augment"])
         model.tta = bool(info.get("tta", False))
         return model

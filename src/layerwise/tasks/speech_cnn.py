@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from layerwise.runs.folder import RunFolder
 from layerwise.tasks.image_cnn import CNNCandidate
 
 MODEL_FILE = "model.speech.safetensors"
@@ -39,6 +38,7 @@ class SpeechCNNCandidate(CNNCandidate):
     complexity: ClassVar[int] = 3
     description: ClassVar[str] = "residual CNN on log-mel spectrograms, trained by the engine"
     cpu_budget: ClassVar[float] = 240.0  # seconds on a CPU without a time limit
+    model_file: ClassVar[str] = MODEL_FILE
 
     def _build(self, train: Any) -> Any:
         from layerwise.models.speech_cnn import SpeechCNN, SpeechCNNConfig
@@ -119,26 +119,9 @@ class SpeechCNNCandidate(CNNCandidate):
     def facts(self) -> dict[str, Any]:
         return {"augment": self.augment_config.to_dict()}
 
-    def save(self, run: RunFolder) -> dict[str, Any]:
-        from layerwise.train.checkpoint import save_weights
-
-        save_weights(run.file(MODEL_FILE), self.model.state_dict())
-        return {
-            "file": MODEL_FILE,
-            "architecture": self.model.config.to_dict(),
-            "augment": self.augment_config.to_dict(),
-        }
-
     @classmethod
-    def load(cls, run: RunFolder, info: dict[str, Any]) -> SpeechCNNCandidate:
+    def _classes(cls) -> tuple[Any, Any, Any]:
         from layerwise.data.audio_augment import WaveAugmentConfig
         from layerwise.models.speech_cnn import SpeechCNN, SpeechCNNConfig
-        from layerwise.train.checkpoint import load_weights
 
-        model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
-        model.model = SpeechCNN(SpeechCNNConfig.from_dict(info["architecture"]))
-        model.model.load_state_dict(load_weights(run.file(info["file"])))
-        model.model.eval()
-        model.augment_config = WaveAugmentConfig.from_dict(info["augment"])
-        model.tta = False
-        return model
+        return SpeechCNN, SpeechCNNConfig, WaveAugmentConfig
