@@ -11,6 +11,7 @@ CNN beside the MFCC-statistics + logistic-regression baseline trained in the sam
     python benchmarks/speech.py                    # results/speech.md
     python benchmarks/speech.py --quick            # official split only, no transcriber
     python benchmarks/speech.py --synthetic 100    # 100 espeak-ng clips per digit added
+    python benchmarks/speech.py --speakers         # official split + transcriber only
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     root = fsdd_path()
     name = "speech" + (f"-synthetic{args.synthetic}" if args.synthetic is not None else "")
+    name += "" if args.speakers else "-official"  # `--speakers` alone: the official split only
     if root is None:
         write_result(name, "FSDD not found under ../shared/datasets/fsdd: skipped.\n", args.quick)
         return
