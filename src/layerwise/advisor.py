@@ -321,7 +321,8 @@ def decision_markdown(
         "## Measured bake-off",
         "",
         f"Protocol: {plan.protocol} on the training rows; the test rows were never used to choose. "
-        f"Metric: {plan.metric} ({direction} is better); tolerance for preferring a simpler model: {tolerance}.",
+        f"Metric: {plan.metric} ({direction} is better); tolerance for preferring a simpler model: {tolerance}"
+        + (f"; within it {plan.prefer} is preferred: {plan.prefer_reason}" if plan.prefer else "."),
         "",
         f"| candidate | family | validation {plan.metric} | test {plan.metric} | fit time (s) | predict (µs/row) | model size |",
         "|---|---|---|---|---|---|---|",
