@@ -159,12 +159,11 @@ class Transcriber:
 def _epochs(params: dict, step_seconds: float, steps: int) -> int:
     if params.get("epochs") is not None:
         return int(params["epochs"])
-    limit = params.get("time_limit")
-    if limit is None and params.get("device", "auto") in ("auto", "cpu"):
-        from layerwise.train.trainer import resolve_device
+    from layerwise.train.trainer import resolve_device
 
-        if resolve_device(params.get("device", "auto")).type == "cpu":
-            limit = CPU_BUDGET_S
+    limit = params.get("time_limit")
+    if limit is None and resolve_device(params.get("device", "auto")).type == "cpu":
+        limit = CPU_BUDGET_S
     if limit is None:
         return 30
     return int(np.clip(limit // max(1.15 * step_seconds * steps, 1e-6), 1, 30))
