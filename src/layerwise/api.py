@@ -82,6 +82,11 @@ def resolve_task(data: Any, task: str | None, target: str | None) -> tuple[str, 
         return "image-classification", data
     if looks_like_audio(data):
         return "speech-recognition", data
+    if isinstance(data, (str, os.PathLike)) and Path(data).name.lower() in (
+        "u.data",
+        "ratings.dat",
+    ):
+        return "recommendation", data  # MovieLens logs
     from layerwise.data.tabular import prepare_target
 
     frame = _read_with_source(data)

@@ -83,3 +83,8 @@ TASKS.register(
     "layerwise.tasks.speech_recognition:SpeechRecognition",
     "Recognise spoken words and transcribe recordings (WAV); log-mel CNN + CTC vs MFCC logistic.",
 )
+TASKS.register(
+    "recommendation",
+    "layerwise.tasks.recommendation:Recommendation",
+    "Recommend items from interaction logs; MF-BPR, NeuMF, SASRec vs EASE, item-kNN, popularity.",
+)

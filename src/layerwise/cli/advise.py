@@ -26,13 +26,21 @@ def advise(
         "--label-pattern",
         help="Speech: the word in flat file names, e.g. '{label}_{take}.wav'.",
     ),
+    user_column: Optional[str] = typer.Option(None, "--user-column", help="Recommendation."),
+    item_column: Optional[str] = typer.Option(None, "--item-column", help="Recommendation."),
+    rating_column: Optional[str] = typer.Option(None, "--rating-column", help="Recommendation."),
+    log_format: Optional[str] = typer.Option(None, "--format", help="Recommendation: movielens."),
 ) -> None:
     """Say whether classical ML or deep learning fits this data, and why (no training)."""
     from layerwise.api import advise as run_advise
     from layerwise.cli.common import out
 
     given = {"time_column": time_column, "id_column": id_column, "horizon": horizon,
-             "text_column": text_column, "label_pattern": label_pattern}  # fmt: skip
+             "text_column": text_column, "label_pattern": label_pattern,
+             "user_column": user_column, "item_column": item_column,
+             "rating_column": rating_column, "format": log_format}  # fmt: skip
+    if log_format is not None and task is None:
+        task = "recommendation"
     options = {k: v for k, v in given.items() if v is not None}
     advice = run_advise(
         data,

@@ -62,3 +62,19 @@ def print_run_summary(
     out.print("Next:")
     out.print(f"  layerwise predict {run.path} {data_hint} -o predictions.csv", soft_wrap=True)
     out.print(f"  layerwise evaluate {run.path} {labelled_hint or data_hint}", soft_wrap=True)
+
+
+def print_recommend_summary(run: Any, data_hint: str = "users.csv") -> None:
+    """The candidates table, the served model's test figures and the next commands."""
+    out.print(candidates_table(run.metrics))
+    test = run.metrics.get("test", {})
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float))
+    out.print(f"Chosen: [bold]{run.chosen}[/bold]; test {shown}")
+    out.print(f"Run folder: {run.path}", soft_wrap=True)
+    if run.report:
+        out.print(f"Report: {run.report}", soft_wrap=True)
+    task = run.task
+    out.print("Next:")
+    out.print(f"  layerwise predict {run.path} --user {task.user_ids[0]} --top 10", soft_wrap=True)
+    out.print(f"  layerwise predict {run.path} --similar-to {task.item_ids[0]}", soft_wrap=True)
+    out.print(f"  layerwise predict {run.path} {data_hint} -o recommendations.csv", soft_wrap=True)

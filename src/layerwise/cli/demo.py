@@ -23,6 +23,7 @@ def demo(
         "forecasting": _co2,
         "anomaly-detection": _transactions,
         "speech-recognition": _spoken_words,
+        "recommendation": _ratings_log,
     }
     if task not in demos:
         raise ConfigError(f"No demo for '{task}'.", f"Demos: {', '.join(demos)}.")
@@ -35,6 +36,11 @@ def demo(
     if task == "speech-recognition":  # the demo's voices are synthetic already
         options["synthetic_per_word"] = 0
     run = fit(str(data_path), task=task, target=target, output_dir=output_dir, **options)
+    if task == "recommendation":
+        from layerwise.cli.common import print_recommend_summary
+
+        print_recommend_summary(run)
+        return
     hint = '"the plot was not dull"' if task == "text-classification" else str(data_path)
     if task == "speech-recognition":
         hint = str(next(p for p in sorted(data_path.rglob("*.wav"))))
@@ -149,4 +155,18 @@ def _spoken_words(folder: Path) -> tuple[Path, None, str]:
         None,
         f"spoken commands ({len(DEMO_WORDS)} words x {per_word} clips voiced by espeak-ng in "
         "many voices, commands/<word>/*.wav)",
+    )
+
+
+def _ratings_log(folder: Path) -> tuple[Path, None, str]:
+    from layerwise.data.interaction_sources import latent_log, write_movielens
+
+    users, items = 600, 1000
+    frame = latent_log(n_users=users, n_items=items, mean_per_user=60, seed=0)
+    path = write_movielens(frame, folder / "ratings" / "u.data")
+    return (
+        path,
+        None,
+        f"movie ratings ({len(frame):,} generated ratings of {items:,} items by {users} users "
+        "with tastes, series and drifting interests, in MovieLens u.data format)",
     )

@@ -9,8 +9,10 @@ import typer
 
 def predict(
     run_dir: str = typer.Argument(..., help="A run folder written by `layerwise train`."),
-    data: str = typer.Argument(
-        ..., help="Table of new rows (the training columns; the target is not needed)."
+    data: Optional[str] = typer.Argument(
+        None,
+        help="Table of new rows (the training columns; the target is not needed); for "
+        "recommendation a table of users (or use --user / --similar-to).",
     ),
     output: Optional[str] = typer.Option(
         None, "--output", "-o", help="Write predictions to this CSV."
@@ -20,6 +22,15 @@ def predict(
     ),
     transcribe: bool = typer.Option(
         False, "--transcribe", help="speech-recognition: write out the words of each recording."
+    ),
+    user: Optional[str] = typer.Option(
+        None, "--user", help="recommendation: the items to recommend to this user."
+    ),
+    similar_to: Optional[str] = typer.Option(
+        None, "--similar-to", help="recommendation: the items most similar to this item."
+    ),
+    top: Optional[int] = typer.Option(
+        None, "--top", help="recommendation: how many items per user [the run's, 10]."
     ),
 ) -> None:
     """Predict with a trained run; print the predictions or write them to a CSV."""
@@ -31,6 +42,9 @@ def predict(
     for flag, given, owner in (
         ("--alert-budget", alert_budget is not None, "anomaly-detection"),
         ("--transcribe", transcribe, "speech-recognition"),
+        ("--user", user is not None, "recommendation"),
+        ("--similar-to", similar_to is not None, "recommendation"),
+        ("--top", top is not None, "recommendation"),
     ):
         if given and task.name != owner:
             from layerwise.errors import ConfigError
@@ -38,7 +52,13 @@ def predict(
             raise ConfigError(
                 f"{flag} applies to {owner} runs; this run is {task.name}.", f"Leave out {flag}."
             )
-    if alert_budget is not None:
+    if data is None and task.name != "recommendation":
+        from layerwise.errors import ConfigError
+
+        raise ConfigError("No data given to predict on.", "Usage: layerwise predict RUN DATA.")
+    if task.name == "recommendation":
+        predictions = task.predict(data, user=user, similar_to=similar_to, top=top)
+    elif alert_budget is not None:
         predictions = task.predict(data, alert_budget=alert_budget)
     elif transcribe:
         predictions = task.predict(data, transcribe=True)

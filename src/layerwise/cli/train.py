@@ -65,7 +65,7 @@ def train(
         None, "--flip/--no-flip", help="Mirror images in augmentation [on for RGB, off for gray]."
     ),
     time_column: Optional[str] = typer.Option(
-        None, "--time-column", help="Forecasting: the column of timestamps [detected]."
+        None, "--time-column", help="Forecasting, recommendation: the column of times [detected]."
     ),
     id_column: Optional[str] = typer.Option(
         None, "--id-column", help="Forecasting: the column naming each series (long tables)."
@@ -107,6 +107,21 @@ def train(
     ),
     split_by: Optional[str] = typer.Option(
         None, "--split-by", help="Speech: speaker or random test split [speaker if >= 10 known]."
+    ),
+    user_column: Optional[str] = typer.Option(
+        None, "--user-column", help="Recommendation: the column of user ids [detected]."
+    ),
+    item_column: Optional[str] = typer.Option(
+        None, "--item-column", help="Recommendation: the column of item ids [detected]."
+    ),
+    rating_column: Optional[str] = typer.Option(
+        None, "--rating-column", help="Recommendation: explicit ratings [detected; else implicit]."
+    ),
+    rating_scale: Optional[str] = typer.Option(
+        None, "--rating-scale", help="Recommendation: the ratings' scale, e.g. 1-5 (checked)."
+    ),
+    log_format: Optional[str] = typer.Option(
+        None, "--format", help="Recommendation: movielens for u.data / ratings.dat [auto]."
     ),
     device: Optional[str] = typer.Option(
         None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."
@@ -180,7 +195,19 @@ def train(
         "synthetic_per_word": synthetic_per_word,
         "transcriber": transcriber,
         "split_by": split_by,
+        "user_column": user_column,
+        "item_column": item_column,
+        "rating_column": rating_column,
+        "rating_scale": rating_scale,
+        "format": log_format,
     }
     options.update({k: v for k, v in task_options.items() if v is not None})
+    if log_format is not None and task is None:
+        task = "recommendation"  # only interaction logs have a --format
     run = fit(data, task=task, target=target, **options)
+    if run.task.name == "recommendation":
+        from layerwise.cli.common import print_recommend_summary
+
+        print_recommend_summary(run)
+        return
     print_run_summary(run, data_hint=str(data) if data is not None else '"a new text"')

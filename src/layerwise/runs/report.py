@@ -24,6 +24,7 @@ from layerwise.runs import (
     report_anomaly,
     report_forecast,
     report_images,
+    report_recommend,
     report_speech,
     report_text,
 )
@@ -90,6 +91,10 @@ def build_report(run: RunFolder) -> Path:
         ("Precision-recall and ROC", lambda: report_anomaly.curves(run)),
         ("Recall at each alert budget", lambda: report_anomaly.budgets(run)),
         ("Most unusual rows and why", lambda: report_anomaly.top_rows(run)),
+        ("Where the held-out item ranked", lambda: report_recommend.rank_curves(run)),
+        ("Scores of recommended items", lambda: report_recommend.score_distribution(run)),
+        ("Popularity of what is recommended", lambda: report_recommend.popularity(run)),
+        ("Example recommendations", lambda: report_recommend.examples(run)),
         ("What each layer sees", lambda: report_images.layer_views(run)),
         ("Most confidently wrong", lambda: report_images.wrong_examples(run)),
         ("Spectrograms of test clips", lambda: report_speech.spectrograms(run)),
