@@ -303,3 +303,18 @@ def test_batch_transform_applies_to_training_batches_only(split):
     trainer.evaluate(val)
     trainer.predict((val[0],))
     assert seen["train"] == 2 * len(train[0])  # evaluation and prediction are untouched
+
+
+def test_a_max_mode_monitor_without_validation_falls_back_to_the_lowest_training_loss():
+    # e.g. a recommender monitored by val NDCG@10 (mode max), retrained without validation:
+    # the best epoch must be the one with the lowest training loss, not the highest
+    torch.manual_seed(0)
+    x = torch.randn(128, 4)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+    config = TrainerConfig(epochs=6, batch_size=32, lr=0.05, monitor="val_ndcg", mode="max",
+                           patience=None, progress=False)  # fmt: skip
+    trainer = Trainer(torch.nn.Linear(4, 1), torch.nn.functional.mse_loss, config)
+    history = trainer.fit((x, y))
+    losses = [r["train_loss"] for r in history.records]
+    assert history.monitor == "train_loss" and history.mode == "min"
+    assert history.best["train_loss"] == min(losses) and losses[-1] < losses[0]

@@ -123,7 +123,7 @@ def causal_mask(real: torch.Tensor) -> torch.Tensor:
 
 
 class SASRec(nn.Module):
-    """``forward(seq [N, L] int64) -> hidden [N, L, dim]``; ``item_scores(h [N, dim]) -> [N, n_items]``.
+    """``forward(seq [N, L]) -> hidden [N, L, dim]``; ``item_scores(h [N, dim]) -> [N, n_items]``.
 
     ``seq`` holds item indices, left-padded with ``config.pad``; ``L <= config.max_len``.
     """

@@ -17,9 +17,11 @@ from layerwise.tasks.recommend_base import Interactions, Recommender
 
 FULL_SOFTMAX_ITEMS = 20000  # above this many items, the loss samples its negatives
 SCORE_BATCH = 1024
-# The engine's defaults (params override). One CPU thread: with two, a training that shares
-# the machine with another ran six times slower per step (OpenMP threads spin-waiting).
-TRAINING = {"epochs": 15, "batch_size": 128, "lr": 3e-3, "cpu_threads": 1, "progress": False}
+# The engine's defaults (params override), sized for a MovieLens-100k log in about a minute
+# on one CPU core; a constant lr beat cosine decay over so few epochs. One CPU thread: with
+# two, a training sharing the machine with another ran six times slower per step.
+TRAINING = {"epochs": 15, "batch_size": 128, "lr": 3e-3, "schedule": "constant",
+            "cpu_threads": 1, "progress": False}  # fmt: skip
 COUNTS_KEY = "_item_counts"  # stored beside the weights for the empty-history row
 
 
@@ -30,15 +32,16 @@ class SASRecRanker(Recommender):
     the newest backwards (at most ``windows`` per user, shorter ones left-padded); each
     window's first ``max_len`` items predict the next (the loss is taken where both the input
     and the target are items). Users with fewer than two items teach nothing and are left
-    out. Scoring encodes the last ``max_len`` items of the history
-    given, so a user never seen (index -1) is scored from their history alone. An empty
-    history gets the training popularity (``log(1 + count)``) as its row.
+    out. Scoring encodes the last ``max_len`` items of the history given, so a user never
+    seen (index -1) is scored from their history alone. An empty history gets the training
+    popularity (``log(1 + count)``) as its row.
 
     Params: max_len (50), dim (64), heads (2), layers (2), dropout (0.2), windows (4),
     negatives (256, sampled softmax only), epochs (15), batch_size (128), lr (3e-3),
-    weight_decay (0), patience (5), time_limit, device, checkpoint_dir, resume, progress,
-    cpu_threads (1). Validation (``val``) is full-ranking NDCG@10 of the validation users
-    from their training histories; training stops early on it and keeps its best epoch.
+    schedule ("constant"), weight_decay (0), patience (5), time_limit, device,
+    checkpoint_dir, resume, progress, cpu_threads (1). Validation (``val``) is the
+    full-ranking NDCG@10 of the validation users from their training histories; training
+    stops early on it and keeps its best epoch.
 
     Example:
         >>> train = Interactions(3, 4, np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 2, 2]))

@@ -384,9 +384,11 @@ class Trainer:
         steps = self._steps_per_epoch(train)
         self.optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler(steps)
-        monitor = "train_loss" if val is None and cfg.monitor.startswith("val_") else cfg.monitor
-        self.history = History(monitor=monitor, mode=cfg.mode)
-        self._stopper = EarlyStopping(monitor, cfg.mode, cfg.patience)
+        monitor, mode = cfg.monitor, cfg.mode
+        if val is None and cfg.monitor.startswith("val_"):  # nothing to validate: watch the loss
+            monitor, mode = "train_loss", "min"
+        self.history = History(monitor=monitor, mode=mode)
+        self._stopper = EarlyStopping(monitor, mode, cfg.patience)
         self._best_state = None
         start = self._resume() if cfg.resume and has_checkpoint(cfg.checkpoint_dir) else 0
         self.stop_training = False
@@ -485,7 +487,7 @@ class Trainer:
         state = {
             "epoch": epoch,
             "monitor": self.history.monitor,
-            "mode": self.config.mode,
+            "mode": self.history.mode,
             "best_metric": self._stopper.best,
             "best_epoch": self._stopper.best_epoch,
             "history": self.history.records,
