@@ -13,6 +13,8 @@ Logs:
   taste vectors in genres, long-tailed popularity and activity, item series that users
   follow in order, and slowly drifting tastes (``layerwise.data.interaction_sources``).
 - ``no-sequence``: the same without series or drift (matrix structure only).
+- ``MovieLens-100k``: the real 100,000 ratings, as RecBole's wheel ships them
+  (``pip install recbole --no-deps``; nothing of RecBole is imported or run).
 - ``--data u.data``: a MovieLens file (u.data or ratings.dat), or LAYERWISE_MOVIELENS.
 
     python benchmarks/recommendation.py              # results/recommendation.md
@@ -89,17 +91,20 @@ def main() -> None:
     parser.add_argument("--data", help="a MovieLens u.data or ratings.dat file")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from layerwise.data.interaction_sources import latent_log, movielens_path
+    from layerwise.data.interaction_sources import latent_log, movielens_path, recbole_ml100k
 
     size = {"n_users": 300, "n_items": 500, "mean_per_user": 40} if args.quick else {}
     logs = [("ml100k-like (series, drift)", latent_log(seed=args.seed, **size), None),
             ("no-sequence (matrix structure only)",
              latent_log(seed=args.seed, sequential=False, **size), None)]  # fmt: skip
+    ml100k = recbole_ml100k()
+    if ml100k is not None:
+        logs.append(("MovieLens-100k (RecBole's copy of u.data)", str(ml100k), None))
     real = Path(args.data) if args.data else movielens_path()
     if real is not None:
         logs.append((f"MovieLens file {real.name}", str(real), "movielens"))
     sections = [header("Recommendation: deep vs classical recommenders", PACKAGES), PUBLISHED, ""]
-    if real is None:
+    if real is None and ml100k is None:
         sections.append("No MovieLens file here (none can be downloaded on this machine); pass "
                         "--data u.data to add one.\n")  # fmt: skip
     for name, data, fmt in logs:

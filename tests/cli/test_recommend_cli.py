@@ -46,7 +46,9 @@ def test_predict_for_a_user_a_file_of_users_and_similar_items(cli, movielens_run
     code, _, err = cli("predict", run, users, "-o", tmp_path / "recs.csv")
     assert code == 0, err
     recs = pd.read_csv(tmp_path / "recs.csv", keep_default_na=False)
-    assert len(recs) == 20 and recs.loc[recs["user"] == 999999, "note"].str.contains("new user").all()
+    assert (
+        len(recs) == 20 and recs.loc[recs["user"] == 999999, "note"].str.contains("new user").all()
+    )
     item = str(frame["item"].iloc[0])
     code, out, err = cli("predict", run, "--similar-to", item, "--top", "3")
     assert code == 0 and "similar_to" in out

@@ -16,7 +16,14 @@ def _frame() -> pd.DataFrame:
             "UserId": [10, 10, 2, 2, 2, 3],
             "movie": ["b", "a", "a", "a", "c", "b"],
             "stars": [5, 3, 4, 2, 1, 3],
-            "ts": ["2024-01-03", "2024-01-01", "2024-01-02", "2024-01-05", "2024-01-01", "2024-02-01"],
+            "ts": [
+                "2024-01-03",
+                "2024-01-01",
+                "2024-01-02",
+                "2024-01-05",
+                "2024-01-01",
+                "2024-02-01",
+            ],
         }
     )
 
@@ -94,3 +101,15 @@ def test_too_small_and_empty_logs(tmp_path):
     empty.write_text("")
     with pytest.raises(DataError, match="empty"):
         read_interactions(empty)
+
+
+def test_recbole_atomic_file_headers(tmp_path):
+    path = tmp_path / "ml-100k.inter"
+    path.write_text(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+        "196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t302\t4\t881250950\n"
+    )
+    log = read_interactions(path)
+    assert log.columns == {"user": "user_id:token", "item": "item_id:token",
+                           "rating": "rating:float", "time": "timestamp:float"}  # fmt: skip
+    assert len(log.interactions) == 3 and log.explicit

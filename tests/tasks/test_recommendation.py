@@ -76,7 +76,9 @@ def test_recommendations_exclude_seen_items_and_stay_in_the_group(implicit_run):
     in_group = [int(item[1:]) % 4 == 1 for item in out["item"]]
     assert sum(in_group) >= 4
     similar = task.predict(similar_to="i2", top=5)
-    assert "i2" not in set(similar["item"]) and sum(int(i[1:]) % 4 == 2 for i in similar["item"]) >= 4
+    assert (
+        "i2" not in set(similar["item"]) and sum(int(i[1:]) % 4 == 2 for i in similar["item"]) >= 4
+    )
 
 
 def test_cold_start_user_and_item_get_popular_items_with_a_note(implicit_run):
@@ -127,4 +129,6 @@ def test_too_few_long_histories_is_a_clear_error_and_leaves_no_folder(tmp_path):
 
 def test_unknown_candidate_lists_the_valid_ones(tmp_path):
     with pytest.raises(ConfigError, match="ease"):
-        Recommendation(output_dir=str(tmp_path), verbose=False, candidates=["eaze"]).fit(_clustered())
+        Recommendation(output_dir=str(tmp_path), verbose=False, candidates=["eaze"]).fit(
+            _clustered()
+        )

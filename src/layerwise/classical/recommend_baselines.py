@@ -322,6 +322,7 @@ class EASE(_Saved):
             self.l2, self.tuning = float(self.params.get("l2", 250.0)), {}
             self.weights = ease_weights(gram, self.l2)
             return
+
         # One inverse per λ: an eigendecomposition shared by all of them was tried and is
         # about 7 times slower than one inverse with OpenBLAS, so it only pays off past 7 values.
         def apply(l2: float) -> None:

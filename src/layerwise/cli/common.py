@@ -30,13 +30,19 @@ def candidates_table(metrics: dict[str, Any]) -> Any:
         table.add_row(
             label,
             entry.get("family", ""),
-            "-" if shown is None else f"{shown:.4f}±{validation.get(metric + '_std', 0):.3f}",
+            _with_std(shown, validation.get(metric + "_std")),
             "-" if test is None else f"{test:.4f}",
             f"{entry.get('fit_seconds') or 0:.2f}",
             f"{1000 * (entry.get('predict_ms_per_row') or 0):.1f}",
-            f"{(entry.get('size_bytes') or 0) / 1024:.1f} KB",
+            "-" if entry.get("size_bytes") is None else f"{entry['size_bytes'] / 1024:.1f} KB",
         )
     return table
+
+
+def _with_std(value: float | None, std: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if std is None else f"{value:.4f}±{std:.3f}"
 
 
 def print_run_summary(

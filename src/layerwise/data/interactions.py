@@ -1,7 +1,7 @@
 """Reading interaction logs for recommendation: who interacted with what, and when.
 
-A log is a table (CSV, TSV, Parquet, JSON Lines, a DataFrame) with a user column and an item
-column, and optionally a rating column (explicit feedback) and a time column; or a MovieLens
+A log is a table (CSV, TSV, Parquet, JSON Lines, a DataFrame, RecBole's ``.inter`` files) with
+a user column and an item column, and optionally a rating column (explicit feedback) and a time column; or a MovieLens
 file (``u.data``: tab-separated ``user item rating timestamp`` without a header, or
 ``ratings.dat``: ``user::item::rating::timestamp``). Ids of any type become indices; the maps
 back are kept as lists of strings, so they can be saved as JSON.
@@ -117,7 +117,8 @@ def find_column(frame: pd.DataFrame, role: str, given: str | None, required: boo
         if given not in frame.columns:
             raise missing_column(given, frame.columns, f"{role.capitalize()} column", f"'{name}'")
         return given
-    lowered = {str(c).lower().strip(): c for c in frame.columns}
+    # RecBole's atomic files (.inter) type their headers: "user_id:token", "rating:float"
+    lowered = {str(c).lower().split(":")[0].strip(): c for c in frame.columns}
     for guess in GUESSES[role]:
         if guess in lowered:
             return lowered[guess]

@@ -9,6 +9,7 @@ inside the functions: importing this module is free.
 from __future__ import annotations
 
 import base64
+import html
 import io
 from collections.abc import Sequence
 from typing import Any
@@ -285,3 +286,10 @@ def importance_chart(features: list[dict], metric: str | None, top: int = 20) ->
     ax.set_xlabel(f"drop in {metric or 'score'} when the feature is shuffled")
     ax.grid(axis="y", visible=False)
     return _encode(fig)
+
+
+def img_tag(b64: str | None, alt: str) -> str:
+    """An ``<img>`` embedding a base64 PNG (from this module's plots); "" for no image."""
+    if not b64:
+        return ""
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'

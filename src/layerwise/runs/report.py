@@ -142,12 +142,6 @@ def _section(title: str, render: Callable[[], str | None]) -> str:
     return f'<section id="{slug}"><h2>{html.escape(title)}</h2>{content}</section>\n'
 
 
-def _img(b64: str | None, alt: str) -> str:
-    if not b64:
-        return ""
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
-
-
 def _read_json(run: RunFolder, name: str) -> Any:
     if not run.exists(name):
         return None
@@ -260,7 +254,7 @@ def _candidates(metrics: dict) -> str | None:
         + "".join(rows)
         + "</table>"
     )
-    return _img(chart, "validation and test score of each candidate") + table
+    return plots.img_tag(chart, "validation and test score of each candidate") + table
 
 
 def _learning_curves(run: RunFolder) -> str | None:
@@ -283,7 +277,7 @@ def _learning_curves(run: RunFolder) -> str | None:
         if "seconds" in history:
             note += f"; {history['seconds'].sum():.1f} s of training in all"
         note += ".</p>"
-    return _img(chart, "learning curves") + note
+    return plots.img_tag(chart, "learning curves") + note
 
 
 def _read_predictions(run: RunFolder) -> pd.DataFrame | None:
@@ -329,7 +323,9 @@ def _predictions(run: RunFolder, task: str) -> str | None:
             f"MAE {error.abs().mean():.4g}. Points on the dashed line are exact; residuals "
             "should scatter evenly around zero.</p>"
         )
-        return _img(plots.regression_plots(y_true, y_pred), "regression diagnostics") + note
+        return (
+            plots.img_tag(plots.regression_plots(y_true, y_pred), "regression diagnostics") + note
+        )
     proba_cols = [c for c in frame.columns if c.startswith("proba_")]
     proba = frame[proba_cols].rename(columns=lambda c: c[len("proba_") :])
     classes = list(proba.columns)
@@ -341,12 +337,12 @@ def _predictions(run: RunFolder, task: str) -> str | None:
         f"{accuracy:.4g}. Each row of the matrix is a true class; colours are the fraction "
         "of that class, the numbers are counts.</p>"
     )
-    out += _img(
+    out += plots.img_tag(
         plots.confusion_matrix(frame["y_true"], frame["y_pred"], classes), "confusion matrix"
     )
     out += report_images.per_class_table(frame)
     if len(proba.columns) >= 2:
-        out += _img(plots.roc_curves(frame["y_true"], proba), "ROC curves")
+        out += plots.img_tag(plots.roc_curves(frame["y_true"], proba), "ROC curves")
     return out
 
 
@@ -372,7 +368,7 @@ def _importance(run: RunFolder) -> str | None:
         )
     shown = min(20, len(data["features"]))
     note += f"Top {shown} of {len(data['features'])} features.</p>"
-    return _img(chart, "feature importance") + note
+    return plots.img_tag(chart, "feature importance") + note
 
 
 def _files(run: RunFolder, manifest: dict) -> str:

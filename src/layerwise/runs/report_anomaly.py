@@ -48,7 +48,7 @@ def score_distribution(run: RunFolder) -> str | None:
         f'<p class="note">Scores of the training rows by {html.escape(str(data["chosen"]))}; '
         f"rows right of the dashed line are flagged ({html.escape(data['threshold']['rule'])}).</p>"
     )
-    return note + _img(plots._encode(fig), "score distribution and threshold")
+    return note + plots.img_tag(plots._encode(fig), "score distribution and threshold")
 
 
 def curves(run: RunFolder) -> str | None:
@@ -83,7 +83,7 @@ def curves(run: RunFolder) -> str | None:
     for ax in (left, right):
         ax.tick_params(labelsize=7)
     note = f'<p class="note">On the {where}: {int(y.sum())} anomalies among {len(y)}.</p>'
-    return note + _img(plots._encode(fig), "precision-recall and ROC curves")
+    return note + plots.img_tag(plots._encode(fig), "precision-recall and ROC curves")
 
 
 def budgets(run: RunFolder) -> str | None:
@@ -120,7 +120,3 @@ def top_rows(run: RunFolder) -> str | None:
 
 def _pct(value) -> str:
     return "—" if value is None or not np.isfinite(value) else f"{value:.0%}"
-
-
-def _img(b64: str, alt: str) -> str:
-    return f'<img src="data:image/png;base64,{b64}" alt="{html.escape(alt)}">'

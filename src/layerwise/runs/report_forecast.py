@@ -47,7 +47,7 @@ def forecast_plots(run: RunFolder) -> str | None:
         f'<p class="note">The last test window of each series, forecast by {html.escape(str(data.get("model")))} '
         "from the history before it; shaded: the conformal intervals calibrated on validation errors.</p>"
     )
-    return note + _img(plots._encode(fig), "history, forecast and intervals")
+    return note + plots.img_tag(plots._encode(fig), "history, forecast and intervals")
 
 
 def error_by_step(run: RunFolder) -> str | None:
@@ -65,10 +65,7 @@ def error_by_step(run: RunFolder) -> str | None:
     ax.set_yscale("log")
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, ncol=2)
-    return '<p class="note">Error grows with the distance from the last known value.</p>' + _img(
-        plots._encode(fig), "test MSE at each horizon step"
+    return (
+        '<p class="note">Error grows with the distance from the last known value.</p>'
+        + plots.img_tag(plots._encode(fig), "test MSE at each horizon step")
     )
-
-
-def _img(b64: str, alt: str) -> str:
-    return f'<img src="data:image/png;base64,{b64}" alt="{html.escape(alt)}">'

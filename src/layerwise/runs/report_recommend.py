@@ -22,7 +22,6 @@ import numpy as np
 
 from layerwise.runs import plots
 from layerwise.runs.folder import RunFolder
-from layerwise.runs.report_anomaly import _img
 
 PLOTS = "recommend_plots.json"
 CUTOFF = 10
@@ -82,7 +81,9 @@ def rank_curves(run: RunFolder) -> str | None:
         f"the top. At k = {CUTOFF} (dashed) {html.escape(best)} leads with "
         f"{at_cutoff[best]:.1%}; a random order would reach about {CUTOFF / n_items:.1%}.</p>"
     )
-    return note + _img(plots._encode(fig), "hit rate at each cut-off k for every candidate")
+    return note + plots.img_tag(
+        plots._encode(fig), "hit rate at each cut-off k for every candidate"
+    )
 
 
 def score_distribution(run: RunFolder) -> str | None:
@@ -114,7 +115,7 @@ def score_distribution(run: RunFolder) -> str | None:
         "above the lowest 10% of recommendations: the smaller, the more sharply the model "
         "separates what it recommends.</p>"
     )
-    return note + _img(plots._encode(fig), "scores of recommended and other items")
+    return note + plots.img_tag(plots._encode(fig), "scores of recommended and other items")
 
 
 def popularity(run: RunFolder) -> str | None:
@@ -147,7 +148,9 @@ def popularity(run: RunFolder) -> str | None:
         "model mostly repeats the bestsellers; the nearer to 10%, the further it reaches "
         "into the long tail.</p>"
     )
-    return note + _img(plots._encode(fig), "popularity of recommended items and of the catalogue")
+    return note + plots.img_tag(
+        plots._encode(fig), "popularity of recommended items and of the catalogue"
+    )
 
 
 def examples(run: RunFolder) -> str | None:
