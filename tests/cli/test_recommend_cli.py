@@ -80,3 +80,20 @@ def test_predict_flags_of_other_tasks_are_refused(cli, movielens_run):
     _, run = movielens_run
     code, _, err = cli("predict", run, "--user", "1", "--transcribe")
     assert code == 2 and "--transcribe applies to speech-recognition" in err
+
+
+def test_advise_and_evaluate(cli, movielens_run, tmp_path):
+    frame, run = movielens_run
+    path = tmp_path / "log.csv"
+    frame.rename(columns={"user": "who", "item": "what"}).to_csv(path, index=False)
+    code, out, err = cli("advise", path, "--task", "recommendation", "--user-column", "who",
+                         "--item-column", "what")  # fmt: skip
+    assert code == 0, err
+    assert "users x" in out and "sequential" in out and "NDCG@10" in out
+    later = tmp_path / "later.csv"
+    frame.groupby("user").tail(1).to_csv(later, index=False)
+    code, out, err = cli("evaluate", run, later)
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert metrics["rows"] == frame["user"].nunique() and 0 <= metrics["ndcg@10"] <= 1
+    assert "rmse" in metrics

@@ -104,12 +104,18 @@ def evaluate_log(task: Any, data: Any) -> dict[str, Any]:
     """Full-ranking metrics of the served model on a log of (new) interactions."""
     from layerwise.tasks.recommend_metrics import evaluate_ranking, rmse
 
-    log = task.read(data)
+    from layerwise.data.interactions import read_interactions, read_log_table
+
+    frame = read_log_table(data, task.option("format"))
+    # the training columns where this table has them (a CSV like the training one), else
+    # whatever the names say (a MovieLens file)
+    given = {f"{role}_column": name for role, name in task.columns.items()
+             if name is not None and name in frame.columns}  # fmt: skip
+    log = read_interactions(frame, **given)
     users = task._user_index([log.user_ids[u] for u in log.interactions.users])
     items = task._item_index([log.item_ids[i] for i in log.interactions.items])
     known = (users >= 0) & (items >= 0)
-    rows = len(log.interactions)
-    metrics: dict[str, Any] = {"rows": rows, "unknown_rows": int((~known).sum())}
+    metrics: dict[str, Any] = {"rows": len(frame), "interactions": len(log.interactions), "unknown_rows": int((~known).sum())}
     if not known.any():
         metrics.update({"ndcg@10": float("nan"), "hr@10": float("nan"), "users": 0})
         return metrics
