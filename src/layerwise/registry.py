@@ -88,3 +88,8 @@ TASKS.register(
     "layerwise.tasks.recommendation:Recommendation",
     "Recommend items from interaction logs; MF-BPR, NeuMF, SASRec vs EASE, item-kNN, popularity.",
 )
+TASKS.register(
+    "language-generation",
+    "layerwise.tasks.language_generation:LanguageGeneration",
+    "Generate text like yours; a small GPT (char or BPE) vs a Kneser-Ney n-gram model.",
+)

@@ -24,6 +24,7 @@ def demo(
         "anomaly-detection": _transactions,
         "speech-recognition": _spoken_words,
         "recommendation": _ratings_log,
+        "language-generation": _python_docs,
     }
     if task not in demos:
         raise ConfigError(f"No demo for '{task}'.", f"Demos: {', '.join(demos)}.")
@@ -35,11 +36,16 @@ def demo(
     options = {"text_column": "review"} if task == "text-classification" else {}
     if task == "speech-recognition":  # the demo's voices are synthetic already
         options["synthetic_per_word"] = 0
+    if task == "language-generation":  # a minute is enough to see it learn to write
+        options.update(time_limit=60, prompt="The ")
     run = fit(str(data_path), task=task, target=target, output_dir=output_dir, **options)
     if task == "recommendation":
         from layerwise.cli.common import print_recommend_summary
 
         print_recommend_summary(run)
+        return
+    if task == "language-generation":
+        _show_generation(run)
         return
     hint = '"the plot was not dull"' if task == "text-classification" else str(data_path)
     if task == "speech-recognition":
@@ -169,4 +175,39 @@ def _ratings_log(folder: Path) -> tuple[Path, None, str]:
         None,
         f"movie ratings ({len(frame):,} generated ratings of {items:,} items by {users} users "
         "with tastes, series and drifting interests, in MovieLens u.data format)",
+    )
+
+
+def _python_docs(folder: Path) -> tuple[Path, None, str]:
+    import pydoc_data.topics
+
+    from layerwise.runs.folder import atomic_write
+
+    topics = pydoc_data.topics.topics
+    text = "\n\n".join(topics[name] for name in sorted(topics))
+    path = folder / "python_docs.txt"
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return (
+        path,
+        None,
+        f"Python's reference documentation ({len(text):,} characters, bundled with Python)",
+    )
+
+
+def _show_generation(run) -> None:
+    from layerwise.cli.common import out
+
+    metrics = run.metrics
+    for name, entry in metrics["candidates"].items():
+        v = entry["validation"]
+        mark = " *" if name == metrics["chosen"] else ""
+        out.print(f"{name + mark:<8} validation loss {v['loss']:.4f} nats/token, "
+                  f"perplexity {v['perplexity']:.2f} (fit {entry['fit_seconds']:.0f} s)")  # fmt: skip
+    prompt = run.task.option("prompt")
+    out.print(f"Sample (prompt {prompt!r}, 300 tokens, seed 0):")
+    out.print(run.task.generate(prompt, max_tokens=300, seed=0), markup=False, highlight=False)
+    out.print(f"Run folder: {run.path}", soft_wrap=True)
+    out.print("Next:")
+    out.print(
+        f"  layerwise generate {run.path} --prompt {prompt!r} --max-tokens 500", soft_wrap=True
     )

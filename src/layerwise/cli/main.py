@@ -14,6 +14,7 @@ from layerwise.cli import (
     evaluate,
     explain,
     export,
+    generate,
     import_caffe,
     predict,
     report,
@@ -37,6 +38,7 @@ app.command("report")(report.report)
 app.command("demo")(demo.demo)
 app.command("tasks")(tasks.tasks)
 app.command("export")(export.export)
+app.command("generate")(generate.generate)
 app.command("import-caffe")(import_caffe.import_caffe)
 app.add_typer(data.app, name="data")
 

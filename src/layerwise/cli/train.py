@@ -123,6 +123,12 @@ def train(
     log_format: Optional[str] = typer.Option(
         None, "--format", help="Recommendation: movielens for u.data / ratings.dat [auto]."
     ),
+    tokenizer: Optional[str] = typer.Option(
+        None, "--tokenizer", help="Language generation: char or bpe [char]."
+    ),
+    size: Optional[str] = typer.Option(
+        None, "--size", help="Language generation: the GPT's size, tiny, small or base [tiny]."
+    ),
     device: Optional[str] = typer.Option(
         None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."
     ),
@@ -200,11 +206,18 @@ def train(
         "rating_column": rating_column,
         "rating_scale": rating_scale,
         "format": log_format,
+        "tokenizer": tokenizer,
+        "size": size,
     }
     options.update({k: v for k, v in task_options.items() if v is not None})
     if log_format is not None and task is None:
         task = "recommendation"  # only interaction logs have a --format
     run = fit(data, task=task, target=target, **options)
+    if run.task.name == "language-generation":
+        from layerwise.cli.demo import _show_generation
+
+        _show_generation(run)
+        return
     if run.task.name == "recommendation":
         from layerwise.cli.common import print_recommend_summary
 

@@ -102,9 +102,8 @@ def restore(cls: Any, run: RunFolder) -> Any:
 
 def evaluate_log(task: Any, data: Any) -> dict[str, Any]:
     """Full-ranking metrics of the served model on a log of (new) interactions."""
-    from layerwise.tasks.recommend_metrics import evaluate_ranking, rmse
-
     from layerwise.data.interactions import read_interactions, read_log_table
+    from layerwise.tasks.recommend_metrics import evaluate_ranking, rmse
 
     frame = read_log_table(data, task.option("format"))
     # the training columns where this table has them (a CSV like the training one), else
@@ -115,7 +114,11 @@ def evaluate_log(task: Any, data: Any) -> dict[str, Any]:
     users = task._user_index([log.user_ids[u] for u in log.interactions.users])
     items = task._item_index([log.item_ids[i] for i in log.interactions.items])
     known = (users >= 0) & (items >= 0)
-    metrics: dict[str, Any] = {"rows": len(frame), "interactions": len(log.interactions), "unknown_rows": int((~known).sum())}
+    metrics: dict[str, Any] = {
+        "rows": len(frame),
+        "interactions": len(log.interactions),
+        "unknown_rows": int((~known).sum()),
+    }
     if not known.any():
         metrics.update({"ndcg@10": float("nan"), "hr@10": float("nan"), "users": 0})
         return metrics
