@@ -83,3 +83,21 @@ def test_empty_and_too_short_text_are_clear_errors(tmp_path):
     with pytest.raises(DataError):
         LanguageGeneration(output_dir=str(tmp_path / "runs"), verbose=False).fit("abc")
     assert not (tmp_path / "runs").exists()
+
+
+def test_full_split_loss_scores_every_token_once():
+    import torch
+
+    from layerwise.data.corpus import all_windows
+    from layerwise.models.gpt import GPT, GPTConfig
+    from layerwise.tasks.lm_train import window_loss
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.preset("tiny", 20, 8)).eval()
+    x, y = all_windows(torch.randint(0, 20, (45,)), 8)  # the last window repeats 4 targets
+    with torch.no_grad():
+        logp = torch.log_softmax(model(x), -1)
+    scored = y != -100
+    expected = -logp.gather(-1, y.clamp(min=0)[..., None])[..., 0][scored].mean()
+    assert int(scored.sum()) == 44
+    assert window_loss(model, (x, y), batch=2) == pytest.approx(float(expected), rel=1e-5)

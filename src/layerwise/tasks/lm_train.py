@@ -96,6 +96,7 @@ def gpt_config(params: dict[str, Any], seed: int) -> Any:
 def window_loss(model: torch.nn.Module, windows: tuple[torch.Tensor, torch.Tensor],
                 batch: int = 64) -> float:  # fmt: skip
     """Mean nats per token of ``model`` on the (input, target) windows, in eval mode."""
+    from layerwise.data.corpus import IGNORE_INDEX
     from layerwise.models.gpt import lm_loss
 
     x, y = windows
@@ -106,8 +107,10 @@ def window_loss(model: torch.nn.Module, windows: tuple[torch.Tensor, torch.Tenso
     with torch.no_grad():
         for start in range(0, len(x), batch):
             xb, yb = x[start : start + batch].to(device), y[start : start + batch].to(device)
-            total += float(lm_loss(model(xb), yb)) * yb.numel()
-            count += yb.numel()
+            scored = int((yb != IGNORE_INDEX).sum())  # the last window may repeat targets
+            if scored:
+                total += float(lm_loss(model(xb), yb)) * scored
+                count += scored
     model.train(was_training)
     return total / max(count, 1)
 
