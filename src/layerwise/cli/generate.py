@@ -35,6 +35,8 @@ def generate(
             f"generate works on language-generation runs; this run is {task.name}.",
             "Use `layerwise predict` for it.",
         )
+    if max_tokens is not None and max_tokens < 0:  # before any text is written
+        raise ConfigError(f"--max-tokens {max_tokens} is not valid.", "Ask for 0 or more tokens.")
     _, notes = task.encode_prompt(prompt)
     for note in notes:
         err.print(f"note: {note}")
