@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from layerwise.errors import ConfigError, DataError, closest, missing_column
+from layerwise.errors import DataError, missing_column
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run, Task
 from layerwise.tasks.holdout_base import HOLDOUT_DEFAULTS
@@ -64,13 +64,7 @@ class AnomalyDetection(Task):
         self.calibrator: Any = None
 
     def _check_options(self, options: dict[str, Any]) -> None:
-        unknown = [k for k in options if k not in DEFAULTS]
-        if unknown:
-            hint = closest(unknown[0], DEFAULTS)
-            raise ConfigError(
-                f"Unknown option '{unknown[0]}' for {self.name}.",
-                (f"Did you mean '{hint}'? " if hint else "") + f"Options: {', '.join(DEFAULTS)}.",
-            )
+        self.check_option_names(options)
         if options.get("alert_budget") is not None:
             from layerwise.tasks.anomaly_scoring import parse_budget
 

@@ -51,6 +51,19 @@ class Task(ABC):
     def option(self, name: str) -> Any:
         return self.options.get(name, self.DEFAULTS[name])
 
+    def check_option_names(self, options: dict[str, Any]) -> None:
+        """A ConfigError for the first option this task does not take, naming the closest."""
+        from layerwise.errors import ConfigError, closest
+
+        unknown = [k for k in options if k not in self.DEFAULTS]
+        if unknown:
+            hint = closest(unknown[0], self.DEFAULTS)
+            raise ConfigError(
+                f"Unknown option '{unknown[0]}' for {self.name}.",
+                (f"Did you mean '{hint}'? " if hint else "")
+                + f"Options: {', '.join(self.DEFAULTS)}.",
+            )
+
     def say(self, message: str) -> None:
         """One progress line on stderr, unless the task was made with ``verbose=False``."""
         if self.options.get("verbose", self.DEFAULTS.get("verbose", True)):

@@ -157,12 +157,7 @@ class HoldoutTask(Task):
         return dict(self.option("candidate_params").get(name, {}))
 
     def _check_options(self, options: dict[str, Any]) -> None:
-        unknown = sorted(set(options) - set(self.DEFAULTS))
-        if unknown:
-            raise ConfigError(
-                f"Unknown option(s) {', '.join(unknown)} for {self.name}.",
-                f"Valid options: {', '.join(self.DEFAULTS)}.",
-            )
+        self.check_option_names(options)
         for name in options.get("candidates") or []:
             if name not in self.CANDIDATES:
                 guess = closest(name, self.CANDIDATES.names())

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from layerwise.errors import ConfigError, DataError, closest
+from layerwise.errors import ConfigError, DataError
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run, Task
 
@@ -68,13 +68,7 @@ class Recommendation(Task):
         self.target = None  # config.yaml's field; the columns are options here
 
     def _check_options(self, options: dict[str, Any]) -> None:
-        unknown = [k for k in options if k not in DEFAULTS]
-        if unknown:
-            hint = closest(unknown[0], DEFAULTS)
-            raise ConfigError(
-                f"Unknown option '{unknown[0]}' for {self.name}.",
-                (f"Did you mean '{hint}'? " if hint else "") + f"Options: {', '.join(DEFAULTS)}.",
-            )
+        self.check_option_names(options)
 
     # ---- fit ---------------------------------------------------------------------------
     def read(self, data: Any) -> Any:

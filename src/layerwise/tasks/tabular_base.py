@@ -73,12 +73,7 @@ class TabularTask(Task):
 
     # ---- options and messages ---------------------------------------------------------
     def _check_options(self, options: dict[str, Any]) -> None:
-        unknown = sorted(set(options) - set(DEFAULTS))
-        if unknown:
-            raise ConfigError(
-                f"Unknown option(s) {', '.join(unknown)} for {self.name}.",
-                f"Valid options: {', '.join(DEFAULTS)}.",
-            )
+        self.check_option_names(options)
         selectable = [
             n for n in CANDIDATES.names() if n not in ("ensemble", "yaml")
         ]  # derived, --model
