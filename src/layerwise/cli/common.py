@@ -84,3 +84,21 @@ def print_recommend_summary(run: Any, data_hint: str = "users.csv") -> None:
     out.print(f"  layerwise predict {run.path} --user {task.user_ids[0]} --top 10", soft_wrap=True)
     out.print(f"  layerwise predict {run.path} --similar-to {task.item_ids[0]}", soft_wrap=True)
     out.print(f"  layerwise predict {run.path} {data_hint} -o recommendations.csv", soft_wrap=True)
+
+
+def print_generation_summary(run: Any) -> None:
+    """Both models' validation loss, a sample from the served one, and the next command."""
+    metrics = run.metrics
+    for name, entry in metrics["candidates"].items():
+        v = entry["validation"]
+        mark = " *" if name == metrics["chosen"] else ""
+        out.print(f"{name + mark:<8} validation loss {v['loss']:.4f} nats/token, "
+                  f"perplexity {v['perplexity']:.2f} (fit {entry['fit_seconds']:.0f} s)")  # fmt: skip
+    prompt = run.task.option("prompt")
+    out.print(f"Sample (prompt {prompt!r}, 300 tokens, seed 0):")
+    out.print(run.task.generate(prompt, max_tokens=300, seed=0), markup=False, highlight=False)
+    out.print(f"Run folder: {run.path}", soft_wrap=True)
+    out.print("Next:")
+    out.print(
+        f"  layerwise generate {run.path} --prompt {prompt!r} --max-tokens 500", soft_wrap=True
+    )

@@ -45,7 +45,9 @@ def demo(
         print_recommend_summary(run)
         return
     if task == "language-generation":
-        _show_generation(run)
+        from layerwise.cli.common import print_generation_summary
+
+        print_generation_summary(run)
         return
     hint = '"the plot was not dull"' if task == "text-classification" else str(data_path)
     if task == "speech-recognition":
@@ -191,23 +193,4 @@ def _python_docs(folder: Path) -> tuple[Path, None, str]:
         path,
         None,
         f"Python's reference documentation ({len(text):,} characters, bundled with Python)",
-    )
-
-
-def _show_generation(run) -> None:
-    from layerwise.cli.common import out
-
-    metrics = run.metrics
-    for name, entry in metrics["candidates"].items():
-        v = entry["validation"]
-        mark = " *" if name == metrics["chosen"] else ""
-        out.print(f"{name + mark:<8} validation loss {v['loss']:.4f} nats/token, "
-                  f"perplexity {v['perplexity']:.2f} (fit {entry['fit_seconds']:.0f} s)")  # fmt: skip
-    prompt = run.task.option("prompt")
-    out.print(f"Sample (prompt {prompt!r}, 300 tokens, seed 0):")
-    out.print(run.task.generate(prompt, max_tokens=300, seed=0), markup=False, highlight=False)
-    out.print(f"Run folder: {run.path}", soft_wrap=True)
-    out.print("Next:")
-    out.print(
-        f"  layerwise generate {run.path} --prompt {prompt!r} --max-tokens 500", soft_wrap=True
     )

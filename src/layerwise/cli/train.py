@@ -214,9 +214,9 @@ def train(
         task = "recommendation"  # only interaction logs have a --format
     run = fit(data, task=task, target=target, **options)
     if run.task.name == "language-generation":
-        from layerwise.cli.demo import _show_generation
+        from layerwise.cli.common import print_generation_summary
 
-        _show_generation(run)
+        print_generation_summary(run)
         return
     if run.task.name == "recommendation":
         from layerwise.cli.common import print_recommend_summary

@@ -176,16 +176,23 @@ def _ratings(column: pd.Series, name: str, where: str) -> pd.Series:
     values = pd.to_numeric(column, errors="coerce")
     bad = values.isna() & column.notna() & (column.astype(str).str.strip() != "")
     if bad.any():
-        first = bad.to_numpy().nonzero()[0][0]
-        raise DataError(
-            f"Rating column '{name}' in '{where}' holds {int(bad.sum())} values that are not "
-            f"numbers (e.g. {column.iloc[first]!r} in row {first + 1}).",
-            "Use numeric ratings, or leave out the rating column for implicit feedback.",
-        )
+        raise _unreadable("Rating", "numbers", column, bad, where,
+                          "Use numeric ratings, or leave out the rating column for implicit feedback.")  # fmt: skip
     if not np.isfinite(values.dropna()).all():
         raise DataError(f"Rating column '{name}' in '{where}' holds infinite values.",
                         "Replace them with real ratings or leave those cells empty.")  # fmt: skip
     return values.astype(np.float64)
+
+
+def _unreadable(role: str, kind: str, column: pd.Series, bad: pd.Series, where: str,
+                hint: str) -> DataError:  # fmt: skip
+    """The error for cells of ``column`` that are not ``kind``, with the first as an example."""
+    first = bad.to_numpy().nonzero()[0][0]
+    return DataError(
+        f"{role} column '{column.name}' in '{where}' holds {int(bad.sum())} values that are not "
+        f"{kind} (e.g. {column.iloc[first]!r} in row {first + 1}).",
+        hint,
+    )
 
 
 def _times(column: pd.Series, name: str, where: str) -> pd.Series:
@@ -194,12 +201,8 @@ def _times(column: pd.Series, name: str, where: str) -> pd.Series:
     parsed = pd.to_datetime(column, errors="coerce", utc=True, format="mixed")
     bad = parsed.isna() & column.notna()
     if bad.any():
-        first = bad.to_numpy().nonzero()[0][0]
-        raise DataError(
-            f"Time column '{name}' in '{where}' holds {int(bad.sum())} values that are not "
-            f"times (e.g. {column.iloc[first]!r} in row {first + 1}).",
-            "Use Unix seconds or dates like 2024-05-01 12:00, or name another --time-column.",
-        )
+        raise _unreadable("Time", "times", column, bad, where,
+                          "Use Unix seconds or dates like 2024-05-01 12:00, or name another --time-column.")  # fmt: skip
     seconds = (parsed - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds()
     return seconds.astype(np.float64)
 

@@ -20,7 +20,8 @@ WIN_SHARE = 0.9  # a candidate replaces the ensemble only if better on this shar
 def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started: float) -> Any:
     from layerwise.tasks.anomaly_detection import MIN_SUPERVISED, MIN_TEST
     from layerwise.tasks.anomaly_features import AnomalyFeatures
-    from layerwise.tasks.anomaly_outputs import open_anomaly_run, write_anomaly_run
+    from layerwise.tasks.anomaly_outputs import write_anomaly_run
+    from layerwise.tasks.tabular_outputs import open_run_folder
 
     seed = int(task.option("seed"))
     known = np.zeros(len(frame), bool) if labels is None else ~np.isnan(labels)
@@ -30,7 +31,7 @@ def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started:
     notes = [*frame.attrs.get("notes", []), *task.features.notes]
     for note in notes:
         task.say(f"[dim]note: {note}[/dim]")
-    run = open_anomaly_run(task, data)  # after the data checks: bad input leaves no folder
+    run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
     x = task.features.transform(_rows(frame, fit_rows))
     task.say(f"{len(x)} rows x {x.shape[1]} features; {_label_line(labels, known)}")
 

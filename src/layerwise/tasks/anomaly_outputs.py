@@ -4,7 +4,6 @@ threshold, calibration), metrics.json, decision.md, the scores the report plots
 
 from __future__ import annotations
 
-import shutil
 import time
 from typing import Any
 
@@ -14,17 +13,12 @@ import pandas as pd
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run
+from layerwise.tasks.tabular_outputs import close_run
 
 SCORES = "anomaly_scores.json"
 FLAGGED = "flagged.csv"
 TOP_ROWS = 25
 PLOT_ROWS = 5000
-
-
-def open_anomaly_run(task: Any, data: Any) -> RunFolder:
-    from layerwise.tasks.tabular_outputs import open_run_folder
-
-    return open_run_folder(task, data)
 
 
 def write_anomaly_run(
@@ -59,14 +53,7 @@ def write_anomaly_run(
     histories = [d.history for d in model.detectors.values() if d.history is not None]
     if histories:
         histories[0].write_csv(run.file(names.HISTORY))
-    shutil.rmtree(run.file(names.CHECKPOINTS), ignore_errors=True)
-    run.finalize({"task": task.name, "chosen": model.chosen})
-    report = None
-    if task.option("report"):
-        from layerwise.runs.report import build_report
-
-        report = build_report(run)
-        run.finalize({})
+    report = close_run(task, run, model.chosen)
     return Run(run.path, task, run.read_json(names.METRICS), model.chosen, report, notes)
 
 

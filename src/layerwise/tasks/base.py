@@ -16,6 +16,19 @@ import numpy as np
 
 from layerwise.runs.folder import RunFolder
 
+# The options every task takes; each task adds its own.
+RUN_DEFAULTS: dict[str, Any] = {
+    "output_dir": "runs",
+    "time_limit": None,
+    "seed": 0,
+    "candidates": None,
+    "candidate_params": {},
+    "report": True,
+    "verbose": True,
+    "device": "auto",
+    "resume": None,
+}
+
 
 @dataclass
 class Run:

@@ -5,7 +5,6 @@ forecast table ``predict`` returns."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from typing import Any, ClassVar
 
@@ -17,6 +16,7 @@ from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run
 from layerwise.tasks.forecast_base import ForecastCandidate, Windows
 from layerwise.tasks.holdout_outputs import save_models
+from layerwise.tasks.tabular_outputs import close_run
 
 FORECAST = "forecast.csv"
 EXAMPLES = "forecast_examples.json"
@@ -289,13 +289,6 @@ def write_forecast_run(
         if model.history is None:
             model = task.models[min(deep, key=lambda r: r["validation"])["candidate"]]
         model.history.write_csv(run.file(names.HISTORY))
-    shutil.rmtree(run.file(names.CHECKPOINTS), ignore_errors=True)
-    run.finalize({"task": task.name, "chosen": task.chosen})
-    report = None
-    if task.option("report"):
-        from layerwise.runs.report import build_report
-
-        report = build_report(run)
-        run.finalize({})
+    report = close_run(task, run, task.chosen)
     metrics = run.read_json(names.METRICS)
     return Run(run.path, task, metrics, task.chosen, report, list(profile.notes))

@@ -19,22 +19,14 @@ import pandas as pd
 from layerwise.errors import ConfigError, DataError, closest
 from layerwise.registry import Registry
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.base import Run, Task
+from layerwise.tasks.base import RUN_DEFAULTS, Run, Task
 
 # The options every holdout task takes; a task adds its own and may change the split sizes.
 HOLDOUT_DEFAULTS: dict[str, Any] = {
-    "output_dir": "runs",
+    **RUN_DEFAULTS,
     "test_data": None,
     "test_size": 0.2,
     "val_size": 0.15,
-    "time_limit": None,
-    "seed": 0,
-    "candidates": None,
-    "candidate_params": {},
-    "report": True,
-    "verbose": True,
-    "device": "auto",
-    "resume": None,
     "threshold": "auto",  # two classes: Youden's J on validation where imbalanced, else 0.5;
     # or a number, or None (argmax)
     "cheap_folds": 5,  # cheap candidates (n-gram models): k-fold CV over training + validation,

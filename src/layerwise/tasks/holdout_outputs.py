@@ -3,7 +3,6 @@ metrics, test predictions, decision.md, the task's own extras (``write_extras``)
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run
+from layerwise.tasks.tabular_outputs import close_run
 
 
 def save_models(task: Any, run: RunFolder, rows: list[dict]) -> dict[str, Any]:
@@ -130,14 +130,7 @@ def write_holdout_run(
     run.write_with(names.PREDICTIONS, lambda p: frame.to_csv(p, index=False))
     task.write_extras(run, test, {r["candidate"]: r["test_proba"] for r in rows})
     run.write_text(names.DECISION, decision)
-    shutil.rmtree(run.file(names.CHECKPOINTS), ignore_errors=True)
-    run.finalize({"task": task.name, "chosen": task.chosen})
-    report = None
-    if task.option("report"):
-        from layerwise.runs.report import build_report
-
-        report = build_report(run)
-        run.finalize({})
+    report = close_run(task, run, task.chosen)
     for row in rows:
         row.pop("test_proba", None)
         row.pop("val_proba", None)

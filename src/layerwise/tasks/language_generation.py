@@ -18,18 +18,10 @@ import pandas as pd
 
 from layerwise.errors import ConfigError, DataError
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.base import Run, Task
+from layerwise.tasks.base import RUN_DEFAULTS, Run, Task
 
 DEFAULTS: dict[str, Any] = {
-    "output_dir": "runs",
-    "seed": 0,
-    "candidates": None,  # "gpt", "ngram"
-    "candidate_params": {},
-    "report": True,
-    "verbose": True,
-    "device": "auto",
-    "resume": None,
-    "time_limit": None,  # seconds for the GPT; None: 300 on a CPU, 600 on a GPU
+    **RUN_DEFAULTS,  # candidates: "gpt", "ngram"; time_limit: the GPT's (None: 300 s on a CPU)
     "tokenizer": "char",  # or "bpe"
     "size": "tiny",  # tiny | small | base
     "val_fraction": 0.1,

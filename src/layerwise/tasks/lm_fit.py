@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from layerwise.errors import ConfigError
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run
@@ -25,7 +26,7 @@ def _names(task: Any) -> list[str]:
     asked = task.option("candidates")
     names_ = [n for n in ("ngram", "gpt") if not asked or n in asked]
     if not names_:
-        raise ValueError("no candidate")
+        raise ConfigError(f"No candidate among {asked}.", "Name gpt, ngram or both.")
     return names_
 
 
@@ -124,7 +125,7 @@ def _fit_gpt(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> t
     batches = WindowBatches(train_t, block, config_.batch_size, steps, seed)
     generator = torch.Generator().manual_seed(seed + 1)
     estimate = random_windows(val_t, block, EVAL_BATCHES * config_.batch_size, generator)
-    samples = SampleLog(task, trainer, config_.time_limit)
+    samples = SampleLog(task, config_.time_limit)
     trainer.callbacks.append(samples)
     history = trainer.fit(batches, val=estimate)
     model = trainer.model.to("cpu").eval()
@@ -138,8 +139,8 @@ class SampleLog:
     """Generates a short sample from the prompt at up to SAMPLES_PER_RUN moments of training
     (spread over the time limit), for the report."""
 
-    def __init__(self, task: Any, trainer: Any, limit: float | None):
-        self.task, self.trainer, self.limit = task, trainer, limit
+    def __init__(self, task: Any, limit: float | None):
+        self.task, self.limit = task, limit
         self.samples: list[dict[str, Any]] = []
         self.began = time.perf_counter()
 
@@ -161,23 +162,16 @@ class SampleLog:
 def encode_prompt(task: Any, prompt: str) -> tuple[np.ndarray, list[str]]:
     """Token ids of ``prompt``; characters outside a char vocabulary are mapped, skipped or
     refused (the ``unknown`` option), with a note saying which."""
-    notes = []
-    unknown = task.tokenizer.unknown(prompt) if hasattr(task.tokenizer, "unknown") else []
-    if unknown:
-        how = task.option("unknown")
-        shown = "".join(sorted(unknown))
+    how, notes = task.option("unknown"), []
+    unknown = task.tokenizer.unknown(prompt)  # always empty for byte-level BPE
+    if unknown and how != "error":  # "error" raises in encode, naming them
+        done = "mapped to close ones" if how == "map" else "left out"
         notes.append(
-            f"characters not in the training text ({shown!r}) were {'mapped to close ones' if how == 'map' else 'left out'}"
+            f"characters not in the training text ({''.join(sorted(unknown))!r}) were {done}"
         )
-        ids = task.tokenizer.encode(prompt, unknown=how)
-    else:
-        ids = task.tokenizer.encode(prompt)
-    ids = np.asarray(ids, dtype=np.int64)
-    if (
-        len(ids) == 0
-    ):  # an empty prompt starts from the first token of the vocabulary's newline or 0
-        ids = np.asarray(task.tokenizer.encode("\n", unknown="skip") if unknown else
-                         task.tokenizer.encode("\n"), dtype=np.int64)[:1]  # fmt: skip
+    ids = np.asarray(task.tokenizer.encode(prompt, unknown=how), dtype=np.int64)
+    if len(ids) == 0:  # generation needs a token to start from: a new line, where the text had one
+        ids = np.asarray(task.tokenizer.encode("\n", unknown="skip"), dtype=np.int64)[:1]
         if len(ids) == 0:
             ids = np.zeros(1, dtype=np.int64)
     return ids, notes
@@ -187,8 +181,6 @@ def generate(task: Any, prompt: str, settings: dict[str, Any], seed: int, on_tex
     ids, _ = encode_prompt(task, prompt)
     n = int(settings["max_tokens"])
     if n < 0:
-        from layerwise.errors import ConfigError
-
         raise ConfigError(f"--max-tokens {n} is not valid.", "Ask for 0 or more tokens.")
     decode = task.tokenizer.decode
     callback = None
@@ -217,9 +209,7 @@ def text_loss(task: Any, data: Any) -> dict[str, Any]:
     from layerwise.data.corpus import all_windows, read_corpus
 
     corpus = read_corpus(data)
-    ids = np.asarray(task.tokenizer.encode(corpus.text, unknown="map")
-                     if hasattr(task.tokenizer, "unknown") else task.tokenizer.encode(corpus.text),
-                     dtype=np.int64)  # fmt: skip
+    ids = np.asarray(task.tokenizer.encode(corpus.text, unknown="map"), dtype=np.int64)
     if task.chosen == "ngram":
         loss = float(task.model.loss(ids))
     else:

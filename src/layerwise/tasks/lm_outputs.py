@@ -4,7 +4,6 @@ the samples taken during training (samples.json)."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from typing import Any
 
@@ -12,6 +11,7 @@ from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run
 from layerwise.tasks.lm_fit import SAMPLES, TOKENIZER
+from layerwise.tasks.tabular_outputs import close_run
 
 GENERATION_OPTIONS = ("tokenizer", "size", "max_tokens", "temperature", "top_k", "top_p",
                       "unknown", "prompt")  # fmt: skip
@@ -31,14 +31,7 @@ def write_language_run(task: Any, run: RunFolder, corpus: Any, rows: list[dict],
     metrics = _metrics(task, corpus, rows, info, run, time.perf_counter() - started)
     run.write_json(names.METRICS, metrics)
     run.write_text(names.DECISION, _decision(task, rows, metrics))
-    shutil.rmtree(run.file(names.CHECKPOINTS), ignore_errors=True)
-    run.finalize({"task": task.name, "chosen": task.chosen})
-    report = None
-    if task.option("report"):
-        from layerwise.runs.report import build_report
-
-        report = build_report(run)
-        run.finalize({})
+    report = close_run(task, run, task.chosen)
     return Run(
         run.path, task, run.read_json(names.METRICS), task.chosen, report, list(corpus.notes)
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,13 @@ class Split:
 
     def train_histories(self) -> list[np.ndarray]:
         return self.train.histories()
+
+    @cached_property
+    def test_histories(self) -> list[np.ndarray]:
+        """Each test user's history at test time: training items plus the validation item."""
+        before_test = Interactions(self.train.n_users, self.train.n_items, *_merge(self))
+        histories = before_test.histories()
+        return [histories[u] for u in self.test_users]
 
 
 def split_log(data: Interactions, by_time: bool, seed: int) -> Split:
@@ -128,7 +136,8 @@ def candidate_params(task: Any, name: str, cls: Any, run: Any, n_deep: int) -> d
 
 
 def fit_recommendation(task: Any, data: Any, log: Any, started: float) -> Any:
-    from layerwise.tasks.recommend_outputs import open_recommend_run, write_recommend_run
+    from layerwise.tasks.recommend_outputs import write_recommend_run
+    from layerwise.tasks.tabular_outputs import open_run_folder
 
     seed = int(task.option("seed"))
     split = split_log(log.interactions, log.has_time, seed)
@@ -140,7 +149,7 @@ def fit_recommendation(task: Any, data: Any, log: Any, started: float) -> Any:
         )
     for note in log.notes:
         task.say(f"[dim]note: {note}[/dim]")
-    run = open_recommend_run(task, data)  # after the data checks: bad input leaves no folder
+    run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
     d = log.interactions
     task.say(f"{len(d)} interactions: {d.n_users} users x {d.n_items} items "
              f"({len(d) / (d.n_users * d.n_items):.2%} filled); {split.protocol}")  # fmt: skip
@@ -157,7 +166,7 @@ def bake_off(task: Any, split: Split, run: Any) -> tuple[list[dict], dict[str, A
     n_deep = sum(RANKERS.get(n).family == "deep" for n in names)
     histories = split.train_histories()
     val_hist = [histories[u] for u in split.val_users]
-    test_hist = _test_histories(split)
+    test_hist = split.test_histories
     rows, fitted = [], {}
     for name in names:
         cls = RANKERS.get(name)
@@ -194,13 +203,6 @@ def bake_off(task: Any, split: Split, run: Any) -> tuple[list[dict], dict[str, A
         raise TrainingError("Every recommender failed or was skipped.",
                             "See the reasons above; try other --candidates.")  # fmt: skip
     return rows, fitted
-
-
-def _test_histories(split: Split) -> list[np.ndarray]:
-    """Each test user's history at test time: training items plus the validation item."""
-    before_test = Interactions(split.train.n_users, split.train.n_items, *_merge(split))
-    histories = before_test.histories()
-    return [histories[u] for u in split.test_users]
 
 
 def _merge(split: Split) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,6 @@ plots (recommend_plots.json)."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from typing import Any
 
@@ -15,17 +14,12 @@ from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run
 from layerwise.tasks.recommend_base import Interactions
+from layerwise.tasks.tabular_outputs import close_run
 
 INTERACTIONS = "interactions.safetensors"
 PLOTS = "recommend_plots.json"
 EXAMPLE_USERS = 8
 SCORE_USERS = 200
-
-
-def open_recommend_run(task: Any, data: Any) -> RunFolder:
-    from layerwise.tasks.tabular_outputs import open_run_folder
-
-    return open_run_folder(task, data)
 
 
 def write_recommend_run(
@@ -61,14 +55,7 @@ def write_recommend_run(
         history = next((m.history for m in fitted.values() if m.history is not None), None)
     if history is not None:
         history.write_csv(run.file(names.HISTORY))
-    shutil.rmtree(run.file(names.CHECKPOINTS), ignore_errors=True)
-    run.finalize({"task": task.name, "chosen": chosen})
-    report = None
-    if task.option("report"):
-        from layerwise.runs.report import build_report
-
-        report = build_report(run)
-        run.finalize({})
+    report = close_run(task, run, chosen)
     return Run(run.path, task, run.read_json(names.METRICS), chosen, report, list(log.notes))
 
 
@@ -219,12 +206,10 @@ def _decision(task: Any, log: Any, split: Any, rows: list[dict], chosen: str, re
 
 
 def _plot_data(task: Any, split: Any, rows: list[dict], fitted: dict, chosen: str) -> dict:
-    from layerwise.tasks.recommend_fit import _test_histories
-
     model = fitted[chosen]
     counts = split.train.item_counts()
     top = next(r for r in rows if r["candidate"] == chosen)["top"]
-    histories = _test_histories(split)
+    histories = split.test_histories
     rng = np.random.default_rng(0)
     pick = np.sort(
         rng.choice(len(split.test_users), min(SCORE_USERS, len(split.test_users)), replace=False)

@@ -18,18 +18,10 @@ import pandas as pd
 
 from layerwise.errors import ConfigError, DataError
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.base import Run, Task
+from layerwise.tasks.base import RUN_DEFAULTS, Run, Task
 
 DEFAULTS: dict[str, Any] = {
-    "output_dir": "runs",
-    "seed": 0,
-    "candidates": None,
-    "candidate_params": {},
-    "report": True,
-    "verbose": True,
-    "device": "auto",
-    "resume": None,
-    "time_limit": None,  # seconds for all deep candidates together; None: a budget each on CPU
+    **RUN_DEFAULTS,  # time_limit: seconds for all deep candidates; None: a budget each on a CPU
     "user_column": None,
     "item_column": None,
     "rating_column": None,

@@ -134,6 +134,21 @@ def open_run_folder(task: Any, data: Any) -> RunFolder:
     return run
 
 
+def close_run(task: Any, run: RunFolder, chosen: str) -> Path | None:
+    """Finish a written run folder: drop the training checkpoints (the chosen model is saved),
+    write the manifest, then the report (after the manifest, so it lists the run's files) and
+    the manifest again with it. Returns the report's path, or None without a report."""
+    shutil.rmtree(run.file(names.CHECKPOINTS), ignore_errors=True)
+    run.finalize({"task": task.name, "chosen": chosen})
+    if not task.option("report"):
+        return None
+    from layerwise.runs.report import build_report
+
+    report = build_report(run)
+    run.finalize({})
+    return report
+
+
 def write_run(
     task: Any,
     run: RunFolder,
@@ -178,14 +193,7 @@ def write_run(
     )
     run.write_json(names.IMPORTANCE, _importance(task, frame, task.option("seed")))
     run.write_text(names.DECISION, decision)
-    shutil.rmtree(run.file(names.CHECKPOINTS), ignore_errors=True)  # the finished model is saved
-    run.finalize({"task": task.name, "chosen": chosen})
-    report = None
-    if task.option("report"):
-        from layerwise.runs.report import build_report
-
-        report = build_report(run)  # after the manifest, so the report lists the run's files
-        run.finalize({})
+    report = close_run(task, run, chosen)
     return Run(
         path=run.path,
         task=task,
