@@ -93,3 +93,8 @@ TASKS.register(
     "layerwise.tasks.language_generation:LanguageGeneration",
     "Generate text like yours; a small GPT (char or BPE) vs a Kneser-Ney n-gram model.",
 )
+TASKS.register(
+    "image-generation",
+    "layerwise.tasks.image_generation:ImageGeneration",
+    "Generate images like yours (optionally of a class); a DCGAN vs Gaussian mixtures of pixels.",
+)

@@ -102,3 +102,24 @@ def print_generation_summary(run: Any) -> None:
     out.print(
         f"  layerwise generate {run.path} --prompt {prompt!r} --max-tokens 500", soft_wrap=True
     )
+
+
+def print_image_generation_summary(run: Any) -> None:
+    """Each model's distance to the test images (and class accuracy), then the next commands."""
+    metrics = run.metrics
+    out.print(f"Fréchet distance to real test images on the judge's features (lower is better; "
+              f"real images score {metrics['floor']['test']:.2f}):")  # fmt: skip
+    for name, entry in metrics["candidates"].items():
+        test = entry["test"]
+        mark = " *" if name == metrics["chosen"] else ""
+        accuracy = test.get("class_accuracy")
+        shown = "" if accuracy is None else f", {accuracy:.1%} judged as the asked class"
+        out.print(
+            f"  {name + mark:<6} FD {test['fd']:.2f}{shown} (fit {entry['fit_seconds']:.0f} s)"
+        )
+    out.print(f"Run folder: {run.path}", soft_wrap=True)
+    out.print("Next:")
+    label = f" --label {run.task.classes[0]}" if run.task.classes else ""
+    out.print(f"  layerwise generate {run.path} --n 64{label} -o samples.png", soft_wrap=True)
+    if run.report is not None:
+        out.print(f"  open {run.report}", soft_wrap=True)

@@ -25,6 +25,7 @@ def demo(
         "speech-recognition": _spoken_words,
         "recommendation": _ratings_log,
         "language-generation": _python_docs,
+        "image-generation": _digit_images,
     }
     if task not in demos:
         raise ConfigError(f"No demo for '{task}'.", f"Demos: {', '.join(demos)}.")
@@ -39,6 +40,11 @@ def demo(
     if task == "language-generation":  # a minute is enough to see it learn to write
         options.update(time_limit=60, prompt="The ")
     run = fit(str(data_path), task=task, target=target, output_dir=output_dir, **options)
+    if task == "image-generation":
+        from layerwise.cli.common import print_image_generation_summary
+
+        print_image_generation_summary(run)
+        return
     if task == "recommendation":
         from layerwise.cli.common import print_recommend_summary
 

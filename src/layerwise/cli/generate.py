@@ -1,4 +1,6 @@
-"""layerwise generate RUN [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]"""
+"""layerwise generate RUN: text from a language-generation run ([--prompt TEXT]
+[--max-tokens N] [--temperature T] [--top-k K]), or a grid of images from an image-generation
+run ([--n N] [--label CLASS] [-o samples.png])."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import typer
 
 
 def generate(
-    run_dir: str = typer.Argument(..., help="A language-generation run folder."),
+    run_dir: str = typer.Argument(..., help="A language- or image-generation run folder."),
     prompt: str = typer.Option("\n", "--prompt", "-p", help="Text to continue [a new line]."),
     max_tokens: Optional[int] = typer.Option(
         None, "--max-tokens", help="Tokens to generate [the run's, 200]; the window slides."
@@ -20,9 +22,14 @@ def generate(
     top_p: Optional[float] = typer.Option(
         None, "--top-p", help="Sample among the likeliest tokens holding this probability."
     ),
-    seed: int = typer.Option(0, "--seed", help="The same seed gives the same text."),
+    seed: int = typer.Option(0, "--seed", help="The same seed gives the same output."),
+    n: int = typer.Option(64, "--n", help="Images: how many to generate [64]."),
+    label: Optional[str] = typer.Option(
+        None, "--label", help="Images: the class to generate [each class in turn]."
+    ),
+    output: str = typer.Option("samples.png", "--output", "-o", help="Images: the grid's PNG."),
 ) -> None:
-    """Continue a prompt with a trained text generator, streaming the text as it is sampled."""
+    """Continue a prompt (text runs, streamed as it is sampled) or draw images (image runs)."""
     import sys
 
     from layerwise.api import load
@@ -30,9 +37,12 @@ def generate(
     from layerwise.errors import ConfigError
 
     task = load(run_dir)
+    if task.name == "image-generation":
+        _images(task, n, label, output, seed)
+        return
     if task.name != "language-generation":
         raise ConfigError(
-            f"generate works on language-generation runs; this run is {task.name}.",
+            f"generate works on language- and image-generation runs; this run is {task.name}.",
             "Use `layerwise predict` for it.",
         )
     if max_tokens is not None and max_tokens < 0:  # before any text is written
@@ -48,3 +58,24 @@ def generate(
 
     task.generate(prompt, max_tokens, temperature, top_k, top_p, seed, on_text=stream)
     sys.stdout.write("\n")
+
+
+def _images(task, n: int, label: str | None, output: str, seed: int) -> None:
+    from pathlib import Path
+
+    from layerwise.cli.common import out
+    from layerwise.errors import ConfigError
+    from layerwise.runs.image_grid import save_grid
+
+    path = Path(output)
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"-o {output} is not a .png file.", "Name the grid's file *.png.")
+    images, codes = task.generate(n, label, seed=seed)
+    columns = None
+    if codes is not None and label is None:  # every class in turn: one class per column
+        columns = min(len(task.classes), n)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_grid(path, images, columns)
+    what = f" of class {label!r}" if label is not None else ""
+    side = f"{task.side}x{task.side}"
+    out.print(f"Wrote {n} generated images{what} ({side}, {task.chosen}) to {path}", soft_wrap=True)

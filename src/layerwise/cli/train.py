@@ -129,6 +129,11 @@ def train(
     size: Optional[str] = typer.Option(
         None, "--size", help="Language generation: the GPT's size, tiny, small or base [tiny]."
     ),
+    conditional: Optional[bool] = typer.Option(
+        None,
+        "--conditional/--no-conditional",
+        help="Image generation: generate a requested class [when the images have classes].",
+    ),
     device: Optional[str] = typer.Option(
         None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."
     ),
@@ -208,6 +213,7 @@ def train(
         "format": log_format,
         "tokenizer": tokenizer,
         "size": size,
+        "conditional": conditional,
     }
     options.update({k: v for k, v in task_options.items() if v is not None})
     if log_format is not None and task is None:
@@ -222,5 +228,10 @@ def train(
         from layerwise.cli.common import print_recommend_summary
 
         print_recommend_summary(run)
+        return
+    if run.task.name == "image-generation":
+        from layerwise.cli.common import print_image_generation_summary
+
+        print_image_generation_summary(run)
         return
     print_run_summary(run, data_hint=str(data) if data is not None else '"a new text"')

@@ -240,20 +240,28 @@ class Trainer:
         return {"loss": loss.detach()}
 
     def backward_step(
-        self, loss: torch.Tensor, optimizer: torch.optim.Optimizer | None = None
+        self,
+        loss: torch.Tensor,
+        optimizer: torch.optim.Optimizer | None = None,
+        inputs: list[torch.Tensor] | None = None,
     ) -> None:
-        """Zero the gradients, backpropagate ``loss`` (scaled for fp16), clip, and step."""
+        """Zero the gradients, backpropagate ``loss`` (scaled for fp16), clip, and step.
+
+        ``inputs``: only these parameters receive gradients (the others keep none, so the
+        optimizer leaves them as they are), e.g. a GAN's generator step, whose loss flows
+        through the discriminator without training it.
+        """
         optimizer = optimizer or self.optimizer
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(loss).backward(inputs=inputs)
             if self.config.clip_grad_norm is not None:
                 self.scaler.unscale_(optimizer)
                 self._clip(optimizer)
             self.scaler.step(optimizer)
             self.scaler.update()
             return
-        loss.backward()
+        loss.backward(inputs=inputs)
         if self.config.clip_grad_norm is not None:
             self._clip(optimizer)
         optimizer.step()
@@ -341,7 +349,10 @@ class Trainer:
 
     # ---- fit --------------------------------------------------------------------------------
 
-    def _make_optimizer(self) -> torch.optim.Optimizer | None:
+    def make_optimizer(self) -> torch.optim.Optimizer | None:
+        """The optimizer of the model's trainable parameters (from the config's ``optimizer``,
+        ``lr`` and ``weight_decay``). Override for parameter groups (e.g. a GAN's two networks
+        with their own rates in one optimizer, which the checkpoints then save whole)."""
         cfg = self.config
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
@@ -382,7 +393,7 @@ class Trainer:
         train = self._prepare(train, "train")
         val = None if val is None else self._prepare(val, "val")
         steps = self._steps_per_epoch(train)
-        self.optimizer = self._make_optimizer()
+        self.optimizer = self.make_optimizer()
         self.scheduler = self._make_scheduler(steps)
         monitor, mode = cfg.monitor, cfg.mode
         if val is None and cfg.monitor.startswith("val_"):  # nothing to validate: watch the loss
