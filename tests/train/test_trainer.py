@@ -318,3 +318,27 @@ def test_a_max_mode_monitor_without_validation_falls_back_to_the_lowest_training
     losses = [r["train_loss"] for r in history.records]
     assert history.monitor == "train_loss" and history.mode == "min"
     assert history.best["train_loss"] == min(losses) and losses[-1] < losses[0]
+
+
+def test_an_epoch_without_batches_ends_training():
+    """Batch sources that stop at a deadline (the LM's and GAN's) end training there, without
+    recording an empty epoch."""
+    x, y = torch.randn(12, 3), torch.randn(12, 1)
+
+    class FiveBatches:  # two per epoch until five have been given
+        given = 0
+
+        def __len__(self):
+            return 2
+
+        def __iter__(self):
+            for _ in range(2):
+                if self.given == 5:
+                    return
+                self.given += 1
+                yield x[:4], y[:4]
+
+    trainer = Trainer(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss,
+                      TrainerConfig(epochs=10, schedule="constant", progress=False))  # fmt: skip
+    history = trainer.fit(FiveBatches())
+    assert len(history) == 3 and trainer.stopped_reason == "no more batches"

@@ -117,10 +117,6 @@ def _params(task: Any, name: str, run: Any = None) -> dict[str, Any]:
     return params
 
 
-def _user_params(task: Any, name: str) -> dict[str, Any]:
-    return dict((task.option("candidate_params") or {}).get(name, {}))
-
-
 def _fit_detectors(
     task: Any, model: AnomalyModel, x: np.ndarray, run: Any
 ) -> tuple[list[dict], dict[str, np.ndarray]]:
@@ -129,7 +125,7 @@ def _fit_detectors(
     for name in _detector_names(task):
         cls = DETECTORS.get(name)
         params = _params(task, name, run) if cls.family == "deep" else {}
-        params.update(_user_params(task, name))
+        params.update(task.candidate_options(name))
         start = time.perf_counter()
         detector = cls(seed=int(task.option("seed")), **params)
         detector.fit(x)
@@ -172,7 +168,7 @@ def _fit_supervised(
         cls = SUPERVISED[name]
         params = {
             **(_params(task, name) if cls.family == "deep" else {}),
-            **_user_params(task, name),
+            **task.candidate_options(name),
         }
         start = time.perf_counter()
         oof = out_of_fold(lambda cls=cls, params=params: cls(seed, **params), inputs, y, seed)

@@ -77,6 +77,30 @@ class Task(ABC):
                 + f"Options: {', '.join(self.DEFAULTS)}.",
             )
 
+    def candidate_names(self, known: tuple[str, ...]) -> list[str]:
+        """The candidates of ``known`` to train: those the ``candidates`` option names (all
+        of them when it names none); a ConfigError when it names none of ``known``."""
+        from layerwise.errors import ConfigError
+
+        asked = self.option("candidates")
+        names = [n for n in known if not asked or n in asked]
+        if not names:
+            raise ConfigError(f"No candidate among {asked}.", f"Name one of {', '.join(known)}.")
+        return names
+
+    def candidate_options(self, name: str) -> dict[str, Any]:
+        """The options the user gave candidate ``name`` (``candidate_params``), a copy."""
+        return dict((self.option("candidate_params") or {}).get(name, {}))
+
+    def time_budget(self, cpu_seconds: float, gpu_seconds: float) -> float:
+        """The ``time_limit`` option, or the default budget of the device it trains on."""
+        from layerwise.train.trainer import resolve_device
+
+        if self.option("time_limit") is not None:
+            return float(self.option("time_limit"))
+        on_cpu = resolve_device(self.option("device")).type == "cpu"
+        return cpu_seconds if on_cpu else gpu_seconds
+
     def say(self, message: str) -> None:
         """One progress line on stderr, unless the task was made with ``verbose=False``."""
         if self.options.get("verbose", self.DEFAULTS.get("verbose", True)):

@@ -36,6 +36,7 @@ EMA 0.999 (with a (1 + t) / (10 + t) warmup): >= 99% of samples are the asked-fo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -221,9 +222,8 @@ class RandomBatches:
         (3, [4, 4, 4])
     """
 
-    def __init__(
-        self, images: torch.Tensor, labels: torch.Tensor, batch: int, steps: int, seed: int
-    ):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch: int, steps: int,
+                 seed: int, deadline: float | None = None):  # fmt: skip
         if len(images) != len(labels) or len(images) == 0:
             raise ValueError(
                 f"{len(images)} images and {len(labels)} labels: give equal, non-zero counts."
@@ -232,12 +232,15 @@ class RandomBatches:
         self.batch, self.steps = min(batch, len(images)), steps
         self.generator = torch.Generator().manual_seed(seed)
         self._order = torch.empty(0, dtype=torch.long)
+        self.deadline = deadline  # a time.perf_counter() value: the epoch ends early after it
 
     def __len__(self) -> int:
         return self.steps
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for _ in range(self.steps):
+            if self.deadline is not None and time.perf_counter() >= self.deadline:
+                return
             if len(self._order) < self.batch:
                 self._order = torch.randperm(len(self.images), generator=self.generator)
             index, self._order = self._order[: self.batch], self._order[self.batch :]

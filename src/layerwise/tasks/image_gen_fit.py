@@ -13,6 +13,7 @@ import torch
 from layerwise.errors import ConfigError, DataError
 from layerwise.runs import folder as names
 from layerwise.tasks.base import Run
+from layerwise.train.callbacks import Snapshots
 
 SMALLEST_SIDE, LARGEST_SIDE = 16, 64  # the default side lies between (smaller images upsampled)
 CPU_BUDGET_S, GPU_BUDGET_S = 120.0, 600.0  # the GAN's training time when none is given
@@ -34,7 +35,7 @@ def fit_images(task: Any, data: Any, started: float) -> Run:
     task.say(f"{images.summary()}; generating {task.side}x{task.side}, "
              + (f"conditional on {len(task.classes)} classes" if task.conditional
                 else "unconditional"))  # fmt: skip
-    judge_params = _user_params(task, "judge")
+    judge_params = task.candidate_options("judge")
     start = time.perf_counter()
     net, info = train_feature_net(
         parts["train"].images, _labels(task, parts["train"]), seed=int(task.option("seed")),
@@ -48,7 +49,7 @@ def fit_images(task: Any, data: Any, started: float) -> Run:
     floor = {"val": val_judge.floor(_real_like(parts, "val")),
              "test": task.judge.floor(_real_like(parts, "test"))}  # fmt: skip
     rows, models, extras = [], {}, {}
-    for name in _names(task):
+    for name in task.candidate_names(("gmm", "gan")):
         start = time.perf_counter()
         model, extra = (_fit_gmm if name == "gmm" else _fit_gan)(
             task, parts["train"], val_judge, run
@@ -56,8 +57,8 @@ def fit_images(task: Any, data: Any, started: float) -> Run:
         row = {"candidate": name, "family": "classical" if name == "gmm" else "deep",
                "fit_seconds": time.perf_counter() - start}  # fmt: skip
         task.model, task.chosen = model, name
-        row["validation"] = _score(task, val_judge, len(parts["val"]))
-        row["test"] = _score(task, task.judge, len(parts["test"]))
+        row["validation"] = _score(task, val_judge)
+        row["test"] = _score(task, task.judge)
         task.say(f"  {name:<6} validation FD {row['validation']['fd']:.2f}"
                  + _accuracy_text(row["validation"]) + f" (fit {row['fit_seconds']:.1f} s)")  # fmt: skip
         rows.append(row)
@@ -160,50 +161,30 @@ def _real_like(parts: dict[str, Any], held: str) -> torch.Tensor:
 
 
 # ---- candidates ------------------------------------------------------------------------------
-def _names(task: Any) -> list[str]:
-    asked = task.option("candidates")
-    chosen = [n for n in ("gmm", "gan") if not asked or n in asked]
-    if not chosen:
-        raise ConfigError(f"No candidate among {asked}.", "Name gan, gmm or both.")
-    return chosen
-
-
-def _user_params(task: Any, name: str) -> dict[str, Any]:
-    return dict((task.option("candidate_params") or {}).get(name, {}))
-
-
 def _fit_gmm(task: Any, train: Any, judge: Any, run: Any) -> tuple[Any, dict]:
     from layerwise.classical.image_gmm import PixelGMM
 
-    model = PixelGMM(seed=int(task.option("seed")), **_user_params(task, "gmm"))
+    model = PixelGMM(seed=int(task.option("seed")), **task.candidate_options("gmm"))
     model.fit(to_signed(train.images).numpy(), train.labels if task.conditional else None)
     return model, {}
-
-
-def time_budget(task: Any) -> float:
-    from layerwise.train.trainer import resolve_device
-
-    if task.option("time_limit") is not None:
-        return float(task.option("time_limit"))
-    return CPU_BUDGET_S if resolve_device(task.option("device")).type == "cpu" else GPU_BUDGET_S
 
 
 def _fit_gan(task: Any, train: Any, judge: Any, run: Any) -> tuple[Any, dict]:
     from layerwise.models.dcgan import DCGANConfig
     from layerwise.tasks.gan_train import GANPair, GANTrainer, RandomBatches, gan_config
 
-    seed, params = int(task.option("seed")), _user_params(task, "gan")
+    seed, params = int(task.option("seed")), task.candidate_options("gan")
     arch = {k: params.pop(k) for k in ("z_dim", "width") if k in params}
     config = DCGANConfig(task.channels, task.side, len(task.classes), **arch)
     steps = int(params.pop("steps_per_epoch", 100))
     options = {"device": task.option("device"), "progress": bool(task.option("verbose")),
                "checkpoint_dir": str(run.file(names.CHECKPOINTS) / "gan"),
-               "time_limit": time_budget(task), **params}  # fmt: skip
+               "time_limit": task.time_budget(CPU_BUDGET_S, GPU_BUDGET_S), **params}  # fmt: skip
     trainer_config = gan_config(options, seed)
     torch.manual_seed(seed)
     pair = GANPair(config)
     n = int(task.option("n_samples"))
-    codes = _sample_codes(task, n)
+    codes = task.label_codes(None, n)
     asked = None if codes is None else torch.from_numpy(codes)
 
     def quality(generator: torch.nn.Module) -> dict[str, float]:
@@ -217,36 +198,33 @@ def _fit_gan(task: Any, train: Any, judge: Any, run: Any) -> tuple[Any, dict]:
     trainer.callbacks.append(grids)
     labels = torch.from_numpy(train.labels if task.conditional else np.zeros(len(train), np.int64))
     batches = RandomBatches(to_signed(train.images), labels, trainer_config.batch_size, steps, seed)
+    if trainer_config.time_limit:
+        batches.deadline = time.perf_counter() + trainer_config.time_limit
     history = trainer.fit(batches, val=(torch.zeros(1),))  # evaluate() samples and judges
     pair = trainer.model.to("cpu").eval()
-    return pair.generator_ema, {"history": history, "grids": grids.grids,
+    return pair.generator_ema, {"history": history, "grids": grids.taken,
                                 "architecture": config.to_dict(), "epochs": len(history),
                                 "best_epoch": trainer.best_epoch, "stopped": trainer.stopped_reason,
                                 "parameters": sum(p.numel() for p in pair.generator.parameters())}  # fmt: skip
 
 
-class GridLog:
+class GridLog(Snapshots):
     """Samples from fixed noise (each class in a row when conditional) at up to GRIDS_PER_RUN
     moments of training, spread over the time limit, so the report shows the GAN learn."""
 
     def __init__(self, task: Any, limit: float | None):
-        self.task, self.limit = task, limit
-        self.grids: list[dict[str, Any]] = []
-        self.began = time.perf_counter()
+        super().__init__(limit, GRIDS_PER_RUN)
+        self.task = task
 
-    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
+    def take(self, trainer: Any, record: dict[str, Any], elapsed: float) -> dict[str, Any]:
         from layerwise.tasks.gan_train import sample_images
 
-        elapsed = time.perf_counter() - self.began
-        due = len(self.grids) + 1
-        if self.limit and elapsed < due * self.limit / GRIDS_PER_RUN and record["epoch"] > 1:
-            return
         codes = grid_codes(self.task)
         labels = None if codes is None else torch.from_numpy(codes)
         n = GRID_UNCONDITIONAL if codes is None else len(codes)
         images = sample_images(trainer.model.generator_ema, n, labels, seed=1234)
-        self.grids.append({"epoch": record["epoch"], "seconds": round(elapsed, 1),
-                           "fd": record.get("val_fd"), "images": to_uint8(images)})  # fmt: skip
+        return {"epoch": record["epoch"], "seconds": round(elapsed, 1),
+                "fd": record.get("val_fd"), "images": to_uint8(images)}  # fmt: skip
 
 
 def grid_codes(task: Any) -> np.ndarray | None:
@@ -270,10 +248,6 @@ def to_uint8(images: Any) -> np.ndarray:
     return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def _sample_codes(task: Any, n: int) -> np.ndarray | None:
-    return task.label_codes(None, n)
-
-
 def sample_signed(task: Any, n: int, codes: np.ndarray | None, seed: int) -> torch.Tensor:
     """``n`` samples of the task's current model as float [-1, 1] ``[n, C, H, W]``."""
     if task.chosen == "gmm":
@@ -288,9 +262,10 @@ def sample_uint8(task: Any, n: int, codes: np.ndarray | None, seed: int) -> np.n
     return to_uint8(sample_signed(task, n, codes, seed))
 
 
-def _score(task: Any, judge: Any, held: int) -> dict[str, Any]:
+def _score(task: Any, judge: Any) -> dict[str, Any]:
+    """The judge's scores of n_samples new samples (other noise than the per-epoch checks)."""
     n = int(task.option("n_samples"))
-    codes = _sample_codes(task, n)
+    codes = task.label_codes(None, n)
     return judge.score(sample_signed(task, n, codes, seed=int(task.option("seed")) + 7), codes)
 
 
@@ -308,11 +283,9 @@ def evaluate_images(task: Any, data: Any) -> dict[str, Any]:
                          classes=task.classes or None)  # fmt: skip
     if len(images) < 2:
         raise DataError(f"Only {len(images)} image to compare with.", "Give at least 2 images.")
-    codes = None
-    if task.conditional and images.labels is not None and (images.labels >= 0).all():
-        codes = images.labels
+    labelled = images.labels is not None and (images.labels >= 0).all()
+    # the classes of the given images when they all have one the model knows, else each in turn
+    codes = images.labels if task.conditional and labelled else task.label_codes(None, len(images))
     judge = QualityJudge(task.judge.model, to_signed(images.images), task.judge.info)
-    n = len(images) if codes is None else len(codes)
-    samples = sample_signed(task, n, codes if codes is not None else task.label_codes(None, n), 0)
-    scores = judge.score(samples, codes)
+    scores = judge.score(sample_signed(task, len(images), codes, seed=0), codes)
     return {"rows": len(images), **{k: v for k, v in scores.items() if v is not None}}

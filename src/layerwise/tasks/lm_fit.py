@@ -14,20 +14,13 @@ from layerwise.errors import ConfigError
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import Run
+from layerwise.train.callbacks import Snapshots
 
 TOKENIZER = "tokenizer.json"
 SAMPLES = "samples.json"
 SAMPLE_TOKENS = 200
 SAMPLES_PER_RUN = 8
 STEPS_PER_EPOCH = 200
-
-
-def _names(task: Any) -> list[str]:
-    asked = task.option("candidates")
-    names_ = [n for n in ("ngram", "gpt") if not asked or n in asked]
-    if not names_:
-        raise ConfigError(f"No candidate among {asked}.", "Name gpt, ngram or both.")
-    return names_
 
 
 def fit_language(task: Any, data: Any, started: float) -> Run:
@@ -51,7 +44,7 @@ def fit_language(task: Any, data: Any, started: float) -> Run:
              f"{task.option('val_fraction'):.0%}")  # fmt: skip
     rows, models = [], {}
     chars_per_token = len(corpus.text) / max(len(ids), 1)
-    for name in _names(task):
+    for name in task.candidate_names(("ngram", "gpt")):
         start = time.perf_counter()
         model, extra = (_fit_ngram if name == "ngram" else _fit_gpt)(task, train, val, run)
         loss = extra.pop("val_loss")
@@ -74,30 +67,18 @@ def _loss_figures(loss: float, chars_per_token: float) -> dict[str, float]:
             "nats_per_char": loss / max(chars_per_token, 1e-9)}  # fmt: skip
 
 
-def _user_params(task: Any, name: str) -> dict[str, Any]:
-    return dict((task.option("candidate_params") or {}).get(name, {}))
-
-
 def _fit_ngram(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> tuple[Any, dict]:
     from layerwise.classical.ngram_lm import NGramLM
 
-    model = NGramLM(kind=task.option("tokenizer"), **_user_params(task, "ngram"))
+    model = NGramLM(kind=task.option("tokenizer"), **task.candidate_options("ngram"))
     model.fit(train, val, vocab_size=task.tokenizer.vocab_size)
     return model, {"val_loss": float(model.loss(val)), "order": model.order}
-
-
-def time_budget(task: Any) -> float:
-    from layerwise.tasks.language_generation import CPU_BUDGET_S, GPU_BUDGET_S
-    from layerwise.train.trainer import resolve_device
-
-    if task.option("time_limit") is not None:
-        return float(task.option("time_limit"))
-    return CPU_BUDGET_S if resolve_device(task.option("device")).type == "cpu" else GPU_BUDGET_S
 
 
 def _fit_gpt(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> tuple[Any, dict]:
     from layerwise.data.corpus import all_windows, random_windows
     from layerwise.models.gpt import GPT, GPTConfig, parameter_count
+    from layerwise.tasks.language_generation import CPU_BUDGET_S, GPU_BUDGET_S
     from layerwise.tasks.lm_train import (
         EVAL_BATCHES,
         LMTrainer,
@@ -106,7 +87,7 @@ def _fit_gpt(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> t
         window_loss,
     )
 
-    seed, params = int(task.option("seed")), _user_params(task, "gpt")
+    seed, params = int(task.option("seed")), task.candidate_options("gpt")
     config = GPTConfig.preset(params.pop("size", task.option("size")), task.tokenizer.vocab_size,
                               params.pop("block_size", None))  # fmt: skip
     block = config.block_size
@@ -116,7 +97,7 @@ def _fit_gpt(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> t
     task.say(f"  gpt    {task.option('size')}: {counts['total']:,} parameters, block {block}")
     trainer_params = {"device": task.option("device"), "progress": bool(task.option("verbose")),
                       "checkpoint_dir": str(run.file(names.CHECKPOINTS) / "gpt"),
-                      "time_limit": time_budget(task), "batch_size": 16, **params}  # fmt: skip
+                      "time_limit": task.time_budget(CPU_BUDGET_S, GPU_BUDGET_S), "batch_size": 16, **params}  # fmt: skip
     config_ = gpt_config(trainer_params, seed)
     steps = int(params.get("steps_per_epoch", STEPS_PER_EPOCH))
     total = int(params.get("max_steps", 10**9))
@@ -127,36 +108,32 @@ def _fit_gpt(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> t
     estimate = random_windows(val_t, block, EVAL_BATCHES * config_.batch_size, generator)
     samples = SampleLog(task, config_.time_limit)
     trainer.callbacks.append(samples)
+    if config_.time_limit:
+        batches.deadline = time.perf_counter() + config_.time_limit
     history = trainer.fit(batches, val=estimate)
     model = trainer.model.to("cpu").eval()
     loss = window_loss(model, all_windows(val_t, block))
-    return model, {"val_loss": loss, "history": history, "samples": samples.samples,
+    return model, {"val_loss": loss, "history": history, "samples": samples.taken,
                    "parameters": counts, "architecture": config.to_dict(),
                    "steps": trainer.step_count, "stopped": trainer.stopped_reason}  # fmt: skip
 
 
-class SampleLog:
+class SampleLog(Snapshots):
     """Generates a short sample from the prompt at up to SAMPLES_PER_RUN moments of training
     (spread over the time limit), for the report."""
 
     def __init__(self, task: Any, limit: float | None):
-        self.task, self.limit = task, limit
-        self.samples: list[dict[str, Any]] = []
-        self.began = time.perf_counter()
+        super().__init__(limit, SAMPLES_PER_RUN)
+        self.task = task
 
-    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
+    def take(self, trainer: Any, record: dict[str, Any], elapsed: float) -> dict[str, Any]:
         from layerwise.tasks.lm_train import sample_text
 
-        elapsed = time.perf_counter() - self.began
-        due = len(self.samples) + 1
-        if self.limit and elapsed < due * self.limit / SAMPLES_PER_RUN and record["epoch"] > 1:
-            return
         prompt, _ = encode_prompt(self.task, self.task.option("prompt"))
         text = sample_text(trainer.model, self.task.tokenizer, prompt, SAMPLE_TOKENS // 2,
                            seed=int(self.task.option("seed")))  # fmt: skip
-        self.samples.append({"epoch": record["epoch"], "step": trainer.step_count,
-                             "seconds": round(elapsed, 1), "val_loss": record.get("val_loss"),
-                             "text": text})  # fmt: skip
+        return {"epoch": record["epoch"], "step": trainer.step_count,
+                "seconds": round(elapsed, 1), "val_loss": record.get("val_loss"), "text": text}  # fmt: skip
 
 
 def encode_prompt(task: Any, prompt: str) -> tuple[np.ndarray, list[str]]:

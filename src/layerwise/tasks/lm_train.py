@@ -25,11 +25,17 @@ EVAL_BATCHES = 20  # validation estimate per epoch (nanoGPT's CPU setting); the 
 
 
 class WindowBatches:
-    """``steps`` random (input, next-token target) windows of ``block`` tokens per epoch."""
+    """``steps`` random (input, next-token target) windows of ``block`` tokens per epoch.
 
-    def __init__(self, ids: torch.Tensor, block: int, batch: int, steps: int, seed: int):
+    ``deadline`` (a ``time.perf_counter()`` value): the epoch ends early once it has passed,
+    so a time limit is kept to the step rather than to the end of an epoch.
+    """
+
+    def __init__(self, ids: torch.Tensor, block: int, batch: int, steps: int, seed: int,
+                 deadline: float | None = None):  # fmt: skip
         self.ids, self.block, self.batch, self.steps = ids, block, batch, steps
         self.generator = torch.Generator().manual_seed(seed)
+        self.deadline = deadline
 
     def __len__(self) -> int:
         return self.steps
@@ -38,6 +44,8 @@ class WindowBatches:
         from layerwise.data.corpus import random_windows
 
         for _ in range(self.steps):
+            if self.deadline is not None and time.perf_counter() >= self.deadline:
+                return
             yield random_windows(self.ids, self.block, self.batch, self.generator)
 
 

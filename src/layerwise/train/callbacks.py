@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import math
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -282,3 +283,26 @@ class StepLog:
             name = key if key.startswith("train_") else f"train_{key}"
             out[name] = sum(v * n for v, n in zip(values, self.sizes, strict=True)) / max(total, 1)
         return out
+
+
+class Snapshots:
+    """A callback that keeps up to ``count`` snapshots of training (sample texts, image grids)
+    spread over the time limit: after epoch 1, then whenever another ``limit / count`` seconds
+    have passed (every epoch without a limit). Subclasses define ``take(trainer, record,
+    elapsed) -> dict``; the snapshots are in ``taken``.
+    """
+
+    def __init__(self, limit: float | None, count: int):
+        self.limit, self.count = limit, count
+        self.taken: list[dict[str, Any]] = []
+        self.began = time.perf_counter()
+
+    def take(self, trainer: Any, record: dict[str, Any], elapsed: float) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
+        elapsed = time.perf_counter() - self.began
+        due = (len(self.taken) + 1) * self.limit / self.count if self.limit else 0.0
+        if record["epoch"] > 1 and elapsed < due:
+            return
+        self.taken.append(self.take(trainer, record, elapsed))

@@ -444,6 +444,7 @@ class Trainer:
                 self.model.train()
                 bar.start_epoch(epoch)
                 log = StepLog(epoch, check_every)
+                step = 0
                 for step, batch in enumerate(self._batches(train, train=True), 1):
                     if self.optimizer is not None:
                         self._last_lr = self.optimizer.param_groups[0]["lr"]
@@ -454,6 +455,9 @@ class Trainer:
                     if self.scheduler is not None:
                         self.scheduler.step()
                     bar.step(step)
+                if step == 0 and epoch > start + 1:  # batch sources that stop at a deadline
+                    self.stopped_reason = "time limit" if cfg.time_limit else "no more batches"
+                    break
                 record: dict[str, Any] = {"epoch": epoch, **log.means()}
                 if val is not None:
                     record.update(self.evaluate(val))

@@ -1,0 +1,159 @@
+"""How the convolutional VAE of image-generation is trained by the one engine.
+
+``VAETrainer`` overrides ``train_step`` (one step on the negative ELBO: a Gaussian
+reconstruction likelihood plus ``beta`` times the KL divergence of the posterior from N(0, I),
+``beta`` warmed up linearly over ``warmup_steps``) and ``evaluate`` (sample quality of the
+decoder, e.g. a Frechet distance, so the engine keeps the best epoch). The decoder samples like
+a GAN generator (:meth:`ConvVAE.decoder_module`, :func:`~layerwise.tasks.gan_train.sample_images`).
+
+The likelihood's scale ``sigma`` (in [-1, 1] pixel units) is either fixed or, by default
+(``sigma=None``), the batch's own root-mean-square reconstruction error ("sigma-VAE",
+Rybkin et al., 2021): the maximum-likelihood scale, which sharpens the decoder as it learns
+(with a fixed scale, a smaller sigma is the same as a smaller beta).
+
+TUNING_TABLE
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from layerwise.models.conv_vae import ConvVAE
+from layerwise.train import Trainer, TrainerConfig
+
+MONITOR = "val_fd"
+LR = 1e-3
+SIGMA_MIN = 1e-3  # floor of the learned likelihood scale (in [-1, 1] units)
+LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_nll(
+    recon: torch.Tensor, x: torch.Tensor, sigma: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image Gaussian negative log-likelihood ``[N]`` (nats) of ``x`` around ``recon``,
+    and the scale used: ``sigma``, or when None the batch's RMS error (floored at SIGMA_MIN).
+
+    Example:
+        >>> x = torch.zeros(2, 1, 2, 2)
+        >>> nll, s = gaussian_nll(x + 0.1, x)
+        >>> round(float(s), 3), nll.shape
+        (0.1, torch.Size([2]))
+    """
+    err = (x - recon).float().pow(2).flatten(1)
+    if sigma is None:
+        scale = err.mean().detach().sqrt().clamp_min(SIGMA_MIN)
+    else:
+        scale = torch.tensor(float(sigma), device=err.device)
+    d = err.shape[1]
+    nll = err.sum(dim=1) / (2 * scale**2) + d * (torch.log(scale) + 0.5 * LOG_2PI)
+    return nll, scale
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per row ``[N]``.
+
+    Example:
+        >>> float(kl_divergence(torch.zeros(1, 3), torch.zeros(1, 3))[0])
+        0.0
+    """
+    mu, logvar = mu.float(), logvar.float()
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+class VAETrainer(Trainer):
+    """The engine with negative-ELBO steps and sample-quality validation.
+
+    ``quality(decoder) -> {"val_fd": ..., ...}`` measures the decoder each epoch (it is called
+    with :meth:`ConvVAE.decoder_module`); ``beta`` weighs the KL term (reached after
+    ``warmup_steps`` of linear warmup from 0); ``sigma`` is the likelihood's fixed scale, or
+    None to use the batch's RMS reconstruction error.
+
+    Example:
+        >>> from layerwise.models.conv_vae import ConvVAEConfig
+        >>> from layerwise.tasks.gan_train import RandomBatches
+        >>> vae = ConvVAE(ConvVAEConfig(channels=1, side=8, n_classes=2, width=8))
+        >>> images, labels = torch.rand(32, 1, 8, 8) * 2 - 1, torch.randint(0, 2, (32,))
+        >>> trainer = VAETrainer(vae, vae_config({"epochs": 1, "progress": False}, seed=0))
+        >>> history = trainer.fit(RandomBatches(images, labels, 8, steps=2, seed=0))
+        >>> sorted(history.records[0])[:5]
+        ['epoch', 'lr', 'seconds', 'train_beta', 'train_kl']
+    """
+
+    def __init__(
+        self,
+        vae: ConvVAE,
+        config: TrainerConfig,
+        quality: Callable[[nn.Module], dict[str, float]] | None = None,
+        beta: float = 1.0,
+        sigma: float | None = None,
+        warmup_steps: int = 0,
+    ):
+        super().__init__(vae, lambda out, target: out, config)
+        self.quality = quality
+        self.beta = float(beta)
+        self.sigma = sigma
+        self.warmup_steps = int(warmup_steps)
+
+    @property
+    def steps_done(self) -> int:
+        """Steps taken, read from the optimizer's state (so it survives a resume)."""
+        if self.optimizer is None:
+            return 0
+        state = self.optimizer.state.get(next(self.model.decoder.parameters()), {})
+        return int(state.get("step", 0))
+
+    def current_beta(self) -> float:
+        """``beta``, ramped linearly from 0 over the first ``warmup_steps`` steps."""
+        if self.warmup_steps <= 0:
+            return self.beta
+        return self.beta * min(1.0, (self.steps_done + 1) / self.warmup_steps)
+
+    def train_step(self, batch: tuple[Any, ...]) -> dict[str, Any]:
+        x, labels = batch[0], batch[1] if len(batch) > 1 else None
+        vae = self.model
+        if not vae.config.n_classes:
+            labels = None
+        beta = self.current_beta()
+        with self.autocast():
+            recon, mu, logvar = vae(x, labels)
+        nll, scale = gaussian_nll(recon, x, self.sigma)
+        kl = kl_divergence(mu, logvar)
+        loss = (nll + beta * kl).mean()
+        self.backward_step(loss)
+        return {
+            "loss": (nll + kl).mean().detach(),  # the negative ELBO (beta = 1), nats an image
+            "recon": nll.mean().detach(),
+            "kl": kl.mean().detach(),
+            "sigma": scale.detach(),
+            "beta": beta,
+        }
+
+    def evaluate(self, data: Any) -> dict[str, float]:
+        """``quality(decoder)``; ``data`` is unused (the engine passes its placeholder)."""
+        if self.quality is None:
+            return {}
+        return dict(self.quality(self.model.decoder_module()))
+
+
+def vae_config(params: dict[str, Any], seed: int) -> TrainerConfig:
+    """The engine's options for a VAE: monitored by ``val_fd`` (lower is better), no early
+    stopping, a constant rate; ``params`` may set epochs, batch_size, lr, time_limit, device,
+    checkpoint_dir, resume, progress, cpu_threads, mixed_precision and patience.
+
+    Example:
+        >>> vae_config({"time_limit": 60}, seed=0).monitor
+        'val_fd'
+    """
+    keys = ("batch_size", "lr", "time_limit", "device", "checkpoint_dir", "resume", "progress",
+            "cpu_threads", "mixed_precision")  # fmt: skip
+    options = {k: params[k] for k in keys if k in params}
+    options.setdefault("batch_size", 64)
+    options.setdefault("lr", LR)
+    return TrainerConfig(epochs=int(params.get("epochs", 10_000)), optimizer="adam",
+                         schedule="constant", patience=params.get("patience"), monitor=MONITOR,
+                         mode="min", seed=seed, **options)  # fmt: skip
