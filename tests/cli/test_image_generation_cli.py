@@ -28,7 +28,9 @@ def image_run(tmp_path_factory):
 def test_generate_writes_a_grid_of_the_asked_class(cli, image_run, tmp_path):
     from PIL import Image
 
-    code, out, err = cli("generate", image_run, "--n", "6", "--label", "4", "-o", tmp_path / "a.png")
+    code, out, err = cli(
+        "generate", image_run, "--n", "6", "--label", "4", "-o", tmp_path / "a.png"
+    )
     assert code == 0, err
     assert "6 generated images of class '4'" in out
     cli("generate", image_run, "--n", "6", "--label", "4", "-o", tmp_path / "b.png")
