@@ -96,5 +96,5 @@ TASKS.register(
 TASKS.register(
     "image-generation",
     "layerwise.tasks.image_generation:ImageGeneration",
-    "Generate images like yours (optionally of a class); a DCGAN vs Gaussian mixtures of pixels.",
+    "Generate images like yours (optionally of a class); a DCGAN and a VAE vs pixel mixtures.",
 )

@@ -11,6 +11,7 @@ from layerwise.tasks.image_generation import MIN_IMAGES, MIN_PER_CLASS, ImageGen
 
 QUICK = {"n_samples": 60, "time_limit": 2, "verbose": False, "report": False,
          "candidate_params": {"gan": {"epochs": 2, "steps_per_epoch": 3},
+                              "vae": {"epochs": 2, "steps_per_epoch": 3},
                               "judge": {"time_limit": 2}}}  # fmt: skip
 
 
@@ -32,7 +33,7 @@ def test_small_images_are_upsampled_with_a_note_and_classes_make_it_conditional(
     assert task.side == 16 and task.channels == 1 and task.classes == [str(i) for i in range(10)]
     assert any("resized from 8x8 to 16x16" in note for note in fitted.notes)
     metrics = fitted.metrics
-    assert set(metrics["candidates"]) == {"gmm", "gan"} and metrics["metric"] == "fd"
+    assert set(metrics["candidates"]) == {"gmm", "gan", "vae"} and metrics["metric"] == "fd"
     assert metrics["chosen"] in metrics["candidates"]
     for entry in metrics["candidates"].values():
         assert entry["test"]["fd"] >= 0 and 0 <= entry["test"]["class_accuracy"] <= 1
@@ -54,7 +55,7 @@ def test_generation_obeys_the_label_and_the_seed(fitted):
 def test_both_candidates_round_trip_through_the_run_folder(fitted):
     import layerwise
 
-    for name in ("gmm", "gan"):
+    for name in ("gmm", "gan", "vae"):
         folder = fitted.path.parent / f"only-{name}"
         task = ImageGeneration(output_dir=str(folder), **{**QUICK, "candidates": [name]})
         run = task.fit(_digits())

@@ -95,6 +95,36 @@ def test_decoder_samples_deterministically_for_a_seed():
     assert a.shape == (4, 1, 8, 8) and decoder.training  # the mode is restored
 
 
+def test_fitted_prior_maps_standard_noise_per_class():
+    vae, (images, labels) = tiny_vae(), tiny_data(30)
+    decoder = vae.decoder_module()
+    z = torch.randn(3, 4)
+    with torch.no_grad():
+        before = decoder.eval()(z, torch.tensor([0, 1, 2]))
+        assert torch.equal(before, vae.eval().decode(z, torch.tensor([0, 1, 2])))  # N(0, I)
+        vae.train().fit_prior(images, labels)
+        assert vae.training  # the mode is restored
+        mu, logvar = vae.encode(images, labels)
+    for k in range(3):
+        assert torch.allclose(decoder.prior_mean[k], mu[labels == k].mean(0), atol=1e-5)
+        scale = decoder.prior_scale[k]
+        assert torch.equal(scale, torch.tril(scale))
+    cov = decoder.prior_scale[1] @ decoder.prior_scale[1].T
+    expected = torch.cov(mu[labels == 1].T) + torch.diag(logvar[labels == 1].exp().mean(0))
+    assert torch.allclose(cov, expected, atol=1e-4)
+    assert "decoder.prior_scale" in vae.state_dict()  # saved with the weights
+
+
+def test_trainer_fits_the_prior_before_each_evaluation():
+    vae, (images, labels) = tiny_vae(), tiny_data()
+    config = vae_config({"epochs": 1, "batch_size": 8, "progress": False, "device": "cpu"}, 0)
+    means = []
+    trainer = VAETrainer(vae, config, quality=lambda d: means.append(d.prior_mean.clone()) or {"val_fd": 1.0},
+                         prior_data=(images, labels))  # fmt: skip
+    trainer.fit(RandomBatches(images, labels, 8, 2, seed=0), val=(torch.zeros(1),))
+    assert len(means) == 1 and means[0].abs().sum() > 0
+
+
 def test_losses():
     x = torch.zeros(2, 1, 2, 2)
     nll, scale = gaussian_nll(x + 0.5, x, sigma=0.5)

@@ -118,10 +118,36 @@ class Encoder(nn.Module):
         return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
 
+class VAEDecoder(nn.Module):
+    """The decoder as a sampler: ``module(z, labels)`` with ``z ~ N(0, I)`` of size
+    ``module.config.z_dim``, like a GAN generator. ``z`` is first mapped through the latent
+    prior's per-class affine map (``mean[y] + scale[y] @ z``; the identity until
+    :meth:`ConvVAE.fit_prior` fits it), then decoded by ``net`` (a DCGAN generator)."""
+
+    def __init__(self, config: ConvVAEConfig):
+        super().__init__()
+        self.net = Generator(config.dcgan())
+        self.config = self.net.config
+        k, d = max(config.n_classes, 1), config.z_dim
+        self.register_buffer("prior_mean", torch.zeros(k, d))
+        self.register_buffer("prior_scale", torch.eye(d).repeat(k, 1, 1))
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        _check_labels(labels, self.config.n_classes, len(z))
+        k = labels if self.config.n_classes else torch.zeros(len(z), dtype=torch.long)
+        k = k.to(z.device)
+        z = self.prior_mean[k] + (self.prior_scale[k] @ z.unsqueeze(-1)).squeeze(-1)
+        return self.net(z, labels)
+
+
 class ConvVAE(nn.Module):
     """Encoder + decoder; ``forward(x, labels)`` -> ``(reconstruction, mu, logvar)``, the
     reconstruction decoded from one reparameterised sample of the posterior (its mean in eval
     mode).
+
+    Samples (:meth:`decoder_module`) come from N(0, I) by default; :meth:`fit_prior` replaces it
+    by a Gaussian per class fitted to the aggregate posterior of training images ("ex-post
+    density estimation", Ghosh et al., 2020), which avoids the prior's holes.
 
     Example:
         >>> vae = ConvVAE(ConvVAEConfig(channels=3, side=16, width=8, z_dim=4))
@@ -135,7 +161,7 @@ class ConvVAE(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config)
-        self.decoder = Generator(config.dcgan())
+        self.decoder = VAEDecoder(config)
 
     def encode(
         self, x: torch.Tensor, labels: torch.Tensor | None = None
@@ -144,13 +170,47 @@ class ConvVAE(nn.Module):
         return self.encoder(x, labels if self.config.n_classes else None)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Images in [-1, 1] ``[N, C, side, side]`` from latents ``[N, z_dim]``."""
-        return self.decoder(z, labels if self.config.n_classes else None)
+        """Images in [-1, 1] ``[N, C, side, side]`` from latents ``[N, z_dim]`` (as is, not
+        through the fitted prior)."""
+        return self.decoder.net(z, labels if self.config.n_classes else None)
 
-    def decoder_module(self) -> Generator:
-        """The decoder, called like a GAN generator: ``module(z, labels)`` with ``z ~ N(0, I)``
+    def decoder_module(self) -> VAEDecoder:
+        """The sampler, called like a GAN generator: ``module(z, labels)`` with ``z ~ N(0, I)``
         of size ``module.config.z_dim``; shares its weights with this VAE."""
         return self.decoder
+
+    @torch.no_grad()
+    def fit_prior(
+        self, x: torch.Tensor, labels: torch.Tensor | None = None, batch: int = 512
+    ) -> None:
+        """Fit the sampling prior to images ``x``: per class (one when unconditional), the mean
+        and covariance of the aggregate posterior (``cov(mu) + mean(exp(logvar))`` on the
+        diagonal), as ``prior_mean`` and the Cholesky factor ``prior_scale``. A class without
+        two images keeps N(0, I)."""
+        was_training = self.training
+        self.eval()
+        device = self.decoder.prior_mean.device
+        mus, variances = [], []
+        for start in range(0, len(x), batch):
+            yb = None if labels is None else labels[start : start + batch].to(device)
+            mu, logvar = self.encode(x[start : start + batch].to(device), yb)
+            mus.append(mu.float())
+            variances.append(logvar.float().exp())
+        self.train(was_training)
+        mu, var = torch.cat(mus), torch.cat(variances)
+        if not self.config.n_classes or labels is None:
+            groups = torch.zeros(len(mu), dtype=torch.long, device=device)
+        else:
+            groups = labels.to(device)
+        eye = torch.eye(self.config.z_dim, device=device)
+        for k in range(len(self.decoder.prior_mean)):
+            pick = groups == k
+            if int(pick.sum()) < 2:
+                continue
+            m = mu[pick]
+            cov = torch.cov(m.T).reshape_as(eye) + torch.diag(var[pick].mean(0)) + 1e-5 * eye
+            self.decoder.prior_mean[k] = m.mean(0)
+            self.decoder.prior_scale[k] = torch.linalg.cholesky(cov)
 
     def forward(
         self, x: torch.Tensor, labels: torch.Tensor | None = None

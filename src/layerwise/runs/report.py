@@ -103,7 +103,7 @@ def build_report(run: RunFolder) -> Path:
         ("Transcription", lambda: report_speech.transcription(run)),
         ("Samples during training", lambda: report_generation.text_samples(run)),
         ("Generated beside real images", lambda: report_image_gen.final_grids(run)),
-        ("Samples as the GAN trained", lambda: report_image_gen.training_grids(run)),
+        ("Samples as the deep model trained", lambda: report_image_gen.training_grids(run)),
         ("Quality during training", lambda: report_image_gen.quality_curves(run)),
         ("Which words decided", lambda: report_text.explanations(run)),
         ("Top n-grams of the linear models", lambda: report_text.top_ngrams(run)),
@@ -267,7 +267,7 @@ def _learning_curves(run: RunFolder) -> str | None:
     if not run.exists(HISTORY):
         return None
     history = pd.read_csv(run.file(HISTORY))
-    if history.empty or "val_fd" in history:  # a GAN's: report_image_gen draws its curves
+    if history.empty or "val_fd" in history:  # a generator's: report_image_gen draws them
         return None
     chart = plots.learning_curves(history)
     if not chart:

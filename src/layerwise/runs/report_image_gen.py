@@ -1,4 +1,4 @@
-"""Report sections for image-generation runs: sample grids as the GAN trained, each model's
+"""Report sections for image-generation runs: sample grids as the deep model trained, each model's
 samples beside real images, and the quality curves (distance and class accuracy per epoch,
 with the pixel model's distance and real images' distance drawn as reference lines)."""
 
@@ -50,9 +50,11 @@ def training_grids(run: RunFolder) -> str | None:
         cells.append(f"<figure style='display:inline-block;width:31%;margin:0 1%'>"
                      f"{_png(run, g['file'], caption)}<figcaption class=note>"
                      f"{html.escape(caption)}</figcaption></figure>")  # fmt: skip
-    return (_rows_note(index) + '<p class="note">The same noise every time: the samples sharpen '
-            "as the generator learns (the served weights are an average over recent steps).</p>"
-            + "".join(cells))  # fmt: skip
+    which = {"gan": "the GAN's averaged generator", "vae": "the VAE's decoder"}.get(
+        index.get("model"), "the generator"
+    )
+    return (_rows_note(index) + f'<p class="note">Samples of {which}, from the same noise every '
+            "time: they sharpen as it learns.</p>" + "".join(cells))  # fmt: skip
 
 
 def final_grids(run: RunFolder) -> str | None:
@@ -78,7 +80,8 @@ def final_grids(run: RunFolder) -> str | None:
 
 
 def quality_curves(run: RunFolder) -> str | None:
-    """The GAN's validation distance and class accuracy per epoch, with reference lines."""
+    """The deep model's validation distance and class accuracy per epoch, with reference lines
+    (and its losses: the GAN's hinge losses or the VAE's reconstruction and KL terms)."""
     if not run.exists("history.csv"):
         return None
     history = pd.read_csv(run.file("history.csv"))
@@ -90,12 +93,15 @@ def quality_curves(run: RunFolder) -> str | None:
     panels = [("val_fd", "Fréchet distance to validation images (lower is better)")]
     if "val_class_accuracy" in history:
         panels.append(("val_class_accuracy", "Judge's accuracy on the asked class"))
-    losses = [c for c in ("train_loss", "train_d_loss") if c in history]
+    gan = "train_d_loss" in history
+    pairs = (("train_loss", "generator"), ("train_d_loss", "discriminator")) if gan else (
+        ("train_recon", "reconstruction"), ("train_kl", "KL"))  # fmt: skip
+    losses = [(c, label) for c, label in pairs if c in history]
     fig, axes = plots._figure(4.6 * (len(panels) + bool(losses)), 3.4,
                               ncols=len(panels) + bool(losses))  # fmt: skip
     epoch = history["epoch"]
     for ax, (column, title) in zip(axes, panels, strict=False):
-        ax.plot(epoch, history[column], color=plots.BLUE, label="GAN")
+        ax.plot(epoch, history[column], color=plots.BLUE, label="GAN" if gan else "VAE")
         reference = {"val_fd": ("fd", floor), "val_class_accuracy": ("class_accuracy", None)}
         key, real = reference[column]
         if gmm.get(key) is not None:
@@ -107,10 +113,9 @@ def quality_curves(run: RunFolder) -> str | None:
         ax.legend(fontsize=8)
     if losses:
         ax = axes[len(panels)]
-        for column, colour in zip(losses, (plots.BLUE, plots.ORANGE), strict=False):
-            label = "generator" if column == "train_loss" else "discriminator"
+        for (column, label), colour in zip(losses, (plots.BLUE, plots.ORANGE), strict=False):
             ax.plot(epoch, history[column], color=colour, label=label)
-        ax.set_title("Hinge losses", fontsize=10)
+        ax.set_title("Hinge losses" if gan else "Negative ELBO terms (nats an image)", fontsize=10)
         ax.set_xlabel("epoch")
         ax.legend(fontsize=8)
     return plots.img_tag(plots._encode(fig), "quality curves")

@@ -205,6 +205,10 @@ class GANTrainer(Trainer):
             "d_fake": d_fake.detach().float().mean(),
         }
 
+    def sampler(self) -> nn.Module:
+        """What samples are drawn from: the averaged generator."""
+        return self.model.generator_ema
+
     def evaluate(self, data: Any) -> dict[str, float]:
         """``quality(generator_ema)``; ``data`` is unused (the engine passes its placeholder)."""
         if self.quality is None:

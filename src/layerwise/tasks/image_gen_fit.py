@@ -18,6 +18,7 @@ from layerwise.train.callbacks import Snapshots
 SMALLEST_SIDE, LARGEST_SIDE = 16, 64  # the default side lies between (smaller images upsampled)
 CPU_BUDGET_S, GPU_BUDGET_S = 120.0, 600.0  # the GAN's training time when none is given
 JUDGE_BUDGET_S = 60.0
+CANDIDATES = ("gmm", "gan", "vae")
 GRIDS_PER_RUN = 8  # sample grids kept during training, for the report
 GRID_PER_CLASS, GRID_CLASSES, GRID_UNCONDITIONAL = 8, 10, 64
 
@@ -46,14 +47,15 @@ def fit_images(task: Any, data: Any, started: float) -> Run:
              f"({info['seconds']:.1f} s)")  # fmt: skip
     val_judge = QualityJudge(net, to_signed(parts["val"].images), info)
     task.judge = QualityJudge(net, to_signed(parts["test"].images), info)
-    floor = {"val": val_judge.floor(_real_like(parts, "val")),
-             "test": task.judge.floor(_real_like(parts, "test"))}  # fmt: skip
+    real = _real_like(parts, int(task.option("n_samples")))
+    floor = {"val": val_judge.floor(real), "test": task.judge.floor(real)}
     rows, models, extras = [], {}, {}
-    for name in task.candidate_names(("gmm", "gan")):
+    for name in task.candidate_names(CANDIDATES):
         start = time.perf_counter()
-        model, extra = (_fit_gmm if name == "gmm" else _fit_gan)(
-            task, parts["train"], val_judge, run
-        )
+        if name == "gmm":
+            model, extra = _fit_gmm(task, parts["train"])
+        else:
+            model, extra = _fit_deep(task, name, parts["train"], val_judge, run)
         row = {"candidate": name, "family": "classical" if name == "gmm" else "deep",
                "fit_seconds": time.perf_counter() - start}  # fmt: skip
         task.model, task.chosen = model, name
@@ -152,16 +154,15 @@ def _labels(task: Any, images: Any) -> np.ndarray | None:
     return images.labels if images.labels is not None and len(images.classes) >= 2 else None
 
 
-def _real_like(parts: dict[str, Any], held: str) -> torch.Tensor:
-    """As many training images as the held-out part has: real images the judge did not hold
-    out, for the distance a perfect generator would get."""
-    n = len(parts[held])
+def _real_like(parts: dict[str, Any], n: int) -> torch.Tensor:
+    """Up to ``n`` training images (as many as the candidates' samples, so the distance has the
+    same small-sample bias): the distance a perfect generator would get."""
     pick = np.random.default_rng(0).permutation(len(parts["train"]))[:n]
     return to_signed(parts["train"].images[np.sort(pick)])
 
 
 # ---- candidates ------------------------------------------------------------------------------
-def _fit_gmm(task: Any, train: Any, judge: Any, run: Any) -> tuple[Any, dict]:
+def _fit_gmm(task: Any, train: Any) -> tuple[Any, dict]:
     from layerwise.classical.image_gmm import PixelGMM
 
     model = PixelGMM(seed=int(task.option("seed")), **task.candidate_options("gmm"))
@@ -169,43 +170,70 @@ def _fit_gmm(task: Any, train: Any, judge: Any, run: Any) -> tuple[Any, dict]:
     return model, {}
 
 
-def _fit_gan(task: Any, train: Any, judge: Any, run: Any) -> tuple[Any, dict]:
-    from layerwise.models.dcgan import DCGANConfig
-    from layerwise.tasks.gan_train import GANPair, GANTrainer, RandomBatches, gan_config
+def _fit_deep(task: Any, name: str, train: Any, judge: Any, run: Any) -> tuple[Any, dict]:
+    """Train the GAN or the VAE by the engine, judged each epoch on the validation images;
+    returns the sampler (the GAN's averaged generator, or the VAE's decoder with its fitted
+    prior) and what the run folder records."""
+    from layerwise.tasks.gan_train import RandomBatches
 
-    seed, params = int(task.option("seed")), task.candidate_options("gan")
+    seed, params = int(task.option("seed")), task.candidate_options(name)
     arch = {k: params.pop(k) for k in ("z_dim", "width") if k in params}
-    config = DCGANConfig(task.channels, task.side, len(task.classes), **arch)
     steps = int(params.pop("steps_per_epoch", 100))
     options = {"device": task.option("device"), "progress": bool(task.option("verbose")),
-               "checkpoint_dir": str(run.file(names.CHECKPOINTS) / "gan"),
+               "checkpoint_dir": str(run.file(names.CHECKPOINTS) / name),
                "time_limit": task.time_budget(CPU_BUDGET_S, GPU_BUDGET_S), **params}  # fmt: skip
-    trainer_config = gan_config(options, seed)
+    images = to_signed(train.images)
+    labels = torch.from_numpy(train.labels if task.conditional else np.zeros(len(train), np.int64))
     torch.manual_seed(seed)
-    pair = GANPair(config)
+    build = _build_gan if name == "gan" else _build_vae
+    trainer, config = build(task, arch, options, _quality(task, judge, seed), (images, labels))
+    grids = GridLog(task, trainer.config.time_limit)
+    trainer.callbacks.append(grids)
+    batches = RandomBatches(images, labels, trainer.config.batch_size, steps, seed)
+    if trainer.config.time_limit:
+        batches.deadline = time.perf_counter() + trainer.config.time_limit
+    history = trainer.fit(batches, val=(torch.zeros(1),))  # evaluate() samples and judges
+    sampler = trainer.sampler().to("cpu").eval()
+    return sampler, {"history": history, "grids": grids.taken, "architecture": config.to_dict(),
+                     "epochs": len(history), "best_epoch": trainer.best_epoch,
+                     "stopped": trainer.stopped_reason,
+                     "parameters": sum(p.numel() for p in sampler.parameters())}  # fmt: skip
+
+
+def _quality(task: Any, judge: Any, seed: int) -> Any:
+    """The per-epoch check: the judge's scores of n_samples from a sampler, as val_*."""
+    from layerwise.tasks.gan_train import sample_images
+
     n = int(task.option("n_samples"))
     codes = task.label_codes(None, n)
     asked = None if codes is None else torch.from_numpy(codes)
 
-    def quality(generator: torch.nn.Module) -> dict[str, float]:
-        from layerwise.tasks.gan_train import sample_images
-
-        scores = judge.score(sample_images(generator, n, asked, seed), codes)
+    def quality(sampler: torch.nn.Module) -> dict[str, float]:
+        scores = judge.score(sample_images(sampler, n, asked, seed), codes)
         return {f"val_{k}": v for k, v in scores.items() if isinstance(v, float)}
 
-    trainer = GANTrainer(pair, trainer_config, quality=quality)
-    grids = GridLog(task, trainer_config.time_limit)
-    trainer.callbacks.append(grids)
-    labels = torch.from_numpy(train.labels if task.conditional else np.zeros(len(train), np.int64))
-    batches = RandomBatches(to_signed(train.images), labels, trainer_config.batch_size, steps, seed)
-    if trainer_config.time_limit:
-        batches.deadline = time.perf_counter() + trainer_config.time_limit
-    history = trainer.fit(batches, val=(torch.zeros(1),))  # evaluate() samples and judges
-    pair = trainer.model.to("cpu").eval()
-    return pair.generator_ema, {"history": history, "grids": grids.taken,
-                                "architecture": config.to_dict(), "epochs": len(history),
-                                "best_epoch": trainer.best_epoch, "stopped": trainer.stopped_reason,
-                                "parameters": sum(p.numel() for p in pair.generator.parameters())}  # fmt: skip
+    return quality
+
+
+def _build_gan(task: Any, arch: dict, options: dict, quality: Any, data: tuple) -> tuple:
+    from layerwise.models.dcgan import DCGANConfig
+    from layerwise.tasks.gan_train import GANPair, GANTrainer, gan_config
+
+    config = DCGANConfig(task.channels, task.side, len(task.classes), **arch)
+    trainer = GANTrainer(GANPair(config), gan_config(options, int(task.option("seed"))), quality)
+    return trainer, config
+
+
+def _build_vae(task: Any, arch: dict, options: dict, quality: Any, data: tuple) -> tuple:
+    from layerwise.models.conv_vae import ConvVAE, ConvVAEConfig
+    from layerwise.tasks.vae_train import VAETrainer, vae_config
+
+    config = ConvVAEConfig(task.channels, task.side, len(task.classes), **arch)
+    images, labels = data  # each epoch refits the sampling prior to their posteriors
+    prior_data = (images, labels if task.conditional else None)
+    trainer = VAETrainer(ConvVAE(config), vae_config(options, int(task.option("seed"))), quality,
+                         prior_data=prior_data)  # fmt: skip
+    return trainer, config
 
 
 class GridLog(Snapshots):
@@ -222,7 +250,7 @@ class GridLog(Snapshots):
         codes = grid_codes(self.task)
         labels = None if codes is None else torch.from_numpy(codes)
         n = GRID_UNCONDITIONAL if codes is None else len(codes)
-        images = sample_images(trainer.model.generator_ema, n, labels, seed=1234)
+        images = sample_images(trainer.sampler(), n, labels, seed=1234)
         return {"epoch": record["epoch"], "seconds": round(elapsed, 1),
                 "fd": record.get("val_fd"), "images": to_uint8(images)}  # fmt: skip
 

@@ -1,7 +1,7 @@
 """Write an image-generation run folder and load it back.
 
-Files: the served generator (``model.safetensors``: the GAN generator's averaged weights, or
-the pixel mixtures' arrays), ``judge.safetensors`` (the feature ResNet and the test images'
+Files: the served generator (``model.safetensors``: the GAN generator's averaged weights, the
+VAE's decoder with its fitted prior, or the pixel mixtures' arrays), ``judge.safetensors`` (the feature ResNet and the test images'
 feature statistics, so ``evaluate`` needs no training images), ``preprocess.json`` (side,
 channels, classes, architectures), ``history.csv`` (the GAN's losses and validation distance
 per epoch), ``samples/`` (sample grids taken during training, and final grids of each
@@ -38,17 +38,25 @@ def write_image_run(task: Any, run: RunFolder, images: Any, rows: list[dict], ex
         "chosen": task.chosen, "side": task.side, "channels": task.channels,
         "classes": task.classes, "model": info, "judge": meta, "options": options})  # fmt: skip
     run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
-    gan = extras.get("gan") or {}
-    if gan:
-        gan["history"].write_csv(run.file(names.HISTORY))
+    deep = _traced(task.chosen, extras)  # whose curves and grids the run keeps
+    if deep:
+        extras[deep]["history"].write_csv(run.file(names.HISTORY))
     models = {name: extra["model"] for name, extra in extras.items()}
-    run.write_json(SAMPLES, _write_grids(task, run, images, gan.get("grids", []), models))
+    grids = extras[deep]["grids"] if deep else []
+    run.write_json(SAMPLES, {"model": deep, **_write_grids(task, run, images, grids, models)})
     metrics = _metrics(task, images, rows, extras, judging, run, time.perf_counter() - started)
     run.write_json(names.METRICS, metrics)
     run.write_text(names.DECISION, _decision(task, rows, metrics))
     report = close_run(task, run, task.chosen)
     return Run(run.path, task, run.read_json(names.METRICS), task.chosen, report,
                list(images.notes))  # fmt: skip
+
+
+def _traced(chosen: str, extras: dict) -> str | None:
+    """The deep model whose training the run folder shows: the served one, else the GAN."""
+    if chosen in ("gan", "vae"):
+        return chosen
+    return next((name for name in ("gan", "vae") if name in extras), None)
 
 
 def _save_model(task: Any, run: RunFolder, extra: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +70,7 @@ def _save_model(task: Any, run: RunFolder, extra: dict[str, Any]) -> dict[str, A
                      {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()})  # fmt: skip
         return {"file": "model.safetensors", "kind": "gmm", "meta": meta}
     save_weights(run.file("model.safetensors"), task.model.state_dict())
-    return {"file": "model.safetensors", "kind": "gan", "architecture": extra["architecture"]}
+    return {"file": "model.safetensors", "kind": task.chosen, "architecture": extra["architecture"]}
 
 
 def _write_grids(task: Any, run: RunFolder, images: Any, grids: list[dict],
@@ -149,10 +157,12 @@ def _decision(task: Any, rows: list[dict], metrics: dict) -> str:
         shown = "-" if accuracy is None else f"{accuracy:.1%}"
         lines.append(f"| {row['candidate']} | {row['family']} | {row['validation']['fd']:.2f} | "
                      f"{row['test']['fd']:.2f} | {shown} | {row['fit_seconds']:.1f} |")  # fmt: skip
-    gan = metrics["candidates"].get("gan")
-    if gan:
-        lines += ["", f"GAN: {gan['parameters']:,} generator parameters, {gan['epochs']} epochs, "
-                  f"best at epoch {gan['best_epoch']}, stopped by {gan['stopped']}."]  # fmt: skip
+    for name, what in (("gan", "GAN: generator"), ("vae", "VAE: decoder")):
+        entry = metrics["candidates"].get(name)
+        if entry:
+            lines += ["", f"{what} of {entry['parameters']:,} parameters, {entry['epochs']} "
+                      f"epochs, best at epoch {entry['best_epoch']}, stopped by "
+                      f"{entry['stopped']}."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -170,10 +180,15 @@ def restore(cls: Any, run: RunFolder) -> Any:
         from layerwise.classical.image_gmm import PixelGMM
 
         task.model = PixelGMM.from_state({k: v.numpy() for k, v in weights.items()}, info["meta"])
+    elif info["kind"] == "vae":
+        from layerwise.models.conv_vae import ConvVAEConfig, VAEDecoder
+
+        task.model = VAEDecoder(ConvVAEConfig.from_dict(info["architecture"]))
     else:
         from layerwise.models.dcgan import DCGANConfig, Generator
 
         task.model = Generator(DCGANConfig.from_dict(info["architecture"]))
+    if info["kind"] != "gmm":
         task.model.load_state_dict(weights)
         task.model.eval()
     task.judge = QualityJudge.from_state(load_weights(run.file(JUDGE)), stored["judge"])

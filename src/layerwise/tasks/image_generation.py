@@ -7,8 +7,9 @@ the judge: the Fréchet distance between its penultimate features on generated a
 test images measures quality (Inception weights cannot be downloaded here, so the figure is
 comparable within a dataset, not with published FIDs), and, when the GAN is conditional, the
 judge's accuracy on the class each sample was asked for says whether the label is obeyed.
-A DCGAN (spectral norm, hinge loss, projection discriminator, trained by the one engine with
-its ``train_step`` overridden) competes with PCA + Gaussian mixtures of the pixels; the lower
+A DCGAN (spectral norm, hinge loss, projection discriminator) and a convolutional VAE (its
+sampling prior fitted to the training images' posteriors), both trained by the one engine with
+their ``train_step`` overridden, compete with PCA + Gaussian mixtures of the pixels; the lower
 validation distance is served.
 """
 
@@ -25,7 +26,7 @@ from layerwise.runs.folder import RunFolder
 from layerwise.tasks.base import RUN_DEFAULTS, Run, Task
 
 DEFAULTS: dict[str, Any] = {
-    **RUN_DEFAULTS,  # candidates: "gan", "gmm"; time_limit: the GAN's (None: 120 s on a CPU)
+    **RUN_DEFAULTS,  # candidates: gmm, gan, vae; time_limit: each deep one's (None: 120 s on a CPU)
     "image_size": None,  # the square side; None: the native side, at least 16, at most 64
     "channels": None,  # 1 or 3; None: 1 when every image is gray
     "conditional": None,  # None: conditional when the images have two classes or more
@@ -46,12 +47,12 @@ class ImageGeneration(Task):
 
     name: ClassVar[str] = "image-generation"
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
-    description: ClassVar[str] = "Generate images: a GAN vs Gaussian mixtures of pixels"
+    description: ClassVar[str] = "Generate images: a GAN and a VAE vs Gaussian mixtures of pixels"
 
     def __init__(self, **options: Any):
         self.check_option_names(options)
         super().__init__(**options)
-        self.model: Any = None  # the served generator: a Generator module or a PixelGMM
+        self.model: Any = None  # the served sampler: a GAN Generator, a VAEDecoder or a PixelGMM
         self.chosen: str | None = None
         self.classes: list[str] = []  # empty when unconditional
         self.side = 0
@@ -169,6 +170,7 @@ class ImageGeneration(Task):
         keep = np.random.default_rng(seed).permutation(len(images))[:300]
         options = {"image_size": 16, "n_samples": 100, "time_limit": 3,
                    "candidate_params": {"gan": {"epochs": 2, "steps_per_epoch": 5},
+                                        "vae": {"epochs": 2, "steps_per_epoch": 5},
                                         "judge": {"time_limit": 3}}}  # fmt: skip
         return images.subset(np.sort(keep)), options, ["3", "7", "0"]
 
