@@ -62,7 +62,6 @@ from torch import nn
 from layerwise.models.conv_vae import ConvVAE
 from layerwise.train import Trainer, TrainerConfig
 
-MONITOR = "val_fd"
 LR = 1e-3
 SIGMA_MIN = 1e-3  # floor of the learned likelihood scale (in [-1, 1] units)
 LOG_2PI = math.log(2 * math.pi)
@@ -187,19 +186,14 @@ class VAETrainer(Trainer):
 
 
 def vae_config(params: dict[str, Any], seed: int) -> TrainerConfig:
-    """The engine's options for a VAE: monitored by ``val_fd`` (lower is better), no early
-    stopping, a constant rate; ``params`` may set epochs, batch_size, lr, time_limit, device,
-    checkpoint_dir, resume, progress, cpu_threads, mixed_precision and patience.
+    """The engine's options for a VAE: those of a GAN (:func:`gan_config`: Adam, a constant
+    rate, monitored by ``val_fd`` without early stopping), which suit any sampler judged by
+    its samples.
 
     Example:
         >>> vae_config({"time_limit": 60}, seed=0).monitor
         'val_fd'
     """
-    keys = ("batch_size", "lr", "time_limit", "device", "checkpoint_dir", "resume", "progress",
-            "cpu_threads", "mixed_precision")  # fmt: skip
-    options = {k: params[k] for k in keys if k in params}
-    options.setdefault("batch_size", 64)
-    options.setdefault("lr", LR)
-    return TrainerConfig(epochs=int(params.get("epochs", 10_000)), optimizer="adam",
-                         schedule="constant", patience=params.get("patience"), monitor=MONITOR,
-                         mode="min", seed=seed, **options)  # fmt: skip
+    from layerwise.tasks.gan_train import gan_config
+
+    return gan_config({"lr": LR, **params}, seed)
