@@ -15,7 +15,14 @@ from layerwise.tasks.gan_train import (
     sample_images,
 )
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks train faster on one thread; torch's setting is put back after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def tiny_pair(n_classes: int = 3) -> GANPair:
