@@ -35,6 +35,15 @@ def interactions(histories: list[np.ndarray]) -> Interactions:
     return Interactions(len(histories), N_ITEMS, users, np.concatenate(histories))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """SASRec's same-seed checks hold on one thread; torch's setting is put back after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def split() -> dict[str, object]:
     full = walks()
@@ -50,7 +59,6 @@ def split() -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def fitted(split) -> SASRecRanker:
-    torch.set_num_threads(1)
     ranker = SASRecRanker(seed=0, **FAST)
     ranker.fit(split["train"], val=(np.arange(N_USERS), split["val"]))
     return ranker
@@ -117,7 +125,6 @@ def test_save_load_reproduces_scores(fitted, split, tmp_path):
 
 
 def test_same_seed_same_scores(split):
-    torch.set_num_threads(1)
     params = {**FAST, "epochs": 2}
     a, b = SASRecRanker(seed=3, **params), SASRecRanker(seed=3, **params)
     a.fit(split["train"])
@@ -139,7 +146,6 @@ def test_sampled_softmax_path_trains(split, monkeypatch):
     import layerwise.tasks.recommend_sequential as module
 
     monkeypatch.setattr(module, "FULL_SOFTMAX_ITEMS", 10)
-    torch.set_num_threads(1)
     ranker = SASRecRanker(seed=0, **{**FAST, "epochs": 2, "negatives": 16})
     ranker.fit(split["train"])
     assert np.isfinite(ranker.history[-1]["train_loss"])
