@@ -47,3 +47,16 @@ def cli(capsys):
 def write_csv(frame: pd.DataFrame, path: os.PathLike) -> Path:
     frame.to_csv(path, index=False)
     return Path(path)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module's tests (tiny networks train faster, and same-seed
+    checks hold); torch's setting is put back after. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,14 +15,7 @@ from layerwise.tasks.gan_train import (
     sample_images,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks train faster on one thread; torch's setting is put back after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_pair(n_classes: int = 3) -> GANPair:

@@ -35,13 +35,7 @@ def interactions(histories: list[np.ndarray]) -> Interactions:
     return Interactions(len(histories), N_ITEMS, users, np.concatenate(histories))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """SASRec's same-seed checks hold on one thread; torch's setting is put back after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from layerwise.errors import ConfigError, DataError, closest, missing_column, no
 from layerwise.metrics import classification_metrics, regression_metrics
 from layerwise.registry import Registry
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.base import Candidate, Run, Task
+from layerwise.tasks.base import RUN_DEFAULTS, Candidate, Run, Task
 from layerwise.tasks.tabular_ensemble import EnsembleCandidate, ensemble_row
 
 CANDIDATES = Registry("candidate")
@@ -32,18 +32,10 @@ CANDIDATES.register(
 )
 
 DEFAULTS: dict[str, Any] = {
-    "output_dir": "runs",
+    **RUN_DEFAULTS,
     "test_data": None,
     "test_size": 0.2,
-    "time_limit": None,
     "interpretable": False,
-    "seed": 0,
-    "candidates": None,
-    "candidate_params": {},
-    "report": True,
-    "verbose": True,
-    "device": "auto",
-    "resume": None,
     "model_file": None,
 }
 
