@@ -22,11 +22,18 @@ if TYPE_CHECKING:
 __all__ = ["__version__", "advise", "fit", "load", "tasks"]
 
 
-def fit(data: Any, task: str | None = None, target: str | None = None, **options: Any) -> Run:
-    """Train on ``data`` and return the finished :class:`~layerwise.api.Run`. See :func:`layerwise.api.fit`."""
+def fit(
+    data: Any = None,
+    task: str | None = None,
+    target: str | None = None,
+    env: Any = None,
+    **options: Any,
+) -> Run:
+    """Train on ``data`` (or an agent on ``env``) and return the finished
+    :class:`~layerwise.api.Run`. See :func:`layerwise.api.fit`."""
     from layerwise.api import fit as _fit
 
-    return _fit(data, task=task, target=target, **options)
+    return _fit(data, task=task, target=target, env=env, **options)
 
 
 def load(run_dir: Any) -> Task:

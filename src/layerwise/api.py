@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,26 @@ def looks_like_audio(data: Any) -> bool:
     return False
 
 
+ENV_ID = re.compile(r"^([\w.-]+/)?[A-Za-z][\w.-]*-v\d+$")  # Gymnasium ids: CartPole-v1, ALE/Pong-v5
+ENV_CLASS = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")  # module:Class
+
+
+def looks_like_environment(data: Any) -> bool:
+    """True for a Gymnasium id or ``module:Class`` that is not a file, or a gymnasium Env
+    (instance or class)."""
+    if isinstance(data, str):
+        return not Path(data).exists() and bool(ENV_ID.match(data) or ENV_CLASS.match(data))
+    kind = data if isinstance(data, type) else type(data)
+    return any(c.__module__.startswith("gymnasium") and c.__name__ == "Env" for c in kind.__mro__)
+
+
 def resolve_task(data: Any, task: str | None, target: str | None) -> tuple[str, Any]:
     """The task name to use, and the data (read once when the task had to be inferred)."""
     if task is not None:
         TASKS.get(task)  # unknown names raise a ConfigError listing the valid ones
         return task, data
+    if looks_like_environment(data):
+        return "reinforcement-learning", data
     if looks_like_images(data):
         return "image-classification", data
     if looks_like_audio(data):
@@ -96,12 +112,17 @@ def resolve_task(data: Any, task: str | None, target: str | None) -> tuple[str, 
     return TABULAR[kind], frame
 
 
-def fit(data: Any, task: str | None = None, target: str | None = None, **options: Any) -> Run:
+def fit(data: Any = None, task: str | None = None, target: str | None = None, env: Any = None,
+        **options: Any) -> Run:  # fmt: skip
     """Train on ``data`` (a path or a DataFrame) and return the finished Run.
 
     ``task`` is inferred from the target column for tables; ``options`` are the task's
     options (``time_limit``, ``interpretable``, ``output_dir``, ``seed``, ``verbose``, ...).
+    ``env``: a Gymnasium environment (an id, ``module:Class``, an Env class, instance or a
+    function making one) to train an agent on (task ``reinforcement-learning``).
     """
+    if env is not None:
+        data, task = env, task or "reinforcement-learning"
     name, data = resolve_task(data, task, target)
     return TASKS.get(name)(**options).fit(data, target=target)
 

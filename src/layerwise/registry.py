@@ -98,3 +98,8 @@ TASKS.register(
     "layerwise.tasks.image_generation:ImageGeneration",
     "Generate images like yours (optionally of a class); a DCGAN and a VAE vs pixel mixtures.",
 )
+TASKS.register(
+    "reinforcement-learning",
+    "layerwise.tasks.reinforcement_learning:ReinforcementLearning",
+    "Play games and control systems (Gymnasium); PPO and DQN vs a random policy.",
+)

@@ -123,3 +123,23 @@ def print_image_generation_summary(run: Any) -> None:
     out.print(f"  layerwise generate {run.path} --n 64{label} -o samples.png", soft_wrap=True)
     if run.report is not None:
         out.print(f"  open {run.report}", soft_wrap=True)
+
+
+def print_agent_summary(run: Any) -> None:
+    """The agent's and a random policy's mean return, solved or not, then the next commands."""
+    metrics = run.metrics
+    test, chance = metrics["test"], metrics["candidates"]["random"]["test"]
+    agent = metrics["candidates"][metrics["chosen"]]
+    out.print(f"Mean return over {test['episodes']} fresh episodes of {metrics['env']}:")
+    out.print(f"  {metrics['chosen'] + ' *':<8} {test['mean_return']:.1f} ± {test['std_return']:.1f} "
+              f"({agent['env_steps']:,} steps, {agent['fit_seconds']:.0f} s)")  # fmt: skip
+    out.print(f"  {'random':<8} {chance['mean_return']:.1f} ± {chance['std_return']:.1f}")
+    if metrics.get("reward_threshold") is not None:
+        verdict = "solved" if test["solved"] else "not solved"
+        out.print(f"  {verdict} (the environment's threshold is {metrics['reward_threshold']:g})")
+    out.print(f"Run folder: {run.path}", soft_wrap=True)
+    out.print("Next:")
+    out.print(f"  layerwise play {run.path} --episodes 3 -o play.gif", soft_wrap=True)
+    out.print(f"  layerwise evaluate {run.path} --episodes 100", soft_wrap=True)
+    if run.report is not None:
+        out.print(f"  open {run.report}", soft_wrap=True)

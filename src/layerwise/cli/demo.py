@@ -26,6 +26,7 @@ def demo(
         "recommendation": _ratings_log,
         "language-generation": _python_docs,
         "image-generation": _digit_images,
+        "reinforcement-learning": _cartpole,
     }
     if task not in demos:
         raise ConfigError(f"No demo for '{task}'.", f"Demos: {', '.join(demos)}.")
@@ -39,7 +40,14 @@ def demo(
         options["synthetic_per_word"] = 0
     if task == "language-generation":  # a minute is enough to see it learn to write
         options.update(time_limit=60, prompt="The ")
+    if task == "reinforcement-learning":  # PPO balances the pole within ~20k steps
+        options["steps"] = 50_000
     run = fit(str(data_path), task=task, target=target, output_dir=output_dir, **options)
+    if task == "reinforcement-learning":
+        from layerwise.cli.common import print_agent_summary
+
+        print_agent_summary(run)
+        return
     if task == "image-generation":
         from layerwise.cli.common import print_image_generation_summary
 
@@ -200,3 +208,7 @@ def _python_docs(folder: Path) -> tuple[Path, None, str]:
         None,
         f"Python's reference documentation ({len(text):,} characters, bundled with Python)",
     )
+
+
+def _cartpole(folder: Path) -> tuple[str, None, str]:
+    return "CartPole-v1", None, "CartPole-v1 (Gymnasium): balance a pole on a moving cart"

@@ -16,6 +16,7 @@ from layerwise.cli import (
     export,
     generate,
     import_caffe,
+    play,
     predict,
     report,
     tasks,
@@ -39,6 +40,7 @@ app.command("demo")(demo.demo)
 app.command("tasks")(tasks.tasks)
 app.command("export")(export.export)
 app.command("generate")(generate.generate)
+app.command("play")(play.play)
 app.command("import-caffe")(import_caffe.import_caffe)
 app.add_typer(data.app, name="data")
 

@@ -32,6 +32,9 @@ def predict(
     top: Optional[int] = typer.Option(
         None, "--top", help="recommendation: how many items per user [the run's, 10]."
     ),
+    observation: Optional[str] = typer.Option(
+        None, "--observation", help='reinforcement-learning: one observation, e.g. "[0.1, 0.2]".'
+    ),
 ) -> None:
     """Predict with a trained run; print the predictions or write them to a CSV."""
     from layerwise.api import load
@@ -45,6 +48,7 @@ def predict(
         ("--user", user is not None, "recommendation"),
         ("--similar-to", similar_to is not None, "recommendation"),
         ("--top", top is not None, "recommendation"),
+        ("--observation", observation is not None, "reinforcement-learning"),
     ):
         if given and task.name != owner:
             from layerwise.errors import ConfigError
@@ -52,6 +56,8 @@ def predict(
             raise ConfigError(
                 f"{flag} applies to {owner} runs; this run is {task.name}.", f"Leave out {flag}."
             )
+    if observation is not None:
+        data = observation
     if data is None and task.name != "recommendation":
         from layerwise.errors import ConfigError
 
@@ -60,6 +66,8 @@ def predict(
         predictions = task.predict(data, user=user, similar_to=similar_to, top=top)
     elif alert_budget is not None:
         predictions = task.predict(data, alert_budget=alert_budget)
+    elif task.name == "reinforcement-learning":
+        predictions = task.predict(_observations(data))
     elif transcribe:
         predictions = task.predict(data, transcribe=True)
     else:
@@ -71,3 +79,14 @@ def predict(
         err.print(f"Wrote {len(predictions)} predictions to {output}")
     else:
         out.print(predictions.to_string(max_rows=50))
+
+
+def _observations(data: str) -> object:
+    """A CSV/Parquet of observations when ``data`` is a file, else the observation's text."""
+    from pathlib import Path
+
+    if Path(data).is_file():
+        from layerwise.data.tabular import read_table
+
+        return read_table(data)
+    return data

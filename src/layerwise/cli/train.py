@@ -14,7 +14,8 @@ import typer
 def train(
     data: Optional[str] = typer.Argument(
         None,
-        help="Table (CSV, TSV, Parquet, JSON Lines), or images: folder per class, NPZ, IDX.",
+        help="Table (CSV, TSV, Parquet, JSON Lines), or images: folder per class, NPZ, IDX; "
+        "or a Gymnasium environment id (CartPole-v1) or module:Class.",
     ),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Column to predict."),
     task: Optional[str] = typer.Option(
@@ -134,6 +135,12 @@ def train(
         "--conditional/--no-conditional",
         help="Image generation: generate a requested class [when the images have classes].",
     ),
+    algo: Optional[str] = typer.Option(
+        None, "--algo", help="Reinforcement learning: ppo or dqn [ppo]."
+    ),
+    steps: Optional[int] = typer.Option(
+        None, "--steps", help="Reinforcement learning: environment steps to train for [100000]."
+    ),
     device: Optional[str] = typer.Option(
         None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."
     ),
@@ -214,6 +221,8 @@ def train(
         "tokenizer": tokenizer,
         "size": size,
         "conditional": conditional,
+        "algo": algo,
+        "steps": steps,
     }
     options.update({k: v for k, v in task_options.items() if v is not None})
     if log_format is not None and task is None:
@@ -228,6 +237,11 @@ def train(
         from layerwise.cli.common import print_recommend_summary
 
         print_recommend_summary(run)
+        return
+    if run.task.name == "reinforcement-learning":
+        from layerwise.cli.common import print_agent_summary
+
+        print_agent_summary(run)
         return
     if run.task.name == "image-generation":
         from layerwise.cli.common import print_image_generation_summary

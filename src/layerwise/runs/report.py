@@ -27,6 +27,7 @@ from layerwise.runs import (
     report_image_gen,
     report_images,
     report_recommend,
+    report_rl,
     report_speech,
     report_text,
 )
@@ -105,6 +106,10 @@ def build_report(run: RunFolder) -> Path:
         ("Generated beside real images", lambda: report_image_gen.final_grids(run)),
         ("Samples as the deep model trained", lambda: report_image_gen.training_grids(run)),
         ("Quality during training", lambda: report_image_gen.quality_curves(run)),
+        ("How the agent learned", lambda: report_rl.return_curves(run)),
+        ("Evaluation against a random policy", lambda: report_rl.evaluation_table(run)),
+        ("The agent playing", lambda: report_rl.play(run)),
+        ("Training losses", lambda: report_rl.losses(run)),
         ("Which words decided", lambda: report_text.explanations(run)),
         ("Top n-grams of the linear models", lambda: report_text.top_ngrams(run)),
         ("Feature importance", lambda: _importance(run)),
@@ -268,6 +273,8 @@ def _learning_curves(run: RunFolder) -> str | None:
         return None
     history = pd.read_csv(run.file(HISTORY))
     if history.empty or "val_fd" in history:  # a generator's: report_image_gen draws them
+        return None
+    if "env_steps" in history:  # an RL agent's: report_rl draws them against env steps
         return None
     chart = plots.learning_curves(history)
     if not chart:

@@ -138,6 +138,11 @@ class Task(ABC):
         (a forecast gives horizon x columns rows per series)."""
         return len(inputs)
 
+    def evaluation_rows(self, data: Any) -> int:
+        """How many examples ``evaluate(data)`` scores: the rows of ``data`` unless a task says
+        otherwise (an agent plays its test episodes)."""
+        return len(data)
+
     @classmethod
     @abstractmethod
     def contract_example(cls, seed: int = 0) -> tuple[Any, dict[str, Any], Any]:

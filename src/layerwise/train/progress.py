@@ -27,11 +27,13 @@ class TrainingProgress:
         monitor: str = "val_loss",
         enabled: bool = True,
         start_epoch: int = 0,
+        extra_keys: tuple[str, ...] = (),
     ):
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
         self.monitor = monitor
         self.first_epoch = start_epoch
+        self.extra_keys = tuple(extra_keys)
         self._progress: Any = None
         self._epoch_task: Any = None
         self._step_task: Any = None
@@ -92,8 +94,10 @@ class TrainingProgress:
     def end_epoch(self, epoch: int, record: dict[str, Any]) -> None:
         if self._progress is None:
             return
-        keys = ["train_loss", "val_loss"] + (
-            [self.monitor] if self.monitor not in ("train_loss", "val_loss") else []
+        keys = (
+            ["train_loss", "val_loss"]
+            + ([self.monitor] if self.monitor not in ("train_loss", "val_loss") else [])
+            + [k for k in self.extra_keys if k not in ("train_loss", "val_loss", self.monitor)]
         )
         text = "  ".join(
             f"{k}={record[k]:.4g}" for k in keys if isinstance(record.get(k), int | float)

@@ -210,6 +210,8 @@ class Trainer:
         self._generator = torch.Generator().manual_seed(self.config.seed)
         self._best_state: dict[str, torch.Tensor] | None = None
         self._last_lr = self.config.lr
+        # Record keys the progress bar shows besides the losses (e.g. an agent's mean return).
+        self.progress_keys: tuple[str, ...] = ()
 
     def _amp_dtype(self) -> torch.dtype | None:
         mode = self.config.mixed_precision
@@ -438,7 +440,9 @@ class Trainer:
         began = time.perf_counter()
         self.stopped_reason = "max epochs"
         check_every = 1 if self.device.type == "cpu" else 64
-        with TrainingProgress(cfg.epochs, steps, self.history.monitor, cfg.progress, start) as bar:
+        with TrainingProgress(
+            cfg.epochs, steps, self.history.monitor, cfg.progress, start, self.progress_keys
+        ) as bar:
             for epoch in range(start + 1, cfg.epochs + 1):
                 t0 = time.perf_counter()
                 self.model.train()
