@@ -99,8 +99,13 @@ def test_play_writes_a_gif(cartpole_run, tmp_path):
         cartpole_run.task.play(str(tmp_path / "play.mp4"))
 
 
-def test_dqn_learns_a_custom_env_class_with_discrete_observations(tmp_path):
-    run = layerwise.fit(env=Corridor, algo="dqn", steps=3000, eval_every=1000, eval_episodes=3,
+def make_corridor(render_mode=None):
+    return Corridor(render_mode)
+
+
+def test_dqn_learns_a_custom_env_with_discrete_observations(tmp_path):
+    only_here = lambda render_mode=None: Corridor(render_mode)  # noqa: E731
+    run = layerwise.fit(env=only_here, algo="dqn", steps=3000, eval_every=1000, eval_episodes=3,
                         test_episodes=5, output_dir=str(tmp_path), candidate_params={"dqn": {
                             "learning_starts": 300, "train_every": 50, "gradient_steps": 25,
                             "target_update": 25}}, **QUIET)  # fmt: skip
@@ -110,7 +115,7 @@ def test_dqn_learns_a_custom_env_class_with_discrete_observations(tmp_path):
     assert m["test"]["mean_return"] > m["candidates"]["random"]["test"]["mean_return"] + 0.2
     assert run.predict([[1, 0, 0, 0, 0, 0]])["action"].tolist() == [1]
     assert {"q_0", "q_1"} <= set(run.predict([[0, 1, 0, 0, 0, 0]]).columns)
-    # a local class cannot be made again from the run folder: evaluate asks for it
+    # a lambda cannot be made again from the run folder: evaluate asks for the environment
     loaded = layerwise.load(run.path)
     with pytest.raises(ConfigError, match="only your program"):
         loaded.evaluate()
@@ -137,7 +142,8 @@ def test_module_class_spec_gets_a_time_limit():
     source = EnvSource("gymnasium.envs.classic_control.cartpole:CartPoleEnv")
     assert source.info.max_episode_steps == DEFAULT_MAX_EPISODE_STEPS
     assert source.spec_string() == "gymnasium.envs.classic_control.cartpole:CartPoleEnv"
-    assert EnvSource(Corridor).spec_string() is None  # defined in a test function's module
+    assert EnvSource(lambda: Corridor()).spec_string() is None
+    assert EnvSource(make_corridor).info.obs_size == 6  # a function making one; one-hot cells
 
 
 def test_bad_environments_get_clear_errors(monkeypatch, tmp_path):
@@ -180,6 +186,7 @@ def test_the_cli_trains_predicts_plays_and_explains_bad_input(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["episodes"] == 2
     main(["play", str(run), "-o", str(tmp_path / "p.gif")])
     assert (tmp_path / "p.gif").stat().st_size > 1000
+    assert "Wrote" in capsys.readouterr().err
     for argv, message in ((["train", "CartPol-v1"], "Did you mean 'CartPole-v1'"),
                           (["train", "CartPole-v1", "--steps", "0"], "--steps 0 is not valid"),
                           (["predict", str(run), "--observation", "[1, 2]"], "observes 4")):  # fmt: skip

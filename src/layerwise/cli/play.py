@@ -28,4 +28,4 @@ def play(
     result = task.play(output, episodes=episodes, seed=seed, env=env)
     returns = ", ".join(f"{r:.1f}" for r in result["returns"])
     err.print(f"Wrote {output}: {episodes} episode(s), return {returns}, {result['frames']} frames "
-              f"(every {result['every']}th), {result['bytes'] / 1e3:.0f} kB")  # fmt: skip
+              f"(1 in {result['every']} kept), {result['bytes'] / 1e3:.0f} kB")  # fmt: skip

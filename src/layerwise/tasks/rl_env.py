@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -124,7 +125,9 @@ class EnvSource:
 
 def _factory(spec: Any) -> tuple[str, Callable[..., Any]]:
     gym = gymnasium()
-    if isinstance(spec, str) and ":" in spec and not spec.startswith(("ale_py", "gymnasium")):
+    # "module:Class" imports the class; "module:Id-v0" is gymnasium's own form (it imports the
+    # module, which registers the id), so it goes to gym.make like a plain id.
+    if isinstance(spec, str) and ":" in spec and not re.search(r"-v\d+$", spec):
         module, _, attr = spec.partition(":")
         try:
             target = getattr(importlib.import_module(module), attr)
