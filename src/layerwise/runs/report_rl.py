@@ -140,6 +140,8 @@ def losses(run: RunFolder) -> str | None:
     if history is None:
         return None
     known = [c for c in LOSS_TITLES if c in history]
+    if "train_policy_loss" in history:  # PPO's train_loss is its policy + value loss: shown apart
+        known = [c for c in known if c != "train_loss"]
     other = [c for c in history.columns
              if c.startswith("train_") and c not in LOSS_TITLES and c not in _NOT_LOSSES]  # fmt: skip
     columns = [c for c in known + other if history[c].notna().any()][:6]

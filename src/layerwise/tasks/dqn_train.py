@@ -123,7 +123,9 @@ class ExperienceStream:
         actions = self.rng.integers(0, n_actions, size=len(obs))
         if not explore.all():
             with torch.no_grad():
-                greedy = self.agent.online(torch.from_numpy(obs)).argmax(-1).numpy()
+                device = next(self.agent.parameters()).device
+                greedy = self.agent.online(torch.from_numpy(obs).to(device)).argmax(-1).cpu()
+                greedy = greedy.numpy()
             actions = np.where(explore, actions, greedy)
         return actions
 
@@ -177,7 +179,7 @@ class DQNTrainer(Trainer):
         return {"loss": loss.detach(), "q": q.detach().mean()}
 
     def evaluate(self, data: Any) -> dict[str, float]:
-        return self.evaluator(self, {"epsilon": self.evaluator.stream.epsilon()})
+        return self.evaluator(self, {"train_epsilon": self.evaluator.stream.epsilon()})
 
 
 def greedy_actions(agent: nn.Module) -> Any:
@@ -185,6 +187,7 @@ def greedy_actions(agent: nn.Module) -> Any:
 
     def act(obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return agent(torch.from_numpy(obs)).argmax(-1).numpy()
+            device = next(agent.parameters()).device
+            return agent(torch.from_numpy(obs).to(device)).argmax(-1).cpu().numpy()
 
     return act

@@ -106,11 +106,14 @@ class RolloutStream:
         values, logps = torch.zeros(t, n), torch.zeros(t, n)
         rewards, dones = torch.zeros(t, n), torch.zeros(t, n)
         actions = []
+        device = next(model.parameters()).device  # acting on a GPU works, but rarely pays
         for step in range(t):
             obs = torch.from_numpy(stepper.obs)
-            dist, value = model.policy(obs)
+            dist, value = model.policy(obs.to(device))
             action = dist.sample()
-            obs_buf[step], values[step], logps[step] = obs, value, dist.log_prob(action)
+            obs_buf[step], values[step] = obs, value.cpu()
+            logps[step] = dist.log_prob(action).cpu()
+            action = action.cpu()
             actions.append(action)
             following, reward, terminated, truncated = stepper.step(self._env_actions(action))
             done = np.logical_or(terminated, truncated)
@@ -118,13 +121,15 @@ class RolloutStream:
             cut = np.flatnonzero(truncated & ~terminated)
             if len(cut):  # a time limit is not the end of the task: bootstrap from the value
                 reward = reward.copy()
-                reward[cut] += c.gamma * model.value(torch.from_numpy(following[cut])).numpy()
+                ends = torch.from_numpy(following[cut]).to(device)
+                reward[cut] += c.gamma * model.value(ends).cpu().numpy()
             rewards[step] = torch.from_numpy(reward.astype(np.float32))
             dones[step] = torch.from_numpy(done.astype(np.float32))
-        last = model.value(torch.from_numpy(stepper.obs))
+        last = model.value(torch.from_numpy(stepper.obs).to(device)).cpu()
         advantages = gae(rewards, values, dones, last, c.gamma, c.gae_lambda)
         returns = advantages + values
-        model.norm.update(obs_buf.reshape(t * n, -1))  # after the rollout: its log-probs stay true
+        # after the rollout, so the log-probabilities it stored stay true
+        model.norm.update(obs_buf.reshape(t * n, -1).to(device))
         flat = torch.stack(actions).reshape(t * n, *actions[0].shape[1:])
         return (obs_buf.reshape(t * n, -1), flat, logps.reshape(-1), advantages.reshape(-1),
                 returns.reshape(-1), values.reshape(-1))  # fmt: skip
@@ -216,7 +221,7 @@ def deterministic_actions(model: ActorCritic, low: Any = None, high: Any = None)
 
     def act(obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            out = model(torch.from_numpy(obs))
+            out = model(torch.from_numpy(obs).to(next(model.parameters()).device)).cpu()
         if model.config.discrete:
             return out.argmax(-1).numpy()
         return np.clip(out.numpy(), low, high)
