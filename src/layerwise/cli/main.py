@@ -19,6 +19,7 @@ from layerwise.cli import (
     play,
     predict,
     report,
+    serve,
     tasks,
     train,
 )
@@ -41,6 +42,7 @@ app.command("tasks")(tasks.tasks)
 app.command("export")(export.export)
 app.command("generate")(generate.generate)
 app.command("play")(play.play)
+app.command("serve")(serve.serve)
 app.command("import-caffe")(import_caffe.import_caffe)
 app.add_typer(data.app, name="data")
 

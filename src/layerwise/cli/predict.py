@@ -32,6 +32,11 @@ def predict(
     top: Optional[int] = typer.Option(
         None, "--top", help="recommendation: how many items per user [the run's, 10]."
     ),
+    batch_size: Optional[int] = typer.Option(
+        None,
+        "--batch-size",
+        help="Stream a large CSV/Parquet in chunks of this many rows (needs -o).",
+    ),
     observation: Optional[str] = typer.Option(
         None, "--observation", help='reinforcement-learning: one observation, e.g. "[0.1, 0.2]".'
     ),
@@ -56,6 +61,19 @@ def predict(
             raise ConfigError(
                 f"{flag} applies to {owner} runs; this run is {task.name}.", f"Leave out {flag}."
             )
+    if batch_size is not None:
+        from layerwise.errors import ConfigError
+        from layerwise.serve.batch import predict_file
+
+        streamable = ("tabular-classification", "tabular-regression", "anomaly-detection",
+                      "text-classification")  # fmt: skip
+        if task.name not in streamable or data is None or not output:
+            raise ConfigError("--batch-size streams a table file of a table or text run into -o.",
+                              "Usage: layerwise predict RUN big.csv -o out.csv --batch-size 10000.")  # fmt: skip
+        done = predict_file(task, data, output, batch_size)
+        err.print(f"Wrote {done['rows']:,} predictions to {output} ({done['chunks']} chunks, "
+                  f"{done['seconds']:.1f} s)")  # fmt: skip
+        return
     if observation is not None:
         data = observation
     if data is None and task.name != "recommendation":

@@ -1,0 +1,70 @@
+"""layerwise serve RUN [--host 127.0.0.1] [--port 8000] [--token-file token.txt] [--workers 1]"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import typer
+
+ENV_RUN, ENV_TOKEN, ENV_CONCURRENCY = (
+    "LAYERWISE_SERVE_RUN",
+    "LAYERWISE_SERVE_TOKEN",
+    "LAYERWISE_SERVE_CONCURRENCY",
+)
+
+
+def serve(
+    run_dir: str = typer.Argument(..., help="A run folder written by `layerwise train`."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind [127.0.0.1: this machine only]."
+    ),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    token_file: Optional[str] = typer.Option(
+        None, "--token-file", help="A file holding the bearer token clients must send."
+    ),
+    workers: int = typer.Option(1, "--workers", help="Server processes (each loads the run)."),
+    max_concurrency: int = typer.Option(
+        8, "--max-concurrency", help="Predictions at once per process; more get 503 at once."
+    ),
+) -> None:
+    """Serve a run over HTTP: /predict, /info, /health, a web page at / and docs at /docs."""
+    from layerwise.cli.common import err
+    from layerwise.errors import ConfigError
+    from layerwise.runs.folder import RunFolder
+
+    RunFolder.open(run_dir)  # a missing, changed or unfinished run stops here with one line
+    token = None
+    if token_file is not None:
+        try:
+            token = open(token_file, encoding="utf-8").read().strip()
+        except OSError as exc:
+            raise ConfigError(f"Cannot read --token-file {token_file}: {exc.strerror}.",
+                              "Give a file holding the token.") from exc  # fmt: skip
+        if len(token) < 16:
+            raise ConfigError("The token is shorter than 16 characters.",
+                              "Use a long random token, e.g. `openssl rand -hex 32`.")  # fmt: skip
+    if workers < 1 or max_concurrency < 1:
+        raise ConfigError("--workers and --max-concurrency must be 1 or more.", "Use e.g. 1 and 8.")
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        err.print(
+            f"warning: serving on {host} without a token: anyone who can reach it can predict."
+        )
+    import uvicorn
+
+    os.environ[ENV_RUN] = os.path.abspath(run_dir)
+    os.environ[ENV_CONCURRENCY] = str(max_concurrency)
+    if token is not None:
+        os.environ[ENV_TOKEN] = token
+    err.print(f"Serving {run_dir} at http://{host}:{port}/ (docs at /docs); Ctrl+C stops.")
+    uvicorn.run("layerwise.cli.serve:app_from_environment", factory=True, host=host, port=port,
+                workers=workers, log_level="warning")  # fmt: skip
+
+
+def app_from_environment():
+    """The app of the run named in the environment (each uvicorn worker builds its own)."""
+    from layerwise.serve.app import create_app
+    from layerwise.serve.inputs import Limits
+
+    limits = Limits(max_concurrency=int(os.environ.get(ENV_CONCURRENCY, "8")))
+    return create_app(os.environ[ENV_RUN], token=os.environ.get(ENV_TOKEN), limits=limits)

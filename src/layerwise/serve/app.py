@@ -1,0 +1,297 @@
+"""The HTTP server of a run folder: ``GET /health``, ``GET /info``, ``POST /predict``, the web
+page at ``/`` and OpenAPI docs at ``/docs``.
+
+Routes hold no task logic: a request body becomes the inputs the task's ``predict`` takes
+(:mod:`layerwise.serve.inputs`), and the prediction frame goes back as JSON records. Safe by
+default: the run's file hashes are verified at start, an optional bearer token is compared in
+constant time, request bodies, rows, pixels and audio are limited, NaN/inf and wrong types are
+422 naming the field, and when ``max_concurrency`` predictions are already running a request
+gets 503 at once (with Retry-After) instead of waiting in a queue. No response holds a traceback.
+
+>>> app = create_app("runs/my-run")  # doctest: +SKIP
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations (Request)
+# at definition time, and Request is imported inside create_app (FastAPI is an extra).
+import hmac
+import json
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from layerwise.serve.inputs import Limits, RequestError
+
+LOG = logging.getLogger("layerwise.serve")
+JSON_TASK_FIELDS = {
+    "tabular-classification": "rows", "tabular-regression": "rows", "anomaly-detection": "rows",
+    "forecasting": "rows", "image-classification": "image | images (base64) or a file upload",
+    "text-classification": "text | texts", "reinforcement-learning": "observation | observations",
+    "language-generation": "prompt | prompts", "image-generation": "n, label",
+    "recommendation": "user | users, top", "speech-recognition": "audio (base64 WAV) or a file upload",
+}  # fmt: skip
+
+
+def _fastapi() -> Any:
+    try:
+        import fastapi
+    except ImportError as error:
+        from layerwise.errors import ConfigError
+
+        raise ConfigError("Serving needs FastAPI and uvicorn, which are not installed.",
+                          'Run: pip install "layerwise[serve]".') from error  # fmt: skip
+    return fastapi
+
+
+def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
+               limits: "Limits | None" = None) -> Any:  # fmt: skip
+    """The FastAPI app serving ``run_dir`` (its files verified now)."""
+    fastapi = _fastapi()
+    from fastapi import Request
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    import layerwise
+    from layerwise.runs.folder import RunFolder
+    from layerwise.serve.page import page_html
+
+    limits = limits or Limits()
+    folder = RunFolder.open(run_dir)  # every file's sha256 checked: a changed file fails here
+    task = layerwise.load(run_dir)
+    info = _info(task, folder)
+    app = fastapi.FastAPI(title=f"layerwise: {task.name}", version=info["versions"]["layerwise"],
+                          description=f"Predictions of the run {folder.path.name}.")  # fmt: skip
+    app.state.busy = 0
+    app.state.task, app.state.run_dir, app.state.limits = task, str(run_dir), limits
+    import anyio
+
+    limiter = anyio.CapacityLimiter(limits.max_concurrency)
+
+    def error(status: int, message: str, field: str | None = None, **headers: str) -> Any:
+        body = {"error": message} | ({"field": field} if field else {})
+        return JSONResponse(body, status_code=status, headers=headers or None)
+
+    @app.middleware("http")
+    async def guard(request: Any, call_next: Any) -> Any:
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > limits.max_body_bytes):
+            return error(413, f"The request body is over {limits.max_body_bytes:,} bytes.")
+        if token is not None and request.url.path not in ("/health",):
+            given = request.headers.get("authorization", "")
+            scheme, _, value = given.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                value.encode(), token.encode()
+            ):
+                return error(401, "A valid bearer token is needed.", None,
+                             **{"WWW-Authenticate": "Bearer"})  # fmt: skip
+        try:
+            return await call_next(request)
+        except Exception:  # never a traceback to the client; the log keeps it
+            LOG.exception("error while serving %s", request.url.path)
+            return error(500, "The server failed on this request; it is logged.")
+
+    @app.exception_handler(RequestError)
+    async def refused(request: Any, exc: RequestError) -> Any:
+        return error(exc.status, exc.message, exc.field)
+
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Any, exc: Any) -> Any:
+        first = (exc.errors() or [{}])[0]
+        where = ".".join(str(p) for p in first.get("loc", []) if p != "body")
+        return error(422, f"{where or 'body'}: {first.get('msg', 'invalid')}.", where or None)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Any, exc: Any) -> Any:
+        return error(exc.status_code, str(exc.detail))
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "task": task.name}
+
+    @app.get("/info")
+    def info_route() -> dict:
+        return info
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return page_html(info, token_needed=token is not None)
+
+    body_doc = {"requestBody": {"content": {
+        "application/json": {"schema": {"type": "object"},
+                             "example": _example(task, info)},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "file": {"type": "string", "format": "binary"}}}}}}}  # fmt: skip
+
+    @app.post("/predict", openapi_extra=body_doc)
+    async def predict(request: Request) -> Any:
+        if app.state.busy >= limits.max_concurrency:  # overloaded: say so now, don't queue
+            return error(
+                503, "The server is busy; try again shortly.", None, **{"Retry-After": "1"}
+            )
+        app.state.busy += 1
+        try:
+            args, kwargs = await _read_request(task, request, limits)
+            frame = await anyio.to_thread.run_sync(
+                lambda: task.predict(*args, **kwargs), limiter=limiter)  # fmt: skip
+        except RequestError:
+            raise
+        except Exception as exc:
+            from layerwise.errors import LayerwiseError
+
+            if isinstance(exc, LayerwiseError):  # the task's own check of the inputs
+                raise RequestError(422, exc.one_line()) from exc
+            raise
+        finally:
+            app.state.busy -= 1
+        return {"predictions": _records(frame), "notes": list(frame.attrs.get("notes", []))}
+
+    return app
+
+
+def _info(task: Any, folder: Any) -> dict:
+    schema = folder.read_json("schema.json") if folder.exists("schema.json") else {}
+    metrics = folder.read_json("metrics.json") if folder.exists("metrics.json") else {}
+    manifest = folder.manifest
+    return {"task": task.name, "run": folder.path.name, "chosen": metrics.get("chosen"),
+            "input": schema.get("input"), "output": schema.get("output"),
+            "request": JSON_TASK_FIELDS.get(task.name, "inputs"),
+            "metric": metrics.get("metric"), "test": metrics.get("test"),
+            "versions": manifest.get("libraries", {"layerwise": manifest.get("layerwise_version")}),
+            "created": manifest.get("created")}  # fmt: skip
+
+
+def _example(task: Any, info: dict) -> dict:
+    schema = info.get("input") or {}
+    if task.name.startswith("tabular") or task.name == "anomaly-detection":
+        return {"rows": [{c["name"]: (0 if c.get("kind") == "numeric" else "a")
+                          for c in schema.get("columns", [])}]}  # fmt: skip
+    if task.name == "reinforcement-learning":
+        return {"observation": [0.0] * int(schema.get("size", 1))}
+    if task.name == "text-classification":
+        return {"text": "a new text to classify"}
+    return {}
+
+
+async def _read_request(task: Any, request: Any, limits: Limits) -> tuple[tuple, dict]:
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or not hasattr(upload, "read"):
+            raise RequestError(422, "The form has no 'file' field.", "file")
+        data = await upload.read()
+        if len(data) > limits.max_body_bytes:
+            raise RequestError(413, "The file is too large.", "file")
+        return _from_upload(task, data, getattr(upload, "filename", "upload") or "upload", limits)
+    raw = await request.body()
+    if len(raw) > limits.max_body_bytes:
+        raise RequestError(413, f"The request body is over {limits.max_body_bytes:,} bytes.")
+    try:
+        body = json.loads(raw or b"null", parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError(422, f"The body is not valid JSON ({exc}).") from exc
+    if not isinstance(body, dict):
+        raise RequestError(422, "The body must be a JSON object, e.g. "
+                           f"{{\"{JSON_TASK_FIELDS.get(task.name, 'inputs').split(' ')[0]}\": ...}}.")  # fmt: skip
+    return _from_json(task, body, limits)
+
+
+def _no_constants(name: str) -> Any:
+    raise RequestError(422, f"{name} is not accepted: give finite numbers.")
+
+
+def _from_json(task: Any, body: dict, limits: Limits) -> tuple[tuple, dict]:
+    from layerwise.serve import inputs
+
+    name = task.name
+    if name in ("tabular-classification", "tabular-regression", "anomaly-detection", "forecasting"):
+        return (inputs.rows_frame(body, limits),), {}
+    if name == "image-classification":
+        return (inputs.image_set(inputs.images_from_json(body, limits)),), {}
+    if name == "text-classification":
+        return (inputs.texts_list(body, limits),), {}
+    if name == "reinforcement-learning":
+        return (inputs.observations(body, limits),), {}
+    if name == "language-generation":
+        key = "prompt" if "prompt" in body else "prompts"
+        return (
+            inputs.texts_list({"texts" if key == "prompts" else "text": body.get(key)}, limits),
+        ), {}
+    if name == "image-generation":
+        return (_generation_request(body, limits),), {}
+    if name == "recommendation":
+        users = body.get("users", [body["user"]] if "user" in body else None)
+        if not isinstance(users, list) or not users or len(users) > limits.max_rows:
+            raise RequestError(422, "Give 'user' (an id) or 'users' (a list of ids).", "users")
+        top = body.get("top")
+        if top is not None and (
+            isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 1000
+        ):
+            raise RequestError(422, "'top' must be a whole number from 1 to 1000.", "top")
+        return ([str(u) for u in users],), {"top": top}
+    if name == "speech-recognition":
+        import base64
+
+        audio = body.get("audio")
+        if not isinstance(audio, str):
+            raise RequestError(422, "'audio' must be a base64 WAV (or upload the file).", "audio")
+        try:
+            data = base64.b64decode(audio, validate=True)
+        except ValueError as exc:
+            raise RequestError(422, "'audio' is not valid base64.", "audio") from exc
+        return _from_upload(task, data, "audio.wav", limits)
+    raise RequestError(422, f"{name} runs cannot be served over HTTP yet.")
+
+
+def _generation_request(body: dict, limits: Limits) -> Any:
+    n, label = body.get("n", 1), body.get("label")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limits.max_images:
+        raise RequestError(422, f"'n' must be a whole number from 1 to {limits.max_images}.", "n")
+    if label is not None and not isinstance(label, (str, int)):
+        raise RequestError(422, "'label' must be a class name.", "label")
+    return n if label is None else [str(label)] * n
+
+
+def _from_upload(task: Any, data: bytes, filename: str, limits: Limits) -> tuple[tuple, dict]:
+    from layerwise.serve import inputs
+
+    if task.name == "image-classification":
+        return (inputs.image_set([inputs.decode_image(data, "file", limits)]),), {}
+    if task.name == "speech-recognition":
+        inputs.wav_seconds(data, "file", limits)
+        folder = Path(tempfile.mkdtemp(prefix="layerwise-serve-"))
+        path = folder / (Path(filename).stem[:60] + ".wav")
+        path.write_bytes(data)
+        return (str(path),), {}
+    if task.name in ("tabular-classification", "tabular-regression", "anomaly-detection"):
+        import pandas as pd
+
+        try:
+            frame = pd.read_csv(__import__("io").BytesIO(data))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(
+                422, f"The file is not a CSV pandas can read ({exc}).", "file"
+            ) from exc
+        if len(frame) > limits.max_rows:
+            raise RequestError(413, f"{len(frame)} rows; at most {limits.max_rows}.", "file")
+        return (frame,), {}
+    raise RequestError(415, f"{task.name} runs take JSON, not a file upload.", "file")
+
+
+def _records(frame: Any) -> list[dict]:
+    """Prediction rows as JSON-safe dicts (NaN as null, numpy scalars as Python's)."""
+    out = []
+    for row in frame.to_dict("records"):
+        clean = {}
+        for k, v in row.items():
+            if hasattr(v, "item"):
+                v = v.item()
+            if isinstance(v, float) and not math.isfinite(v):
+                v = None
+            clean[str(k)] = v
+        out.append(clean)
+    return out

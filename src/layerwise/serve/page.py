@@ -1,0 +1,102 @@
+"""The web page at ``/``: one self-contained HTML file (no build step, no external assets) with
+a form for the run's input (a row of the table's columns, an image upload, a text, an
+observation...) and a readable result: a bar per class probability, or a table of the
+prediction's fields. It talks to ``POST /predict`` with fetch()."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:780px;margin:24px auto;
+padding:0 16px;color:#1d2430}h1{font-size:1.35em}label{display:block;margin:8px 0 2px;
+font-size:.9em;color:#3b4453}input,textarea{width:100%;box-sizing:border-box;padding:6px;
+border:1px solid #c4cad3;border-radius:5px;font:inherit}button{margin-top:12px;padding:8px 18px;
+border:0;border-radius:5px;background:#1f77b4;color:#fff;font:inherit;cursor:pointer}
+.bar{display:flex;align-items:center;margin:3px 0}.bar span{width:30%;font-size:.9em}
+.bar div{height:16px;background:#1f77b4;border-radius:3px}.bar b{margin-left:8px;font-size:.85em}
+table{border-collapse:collapse;margin-top:8px}td,th{border:1px solid #d8dce1;padding:3px 8px;
+font-size:.9em}.note{color:#5a6372;font-size:.85em}.error{color:#b3261e}#result{margin-top:16px}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:0 14px}
+"""
+
+SCRIPT = """
+const INFO = __INFO__;
+function token(){const t=document.getElementById('token');return t&&t.value?{'Authorization':'Bearer '+t.value}:{};}
+function show(data){
+  const out=document.getElementById('result');
+  if(data.error){out.innerHTML='<p class="error" id="error">'+esc(data.error)+'</p>';return;}
+  const rows=data.predictions||[];let h='';
+  rows.slice(0,20).forEach(function(r){
+    const probs=Object.keys(r).filter(k=>k.startsWith('probability_'));
+    if('prediction' in r) h+='<p>Prediction: <b id="prediction">'+esc(r.prediction)+'</b></p>';
+    if('action' in r) h+='<p>Action: <b id="prediction">'+esc(r.action)+'</b></p>';
+    probs.forEach(function(k){const p=Number(r[k]);h+='<div class="bar"><span>'+esc(k.slice(12))+
+      '</span><div style="width:'+(60*p).toFixed(1)+'%"></div><b>'+(100*p).toFixed(1)+'%</b></div>';});
+    if(r.image_png) h+='<img alt="generated" src="data:image/png;base64,'+r.image_png+'" width="96">';
+    const rest=Object.keys(r).filter(k=>!probs.includes(k)&&k!=='image_png');
+    h+='<table>'+rest.map(k=>'<tr><th>'+esc(k)+'</th><td>'+esc(r[k])+'</td></tr>').join('')+'</table>';
+  });
+  (data.notes||[]).forEach(n=>{h+='<p class="note">'+esc(n)+'</p>';});
+  out.innerHTML=h||'<p class="note">No predictions.</p>';
+}
+function esc(v){return String(v).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));}
+async function send(body,isForm){
+  const headers=Object.assign(isForm?{}:{'Content-Type':'application/json'},token());
+  try{const r=await fetch('predict',{method:'POST',headers:headers,body:isForm?body:JSON.stringify(body)});
+    show(await r.json());}catch(e){show({error:String(e)});}
+}
+function submitForm(ev){
+  ev.preventDefault();const f=ev.target;
+  if(f.file){const d=new FormData();d.append('file',f.file.files[0]);return send(d,true);}
+  if(f.json){let v;try{v=JSON.parse(f.json.value);}catch(e){return show({error:'Not JSON: '+e});}return send(v,false);}
+  const row={};(INFO.input.columns||[]).forEach(function(c){const v=f[c.name].value;
+    if(v==='') row[c.name]=null; else if(c.kind==='numeric'&&!isNaN(Number(v))) row[c.name]=Number(v); else row[c.name]=v;});
+  send({rows:[row]},false);
+}
+"""
+
+
+def _fields(info: dict) -> str:
+    schema, task = info.get("input") or {}, info.get("task", "")
+    if schema.get("columns") is not None:
+        cells = [f'<div><label for="{html.escape(c["name"])}">{html.escape(c["name"])} '
+                 f'<span class="note">({html.escape(str(c.get("kind", "")))})</span></label>'
+                 f'<input id="{html.escape(c["name"])}" name="{html.escape(c["name"])}"></div>'
+                 for c in schema["columns"]]  # fmt: skip
+        return '<div class="grid">' + "".join(cells) + "</div>"
+    if task in ("image-classification", "speech-recognition"):
+        accept = "image/*" if task == "image-classification" else ".wav,audio/wav"
+        return f'<label for="file">File</label><input type="file" id="file" name="file" accept="{accept}">'
+    example = {"text-classification": {"text": "a new text"},
+               "reinforcement-learning": {"observation": [0.0] * int(schema.get("size", 1))},
+               "language-generation": {"prompt": "Once upon a time"},
+               "image-generation": {"n": 1, "label": None},
+               "recommendation": {"user": "1", "top": 10}}.get(task, {})  # fmt: skip
+    return (
+        '<label for="json">Request (JSON)</label><textarea id="json" name="json" rows="5">'
+        + html.escape(json.dumps(example))
+        + "</textarea>"
+    )
+
+
+def page_html(info: dict[str, Any], token_needed: bool = False) -> str:
+    """The page for a run described by ``info`` (what ``GET /info`` returns)."""
+    test = info.get("test") or {}
+    metric = info.get("metric")
+    score = test.get(metric) if isinstance(test, dict) and metric else None
+    summary = f"{html.escape(info['task'])}, model {html.escape(str(info.get('chosen')))}"
+    if isinstance(score, (int, float)):
+        summary += f", test {html.escape(str(metric))} {score:.4g}"
+    token = ('<label for="token">Token</label><input id="token" type="password">'
+             if token_needed else "")  # fmt: skip
+    script = SCRIPT.replace("__INFO__", json.dumps(info).replace("</", "<\\/"))
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport "
+            f'content="width=device-width,initial-scale=1"><title>layerwise: '
+            f"{html.escape(info['task'])}</title><style>{STYLE}</style></head><body>"
+            f"<h1>layerwise: {html.escape(info['run'])}</h1><p class=note>{summary}. "
+            f'<a href="docs">API docs</a></p><form id="form" onsubmit="submitForm(event)">'
+            f"{token}{_fields(info)}<button id=predict type=submit>Predict</button></form>"
+            f'<div id="result"></div><script>{script}</script></body></html>')  # fmt: skip

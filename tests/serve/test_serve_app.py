@@ -1,0 +1,253 @@
+"""The HTTP server: the same predictions as the Python API, and every safety default and limit
+answered with the right status and a message naming the problem, never a traceback."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import layerwise
+from layerwise.errors import RunFolderError
+from layerwise.serve.app import create_app
+from layerwise.serve.inputs import Limits
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+TOKEN = "s3cret-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def table():
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "benign"})
+    return frame
+
+
+@pytest.fixture(scope="module")
+def tabular_run(table, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return layerwise.fit(table, target="benign", candidates=["linear"], output_dir=str(out),
+                         verbose=False, report=False)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def client(tabular_run):
+    return TestClient(create_app(tabular_run.path, limits=Limits(max_rows=50)))
+
+
+def rows(table, n=3):
+    return table.drop(columns=["benign"]).head(n).to_dict("records")
+
+
+def test_health_info_and_docs(client, tabular_run):
+    assert client.get("/health").json() == {"status": "ok", "task": "tabular-classification"}
+    info = client.get("/info").json()
+    assert info["task"] == "tabular-classification" and info["chosen"] == "linear"
+    assert {c["name"] for c in info["input"]["columns"]} >= {"mean radius", "worst area"}
+    assert info["test"] == tabular_run.metrics["test"] and "torch" in info["versions"]
+    assert client.get("/docs").status_code == 200
+    assert "/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_predict_gives_what_the_python_api_gives(client, tabular_run, table):
+    response = client.post("/predict", json={"rows": rows(table)})
+    assert response.status_code == 200
+    served = pd.DataFrame(response.json()["predictions"])
+    local = tabular_run.predict(pd.DataFrame(rows(table)))
+    assert served["prediction"].tolist() == local["prediction"].tolist()
+    assert np.allclose(served["probability_1"], local["probability_1"])
+
+
+def test_page_has_a_field_per_column(client):
+    page = client.get("/").text
+    assert '<input id="mean radius"' in page and "fetch('predict'" in page
+
+
+@pytest.mark.parametrize(("body", "status", "says"), [
+    ('{"rows": [{"mean radius": NaN}]}', 422, "NaN is not accepted"),
+    ('{"rows": [{"mean radius": Infinity}]}', 422, "Infinity is not accepted"),
+    ('{"rows": [{"mean radius": [1, 2]}]}', 422, "rows[0].mean radius"),
+    ('{"rows": []}', 422, "empty"),
+    ('{"rows": "x"}', 422, "'rows' must be a list"),
+    ('{"row": []}', 422, "'rows' is missing"),
+    ("[1, 2]", 422, "JSON object"),
+    ("{not json", 422, "not valid JSON"),
+    ('{"rows": [{"mean radiuss": 1}]}', 422, "mean radius"),
+])  # fmt: skip
+def test_bad_requests_get_422_naming_the_problem(client, body, status, says):
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status
+    assert says in response.json()["error"] and "Traceback" not in response.text
+
+
+def test_limits_answer_413(client, table):
+    many = client.post("/predict", json={"rows": rows(table, 51)})
+    assert many.status_code == 413 and "50 allowed" in many.json()["error"]
+    small = TestClient(create_app(client.app.state.run_dir, limits=Limits(max_body_bytes=100)))
+    assert small.post("/predict", json={"rows": rows(table)}).status_code == 413
+
+
+def test_overload_answers_503_at_once(client, table):
+    client.app.state.busy = 8
+    try:
+        response = client.post("/predict", json={"rows": rows(table)})
+    finally:
+        client.app.state.busy = 0
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+
+
+def test_failures_inside_are_500_without_a_traceback(tabular_run, table, monkeypatch):
+    app = create_app(tabular_run.path)
+    task = app.state.task
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(task, "predict", broken)
+    response = TestClient(app, raise_server_exceptions=False).post(
+        "/predict", json={"rows": rows(table)}
+    )
+    assert response.status_code == 500
+    assert "secret" not in response.text and "Traceback" not in response.text
+
+
+def test_token_is_required_when_set(tabular_run, table):
+    guarded = TestClient(create_app(tabular_run.path, token=TOKEN))
+    body = {"rows": rows(table, 1)}
+    assert guarded.post("/predict", json=body).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert guarded.post("/predict", json=body, headers=wrong).status_code == 401
+    right = {"Authorization": f"Bearer {TOKEN}"}
+    assert guarded.post("/predict", json=body, headers=right).status_code == 200
+    assert guarded.get("/info").status_code == 401 and guarded.get("/health").status_code == 200
+
+
+def test_a_changed_run_folder_is_refused_at_start(tabular_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(tabular_run.path, copy)
+    (copy / "preprocess.json").write_text("{}")
+    with pytest.raises(RunFolderError):
+        create_app(copy)
+
+
+@pytest.fixture(scope="module")
+def image_client(tmp_path_factory):
+    from layerwise.data.image_sources import digits
+
+    out = tmp_path_factory.mktemp("image-runs")
+    run = layerwise.fit(digits(), task="image-classification", candidates=["pixel-logistic"],
+                        output_dir=str(out), verbose=False, report=False)  # fmt: skip
+    return TestClient(create_app(run.path, limits=Limits(max_pixels=100_000))), run
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_images_by_upload_and_base64(image_client):
+    client, run = image_client
+    from layerwise.data.image_sources import digits
+
+    image = digits().images[0]
+    image = image[..., 0] if image.ndim == 3 else image
+    upload = client.post("/predict", files={"file": ("digit.png", png(image), "image/png")})
+    assert upload.status_code == 200
+    encoded = client.post("/predict", json={"image": base64.b64encode(png(image)).decode()})
+    assert (
+        encoded.json()["predictions"][0]["prediction"]
+        == upload.json()["predictions"][0]["prediction"]
+    )
+    assert (
+        upload.json()["predictions"][0]["prediction"]
+        == run.predict(np.stack([image]))["prediction"][0]
+    )
+
+
+def test_bad_images_are_refused(image_client):
+    client, _ = image_client
+    corrupt = client.post(
+        "/predict", files={"file": ("x.png", b"\x89PNG\r\n not really", "image/png")}
+    )
+    assert corrupt.status_code == 422 and "not an image" in corrupt.json()["error"]
+    bomb = png(np.zeros((1000, 1000), np.uint8))  # small file, 1M pixels > the 100k limit
+    refused = client.post("/predict", files={"file": ("big.png", bomb, "image/png")})
+    assert refused.status_code == 413 and "pixels" in refused.json()["error"]
+    assert client.post("/predict", json={"image": "%%%"}).status_code == 422
+
+
+def test_batch_prediction_streams_chunks_and_matches_whole(tabular_run, table, tmp_path):
+    from layerwise.cli.main import main
+    from layerwise.serve.batch import predict_file
+
+    features = pd.concat([table.drop(columns=["benign"])] * 3, ignore_index=True)
+    features.to_csv(tmp_path / "big.csv", index=False)
+    features.to_parquet(tmp_path / "big.parquet")
+    done = predict_file(tabular_run.task, tmp_path / "big.csv", tmp_path / "out.csv", 500,
+                        progress=False)  # fmt: skip
+    assert done["rows"] == len(features) and done["chunks"] == 4
+    streamed = pd.read_csv(tmp_path / "out.csv")
+    whole = tabular_run.predict(features)
+    assert streamed["prediction"].tolist() == whole["prediction"].tolist()
+    main(["predict", str(tabular_run.path), str(tmp_path / "big.parquet"), "-o",
+          str(tmp_path / "out2.csv"), "--batch-size", "400"])  # fmt: skip
+    assert pd.read_csv(tmp_path / "out2.csv")["prediction"].tolist() == whole["prediction"].tolist()
+    assert not list(tmp_path.glob("*.partial"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", str(tabular_run.path), str(tmp_path / "big.csv"), "--batch-size", "10"])
+    assert exit_.value.code == 2
+
+
+def test_fuzzed_requests_are_4xx_with_a_message_never_5xx(client):
+    import json
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8))
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)  # fmt: skip
+    bodies = st.one_of(
+        st.binary(max_size=100),
+        values.map(lambda v: json.dumps(v).encode()),
+        st.lists(st.dictionaries(st.sampled_from(["mean radius", "x", ""]), scalars, max_size=3),
+                 max_size=3).map(lambda rows: json.dumps({"rows": rows}).encode()),
+    )  # fmt: skip
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        body=bodies, kind=st.sampled_from(["application/json", "text/plain", "multipart/form-data"])
+    )
+    def one(body, kind):
+        response = client.post("/predict", content=body, headers={"content-type": kind})
+        assert response.status_code < 500, response.text
+        if response.status_code != 200:
+            assert 400 <= response.status_code < 500 and response.json()["error"]
+
+    one()
+
+
+def test_an_agent_answers_observations(tmp_path):
+    run = layerwise.fit(env="CartPole-v1", steps=512, eval_every=256, eval_episodes=1,
+                        test_episodes=2, play=False, output_dir=str(tmp_path), verbose=False,
+                        report=False, candidate_params={"ppo": {"n_envs": 2, "n_steps": 64}})  # fmt: skip
+    client = TestClient(create_app(run.path))
+    one = client.post("/predict", json={"observation": [0.01, 0.2, -0.03, 0.1]})
+    assert one.status_code == 200
+    local = run.predict([[0.01, 0.2, -0.03, 0.1]]).iloc[0]
+    served = one.json()["predictions"][0]
+    assert served["action"] == local["action"]
+    assert served["probability_1"] == pytest.approx(local["probability_1"])
+    short = client.post("/predict", json={"observation": [0.01, 0.2]})
+    assert short.status_code == 422 and "observes 4" in short.json()["error"]
+    text = client.post("/predict", json={"observation": [0.01, "x", 0, 0]})
+    assert text.status_code == 422 and text.json()["field"] == "observation[1]"

@@ -1,0 +1,104 @@
+"""The web page in a real headless browser (Playwright driving the system's Chromium): fill the
+form, press Predict, read the prediction the page shows. Skipped when no browser is installed
+(.ci/run installs Debian's chromium when it can)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+import layerwise
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def browser_path() -> str | None:
+    return next((p for p in map(shutil.which, BROWSERS) if p), None)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    path = browser_path()
+    if path is None:
+        pytest.skip("no Chromium installed (apt-get install chromium)")
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=path, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
+        yield launched
+        launched.close()
+
+
+def serve_in_thread(run_path, token=None):
+    import uvicorn
+
+    from layerwise.serve.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(run_path, token=token), host="127.0.0.1",
+                                           port=port, log_level="warning"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    return server, f"http://127.0.0.1:{port}/"
+
+
+def test_the_page_predicts_a_row_typed_into_its_form(browser, tmp_path):
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    frame["target"] = frame["target"].map({0: "barolo", 1: "grignolino", 2: "barbera"})
+    run = layerwise.fit(frame, target="target", candidates=["linear"], output_dir=str(tmp_path),
+                        verbose=False, report=False)  # fmt: skip
+    row = frame.drop(columns=["target"]).iloc[[100]]
+    expected = run.predict(row)["prediction"].iloc[0]
+    server, url = serve_in_thread(run.path)
+    try:
+        page = browser.new_page()
+        page.goto(url)
+        for column, value in row.iloc[0].items():
+            page.fill(f"[id='{column}']", str(value))
+        page.click("#predict")
+        page.wait_for_selector("#prediction", timeout=10_000)
+        assert page.inner_text("#prediction") == expected
+        assert "%" in page.inner_text("#result")  # the probability bars
+        page.fill("[id='alcohol']", "")  # an empty field is sent as missing, not as an error
+        page.click("#predict")
+        page.wait_for_selector("#prediction", timeout=10_000)
+    finally:
+        server.should_exit = True
+
+
+def test_the_page_uploads_an_image(browser, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from layerwise.data.image_sources import digits
+
+    images = digits()
+    run = layerwise.fit(images, task="image-classification", candidates=["pixel-logistic"],
+                        output_dir=str(tmp_path), verbose=False, report=False)  # fmt: skip
+    first = images.images[5]
+    first = first[..., 0] if first.ndim == 3 else first
+    Image.fromarray(first).save(tmp_path / "digit.png")
+    expected = run.predict(np.stack([first]))["prediction"].iloc[0]
+    server, url = serve_in_thread(run.path)
+    try:
+        page = browser.new_page()
+        page.goto(url)
+        page.set_input_files("#file", str(tmp_path / "digit.png"))
+        page.click("#predict")
+        page.wait_for_selector("#prediction", timeout=10_000)
+        assert page.inner_text("#prediction") == str(expected)
+    finally:
+        server.should_exit = True
