@@ -126,6 +126,8 @@ def test_token_is_required_when_set(tabular_run, table):
     right = {"Authorization": f"Bearer {TOKEN}"}
     assert guarded.post("/predict", json=body, headers=right).status_code == 200
     assert guarded.get("/info").status_code == 401 and guarded.get("/health").status_code == 200
+    page = guarded.get("/")  # the form loads; predictions need the token typed into it
+    assert page.status_code == 200 and 'id="token"' in page.text and "accuracy" not in page.text
 
 
 def test_a_changed_run_folder_is_refused_at_start(tabular_run, tmp_path):
@@ -251,3 +253,14 @@ def test_an_agent_answers_observations(tmp_path):
     assert short.status_code == 422 and "observes 4" in short.json()["error"]
     text = client.post("/predict", json={"observation": [0.01, "x", 0, 0]})
     assert text.status_code == 422 and text.json()["field"] == "observation[1]"
+
+
+def test_a_body_without_length_is_cut_at_the_limit(tabular_run):
+    small = TestClient(create_app(tabular_run.path, limits=Limits(max_body_bytes=1000)))
+
+    def body():
+        for _ in range(100):
+            yield b" " * 100
+
+    response = small.post("/predict", content=body(), headers={"content-type": "application/json"})
+    assert response.status_code == 413

@@ -77,7 +77,7 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
         size = request.headers.get("content-length")
         if size is not None and (not size.isdigit() or int(size) > limits.max_body_bytes):
             return error(413, f"The request body is over {limits.max_body_bytes:,} bytes.")
-        if token is not None and request.url.path not in ("/health",):
+        if token is not None and request.url.path not in ("/health", "/"):
             given = request.headers.get("authorization", "")
             scheme, _, value = given.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
@@ -118,7 +118,11 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        return page_html(info, token_needed=token is not None)
+        if token is None:
+            return page_html(info)
+        # without the token the page shows the form only: no metrics, no versions
+        public = {k: info[k] for k in ("task", "run", "input", "request")}
+        return page_html(public, token_needed=True)
 
     body_doc = {"requestBody": {"content": {
         "application/json": {"schema": {"type": "object"},
@@ -179,7 +183,7 @@ def _example(task: Any, info: dict) -> dict:
 async def _read_request(task: Any, request: Any, limits: Limits) -> tuple[tuple, dict]:
     kind = request.headers.get("content-type", "")
     if kind.startswith("multipart/form-data"):
-        form = await request.form()
+        form = await request.form(max_files=1, max_fields=8, max_part_size=limits.max_body_bytes)
         upload = form.get("file")
         if upload is None or not hasattr(upload, "read"):
             raise RequestError(422, "The form has no 'file' field.", "file")
@@ -187,9 +191,13 @@ async def _read_request(task: Any, request: Any, limits: Limits) -> tuple[tuple,
         if len(data) > limits.max_body_bytes:
             raise RequestError(413, "The file is too large.", "file")
         return _from_upload(task, data, getattr(upload, "filename", "upload") or "upload", limits)
-    raw = await request.body()
-    if len(raw) > limits.max_body_bytes:
-        raise RequestError(413, f"The request body is over {limits.max_body_bytes:,} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():  # counted as it arrives: a body sent without a
+        size += len(chunk)  # content-length cannot grow past the limit in memory
+        if size > limits.max_body_bytes:
+            raise RequestError(413, f"The request body is over {limits.max_body_bytes:,} bytes.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         body = json.loads(raw or b"null", parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -87,7 +87,9 @@ def page_html(info: dict[str, Any], token_needed: bool = False) -> str:
     test = info.get("test") or {}
     metric = info.get("metric")
     score = test.get(metric) if isinstance(test, dict) and metric else None
-    summary = f"{html.escape(info['task'])}, model {html.escape(str(info.get('chosen')))}"
+    summary = html.escape(info["task"])
+    if info.get("chosen"):
+        summary += f", model {html.escape(str(info['chosen']))}"
     if isinstance(score, (int, float)):
         summary += f", test {html.escape(str(metric))} {score:.4g}"
     token = ('<label for="token">Token</label><input id="token" type="password">'
