@@ -94,7 +94,7 @@ def test_limits_answer_413(client, table):
 
 
 def test_overload_answers_503_at_once(client, table):
-    client.app.state.busy = 8
+    client.app.state.busy = 32
     try:
         response = client.post("/predict", json={"rows": rows(table)})
     finally:
@@ -264,3 +264,32 @@ def test_a_body_without_length_is_cut_at_the_limit(tabular_run):
 
     response = small.post("/predict", content=body(), headers={"content-type": "application/json"})
     assert response.status_code == 413
+
+
+def test_audio_over_the_limit_is_refused_from_its_header():
+    import wave
+
+    from layerwise.serve.inputs import RequestError, wav_seconds
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\x00\x00" * 8000 * 3)  # 3 s
+    wav_seconds(buffer.getvalue(), "file", Limits(max_audio_seconds=5))
+    with pytest.raises(RequestError, match="lasts 3.0 s"):
+        wav_seconds(buffer.getvalue(), "file", Limits(max_audio_seconds=2))
+    with pytest.raises(RequestError, match="not a WAV"):
+        wav_seconds(b"RIFF nonsense", "file", Limits())
+
+
+def test_serve_cli_refuses_a_short_token_and_a_missing_run(tabular_run, tmp_path, capsys):
+    from layerwise.cli.main import main
+
+    (tmp_path / "token.txt").write_text("short")
+    for argv, says in ((["serve", str(tabular_run.path), "--token-file", str(tmp_path / "token.txt")],
+                        "shorter than 16"), (["serve", str(tmp_path / "nope")], "nope")):  # fmt: skip
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2 and says in capsys.readouterr().err

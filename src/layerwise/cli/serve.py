@@ -25,7 +25,7 @@ def serve(
     ),
     workers: int = typer.Option(1, "--workers", help="Server processes (each loads the run)."),
     max_concurrency: int = typer.Option(
-        8, "--max-concurrency", help="Predictions at once per process; more get 503 at once."
+        4, "--max-concurrency", help="Predictions at once per process (28 more may wait; then 503)."
     ),
 ) -> None:
     """Serve a run over HTTP: /predict, /info, /health, a web page at / and docs at /docs."""
@@ -66,5 +66,5 @@ def app_from_environment():
     from layerwise.serve.app import create_app
     from layerwise.serve.inputs import Limits
 
-    limits = Limits(max_concurrency=int(os.environ.get(ENV_CONCURRENCY, "8")))
+    limits = Limits(max_concurrency=int(os.environ.get(ENV_CONCURRENCY, "4")))
     return create_app(os.environ[ENV_RUN], token=os.environ.get(ENV_TOKEN), limits=limits)

@@ -60,6 +60,12 @@ def _category_key(value: Any) -> str:
 
 
 def _to_float(s: pd.Series) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        # already numbers: one conversion (the general path below costs ~1 ms a column, which
+        # dominates a served single-row prediction)
+        out = np.array(s.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
+        out[~np.isfinite(out)] = np.nan
+        return out
     if pd.api.types.is_bool_dtype(s):
         s = s.astype("float64")
     with warnings.catch_warnings():
@@ -179,7 +185,11 @@ class TabularEncoder:
 
     def _numeric(self, df: pd.DataFrame) -> np.ndarray:
         blocks: list[np.ndarray] = []
+        ready = self._numeric_block(df)
         for spec in self.specs:
+            if spec["name"] in ready:
+                blocks.append(ready[spec["name"]])
+                continue
             s = df[spec["name"]]
             if spec["kind"] == "numeric":
                 blocks.append(_to_float(s)[:, None])
@@ -201,6 +211,19 @@ class TabularEncoder:
                     np.column_stack([p.to_numpy(dtype="float64", na_value=np.nan) for p in parts])
                 )
         return np.hstack(blocks) if blocks else np.zeros((len(df), 0), dtype="float64")
+
+    def _numeric_block(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Numeric columns that already hold numbers, converted in one step (a column at a time
+        costs ~0.1 ms each in pandas: most of a served single-row prediction)."""
+        names = [s["name"] for s in self.specs if s["kind"] == "numeric"]
+        dtypes = dict(zip(df.columns, df.dtypes, strict=True))
+        names = [n for n in names if pd.api.types.is_numeric_dtype(dtypes[n])
+                 and not pd.api.types.is_bool_dtype(dtypes[n])]  # fmt: skip
+        if not names:
+            return {}
+        block = np.array(df[names].to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
+        block[~np.isfinite(block)] = np.nan
+        return {name: block[:, [i]] for i, name in enumerate(names)}
 
     @property
     def numeric_names(self) -> list[str]:

@@ -132,7 +132,7 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
 
     @app.post("/predict", openapi_extra=body_doc)
     async def predict(request: Request) -> Any:
-        if app.state.busy >= limits.max_concurrency:  # overloaded: say so now, don't queue
+        if app.state.busy >= limits.max_concurrency + limits.max_queue:  # overloaded: say so now
             return error(
                 503, "The server is busy; try again shortly.", None, **{"Retry-After": "1"}
             )

@@ -37,7 +37,8 @@ class Limits:
     max_images: int = 64
     max_audio_seconds: float = 60.0
     max_text_chars: int = 100_000
-    max_concurrency: int = 8  # predictions running at once; more get 503 at once
+    max_concurrency: int = 4  # predictions running at once (threads) ...
+    max_queue: int = 28  # ... and requests waiting for one; past both, 503 at once
 
 
 class RequestError(Exception):
