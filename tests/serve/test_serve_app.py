@@ -293,3 +293,32 @@ def test_serve_cli_refuses_a_short_token_and_a_missing_run(tabular_run, tmp_path
         with pytest.raises(SystemExit) as exit_:
             main(argv)
         assert exit_.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_concurrent_requests_are_joined_and_each_gets_its_own_rows(tabular_run, table):
+    import asyncio
+
+    from layerwise.serve.batching import MicroBatcher
+
+    calls = []
+
+    def predict(frame):
+        calls.append(len(frame))
+        return tabular_run.task.predict(frame)
+
+    async def run_in_thread(call):
+        return call()
+
+    async def main():
+        batcher = MicroBatcher(predict, run_in_thread, window_s=0.01)
+        good = [pd.DataFrame(rows(table.iloc[i:], 1)) for i in range(6)]
+        bad = pd.DataFrame([{"mean radius": 1.0}])  # missing columns: its own error only
+        bad = bad.reindex(columns=good[0].columns[:1])
+        return await asyncio.gather(*(batcher.submit(f) for f in good), batcher.submit(bad),
+                                    return_exceptions=True)  # fmt: skip
+
+    results = asyncio.run(main())
+    expected = tabular_run.predict(pd.DataFrame(rows(table, 6)))["prediction"].tolist()
+    assert [r["prediction"].iloc[0] for r in results[:6]] == expected
+    assert isinstance(results[6], Exception)
+    assert calls[0] == 6  # the six good rows in one call; the odd one alone

@@ -25,6 +25,9 @@ from typing import Any
 from layerwise.serve.inputs import Limits, RequestError
 
 LOG = logging.getLogger("layerwise.serve")
+# Tasks whose predictions are one row per input row: concurrent requests are micro-batched.
+ROW_TASKS = ("tabular-classification", "tabular-regression", "anomaly-detection",
+             "text-classification", "reinforcement-learning")  # fmt: skip
 JSON_TASK_FIELDS = {
     "tabular-classification": "rows", "tabular-regression": "rows", "anomaly-detection": "rows",
     "forecasting": "rows", "image-classification": "image | images (base64) or a file upload",
@@ -67,29 +70,23 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
     import anyio
 
     limiter = anyio.CapacityLimiter(limits.max_concurrency)
+    from layerwise.serve.batching import MicroBatcher
+
+    def in_thread(call: Any) -> Any:
+        return anyio.to_thread.run_sync(call, limiter=limiter)
+
+    batcher = MicroBatcher(lambda inputs: task.predict(inputs), in_thread)
 
     def error(status: int, message: str, field: str | None = None, **headers: str) -> Any:
         body = {"error": message} | ({"field": field} if field else {})
         return JSONResponse(body, status_code=status, headers=headers or None)
 
-    @app.middleware("http")
-    async def guard(request: Any, call_next: Any) -> Any:
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > limits.max_body_bytes):
-            return error(413, f"The request body is over {limits.max_body_bytes:,} bytes.")
-        if token is not None and request.url.path not in ("/health", "/"):
-            given = request.headers.get("authorization", "")
-            scheme, _, value = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                value.encode(), token.encode()
-            ):
-                return error(401, "A valid bearer token is needed.", None,
-                             **{"WWW-Authenticate": "Bearer"})  # fmt: skip
-        try:
-            return await call_next(request)
-        except Exception:  # never a traceback to the client; the log keeps it
-            LOG.exception("error while serving %s", request.url.path)
-            return error(500, "The server failed on this request; it is logged.")
+    app.add_middleware(_Guard, limits=limits, token=token)
+
+    @app.exception_handler(Exception)
+    async def failed(request: Any, exc: Exception) -> Any:  # never a traceback to the client
+        LOG.error("error while serving %s: %r", request.url.path, exc)
+        return error(500, "The server failed on this request; it is logged.")
 
     @app.exception_handler(RequestError)
     async def refused(request: Any, exc: RequestError) -> Any:
@@ -139,8 +136,10 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
         app.state.busy += 1
         try:
             args, kwargs = await _read_request(task, request, limits)
-            frame = await anyio.to_thread.run_sync(
-                lambda: task.predict(*args, **kwargs), limiter=limiter)  # fmt: skip
+            if task.name in ROW_TASKS and not kwargs:  # one row in, one row out: joinable
+                frame = await batcher.submit(args[0])
+            else:
+                frame = await in_thread(lambda: task.predict(*args, **kwargs))
         except RequestError:
             raise
         except Exception as exc:
@@ -154,6 +153,47 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
         return {"predictions": _records(frame), "notes": list(frame.attrs.get("notes", []))}
 
     return app
+
+
+class _Guard:
+    """Plain ASGI middleware (cheaper per request than Starlette's BaseHTTPMiddleware): a body
+    announced over the limit gets 413, a request without the bearer token 401 (the page and
+    /health stay open), before the app reads anything."""
+
+    OPEN = ("/health", "/")
+
+    def __init__(self, app: Any, limits: Limits, token: "str | None"):
+        self.app, self.limits, self.token = app, limits, token
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        size = headers.get(b"content-length")
+        if size is not None and (not size.isdigit() or int(size) > self.limits.max_body_bytes):
+            refusal = _json(413, {"error": f"The request body is over "
+                                  f"{self.limits.max_body_bytes:,} bytes."})  # fmt: skip
+        elif (
+            self.token is not None
+            and scope["path"] not in self.OPEN
+            and not _authorized(headers.get(b"authorization", b""), self.token)
+        ):
+            refusal = _json(401, {"error": "A valid bearer token is needed."},
+                            {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        else:
+            return await self.app(scope, receive, send)
+        await refusal(scope, receive, send)
+
+
+def _authorized(header: bytes, token: str) -> bool:
+    scheme, _, value = header.partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(value, token.encode())
+
+
+def _json(status: int, body: dict, headers: "dict | None" = None) -> Any:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _info(task: Any, folder: Any) -> dict:
