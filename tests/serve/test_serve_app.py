@@ -225,7 +225,7 @@ def test_fuzzed_requests_are_4xx_with_a_message_never_5xx(client):
                  max_size=3).map(lambda rows: json.dumps({"rows": rows}).encode()),
     )  # fmt: skip
 
-    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
         body=bodies, kind=st.sampled_from(["application/json", "text/plain", "multipart/form-data"])
     )

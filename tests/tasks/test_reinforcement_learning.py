@@ -49,7 +49,7 @@ class Corridor(gym.Env):
 @pytest.fixture(scope="module")
 def cartpole_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    return layerwise.fit(env="CartPole-v1", steps=6144, eval_every=2048, eval_episodes=5,
+    return layerwise.fit(env="CartPole-v1", steps=4096, eval_every=2048, eval_episodes=5,
                          test_episodes=20, output_dir=str(out), verbose=False)  # fmt: skip
 
 
