@@ -332,14 +332,16 @@ def _from_upload(task: Any, data: bytes, filename: str, limits: Limits) -> tuple
 
 def _records(frame: Any) -> list[dict]:
     """Prediction rows as JSON-safe dicts (NaN as null, numpy scalars as Python's)."""
+    names = [str(c) for c in frame.columns]
+    columns = [frame[c].tolist() for c in frame.columns]  # column-wise: to_dict is slow
     out = []
-    for row in frame.to_dict("records"):
-        clean = {}
-        for k, v in row.items():
+    for values in zip(*columns, strict=True):
+        row = {}
+        for name, v in zip(names, values, strict=True):
             if hasattr(v, "item"):
                 v = v.item()
             if isinstance(v, float) and not math.isfinite(v):
                 v = None
-            clean[str(k)] = v
-        out.append(clean)
+            row[name] = v
+        out.append(row)
     return out

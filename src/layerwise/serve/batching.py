@@ -21,7 +21,7 @@ import pandas as pd
 def batch_key(inputs: Any) -> Any:
     """What inputs must share to be joined, or None when they cannot be (images, uploads...)."""
     if isinstance(inputs, pd.DataFrame):
-        return ("frame", tuple(map(str, inputs.columns)), tuple(map(str, inputs.dtypes)))
+        return ("frame", tuple(map(str, inputs.columns)))
     if isinstance(inputs, np.ndarray) and inputs.ndim == 2:
         return ("array", inputs.shape[1], str(inputs.dtype))
     if isinstance(inputs, list) and inputs and all(isinstance(t, str) for t in inputs):

@@ -82,7 +82,10 @@ def rows_frame(body: dict, limits: Limits) -> pd.DataFrame:
         if not isinstance(row, dict):
             raise RequestError(422, f"rows[{i}] must be an object of column: value.", f"rows[{i}]")
         clean.append({str(k): _scalar(v, f"rows[{i}].{k}") for k, v in row.items()})
-    return pd.DataFrame.from_records(clean)
+    names = list(dict.fromkeys(k for row in clean for k in row))
+    # a dict of columns: several times faster than from_records for the one-row requests a
+    # server mostly gets
+    return pd.DataFrame({name: [row.get(name) for row in clean] for name in names})
 
 
 def texts_list(body: dict, limits: Limits) -> list[str]:
