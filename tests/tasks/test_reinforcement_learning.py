@@ -195,3 +195,12 @@ def test_the_cli_trains_predicts_plays_and_explains_bad_input(tmp_path, capsys):
         assert exit_.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0]
+
+
+def test_the_policy_exports_to_onnx(cartpole_run, tmp_path):
+    from layerwise.export.onnx import export_run
+
+    path = export_run(cartpole_run.path, output=tmp_path / "policy.onnx")
+    sidecar = json.loads(path.with_name(path.name + ".json").read_text())
+    assert sidecar["outputs"][0]["name"] == "logits"
+    assert sidecar["verification"]["max_abs_diff"] < 1e-4
