@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import os
 import socket
 import subprocess
@@ -143,11 +144,11 @@ def fuzz(run: str, examples: int) -> dict:
                           | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=10)  # fmt: skip
     bodies = st.one_of(
         st.binary(max_size=200),
-        values.map(lambda v: __import__("json").dumps(v).encode()),
+        values.map(lambda v: json.dumps(v).encode()),
         st.dictionaries(st.sampled_from(["rows", "row", "image", "images", "texts"]), values,
-                        max_size=3).map(lambda v: __import__("json").dumps(v).encode()),
+                        max_size=3).map(lambda v: json.dumps(v).encode()),
         st.lists(st.dictionaries(st.text(max_size=12), scalars, max_size=5), max_size=4).map(
-            lambda rows: __import__("json").dumps({"rows": rows}).encode()),
+            lambda rows: json.dumps({"rows": rows}).encode()),
     )  # fmt: skip
 
     @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))

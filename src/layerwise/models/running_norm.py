@@ -15,6 +15,19 @@ from torch import nn
 CLIP = 10.0  # normalised values beyond this many standard deviations are clipped
 
 
+def merge_moments(count, mean, var, n, batch_mean, batch_var):
+    """Mean and variance of two samples merged from their counts, means and (biased)
+    variances (Chan et al.'s parallel update); works on floats, arrays and tensors.
+
+    >>> merge_moments(2, 1.0, 0.0, 2, 3.0, 0.0)
+    (2.0, 1.0)
+    """
+    total = count + n
+    delta = batch_mean - mean
+    return (mean + delta * n / total,
+            (var * count + batch_var * n + delta**2 * count * n / total) / total)  # fmt: skip
+
+
 class RunningNorm(nn.Module):
     """``(x - mean) / std`` with statistics merged batch by batch (Chan et al.'s parallel
     update, in float64), clipped to +-10; the identity when ``enabled`` is False. Before the
@@ -33,14 +46,11 @@ class RunningNorm(nn.Module):
             return
         x = x.reshape(-1, self.mean.shape[0]).to(torch.float64)
         n = float(len(x))
-        mean, var = x.mean(0), x.var(0, unbiased=False)
-        total = self.count + n
-        delta = mean - self.mean
-        self.mean += delta * n / total
-        self.var.copy_(
-            (self.var * self.count + var * n + delta**2 * self.count * n / total) / total
-        )
-        self.count.fill_(total)
+        mean, var = merge_moments(self.count, self.mean, self.var, n, x.mean(0),
+                                  x.var(0, unbiased=False))  # fmt: skip
+        self.mean.copy_(mean)
+        self.var.copy_(var)
+        self.count.fill_(self.count + n)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.enabled:

@@ -14,6 +14,7 @@ gets 503 at once (with Retry-After) instead of waiting in a queue. No response h
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations (Request)
 # at definition time, and Request is imported inside create_app (FastAPI is an extra).
 import hmac
+import io
 import json
 import logging
 import math
@@ -319,7 +320,7 @@ def _from_upload(task: Any, data: bytes, filename: str, limits: Limits) -> tuple
         import pandas as pd
 
         try:
-            frame = pd.read_csv(__import__("io").BytesIO(data))
+            frame = pd.read_csv(io.BytesIO(data))
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestError(
                 422, f"The file is not a CSV pandas can read ({exc}).", "file"

@@ -151,12 +151,16 @@ class DQNTrainer(Trainer):
     ``r + gamma * Q_target(s', argmax_a Q_online(s', a))``, and a hard target copy every
     ``target_update`` gradient steps."""
 
-    def __init__(self, agent: DQNAgent, dqn: DQNConfig, evaluator: Any, **options: Any):
+    def __init__(
+        self, agent: DQNAgent, dqn: DQNConfig, evaluator: Any, stream: Any, **options: Any
+    ):
         from layerwise.tasks.rl_train import engine_config
 
-        super().__init__(agent, nn.functional.smooth_l1_loss, engine_config(dqn, options))
+        super().__init__(
+            agent, nn.functional.smooth_l1_loss, engine_config(dqn, options, "constant")
+        )
         self.dqn = dqn
-        self.evaluator = evaluator
+        self.evaluator, self.stream = evaluator, stream
         self.updates = 0
         self.progress_keys = ("train_return", "env_steps", "steps_per_s")
 
@@ -179,7 +183,7 @@ class DQNTrainer(Trainer):
         return {"loss": loss.detach(), "q": q.detach().mean()}
 
     def evaluate(self, data: Any) -> dict[str, float]:
-        return self.evaluator(self, {"train_epsilon": self.evaluator.stream.epsilon()})
+        return self.evaluator(self, {"train_epsilon": self.stream.epsilon()})
 
 
 def greedy_actions(agent: nn.Module) -> Any:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from layerwise.models.actor_critic import ActorCritic
+from layerwise.models.running_norm import merge_moments
 from layerwise.train.trainer import Trainer
 
 
@@ -61,12 +62,10 @@ class RewardScaler:
         if not self.enabled:
             return rewards
         self.running = self.running * self.gamma + rewards
-        n, mean, var = len(rewards), self.running.mean(), self.running.var()
-        total = self.count + n
-        delta = mean - self.mean
-        self.mean += delta * n / total
-        self.var = (self.var * self.count + var * n + delta**2 * self.count * n / total) / total
-        self.count = total
+        n = len(rewards)
+        self.mean, self.var = merge_moments(self.count, self.mean, self.var, n,
+                                            self.running.mean(), self.running.var())  # fmt: skip
+        self.count += n
         self.running[done] = 0.0
         return np.clip(rewards / np.sqrt(self.var + 1e-8), -10.0, 10.0)
 
@@ -168,7 +167,7 @@ class PPOTrainer(Trainer):
     def __init__(self, model: ActorCritic, ppo: PPOConfig, evaluator: Any, **options: Any):
         from layerwise.tasks.rl_train import engine_config
 
-        super().__init__(model, nn.functional.mse_loss, engine_config(ppo, options))
+        super().__init__(model, nn.functional.mse_loss, engine_config(ppo, options, "cosine"))
         self.ppo = ppo
         self.evaluator = evaluator
         self.progress_keys = ("train_return", "env_steps", "steps_per_s")

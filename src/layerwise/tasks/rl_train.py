@@ -18,14 +18,13 @@ from layerwise.train.trainer import TrainerConfig
 EPOCHS_PER_RUN = 20  # evaluations over the step budget (unless eval_every is given)
 
 
-def engine_config(algo: Any, options: dict[str, Any]) -> TrainerConfig:
+def engine_config(algo: Any, options: dict[str, Any], schedule: str) -> TrainerConfig:
     """The engine's options for an agent: watch the evaluation return, keep the best epoch,
-    no early stopping; PPO's learning rate decays over the budget, DQN's stays constant."""
-    from layerwise.tasks.ppo_train import PPOConfig
-
+    no early stopping; ``schedule``: PPO's learning rate decays over the budget ("cosine"),
+    DQN's stays "constant"."""
     return TrainerConfig(
         epochs=int(options["epochs"]), lr=algo.lr, optimizer="adam",
-        schedule="cosine" if isinstance(algo, PPOConfig) else "constant",
+        schedule=schedule,
         clip_grad_norm=algo.clip_grad_norm, patience=None, monitor="val_return", mode="max",
         device=options.get("device", "cpu"), seed=int(options.get("seed", 0)),
         checkpoint_dir=options.get("checkpoint_dir"), progress=bool(options.get("progress", True)),
@@ -40,7 +39,6 @@ class Evaluator:
     def __init__(self, source: Any, policy: Any, episodes: int, seed: int, stepper: Any):
         self.source, self.policy, self.episodes, self.seed = source, policy, episodes, seed
         self.stepper = stepper
-        self.stream: Any = None
         self._seen, self._steps, self._time = 0, 0, time.perf_counter()
 
     def __call__(self, trainer: Any, extra: dict[str, float]) -> dict[str, float]:
@@ -127,8 +125,9 @@ def _build_dqn(task: Any, source: Any, params: dict, steps: int, options: dict) 
     stream = ExperienceStream(stepper, agent, config, steps, per_epoch, options["seed"])
     evaluator = Evaluator(source, greedy_actions, int(task.option("eval_episodes")),
                           options["seed"], stepper)  # fmt: skip
-    evaluator.stream = stream
-    trainer = DQNTrainer(agent, config, evaluator, epochs=math.ceil(steps / per_epoch), **options)
+    trainer = DQNTrainer(
+        agent, config, evaluator, stream, epochs=math.ceil(steps / per_epoch), **options
+    )
     return trainer, stream, config, {"kind": "q_network", **arch.to_dict()}
 
 
