@@ -94,12 +94,17 @@ def test_limits_answer_413(client, table):
 
 
 def test_overload_answers_503_at_once(client, table):
-    client.app.state.busy = 32
+    client.app.state.load.busy = 32
     try:
         response = client.post("/predict", json={"rows": rows(table)})
     finally:
-        client.app.state.busy = 0
+        client.app.state.load.busy = 0
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert "busy" in response.json()["error"]
+    # requests that succeed or fail give their place back
+    assert client.post("/predict", json={"rows": rows(table)}).status_code == 200
+    assert client.post("/predict", json={"rows": []}).status_code == 422
+    assert client.app.state.load.busy == 0
 
 
 def test_failures_inside_are_500_without_a_traceback(tabular_run, table, monkeypatch):
@@ -299,26 +304,33 @@ def test_concurrent_requests_are_joined_and_each_gets_its_own_rows(tabular_run, 
     import asyncio
 
     from layerwise.serve.batching import MicroBatcher
+    from layerwise.serve.inputs import Limits, read_rows
 
     calls = []
 
-    def predict(frame):
-        calls.append(len(frame))
-        return tabular_run.task.predict(frame)
+    def predict(inputs):
+        calls.append(len(inputs))
+        if "refuse me" in inputs.columns["mean radius"]:
+            raise ValueError("a bad value")
+        frame = tabular_run.task.predict(inputs.frame())
+        return frame["prediction"].tolist(), ["a note"]
 
     async def run_in_thread(call):
         return call()
 
     async def main():
         batcher = MicroBatcher(predict, run_in_thread, window_s=0.01)
-        good = [pd.DataFrame(rows(table.iloc[i:], 1)) for i in range(6)]
-        bad = pd.DataFrame([{"mean radius": 1.0}])  # missing columns: its own error only
-        bad = bad.reindex(columns=good[0].columns[:1])
+        good = [read_rows({"rows": rows(table.iloc[i:], 1)}, Limits()) for i in range(6)]
+        bad = read_rows({"rows": [{"mean radius": 1.0}]}, Limits())  # its own columns: alone
+        short = read_rows({"rows": rows(table.iloc[6:], 2)}, Limits())
+        short.columns["mean radius"] = ["refuse me", 1.0]  # joins the good rows, then fails
         return await asyncio.gather(*(batcher.submit(f) for f in good), batcher.submit(bad),
-                                    return_exceptions=True)  # fmt: skip
+                                    batcher.submit(short), return_exceptions=True)  # fmt: skip
 
     results = asyncio.run(main())
     expected = tabular_run.predict(pd.DataFrame(rows(table, 6)))["prediction"].tolist()
-    assert [r["prediction"].iloc[0] for r in results[:6]] == expected
-    assert isinstance(results[6], Exception)
-    assert calls[0] == 6  # the six good rows in one call; the odd one alone
+    assert [r[0][0] for r in results[:6]] == expected
+    assert all(r[1] == ["a note"] for r in results[:6])
+    assert isinstance(results[6], Exception) and isinstance(results[7], Exception)
+    # the six good rows and the bad two in one call, which failed; then each alone
+    assert calls[:2] == [8, 1] and sorted(calls[2:]) == [1, 1, 1, 1, 1, 1, 2]

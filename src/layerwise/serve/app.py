@@ -66,7 +66,7 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
     info = _info(task, folder)
     app = fastapi.FastAPI(title=f"layerwise: {task.name}", version=info["versions"]["layerwise"],
                           description=f"Predictions of the run {folder.path.name}.")  # fmt: skip
-    app.state.busy = 0
+    app.state.load = _Load(limits.max_concurrency + limits.max_queue)
     app.state.task, app.state.run_dir, app.state.limits = task, str(run_dir), limits
     import anyio
 
@@ -76,13 +76,14 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
     def in_thread(call: Any) -> Any:
         return anyio.to_thread.run_sync(call, limiter=limiter)
 
-    batcher = MicroBatcher(lambda inputs: task.predict(inputs), in_thread)
+    batcher = MicroBatcher(lambda inputs: _predict(task, (inputs,), {}), in_thread,
+                           in_flight=lambda: app.state.load.busy)  # fmt: skip
 
     def error(status: int, message: str, field: str | None = None, **headers: str) -> Any:
         body = {"error": message} | ({"field": field} if field else {})
         return JSONResponse(body, status_code=status, headers=headers or None)
 
-    app.add_middleware(_Guard, limits=limits, token=token)
+    app.add_middleware(_Guard, limits=limits, token=token, load=app.state.load)
 
     @app.exception_handler(Exception)
     async def failed(request: Any, exc: Exception) -> Any:  # never a traceback to the client
@@ -130,17 +131,12 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
 
     @app.post("/predict", openapi_extra=body_doc)
     async def predict(request: Request) -> Any:
-        if app.state.busy >= limits.max_concurrency + limits.max_queue:  # overloaded: say so now
-            return error(
-                503, "The server is busy; try again shortly.", None, **{"Retry-After": "1"}
-            )
-        app.state.busy += 1
         try:
             args, kwargs = await _read_request(task, request, limits)
             if task.name in ROW_TASKS and not kwargs:  # one row in, one row out: joinable
-                frame = await batcher.submit(args[0])
+                records, notes = await batcher.submit(args[0])
             else:
-                frame = await in_thread(lambda: task.predict(*args, **kwargs))
+                records, notes = await in_thread(lambda: _predict(task, args, kwargs))
         except RequestError:
             raise
         except Exception as exc:
@@ -149,22 +145,35 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
             if isinstance(exc, LayerwiseError):  # the task's own check of the inputs
                 raise RequestError(422, exc.one_line()) from exc
             raise
-        finally:
-            app.state.busy -= 1
-        return {"predictions": _records(frame), "notes": list(frame.attrs.get("notes", []))}
+        return _json_bytes({"predictions": records, "notes": notes})
 
+    import gc
+
+    # The model, torch and pandas are loaded for good: keep their objects out of the cyclic
+    # collector's scans, which otherwise walk them all on every full collection mid-request.
+    gc.collect()
+    gc.freeze()
     return app
+
+
+class _Load:
+    """Predictions in progress (running or waiting for a thread), against what is let in."""
+
+    def __init__(self, capacity: int):
+        self.busy, self.capacity = 0, capacity
 
 
 class _Guard:
     """Plain ASGI middleware (cheaper per request than Starlette's BaseHTTPMiddleware): a body
     announced over the limit gets 413, a request without the bearer token 401 (the page and
-    /health stay open), before the app reads anything."""
+    /health stay open), and a prediction past the load's capacity 503 with Retry-After, before
+    the app reads anything. Refusing here costs a fraction of a routed request, which matters
+    when refusals are most of the traffic."""
 
     OPEN = ("/health", "/")
 
-    def __init__(self, app: Any, limits: Limits, token: "str | None"):
-        self.app, self.limits, self.token = app, limits, token
+    def __init__(self, app: Any, limits: Limits, token: "str | None", load: _Load):
+        self.app, self.limits, self.token, self.load = app, limits, token, load
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -181,8 +190,17 @@ class _Guard:
         ):
             refusal = _json(401, {"error": "A valid bearer token is needed."},
                             {"WWW-Authenticate": "Bearer"})  # fmt: skip
-        else:
+        elif scope["path"] != "/predict":
             return await self.app(scope, receive, send)
+        elif self.load.busy >= self.load.capacity:  # overloaded: say so now, not after a queue
+            refusal = _json(503, {"error": "The server is busy; try again shortly."},
+                            {"Retry-After": "1"})  # fmt: skip
+        else:
+            self.load.busy += 1
+            try:
+                return await self.app(scope, receive, send)
+            finally:
+                self.load.busy -= 1
         await refusal(scope, receive, send)
 
 
@@ -258,7 +276,11 @@ def _from_json(task: Any, body: dict, limits: Limits) -> tuple[tuple, dict]:
 
     name = task.name
     if name in ("tabular-classification", "tabular-regression", "anomaly-detection", "forecasting"):
-        return (inputs.rows_frame(body, limits),), {}
+        return (
+            inputs.read_rows(body, limits)
+            if name in ROW_TASKS
+            else inputs.rows_frame(body, limits),
+        ), {}
     if name == "image-classification":
         return (inputs.image_set(inputs.images_from_json(body, limits)),), {}
     if name == "text-classification":
@@ -329,6 +351,23 @@ def _from_upload(task: Any, data: bytes, filename: str, limits: Limits) -> tuple
             raise RequestError(413, f"{len(frame)} rows; at most {limits.max_rows}.", "file")
         return (frame,), {}
     raise RequestError(415, f"{task.name} runs take JSON, not a file upload.", "file")
+
+
+def _predict(task: Any, args: tuple, kwargs: dict) -> tuple[list[dict], list[str]]:
+    """``task.predict`` in a worker thread: request rows become a frame here, and the
+    prediction frame JSON-ready records, so the event loop does no pandas work."""
+    from layerwise.serve.inputs import Rows
+
+    args = tuple(a.frame() if isinstance(a, Rows) else a for a in args)
+    frame = task.predict(*args, **kwargs)
+    return _records(frame), list(frame.attrs.get("notes", []))
+
+
+def _json_bytes(body: dict) -> Any:
+    from starlette.responses import Response
+
+    # the records are plain JSON types already: FastAPI's generic encoder would walk them again
+    return Response(json.dumps(body, allow_nan=False).encode(), media_type="application/json")
 
 
 def _records(frame: Any) -> list[dict]:
