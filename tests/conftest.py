@@ -19,6 +19,27 @@ def _quiet_and_isolated(monkeypatch, tmp_path):
 
 
 @pytest.fixture(scope="session")
+def contract_run(tmp_path_factory):
+    """``contract_run(name)`` -> (run, data, inputs): the task's contract example fitted once
+    per session, shared by the contract test and the serving test of every task."""
+    from layerwise.registry import TASKS
+
+    fitted: dict = {}
+
+    def fit(name: str):
+        if name not in fitted:
+            task_class = TASKS.get(name)
+            data, options, inputs = task_class.contract_example(seed=0)
+            target = options.pop("target", None)
+            out = tmp_path_factory.mktemp(f"contract-{name}") / "runs"
+            task = task_class(output_dir=str(out), verbose=False, **options)
+            fitted[name] = (task.fit(data, target=target), data, inputs)
+        return fitted[name]
+
+    return fit
+
+
+@pytest.fixture(scope="session")
 def penguins_csv(tmp_path_factory) -> Path:
     palmerpenguins = pytest.importorskip("palmerpenguins")
     frame = palmerpenguins.load_penguins()

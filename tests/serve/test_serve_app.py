@@ -271,10 +271,10 @@ def test_a_body_without_length_is_cut_at_the_limit(tabular_run):
     assert response.status_code == 413
 
 
-def test_audio_over_the_limit_is_refused_from_its_header():
+def test_audio_over_the_limit_or_not_a_wav_is_refused():
     import wave
 
-    from layerwise.serve.inputs import RequestError, wav_seconds
+    from layerwise.serve.inputs import RequestError, wav_samples
 
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as wav:
@@ -282,11 +282,14 @@ def test_audio_over_the_limit_is_refused_from_its_header():
         wav.setsampwidth(2)
         wav.setframerate(8000)
         wav.writeframes(b"\x00\x00" * 8000 * 3)  # 3 s
-    wav_seconds(buffer.getvalue(), "file", Limits(max_audio_seconds=5))
+    samples, rate = wav_samples(buffer.getvalue(), "file", Limits(max_audio_seconds=5))
+    assert rate == 8000 and samples.shape == (24000,)
     with pytest.raises(RequestError, match="lasts 3.0 s"):
-        wav_seconds(buffer.getvalue(), "file", Limits(max_audio_seconds=2))
-    with pytest.raises(RequestError, match="not a WAV"):
-        wav_seconds(b"RIFF nonsense", "file", Limits())
+        wav_samples(buffer.getvalue(), "file", Limits(max_audio_seconds=2))
+    for junk in (b"RIFF nonsense", b"", b"\x89PNG not audio"):
+        with pytest.raises(RequestError, match="not a WAV") as refused:
+            wav_samples(junk, "file", Limits())
+        assert refused.value.status == 422 and refused.value.field == "file"
 
 
 def test_serve_cli_refuses_a_short_token_and_a_missing_run(tabular_run, tmp_path, capsys):

@@ -102,3 +102,21 @@ def test_the_page_uploads_an_image(browser, tmp_path):
         assert page.inner_text("#prediction") == str(expected)
     finally:
         server.should_exit = True
+
+
+def test_the_page_draws_a_forecast_from_an_uploaded_history(browser, contract_run, tmp_path):
+    run, _, history = contract_run("forecasting")
+    history.to_csv(tmp_path / "history.csv", index=False)
+    columns = sorted(set(run.predict(history)["column"]))
+    server, url = serve_in_thread(run.path)
+    try:
+        page = browser.new_page()
+        page.goto(url)
+        page.set_input_files("#file", str(tmp_path / "history.csv"))
+        page.click("#predict")
+        page.wait_for_selector("svg.forecast", timeout=10_000)
+        assert page.locator("svg.forecast").count() == len(columns)
+        assert page.locator("svg.forecast polyline").first.get_attribute("points").count(",") > 1
+        assert columns[0] in page.inner_text("#result")
+    finally:
+        server.should_exit = True

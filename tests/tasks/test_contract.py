@@ -11,12 +11,8 @@ from layerwise.runs.folder import RunFolder
 
 
 @pytest.mark.parametrize("name", TASKS.names())
-def test_task_contract(name, tmp_path):
-    task_class = TASKS.get(name)
-    data, options, inputs = task_class.contract_example(seed=0)
-    target = options.pop("target", None)
-    task = task_class(output_dir=str(tmp_path / "runs"), verbose=False, **options)
-    run = task.fit(data, target=target)
+def test_task_contract(name, contract_run):
+    run, data, inputs = contract_run(name)
 
     # the run folder is complete and verifies
     folder = RunFolder.open(run.path)

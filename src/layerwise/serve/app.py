@@ -14,28 +14,16 @@ gets 503 at once (with Retry-After) instead of waiting in a queue. No response h
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations (Request)
 # at definition time, and Request is imported inside create_app (FastAPI is an extra).
 import hmac
-import io
 import json
 import logging
 import math
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from layerwise.serve.inputs import Limits, RequestError
+from layerwise.serve.requests import JSON_TASK_FIELDS, ROW_TASKS, example_request, read_request
 
 LOG = logging.getLogger("layerwise.serve")
-# Tasks whose predictions are one row per input row: concurrent requests are micro-batched.
-ROW_TASKS = ("tabular-classification", "tabular-regression", "anomaly-detection",
-             "text-classification", "reinforcement-learning")  # fmt: skip
-JSON_TASK_FIELDS = {
-    "tabular-classification": "rows", "tabular-regression": "rows", "anomaly-detection": "rows",
-    "forecasting": "rows", "image-classification": "image | images (base64) or a file upload",
-    "text-classification": "text | texts", "reinforcement-learning": "observation | observations",
-    "language-generation": "prompt | prompts", "image-generation": "n, label",
-    "recommendation": "user | users, top", "speech-recognition": "audio (base64 WAV) or a file upload",
-}  # fmt: skip
 
 
 def _fastapi() -> Any:
@@ -125,14 +113,14 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
 
     body_doc = {"requestBody": {"content": {
         "application/json": {"schema": {"type": "object"},
-                             "example": _example(task, info)},
+                             "example": example_request(task.name, info.get("input") or {})},
         "multipart/form-data": {"schema": {"type": "object", "properties": {
             "file": {"type": "string", "format": "binary"}}}}}}}  # fmt: skip
 
     @app.post("/predict", openapi_extra=body_doc)
     async def predict(request: Request) -> Any:
         try:
-            args, kwargs = await _read_request(task, request, limits)
+            args, kwargs = await read_request(task, request, limits)
             if task.name in ROW_TASKS and not kwargs:  # one row in, one row out: joinable
                 records, notes = await batcher.submit(args[0])
             else:
@@ -227,132 +215,6 @@ def _info(task: Any, folder: Any) -> dict:
             "created": manifest.get("created")}  # fmt: skip
 
 
-def _example(task: Any, info: dict) -> dict:
-    schema = info.get("input") or {}
-    if task.name.startswith("tabular") or task.name == "anomaly-detection":
-        return {"rows": [{c["name"]: (0 if c.get("kind") == "numeric" else "a")
-                          for c in schema.get("columns", [])}]}  # fmt: skip
-    if task.name == "reinforcement-learning":
-        return {"observation": [0.0] * int(schema.get("size", 1))}
-    if task.name == "text-classification":
-        return {"text": "a new text to classify"}
-    return {}
-
-
-async def _read_request(task: Any, request: Any, limits: Limits) -> tuple[tuple, dict]:
-    kind = request.headers.get("content-type", "")
-    if kind.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=8, max_part_size=limits.max_body_bytes)
-        upload = form.get("file")
-        if upload is None or not hasattr(upload, "read"):
-            raise RequestError(422, "The form has no 'file' field.", "file")
-        data = await upload.read()
-        if len(data) > limits.max_body_bytes:
-            raise RequestError(413, "The file is too large.", "file")
-        return _from_upload(task, data, getattr(upload, "filename", "upload") or "upload", limits)
-    chunks, size = [], 0
-    async for chunk in request.stream():  # counted as it arrives: a body sent without a
-        size += len(chunk)  # content-length cannot grow past the limit in memory
-        if size > limits.max_body_bytes:
-            raise RequestError(413, f"The request body is over {limits.max_body_bytes:,} bytes.")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    try:
-        body = json.loads(raw or b"null", parse_constant=_no_constants)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestError(422, f"The body is not valid JSON ({exc}).") from exc
-    if not isinstance(body, dict):
-        raise RequestError(422, "The body must be a JSON object, e.g. "
-                           f"{{\"{JSON_TASK_FIELDS.get(task.name, 'inputs').split(' ')[0]}\": ...}}.")  # fmt: skip
-    return _from_json(task, body, limits)
-
-
-def _no_constants(name: str) -> Any:
-    raise RequestError(422, f"{name} is not accepted: give finite numbers.")
-
-
-def _from_json(task: Any, body: dict, limits: Limits) -> tuple[tuple, dict]:
-    from layerwise.serve import inputs
-
-    name = task.name
-    if name in ("tabular-classification", "tabular-regression", "anomaly-detection", "forecasting"):
-        return (
-            inputs.read_rows(body, limits)
-            if name in ROW_TASKS
-            else inputs.rows_frame(body, limits),
-        ), {}
-    if name == "image-classification":
-        return (inputs.image_set(inputs.images_from_json(body, limits)),), {}
-    if name == "text-classification":
-        return (inputs.texts_list(body, limits),), {}
-    if name == "reinforcement-learning":
-        return (inputs.observations(body, limits),), {}
-    if name == "language-generation":
-        key = "prompt" if "prompt" in body else "prompts"
-        return (
-            inputs.texts_list({"texts" if key == "prompts" else "text": body.get(key)}, limits),
-        ), {}
-    if name == "image-generation":
-        return (_generation_request(body, limits),), {}
-    if name == "recommendation":
-        users = body.get("users", [body["user"]] if "user" in body else None)
-        if not isinstance(users, list) or not users or len(users) > limits.max_rows:
-            raise RequestError(422, "Give 'user' (an id) or 'users' (a list of ids).", "users")
-        top = body.get("top")
-        if top is not None and (
-            isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 1000
-        ):
-            raise RequestError(422, "'top' must be a whole number from 1 to 1000.", "top")
-        return ([str(u) for u in users],), {"top": top}
-    if name == "speech-recognition":
-        import base64
-
-        audio = body.get("audio")
-        if not isinstance(audio, str):
-            raise RequestError(422, "'audio' must be a base64 WAV (or upload the file).", "audio")
-        try:
-            data = base64.b64decode(audio, validate=True)
-        except ValueError as exc:
-            raise RequestError(422, "'audio' is not valid base64.", "audio") from exc
-        return _from_upload(task, data, "audio.wav", limits)
-    raise RequestError(422, f"{name} runs cannot be served over HTTP yet.")
-
-
-def _generation_request(body: dict, limits: Limits) -> Any:
-    n, label = body.get("n", 1), body.get("label")
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limits.max_images:
-        raise RequestError(422, f"'n' must be a whole number from 1 to {limits.max_images}.", "n")
-    if label is not None and not isinstance(label, (str, int)):
-        raise RequestError(422, "'label' must be a class name.", "label")
-    return n if label is None else [str(label)] * n
-
-
-def _from_upload(task: Any, data: bytes, filename: str, limits: Limits) -> tuple[tuple, dict]:
-    from layerwise.serve import inputs
-
-    if task.name == "image-classification":
-        return (inputs.image_set([inputs.decode_image(data, "file", limits)]),), {}
-    if task.name == "speech-recognition":
-        inputs.wav_seconds(data, "file", limits)
-        folder = Path(tempfile.mkdtemp(prefix="layerwise-serve-"))
-        path = folder / (Path(filename).stem[:60] + ".wav")
-        path.write_bytes(data)
-        return (str(path),), {}
-    if task.name in ("tabular-classification", "tabular-regression", "anomaly-detection"):
-        import pandas as pd
-
-        try:
-            frame = pd.read_csv(io.BytesIO(data))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RequestError(
-                422, f"The file is not a CSV pandas can read ({exc}).", "file"
-            ) from exc
-        if len(frame) > limits.max_rows:
-            raise RequestError(413, f"{len(frame)} rows; at most {limits.max_rows}.", "file")
-        return (frame,), {}
-    raise RequestError(415, f"{task.name} runs take JSON, not a file upload.", "file")
-
-
 def _predict(task: Any, args: tuple, kwargs: dict) -> tuple[list[dict], list[str]]:
     """``task.predict`` in a worker thread: request rows become a frame here, and the
     prediction frame JSON-ready records, so the event loop does no pandas work."""
@@ -371,17 +233,29 @@ def _json_bytes(body: dict) -> Any:
 
 
 def _records(frame: Any) -> list[dict]:
-    """Prediction rows as JSON-safe dicts (NaN as null, numpy scalars as Python's)."""
+    """Prediction rows as JSON-safe dicts: NaN and NaT as null, numpy scalars as Python's,
+    times as ISO 8601 text, anything else JSON has no type for as its text."""
     names = [str(c) for c in frame.columns]
     columns = [frame[c].tolist() for c in frame.columns]  # column-wise: to_dict is slow
     out = []
     for values in zip(*columns, strict=True):
         row = {}
         for name, v in zip(names, values, strict=True):
-            if hasattr(v, "item"):
+            if hasattr(v, "item") and not hasattr(v, "isoformat"):
                 v = v.item()
             if isinstance(v, float) and not math.isfinite(v):
                 v = None
+            elif v is not None and not isinstance(v, (str, int, float, bool, list, dict)):
+                v = None if _missing(v) else v.isoformat() if hasattr(v, "isoformat") else str(v)
             row[name] = v
         out.append(row)
     return out
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # an array-like cell
+        return False

@@ -219,17 +219,18 @@ def image_set(arrays: list[np.ndarray], names: list[str] | None = None) -> Any:
     return read_images(np.stack(padded))
 
 
-def wav_seconds(data: bytes, field: str, limits: Limits) -> None:
-    """Refuse a WAV longer than the limit (read from its header, before decoding)."""
-    import wave
+def wav_samples(data: bytes, field: str, limits: Limits) -> tuple[np.ndarray, int]:
+    """A WAV file's bytes as mono float32 samples and their rate; a file that is not a WAV
+    (PCM or float) or lasts over the limit is refused. Decoded in memory: nothing is written."""
+    from layerwise.data.audio import read_wav_bytes
+    from layerwise.errors import LayerwiseError
 
     try:
-        with wave.open(io.BytesIO(data)) as wav:
-            seconds = wav.getnframes() / max(wav.getframerate(), 1)
-    except (wave.Error, EOFError) as error:
-        raise RequestError(
-            422, f"{field} is not a WAV file Python can read ({error}).", field
-        ) from error
+        samples, rate = read_wav_bytes(data, field)
+    except LayerwiseError as error:
+        raise RequestError(422, f"{field} is not a WAV file: {error.one_line()}", field) from error
+    seconds = len(samples) / rate
     if seconds > limits.max_audio_seconds:
         raise RequestError(413, f"{field} lasts {seconds:.1f} s; at most "
                            f"{limits.max_audio_seconds:g} s are accepted.", field)  # fmt: skip
+    return samples, rate

@@ -9,6 +9,8 @@ import html
 import json
 from typing import Any
 
+from layerwise.serve.requests import example_request, table_columns
+
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:780px;margin:24px auto;
 padding:0 16px;color:#1d2430}h1{font-size:1.35em}label{display:block;margin:8px 0 2px;
@@ -29,7 +31,8 @@ function show(data){
   const out=document.getElementById('result');
   if(data.error){out.innerHTML='<p class="error" id="error">'+esc(data.error)+'</p>';return;}
   const rows=data.predictions||[];let h='';
-  rows.slice(0,20).forEach(function(r){
+  if(rows.length&&'forecast' in rows[0]){h=forecastCharts(rows);}
+  else rows.slice(0,20).forEach(function(r){
     const probs=Object.keys(r).filter(k=>k.startsWith('probability_'));
     if('prediction' in r) h+='<p>Prediction: <b id="prediction">'+esc(r.prediction)+'</b></p>';
     if('action' in r) h+='<p>Action: <b id="prediction">'+esc(r.action)+'</b></p>';
@@ -42,6 +45,24 @@ function show(data){
   (data.notes||[]).forEach(n=>{h+='<p class="note">'+esc(n)+'</p>';});
   out.innerHTML=h||'<p class="note">No predictions.</p>';
 }
+function forecastCharts(rows){
+  // one chart per series: the forecast line in its widest interval's band
+  const by={};rows.forEach(r=>{(by[r.column]=by[r.column]||[]).push(r);});
+  const lo=Object.keys(rows[0]).filter(k=>k.startsWith('lower_')).sort().pop();
+  const hi=lo&&lo.replace('lower_','upper_');let h='';
+  Object.keys(by).forEach(function(c){
+    const rs=by[c],n=rs.length,W=560,H=150;
+    const vals=rs.flatMap(r=>[r.forecast,lo?r[lo]:r.forecast,hi?r[hi]:r.forecast]).map(Number);
+    const mn=Math.min(...vals),mx=Math.max(...vals);
+    const x=i=>(10+(W-20)*(n>1?i/(n-1):0.5)).toFixed(1),y=v=>(H-10-(H-20)*((v-mn)/((mx-mn)||1))).toFixed(1);
+    const pts=k=>rs.map((r,i)=>x(i)+','+y(Number(r[k])));
+    h+='<p>'+esc(c)+'</p><svg class="forecast" viewBox="0 0 '+W+' '+H+'" width="100%">';
+    if(lo) h+='<polygon fill="#cfe0f5" points="'+pts(lo).concat(pts(hi).reverse()).join(' ')+'"/>';
+    h+='<polyline fill="none" stroke="#2a6fd1" stroke-width="2" points="'+pts('forecast').join(' ')+'"/></svg>';
+    h+='<p class="note">'+esc(rs[0].time)+' to '+esc(rs[n-1].time)+': '+rs.map(r=>Number(r.forecast).toPrecision(4)).join(', ')+
+      (lo?' (band: the '+esc(lo.slice(6))+'% interval)':'')+'</p>';});
+  return h;
+}
 function esc(v){return String(v).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));}
 async function send(body,isForm){
   const headers=Object.assign(isForm?{}:{'Content-Type':'application/json'},token());
@@ -52,7 +73,7 @@ function submitForm(ev){
   ev.preventDefault();const f=ev.target;
   if(f.file){const d=new FormData();d.append('file',f.file.files[0]);return send(d,true);}
   if(f.json){let v;try{v=JSON.parse(f.json.value);}catch(e){return show({error:'Not JSON: '+e});}return send(v,false);}
-  const row={};(INFO.input.columns||[]).forEach(function(c){const v=f[c.name].value;
+  const row={};(INFO.form_columns||[]).forEach(function(c){const v=f[c.name].value;
     if(v==='') row[c.name]=null; else if(c.kind==='numeric'&&!isNaN(Number(v))) row[c.name]=Number(v); else row[c.name]=v;});
   send({rows:[row]},false);
 }
@@ -61,23 +82,23 @@ function submitForm(ev){
 
 def _fields(info: dict) -> str:
     schema, task = info.get("input") or {}, info.get("task", "")
-    if schema.get("columns") is not None:
+    if task == "forecasting":  # the recent history: a CSV with the time and value columns
+        names = [schema.get("time_column"), *(schema.get("columns") or [])]
+        shown = html.escape(", ".join(str(c) for c in names if c))
+        return (f'<label for="file">Recent history (CSV: {shown})</label>'
+                '<input type="file" id="file" name="file" accept=".csv,text/csv">')  # fmt: skip
+    if info.get("form_columns"):
         cells = [f'<div><label for="{html.escape(c["name"])}">{html.escape(c["name"])} '
-                 f'<span class="note">({html.escape(str(c.get("kind", "")))})</span></label>'
+                 f'<span class="note">({html.escape(c["kind"])})</span></label>'
                  f'<input id="{html.escape(c["name"])}" name="{html.escape(c["name"])}"></div>'
-                 for c in schema["columns"]]  # fmt: skip
+                 for c in info["form_columns"]]  # fmt: skip
         return '<div class="grid">' + "".join(cells) + "</div>"
     if task in ("image-classification", "speech-recognition"):
         accept = "image/*" if task == "image-classification" else ".wav,audio/wav"
         return f'<label for="file">File</label><input type="file" id="file" name="file" accept="{accept}">'
-    example = {"text-classification": {"text": "a new text"},
-               "reinforcement-learning": {"observation": [0.0] * int(schema.get("size", 1))},
-               "language-generation": {"prompt": "Once upon a time"},
-               "image-generation": {"n": 1, "label": None},
-               "recommendation": {"user": "1", "top": 10}}.get(task, {})  # fmt: skip
     return (
         '<label for="json">Request (JSON)</label><textarea id="json" name="json" rows="5">'
-        + html.escape(json.dumps(example))
+        + html.escape(json.dumps(example_request(task, schema)))
         + "</textarea>"
     )
 
@@ -94,6 +115,7 @@ def page_html(info: dict[str, Any], token_needed: bool = False) -> str:
         summary += f", test {html.escape(str(metric))} {score:.4g}"
     token = ('<label for="token">Token</label><input id="token" type="password">'
              if token_needed else "")  # fmt: skip
+    info = {**info, "form_columns": table_columns(info.get("input") or {})}
     script = SCRIPT.replace("__INFO__", json.dumps(info).replace("</", "<\\/"))
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport "
             f'content="width=device-width,initial-scale=1"><title>layerwise: '

@@ -1,0 +1,182 @@
+"""An HTTP request as the arguments of the task's ``predict``: the JSON body's keys (or an
+uploaded file) per task, checked on the way with :mod:`layerwise.serve.inputs`.
+
+This is the one place that knows each task's request shape; the routes only call
+:func:`read_request`. A problem is a :class:`RequestError` naming the field.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from layerwise.serve.inputs import Limits, RequestError
+
+# Tasks whose predictions are one row per input row: concurrent requests are micro-batched.
+ROW_TASKS = ("tabular-classification", "tabular-regression", "anomaly-detection",
+             "text-classification", "reinforcement-learning")  # fmt: skip
+JSON_TASK_FIELDS = {
+    "tabular-classification": "rows", "tabular-regression": "rows", "anomaly-detection": "rows",
+    "forecasting": "rows", "image-classification": "image | images (base64) or a file upload",
+    "text-classification": "text | texts", "reinforcement-learning": "observation | observations",
+    "language-generation": "prompt | prompts", "image-generation": "n, label",
+    "recommendation": "user | users, top", "speech-recognition": "audio (base64 WAV) or a file upload",
+}  # fmt: skip
+
+
+def table_columns(schema: dict) -> list[dict] | None:
+    """The columns of a row request as ``[{"name", "kind"}]``, from a task's input schema
+    (tables list them as records, or as ``name: kind``); None when the input is not a table row.
+
+    >>> table_columns({"kind": "table", "columns": {"amount": "numeric"}})
+    [{'name': 'amount', 'kind': 'numeric'}]
+    """
+    columns = schema.get("columns")
+    if isinstance(columns, dict) and schema.get("kind", schema.get("type")) == "table":
+        return [{"name": str(n), "kind": str(k)} for n, k in columns.items()]
+    if (
+        isinstance(columns, list)
+        and columns
+        and all(isinstance(c, dict) and "name" in c for c in columns)
+    ):
+        return [{"name": str(c["name"]), "kind": str(c.get("kind", ""))} for c in columns]
+    return None
+
+
+def example_request(task_name: str, schema: dict) -> dict:
+    """A request body of the right shape for the docs and the page's JSON box."""
+    columns = table_columns(schema)
+    if columns is not None:
+        return {"rows": [{c["name"]: (0 if c["kind"] == "numeric" else "a") for c in columns}]}
+    if task_name == "forecasting":
+        names = [schema.get("time_column") or "time", *(schema.get("columns") or [])]
+        return {"rows": [dict.fromkeys(names, 0)]}
+    return {"reinforcement-learning": {"observation": [0.0] * int(schema.get("size", 1))},
+            "text-classification": {"text": "a new text to classify"},
+            "language-generation": {"prompt": "Once upon a time"},
+            "image-generation": {"n": 1},
+            "recommendation": {"user": "1", "top": 10},
+            "speech-recognition": {"audio": "<base64 WAV>", "transcribe": False},
+            "image-classification": {"image": "<base64 PNG or JPEG>"}}.get(task_name, {})  # fmt: skip
+
+
+async def read_request(task: Any, request: Any, limits: Limits) -> tuple[tuple, dict]:
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=8, max_part_size=limits.max_body_bytes)
+        options = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
+        upload = form.get("file")
+        if upload is None or not hasattr(upload, "read"):
+            raise RequestError(422, "The form has no 'file' field.", "file")
+        data = await upload.read()
+        if len(data) > limits.max_body_bytes:
+            raise RequestError(413, "The file is too large.", "file")
+        return from_upload(task, data, options, limits)
+    chunks, size = [], 0
+    async for chunk in request.stream():  # counted as it arrives: a body sent without a
+        size += len(chunk)  # content-length cannot grow past the limit in memory
+        if size > limits.max_body_bytes:
+            raise RequestError(413, f"The request body is over {limits.max_body_bytes:,} bytes.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        body = json.loads(raw or b"null", parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError(422, f"The body is not valid JSON ({exc}).") from exc
+    if not isinstance(body, dict):
+        raise RequestError(422, "The body must be a JSON object, e.g. "
+                           f"{{\"{JSON_TASK_FIELDS.get(task.name, 'inputs').split(' ')[0]}\": ...}}.")  # fmt: skip
+    return from_json(task, body, limits)
+
+
+def _no_constants(name: str) -> Any:
+    raise RequestError(422, f"{name} is not accepted: give finite numbers.")
+
+
+def from_json(task: Any, body: dict, limits: Limits) -> tuple[tuple, dict]:
+    from layerwise.serve import inputs
+
+    name = task.name
+    if name in ("tabular-classification", "tabular-regression", "anomaly-detection", "forecasting"):
+        return (
+            inputs.read_rows(body, limits)
+            if name in ROW_TASKS
+            else inputs.rows_frame(body, limits),
+        ), {}
+    if name == "image-classification":
+        return (inputs.image_set(inputs.images_from_json(body, limits)),), {}
+    if name == "text-classification":
+        return (inputs.texts_list(body, limits),), {}
+    if name == "reinforcement-learning":
+        return (inputs.observations(body, limits),), {}
+    if name == "language-generation":
+        key = "prompt" if "prompt" in body else "prompts"
+        return (
+            inputs.texts_list({"texts" if key == "prompts" else "text": body.get(key)}, limits),
+        ), {}
+    if name == "image-generation":
+        return (_generation_request(body, limits),), {}
+    if name == "recommendation":
+        users = body.get("users", [body["user"]] if "user" in body else None)
+        if not isinstance(users, list) or not users or len(users) > limits.max_rows:
+            raise RequestError(422, "Give 'user' (an id) or 'users' (a list of ids).", "users")
+        top = body.get("top")
+        if top is not None and (
+            isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 1000
+        ):
+            raise RequestError(422, "'top' must be a whole number from 1 to 1000.", "top")
+        return ([str(u) for u in users],), {"top": top}
+    if name == "speech-recognition":
+        import base64
+
+        audio = body.get("audio")
+        if not isinstance(audio, str):
+            raise RequestError(422, "'audio' must be a base64 WAV (or upload the file).", "audio")
+        try:
+            data = base64.b64decode(audio, validate=True)
+        except ValueError as exc:
+            raise RequestError(422, "'audio' is not valid base64.", "audio") from exc
+        return from_upload(task, data, {"transcribe": body.get("transcribe", False)}, limits,
+                           field="audio")  # fmt: skip
+    raise RequestError(422, f"{name} runs cannot be served over HTTP yet.")
+
+
+def _generation_request(body: dict, limits: Limits) -> Any:
+    n, label = body.get("n", 1), body.get("label")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limits.max_images:
+        raise RequestError(422, f"'n' must be a whole number from 1 to {limits.max_images}.", "n")
+    if label is not None and not isinstance(label, (str, int)):
+        raise RequestError(422, "'label' must be a class name.", "label")
+    return n if label is None else [str(label)] * n
+
+
+def from_upload(task: Any, data: bytes, options: dict, limits: Limits,
+                field: str = "file") -> tuple[tuple, dict]:  # fmt: skip
+    """An uploaded file (``field``) and the form's other fields (``options``)."""
+    from layerwise.serve import inputs
+
+    if task.name == "image-classification":
+        return (inputs.image_set([inputs.decode_image(data, field, limits)]),), {}
+    if task.name == "speech-recognition":
+        samples, rate = inputs.wav_samples(data, field, limits)
+        transcribe = options.get("transcribe", False)
+        if isinstance(transcribe, str):  # a form field
+            transcribe = transcribe.strip().lower() in ("1", "true", "yes", "on")
+        if not isinstance(transcribe, bool):
+            raise RequestError(422, "'transcribe' must be true or false.", "transcribe")
+        return (([samples], rate),), {"transcribe": transcribe}
+    if task.name in ("tabular-classification", "tabular-regression", "anomaly-detection",
+                     "forecasting"):  # fmt: skip
+        import pandas as pd
+
+        try:
+            frame = pd.read_csv(io.BytesIO(data))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(
+                422, f"The file is not a CSV pandas can read ({exc}).", field
+            ) from exc
+        if len(frame) > limits.max_rows:
+            raise RequestError(413, f"{len(frame)} rows; at most {limits.max_rows}.", field)
+        return (frame,), {}
+    raise RequestError(415, f"{task.name} runs take JSON, not a file upload.", field)
