@@ -180,6 +180,20 @@ def test_images_by_upload_and_base64(image_client):
     )
 
 
+def test_images_of_one_shape_join_and_mixed_sizes_are_resized_not_padded():
+    from layerwise.serve.inputs import Images, image_set
+
+    grey, white = np.full((8, 8), 128, np.uint8), np.full((8, 8), 255, np.uint8)
+    colour = np.zeros((16, 12, 3), np.uint8)
+    assert Images([grey]).key() == Images([white]).key()
+    assert Images([grey, colour]).key() is None  # mixed shapes: predicted alone
+    joined = Images.join([Images([grey]), Images([white])])
+    assert len(joined) == 2 and joined.value().images.shape[0] == 2
+    mixed = image_set([grey, colour]).images
+    assert mixed.shape[:3] == (2, 16, 12)
+    assert (mixed[0] == 128).all()  # stretched, no black border
+
+
 def test_bad_images_are_refused(image_client):
     client, _ = image_client
     corrupt = client.post(
@@ -315,7 +329,7 @@ def test_concurrent_requests_are_joined_and_each_gets_its_own_rows(tabular_run, 
         calls.append(len(inputs))
         if "refuse me" in inputs.columns["mean radius"]:
             raise ValueError("a bad value")
-        frame = tabular_run.task.predict(inputs.frame())
+        frame = tabular_run.task.predict(inputs.value())
         return frame["prediction"].tolist(), ["a note"]
 
     async def run_in_thread(call):
@@ -337,3 +351,56 @@ def test_concurrent_requests_are_joined_and_each_gets_its_own_rows(tabular_run, 
     assert isinstance(results[6], Exception) and isinstance(results[7], Exception)
     # the six good rows and the bad two in one call, which failed; then each alone
     assert calls[:2] == [8, 1] and sorted(calls[2:]) == [1, 1, 1, 1, 1, 1, 2]
+
+
+def test_layerwise_serve_answers_curl_with_its_token(tabular_run, table, tmp_path):
+    """The real command: a uvicorn process started by `layerwise serve`, asked with curl."""
+    import json
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "token.txt").write_text(TOKEN + "\n")
+    server = subprocess.Popen([sys.executable, "-m", "layerwise.cli.main", "serve",
+                               str(tabular_run.path), "--port", str(port), "--token-file",
+                               str(tmp_path / "token.txt")], stderr=subprocess.PIPE)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=1) as health:
+                    assert json.load(health)["status"] == "ok"
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()
+                time.sleep(0.1)
+        body = json.dumps({"rows": rows(table, 2)})
+
+        def ask(*headers: str) -> tuple[int, dict]:
+            args = [curl, "-s", "-w", "\n%{http_code}", "-X", "POST", url + "/predict", "-H",
+                    "content-type: application/json", "-d", body]  # fmt: skip
+            for header in headers:
+                args += ["-H", header]
+            out = subprocess.run(args, capture_output=True, text=True, timeout=30).stdout
+            text, _, code = out.rpartition("\n")
+            return int(code), json.loads(text)
+
+        code, answer = ask(f"Authorization: Bearer {TOKEN}")
+        expected = tabular_run.predict(pd.DataFrame(rows(table, 2)))["prediction"].tolist()
+        assert code == 200 and [r["prediction"] for r in answer["predictions"]] == expected
+        code, answer = ask()
+        assert code == 401 and "token" in answer["error"]
+        code, answer = ask("Authorization: Bearer wrong-token-0123456789")
+        assert code == 401
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -63,8 +63,16 @@ def serve(
 
 def app_from_environment():
     """The app of the run named in the environment (each uvicorn worker builds its own)."""
+    import gc
+
     from layerwise.serve.app import create_app
     from layerwise.serve.inputs import Limits
 
     limits = Limits(max_concurrency=int(os.environ.get(ENV_CONCURRENCY, "4")))
-    return create_app(os.environ[ENV_RUN], token=os.environ.get(ENV_TOKEN), limits=limits)
+    app = create_app(os.environ[ENV_RUN], token=os.environ.get(ENV_TOKEN), limits=limits)
+    # The model, torch and pandas stay loaded for the server's life: keep their objects out of
+    # the cyclic collector's scans, which otherwise walk them all on each full collection
+    # mid-request (measured: 8 clients 357 requests/s with this, 314 without; p99 30 vs 32 ms).
+    gc.collect()
+    gc.freeze()
+    return app

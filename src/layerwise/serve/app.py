@@ -2,7 +2,8 @@
 page at ``/`` and OpenAPI docs at ``/docs``.
 
 Routes hold no task logic: a request body becomes the inputs the task's ``predict`` takes
-(:mod:`layerwise.serve.inputs`), and the prediction frame goes back as JSON records. Safe by
+(:mod:`layerwise.serve.requests`), and the prediction frame goes back as JSON records. Concurrent
+one-row requests are joined into one ``predict`` call (:mod:`layerwise.serve.batching`). Safe by
 default: the run's file hashes are verified at start, an optional bearer token is compared in
 constant time, request bodies, rows, pixels and audio are limited, NaN/inf and wrong types are
 422 naming the field, and when ``max_concurrency`` predictions are already running a request
@@ -135,12 +136,6 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
             raise
         return _json_bytes({"predictions": records, "notes": notes})
 
-    import gc
-
-    # The model, torch and pandas are loaded for good: keep their objects out of the cyclic
-    # collector's scans, which otherwise walk them all on every full collection mid-request.
-    gc.collect()
-    gc.freeze()
     return app
 
 
@@ -218,9 +213,9 @@ def _info(task: Any, folder: Any) -> dict:
 def _predict(task: Any, args: tuple, kwargs: dict) -> tuple[list[dict], list[str]]:
     """``task.predict`` in a worker thread: request rows become a frame here, and the
     prediction frame JSON-ready records, so the event loop does no pandas work."""
-    from layerwise.serve.inputs import Rows
+    from layerwise.serve.inputs import Joinable
 
-    args = tuple(a.frame() if isinstance(a, Rows) else a for a in args)
+    args = tuple(a.value() if isinstance(a, Joinable) else a for a in args)
     frame = task.predict(*args, **kwargs)
     return _records(frame), list(frame.attrs.get("notes", []))
 

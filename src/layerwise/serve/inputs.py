@@ -69,12 +69,31 @@ def _scalar(value: Any, field: str) -> Any:
                        f"{type(value).__name__}.", field)  # fmt: skip
 
 
-class Rows:
+class Joinable:
+    """Checked request inputs that concurrent requests can join into one ``predict`` call
+    (:mod:`layerwise.serve.batching`): those with equal :meth:`key` are joined by :meth:`join`,
+    and :meth:`value` makes what ``predict`` takes, once per batch."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def key(self) -> Any:
+        """What inputs must share to be joined; None when these cannot be joined."""
+        raise NotImplementedError
+
+    @classmethod
+    def join(cls, parts: list) -> Joinable:
+        raise NotImplementedError
+
+    def value(self) -> Any:
+        raise NotImplementedError
+
+
+class Rows(Joinable):
     """Checked JSON rows held as columns (name -> list of values).
 
     Building a DataFrame costs about a millisecond whatever its length, so a server joins the
-    rows of concurrent requests first (:meth:`join`, list concatenation) and builds one frame
-    per batch (:meth:`frame`), in a worker thread rather than the event loop.
+    rows of concurrent requests first (list concatenation) and builds one frame per batch.
     """
 
     def __init__(self, columns: dict[str, list], length: int):
@@ -83,23 +102,44 @@ class Rows:
     def __len__(self) -> int:
         return self.length
 
-    def names(self) -> tuple[str, ...]:
-        return tuple(self.columns)
+    def key(self) -> Any:
+        return ("rows", tuple(self.columns))
 
-    @staticmethod
-    def join(parts: list[Rows]) -> Rows:
+    @classmethod
+    def join(cls, parts: list[Rows]) -> Rows:
         """Rows of parts with the same columns, one after another."""
         names = parts[0].columns
         return Rows({n: [v for part in parts for v in part.columns[n]] for n in names},
                     sum(len(part) for part in parts))  # fmt: skip
 
-    def frame(self) -> pd.DataFrame:
+    def value(self) -> pd.DataFrame:
         return pd.DataFrame(self.columns, index=pd.RangeIndex(self.length))
+
+
+class Images(Joinable):
+    """Decoded images (uint8 arrays); requests whose images share a shape are joined."""
+
+    def __init__(self, arrays: list[np.ndarray]):
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def key(self) -> Any:
+        shapes = {a.shape for a in self.arrays}
+        return ("images", *shapes) if len(shapes) == 1 else None
+
+    @classmethod
+    def join(cls, parts: list[Images]) -> Images:
+        return Images([a for part in parts for a in part.arrays])
+
+    def value(self) -> Any:
+        return image_set(self.arrays)
 
 
 def rows_frame(body: dict, limits: Limits) -> pd.DataFrame:
     """``{"rows": [{column: value, ...}, ...]}`` as a DataFrame (tables, series, anomalies)."""
-    return read_rows(body, limits).frame()
+    return read_rows(body, limits).value()
 
 
 def read_rows(body: dict, limits: Limits) -> Rows:
@@ -203,20 +243,21 @@ def images_from_json(body: dict, limits: Limits) -> list[np.ndarray]:
     return out
 
 
-def image_set(arrays: list[np.ndarray], names: list[str] | None = None) -> Any:
-    """Decoded images as an ImageSet (resized by the task to its training size)."""
+def image_set(arrays: list[np.ndarray]) -> Any:
+    """Decoded images as an ImageSet (resized by the task to its training size). Images of
+    mixed sizes are first resized to the largest one's (not padded: borders would change the
+    prediction)."""
+    from PIL import Image
+
     from layerwise.data.images import read_images
 
-    if len({a.shape for a in arrays}) == 1:
-        return read_images(np.stack(arrays))
-    side = max(max(a.shape[:2]) for a in arrays)  # mixed sizes: pad each to one square
-    padded = []
-    for a in arrays:
-        rgb = a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=2)
-        canvas = np.zeros((side, side, 3), np.uint8)
-        canvas[: rgb.shape[0], : rgb.shape[1]] = rgb[..., :3]
-        padded.append(canvas)
-    return read_images(np.stack(padded))
+    if len({a.shape for a in arrays}) > 1:
+        height, width = max(a.shape[0] for a in arrays), max(a.shape[1] for a in arrays)
+        rgb = [a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=2) for a in arrays]
+        arrays = [a if a.shape[:2] == (height, width) else np.asarray(
+            Image.fromarray(a[..., :3]).resize((width, height), Image.BILINEAR)) for a in rgb]  # fmt: skip
+        arrays = [a[..., :3] for a in arrays]
+    return read_images(np.stack(arrays))
 
 
 def wav_samples(data: bytes, field: str, limits: Limits) -> tuple[np.ndarray, int]:

@@ -13,9 +13,10 @@ from typing import Any
 
 from layerwise.serve.inputs import Limits, RequestError
 
-# Tasks whose predictions are one row per input row: concurrent requests are micro-batched.
+# Tasks whose predictions are one row per input (a row, an image, a text, an observation):
+# concurrent requests are micro-batched.
 ROW_TASKS = ("tabular-classification", "tabular-regression", "anomaly-detection",
-             "text-classification", "reinforcement-learning")  # fmt: skip
+             "image-classification", "text-classification", "reinforcement-learning")  # fmt: skip
 JSON_TASK_FIELDS = {
     "tabular-classification": "rows", "tabular-regression": "rows", "anomaly-detection": "rows",
     "forecasting": "rows", "image-classification": "image | images (base64) or a file upload",
@@ -105,7 +106,7 @@ def from_json(task: Any, body: dict, limits: Limits) -> tuple[tuple, dict]:
             else inputs.rows_frame(body, limits),
         ), {}
     if name == "image-classification":
-        return (inputs.image_set(inputs.images_from_json(body, limits)),), {}
+        return (inputs.Images(inputs.images_from_json(body, limits)),), {}
     if name == "text-classification":
         return (inputs.texts_list(body, limits),), {}
     if name == "reinforcement-learning":
@@ -157,7 +158,7 @@ def from_upload(task: Any, data: bytes, options: dict, limits: Limits,
     from layerwise.serve import inputs
 
     if task.name == "image-classification":
-        return (inputs.image_set([inputs.decode_image(data, field, limits)]),), {}
+        return (inputs.Images([inputs.decode_image(data, field, limits)]),), {}
     if task.name == "speech-recognition":
         samples, rate = inputs.wav_samples(data, field, limits)
         transcribe = options.get("transcribe", False)
