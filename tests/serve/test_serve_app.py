@@ -404,3 +404,34 @@ def test_layerwise_serve_answers_curl_with_its_token(tabular_run, table, tmp_pat
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_the_batcher_waits_for_as_many_as_came_last_time_and_not_for_a_lone_request():
+    import asyncio
+
+    from layerwise.serve.batching import MicroBatcher
+
+    calls = []
+
+    def predict(inputs):
+        calls.append(len(inputs))
+        return list(inputs), []
+
+    async def run_in_thread(call):
+        return call()
+
+    async def later(batcher, inputs, delay):
+        await asyncio.sleep(delay)
+        return await batcher.submit(inputs)
+
+    async def main():
+        batcher = MicroBatcher(predict, run_in_thread, window_s=0.5, in_flight=lambda: 1)
+        await batcher.submit(["alone"])  # nobody came before and nobody is in flight: at once
+        await asyncio.gather(*(batcher.submit([f"a{i}"]) for i in range(3)))
+        # three came together last time: the next one waits (up to the window) for two more
+        return await asyncio.gather(batcher.submit(["b0"]), later(batcher, ["b1"], 0.01),
+                                    later(batcher, ["b2"], 0.02))  # fmt: skip
+
+    results = asyncio.run(main())
+    assert calls == [1, 3, 3]
+    assert [r[0] for r in results] == [["b0"], ["b1"], ["b2"]]

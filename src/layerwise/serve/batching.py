@@ -2,10 +2,10 @@
 
 A served single-row prediction is mostly fixed cost (building the frame, encoding, calling each
 model), so eight concurrent one-row requests cost about as much as one eight-row request. The
-batcher queues requests whose inputs can be joined (table rows with the same columns, images
-of the same shape, observations of the same size, texts), waits at most ``window_s`` for company when other
-requests are in flight (``in_flight()``, e.g. still sending their bodies), predicts the
-joined inputs in a worker thread and hands each request its own rows. When a joined call fails
+batcher queues requests whose inputs can be joined (table rows with the same columns, images of
+the same shape, observations of the same size, texts), waits at most ``window_s`` for company
+(as many requests as the last batch had, or a second one while others are in flight), predicts
+the joined inputs and hands each request its own rows. When a joined call fails
 (one request's bad input), each request is predicted alone, so an error reaches only the request
 that caused it.
 
@@ -68,6 +68,8 @@ class MicroBatcher:
         self.seconds: dict[tuple[Any, int], float] = {}
         self.max_rows, self.window_s = max_rows, window_s
         self.queues: dict[Any, list[tuple[Any, asyncio.Future]]] = {}
+        self.last_batch: dict[Any, int] = {}  # requests in the last batch, by key
+        self.arrivals: dict[Any, asyncio.Event] = {}  # set when a request joins the queue
         self.workers: dict[Any, asyncio.Task] = {}
 
     async def submit(self, inputs: Any) -> Output:
@@ -76,6 +78,8 @@ class MicroBatcher:
             return await self.run_in_thread(lambda: self.predict(inputs))
         future = asyncio.get_running_loop().create_future()
         self.queues.setdefault(key, []).append((inputs, future))
+        if key in self.arrivals:
+            self.arrivals[key].set()
         if key not in self.workers or self.workers[key].done():
             self.workers[key] = asyncio.create_task(self._drain(key))
         return await future
@@ -83,15 +87,29 @@ class MicroBatcher:
     async def _drain(self, key: Any) -> None:
         queue = self.queues[key]
         while queue:
-            if len(queue) == 1 and self.in_flight() > 1:  # others are on their way: a moment
-                await asyncio.sleep(self.window_s)  # for them to join (a lone request goes now)
+            await self._gather(key, queue)
             batch, rows = [], 0
             while queue and (not batch or rows + len(queue[0][0]) <= self.max_rows):
                 item = queue.pop(0)
                 batch.append(item)
                 rows += len(item[0])
+            self.last_batch[key] = len(batch)
             await self._run(key, batch)
         del self.queues[key]
+
+    async def _gather(self, key: Any, queue: list) -> None:
+        """Wait up to the window for company: as many requests as the last batch had (clients
+        answered together come back together, though not all at once), or a second one while
+        others are in flight. A lone client's request goes at once."""
+        target = max(self.last_batch.get(key, 1), 2 if self.in_flight() > 1 else 1)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.window_s
+        while len(queue) < target and (left := deadline - loop.time()) > 0:
+            arrived = self.arrivals[key] = asyncio.Event()
+            try:
+                await asyncio.wait_for(arrived.wait(), left)
+            except TimeoutError:
+                break
 
     async def _call(self, key: Any, inputs: Any) -> Output:
         """``predict(inputs)`` inline when calls of its size have been quick (see the module
