@@ -148,6 +148,8 @@ def main() -> None:
         for name, build in (("tabular", tabular_run), ("image", image_run)):
             progress(f"training the {name} run ...")
             run, body = build(tmp)
+            chosen = json.loads(open(os.path.join(run, "metrics.json")).read()).get("chosen")
+            notes.append(f"- {name} run: the served model is `{chosen}`.")
             server, url = start_server(run)
             port = int(url.rsplit(":", 1)[1])
             request = prepare(f"127.0.0.1:{port}", "/predict", **body)
