@@ -4,6 +4,7 @@ form, press Predict, read the prediction the page shows. Skipped when no browser
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import threading
@@ -53,6 +54,21 @@ def serve_in_thread(run_path, token=None):
     return server, f"http://127.0.0.1:{port}/"
 
 
+@contextlib.contextmanager
+def upload_and_predict(browser, run_path, file, shown: str):
+    """The served run's page with ``file`` chosen and Predict pressed, once ``shown`` appears."""
+    server, url = serve_in_thread(run_path)
+    try:
+        page = browser.new_page()
+        page.goto(url)
+        page.set_input_files("#file", str(file))
+        page.click("#predict")
+        page.wait_for_selector(shown, timeout=10_000)
+        yield page
+    finally:
+        server.should_exit = True
+
+
 def test_the_page_predicts_a_row_typed_into_its_form(browser, tmp_path):
     from sklearn.datasets import load_wine
 
@@ -92,31 +108,15 @@ def test_the_page_uploads_an_image(browser, tmp_path):
     first = first[..., 0] if first.ndim == 3 else first
     Image.fromarray(first).save(tmp_path / "digit.png")
     expected = run.predict(np.stack([first]))["prediction"].iloc[0]
-    server, url = serve_in_thread(run.path)
-    try:
-        page = browser.new_page()
-        page.goto(url)
-        page.set_input_files("#file", str(tmp_path / "digit.png"))
-        page.click("#predict")
-        page.wait_for_selector("#prediction", timeout=10_000)
+    with upload_and_predict(browser, run.path, tmp_path / "digit.png", "#prediction") as page:
         assert page.inner_text("#prediction") == str(expected)
-    finally:
-        server.should_exit = True
 
 
 def test_the_page_draws_a_forecast_from_an_uploaded_history(browser, contract_run, tmp_path):
     run, _, history = contract_run("forecasting")
     history.to_csv(tmp_path / "history.csv", index=False)
     columns = sorted(set(run.predict(history)["column"]))
-    server, url = serve_in_thread(run.path)
-    try:
-        page = browser.new_page()
-        page.goto(url)
-        page.set_input_files("#file", str(tmp_path / "history.csv"))
-        page.click("#predict")
-        page.wait_for_selector("svg.forecast", timeout=10_000)
+    with upload_and_predict(browser, run.path, tmp_path / "history.csv", "svg.forecast") as page:
         assert page.locator("svg.forecast").count() == len(columns)
         assert page.locator("svg.forecast polyline").first.get_attribute("points").count(",") > 1
         assert columns[0] in page.inner_text("#result")
-    finally:
-        server.should_exit = True
