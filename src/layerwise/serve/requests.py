@@ -82,17 +82,14 @@ async def read_request(task: Any, request: Any, limits: Limits) -> tuple[tuple, 
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        body = json.loads(raw or b"null", parse_constant=_no_constants)
+        body = json.loads(raw or b"null")  # NaN/Infinity parse to floats: each field's check
+        # then refuses them by name (rows[0].age), which the parser could not say
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(422, f"The body is not valid JSON ({exc}).") from exc
     if not isinstance(body, dict):
         raise RequestError(422, "The body must be a JSON object, e.g. "
                            f"{{\"{JSON_TASK_FIELDS.get(task.name, 'inputs').split(' ')[0]}\": ...}}.")  # fmt: skip
     return from_json(task, body, limits)
-
-
-def _no_constants(name: str) -> Any:
-    raise RequestError(422, f"{name} is not accepted: give finite numbers.")
 
 
 def from_json(task: Any, body: dict, limits: Limits) -> tuple[tuple, dict]:
@@ -122,6 +119,10 @@ def from_json(task: Any, body: dict, limits: Limits) -> tuple[tuple, dict]:
         users = body.get("users", [body["user"]] if "user" in body else None)
         if not isinstance(users, list) or not users or len(users) > limits.max_rows:
             raise RequestError(422, "Give 'user' (an id) or 'users' (a list of ids).", "users")
+        for i, user in enumerate(users):
+            if isinstance(user, bool) or not isinstance(user, (str, int)):
+                raise RequestError(422, f"users[{i}] must be an id (text or a whole number).",
+                                   f"users[{i}]")  # fmt: skip
         top = body.get("top")
         if top is not None and (
             isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 1000
