@@ -60,12 +60,6 @@ def _category_key(value: Any) -> str:
 
 
 def _to_float(s: pd.Series) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-        # already numbers: one conversion (the general path below costs ~1 ms a column, which
-        # dominates a served single-row prediction)
-        out = np.array(s.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
-        out[~np.isfinite(out)] = np.nan
-        return out
     if pd.api.types.is_bool_dtype(s):
         s = s.astype("float64")
     with warnings.catch_warnings():
