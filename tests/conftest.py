@@ -81,3 +81,36 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+_PEAK_WRAPPER = """
+import resource, subprocess, sys
+limit = int(sys.argv[1])
+def cap():
+    if limit:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+done = subprocess.run(sys.argv[2:], preexec_fn=cap)
+peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+sys.stderr.write(f"\\nPEAK_RSS_KIB={peak_kib}\\n")
+sys.exit(done.returncode)
+"""
+
+
+@pytest.fixture
+def peak_rss():
+    """``peak_rss(args, cap_bytes=6 GiB, **run_kwargs)`` -> (exit code, stdout, stderr, peak RSS
+    in bytes) of a command run in a fresh process. Its private memory is capped at ``cap_bytes``
+    (RLIMIT_DATA), so a regression fails the test instead of exhausting the machine."""
+    import re
+    import subprocess
+    import sys
+
+    def run(args, cap_bytes: int = 6 << 30, **kwargs):
+        done = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, str(int(cap_bytes)),
+                               *map(str, args)], capture_output=True, text=True, **kwargs)  # fmt: skip
+        found = re.search(r"PEAK_RSS_KIB=(\d+)\s*$", done.stderr)
+        peak = int(found.group(1)) * 1024 if found else 0
+        stderr = done.stderr[: found.start()] if found else done.stderr
+        return done.returncode, done.stdout, stderr, peak
+
+    return run
