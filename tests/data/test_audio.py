@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import struct
+import tracemalloc
 import wave
+from math import gcd
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from layerwise.data.audio import (
+    MAX_RATE,
+    MIN_RATE,
     fit_length,
     read_wav,
     read_wav_bytes,
@@ -30,7 +34,8 @@ def chunk(chunk_id: bytes, body: bytes, size: int | None = None) -> bytes:
 
 def fmt_body(tag: int, channels: int, rate: int, bits: int, extensible: bool = False) -> bytes:
     align = channels * ((bits + 7) // 8)
-    head = (0xFFFE if extensible else tag, channels, rate, rate * align, align, bits)
+    byte_rate = (rate * align) & 0xFFFFFFFF  # wraps as a writer's would for absurd rates
+    head = (0xFFFE if extensible else tag, channels, rate, byte_rate, align, bits)
     body = struct.pack("<HHIIHH", *head)
     if extensible:
         body += struct.pack("<HHI", 22, bits, 0) + struct.pack("<H", tag) + SUBFORMAT_TAIL
@@ -202,6 +207,45 @@ def test_corrupt_bytes_only_ever_raise_data_error() -> None:
             assert np.all(np.abs(samples) <= 1)
 
 
+@pytest.mark.parametrize("rate", [5_070_000, 5_070_001, 4_294_967_291, MIN_RATE - 1, MAX_RATE + 1])
+def test_rates_outside_the_accepted_range_are_refused(rate: int) -> None:
+    data, tag, bits = encode(KNOWN, "pcm16")
+    with pytest.raises(DataError) as info:
+        read_wav_bytes(wav(fmt_body(tag, 1, rate, bits), data), name="x.wav")
+    message = info.value.one_line()
+    assert "'x.wav'" in message and f"{rate:,} Hz" in message
+    assert "4,000 to 384,000 Hz" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("rate", [MIN_RATE, MAX_RATE])
+def test_the_edges_of_the_accepted_range_are_read(rate: int) -> None:
+    data, tag, bits = encode(KNOWN, "pcm16")
+    assert read_wav_bytes(wav(fmt_body(tag, 1, rate, bits), data))[1] == rate
+
+
+def peak_bytes(call, *args):
+    """What ``call(*args)`` returns and the most memory numpy and Python held meanwhile."""
+    tracemalloc.start()
+    try:
+        result = call(*args)
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_decoding_allocates_what_the_file_holds_not_what_its_header_declares() -> None:
+    data, tag, bits = encode(KNOWN, "float64")
+    # A junk chunk's size and the RIFF and data sizes claim 4 GB; the file holds 37 samples.
+    junk = b"junk" + struct.pack("<I", 0xFFFFFFF0)
+    blob = bytearray(wav(fmt_body(tag, 1, 8000, bits), data, data_size=0xFFFFFFFF))
+    blob[4:8] = struct.pack("<I", 0xFFFFFFFF)
+    with pytest.raises(DataError, match="no 'data' chunk"):  # the junk would swallow the rest
+        read_wav_bytes(bytes(blob[:36]) + junk + bytes(blob[36:]))
+    (samples, rate), peak = peak_bytes(read_wav_bytes, bytes(blob))
+    np.testing.assert_allclose(samples, KNOWN, atol=1e-7)
+    assert peak < 64 * len(blob)
+
+
 def dominant_frequency(x: np.ndarray, rate: int) -> tuple[float, float]:
     spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     return float(np.fft.rfftfreq(len(x), 1 / rate)[spectrum.argmax()]), rate / len(x)
@@ -215,6 +259,52 @@ def test_resample_keeps_pitch_and_duration(source: int, target: int) -> None:
     assert abs(len(out) - target) <= 1
     peak, bin_width = dominant_frequency(out, target)
     assert abs(peak - 440) <= bin_width
+
+
+COMMON_RATES = (8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000)
+
+
+@pytest.mark.parametrize("target", [8000, 16000])
+@pytest.mark.parametrize("source", COMMON_RATES)
+def test_resample_of_common_rates_is_scipys_polyphase_filter(source: int, target: int) -> None:
+    from scipy.signal import resample_poly
+
+    x = np.random.default_rng(source).uniform(-1, 1, source // 20).astype(np.float32)
+    g = gcd(source, target)
+    expected = resample_poly(x, target // g, source // g).astype(np.float32)
+    out = resample(x, source, target)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, expected)  # trained models keep hearing the same
+
+
+@pytest.mark.parametrize(
+    ("source", "target"), [(44101, 16000), (16000, 44101), (383_999, 16000), (4001, 8000)]
+)
+def test_co_prime_rates_resample_with_memory_bounded_by_the_clip(source: int, target: int):
+    """An exact ratio such as 16,000/383,999 would design a filter of 7.7 million taps
+    (~370 MB at its peak, for any clip length)."""
+    t = np.arange(source // 2) / source
+    x = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    out, peak = peak_bytes(resample, x, source, target)
+    assert len(out) == -(-len(x) * target // source) and out.dtype == np.float32
+    assert peak < 16 * (len(x) + len(out)) + (4 << 20)
+    frequency, bin_width = dominant_frequency(out, target)
+    assert abs(frequency - 440) <= bin_width
+
+
+def test_co_prime_resampling_agrees_with_the_exact_filter() -> None:
+    from scipy.signal import resample_poly
+
+    x = np.random.default_rng(0).uniform(-1, 1, 4410).astype(np.float32)
+    exact = resample_poly(x, 16000, 44101)  # affordable at this rate: 0.9 million taps
+    out = resample(x, 44101, 16000)
+    assert out.shape == exact.shape
+    assert np.sqrt(np.mean((out - exact) ** 2)) < 1e-3 * np.sqrt(np.mean(exact**2))
+
+
+def test_resample_refuses_rates_a_thousand_times_apart() -> None:
+    with pytest.raises(DataError, match="1000 times"):
+        resample(np.zeros(10), 4_294_967_291, 16000)
 
 
 def test_resample_same_rate_is_unchanged() -> None:

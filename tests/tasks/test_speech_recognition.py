@@ -3,6 +3,8 @@ goes through predict, transcribe, save and load."""
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 
@@ -85,3 +87,31 @@ def test_split_by_speaker_keeps_voices_apart():
     assert plan.fired()[0].name == "unseen-speakers" or any(
         r.name == "unseen-speakers" for r in plan.fired()
     )
+
+
+def test_clips_to_predict_are_read_whatever_their_names_and_layout(tmp_path):
+    clips, rate, _ = tone_words(per_word=1, seed=3)
+    for i, clip in enumerate(clips):  # names the training pattern does not match
+        write_wav(tmp_path / "new" / ("kitchen" if i % 2 else "") / f"take {i}.wav", clip, rate)
+    pattern = "{label}_{speaker}_{take}.wav"
+    with pytest.raises(DataError, match="matches none"):  # labelled data keeps the pattern
+        read_clips(tmp_path / "new", pattern)
+    read = read_clips(tmp_path / "new", pattern, labelled=False)
+    assert sorted(read.names) == ["kitchen/take 1.wav", "kitchen/take 3.wav", "take 0.wav",
+                                  "take 2.wav"]  # fmt: skip
+    assert read.labels is None and len(read.clips) == 4
+
+
+def test_absurd_sample_rates_are_refused_or_skipped(tmp_path):
+    with pytest.raises(DataError, match=r"5,070,001 Hz.*4,000 to 384,000 Hz"):
+        read_clips(([np.zeros(100, np.float32)], 5_070_001))
+    root = _write_by_word(tmp_path / "commands", per_word=2)
+    good = (root / "rise" / "0.wav").read_bytes()  # its fmt chunk declares 8,000 Hz: make it
+    odd = good.replace(struct.pack("<I", 8000), struct.pack("<I", 5_070_001), 1)  # 5 MHz
+    (root / "rise" / "odd.wav").write_bytes(odd)
+    clips = read_clips(root)
+    assert len(clips) == 8 and clips.rate == 8000
+    assert clips.skipped[0][0].endswith("odd.wav") and "5,070,001 Hz" in clips.skipped[0][1]
+    task = SpeechRecognition(sample_rate=1_000_000)
+    with pytest.raises(DataError, match="sample_rate"):
+        task.read(root)

@@ -3,6 +3,9 @@
 :func:`read_wav` parses the RIFF chunks itself (the stdlib ``wave`` module rejects float
 WAVs): PCM 8/16/24/32-bit and IEEE float 32/64, plain or WAVE_FORMAT_EXTENSIBLE, any number
 of channels (averaged to mono). Every problem with a file is a :class:`DataError` naming it.
+What a file decodes to is bounded by the bytes it holds, never by a size its header declares,
+and only rates from :data:`MIN_RATE` to :data:`MAX_RATE` are accepted, so a tiny file cannot
+make :func:`resample` (whose work is bounded by its input and output lengths) do unbounded work.
 
 Example:
     >>> x = np.sin(np.linspace(0, 100, 8000)).astype(np.float32)
@@ -13,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import struct
+from fractions import Fraction
 from math import gcd
 from pathlib import Path
 
@@ -24,6 +28,15 @@ from layerwise.runs.folder import atomic_write
 PCM = 1
 FLOAT = 3
 EXTENSIBLE = 0xFFFE
+
+# Sample rates a recording may declare: from below telephone band to studio 384 kHz. Anything
+# else is a corrupt (or hostile) header, and duration limits computed from it would be wrong.
+MIN_RATE = 4_000
+MAX_RATE = 384_000
+# resample_poly designs a filter of 20 * max(up, down) taps: the common rates need at most 640
+# (11,025 -> 16,000 Hz is 640/441); past this, the ratio is approximated (see _factors).
+MAX_FACTOR = 4096
+MAX_RATIO = 1000  # one rate at most this many times the other
 
 # Format tags people actually meet, so the error can say what the file holds.
 _KNOWN_TAGS = {
@@ -68,11 +81,12 @@ def read_wav_bytes(data: bytes, name: str = "<bytes>") -> tuple[np.ndarray, int]
     _check_riff(data, name)
     fmt, data_start, data_size = _walk_chunks(data, name)
     tag, channels, rate, block_align, bits = _parse_fmt(fmt, name)
-    if channels == 0 or rate == 0:
+    if channels == 0:
         raise DataError(
             f"'{name}' declares {channels} channels at {rate} Hz.",
             "The header is corrupt; re-export the recording as WAV.",
         )
+    check_rate(rate, f"'{name}'")
     width = block_align // channels if block_align and block_align % channels == 0 else 0
     width = width or (bits + 7) // 8
     dtype = _sample_dtype(tag, width, name)
@@ -87,6 +101,22 @@ def read_wav_bytes(data: bytes, name: str = "<bytes>") -> tuple[np.ndarray, int]
     if tag == FLOAT:
         mono = np.clip(np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
     return mono.astype(np.float32), int(rate)
+
+
+def check_rate(rate: int, what: str, hint: str = "") -> None:
+    """Refuse a sample rate outside :data:`MIN_RATE`..:data:`MAX_RATE`; ``what`` names where
+    it came from, ``hint`` replaces the advice for a WAV file.
+
+    >>> check_rate(16000, "'clip.wav'")
+    """
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise DataError(
+            f"{what} has a sample rate of {rate:,} Hz; accepted rates are "
+            f"{MIN_RATE:,} to {MAX_RATE:,} Hz.",
+            hint
+            or "The header may be corrupt: re-export the recording, or resample it, e.g. with "
+            "`ffmpeg -i in.wav -ar 16000 out.wav`.",
+        )
 
 
 def _check_riff(data: bytes, name: str) -> None:
@@ -203,9 +233,15 @@ def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    """``samples`` at ``to_rate`` (polyphase filtering), as float32."""
+    """``samples`` at ``to_rate`` (polyphase filtering), as float32: ``ceil(n * to / from)``
+    samples, computed with work and memory proportional to the input plus output lengths.
+
+    >>> resample(np.zeros(441), 44100, 16000).shape
+    (160,)
+    """
     x = np.asarray(samples, dtype=np.float32)
-    if int(from_rate) <= 0 or int(to_rate) <= 0:
+    from_rate, to_rate = int(from_rate), int(to_rate)
+    if from_rate <= 0 or to_rate <= 0:
         raise DataError(
             f"Cannot resample audio from {from_rate} Hz to {to_rate} Hz.",
             "Sample rates must be positive whole numbers of Hz.",
@@ -214,8 +250,38 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
         return x
     from scipy.signal import resample_poly  # scipy.signal takes ~1 s to import: only when used
 
-    g = gcd(int(from_rate), int(to_rate))
-    return resample_poly(x, int(to_rate) // g, int(from_rate) // g).astype(np.float32)
+    up, down = _factors(from_rate, to_rate)
+    out = resample_poly(x, up, down).astype(np.float32)
+    length = -(-len(x) * to_rate // from_rate)
+    if len(out) == length:  # always so when the ratio is exact
+        return out
+    return np.pad(out[:length], (0, max(0, length - len(out))))
+
+
+def _factors(from_rate: int, to_rate: int) -> tuple[int, int]:
+    """The up and down factors for :func:`resample`, each at most :data:`MAX_FACTOR`.
+
+    resample_poly's filter has 20 * max(up, down) taps, and co-prime rates make that huge
+    (44,101 -> 16,000 Hz is 16,000/44,101; a header claiming 5 MHz asks for a gigabyte). Such
+    ratios are replaced by the nearest one with small terms: the result's pitch and tempo are
+    then off by at most ~1e-4 (0.2 cent) within the accepted rates, far below what speech or a
+    listener notices, while the work stays about 20 multiply-adds per input and output sample.
+    The ratios of common rates are small already and are used as they are.
+    """
+    g = gcd(from_rate, to_rate)
+    up, down = to_rate // g, from_rate // g
+    if max(up, down) <= MAX_FACTOR:
+        return up, down
+    if max(up, down) > MAX_RATIO * min(up, down):
+        raise DataError(
+            f"Cannot resample audio from {from_rate:,} Hz to {to_rate:,} Hz: one rate is over "
+            f"{MAX_RATIO} times the other.",
+            f"Use sample rates from {MIN_RATE:,} to {MAX_RATE:,} Hz.",
+        )
+    # Approximate the ratio below 1 so that both its terms are bounded by the denominator's.
+    small = Fraction(min(up, down), max(up, down)).limit_denominator(MAX_FACTOR)
+    p, q = small.numerator, small.denominator
+    return (p, q) if up < down else (q, p)
 
 
 def trim_silence(

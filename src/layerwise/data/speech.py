@@ -183,7 +183,11 @@ def _list_split(root: Path, names: list[str]) -> np.ndarray | None:
 def read_clips(
     data: Any, label_pattern: str | None = None, labelled: bool = True, progress: bool = False
 ) -> ClipSet:
-    """Read clips at their native rates (resampled to the most common one) with their words."""
+    """Read clips at their native rates (resampled to the most common one) with their words.
+
+    With ``labelled=False`` (clips to predict or transcribe) a folder's every WAV is read,
+    whatever its name or layout: ``label_pattern`` only applies to labelled data.
+    """
     if isinstance(data, ClipSet):
         return data
     if isinstance(data, tuple) and len(data) in (2, 3) and not isinstance(data[0], str | Path):
@@ -194,11 +198,11 @@ def read_clips(
     path = Path(str(data))
     if not path.exists():
         raise DataError(f"'{path}' does not exist.", "Pass a folder of WAV files or a .wav file.")
-    if path.is_file():
-        read, skipped = _read_all([path], None, False)
-        if not read:
-            raise DataError(f"'{path}' cannot be read as audio: {skipped[0][1]}")
-        return _assemble(read, [], None, None, None, str(path), [])
+    if path.is_file():  # one file: its own error, with how to fix it, is the answer
+        from layerwise.data.audio import read_wav
+
+        samples, rate = read_wav(path)
+        return _assemble([(str(path), path, samples, rate)], [], None, None, None, str(path), [])
     return _read_folder(path, label_pattern, labelled, progress)
 
 
@@ -211,6 +215,11 @@ def _read_folder(root: Path, pattern: str | None, labelled: bool, progress: bool
             f"No .wav files in '{root}'{seen}.",
             "Put recordings in commands/<word>/*.wav, or convert other formats to WAV first.",
         )
+    if not labelled:
+        # Recordings to predict or transcribe carry no words: any name, any layout. The
+        # training run's label pattern describes its labelled files, not these.
+        read, skipped = _read_all(files, root, progress)
+        return _assemble(read, skipped, None, [None] * len(read), root, str(root), [])
     noise_read, _ = _read_all(_wav_files(root / NOISE_FOLDER), root, False)
     labels: list[str] | None = None
     speakers: list[str | None] = [None] * len(files)
@@ -232,7 +241,7 @@ def _read_folder(root: Path, pattern: str | None, labelled: bool, progress: bool
         files = [p for p in files if p.parent != root and not p.parent.name.startswith("_")]
         labels = [p.relative_to(root).parts[0] for p in files]
         speakers = [_speaker_of(p) for p in files]
-    elif labelled:
+    else:
         raise DataError(
             f"The WAV files in '{root}' are not in a folder per word, and no label pattern "
             f"was given (one file is '{files[0].name}').",
@@ -295,7 +304,10 @@ def _word_order(word: str) -> tuple:
 
 
 def _from_arrays(data: tuple) -> ClipSet:
+    from layerwise.data.audio import check_rate
+
     arrays, rate = data[0], int(data[1])
+    check_rate(rate, "Audio given as arrays", "Pass (arrays, rate) with the rate in Hz.")
     clips = [np.asarray(a, dtype=np.float32).reshape(-1) for a in arrays]
     labels = None if len(data) == 2 else [str(x) for x in data[2]]
     if labels is not None and len(labels) != len(clips):

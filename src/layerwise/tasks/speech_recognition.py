@@ -99,6 +99,11 @@ class SpeechRecognition(HoldoutTask):
             labels = np.array([index.get(clips.classes[k], -1) for k in clips.labels])
             clips = replace(clips, labels=labels, classes=list(self.classes))
         rate = self.rate or self.option("sample_rate") or choose_rate(clips.rate)
+        if self.rate is None and self.option("sample_rate"):
+            from layerwise.data.audio import check_rate
+
+            check_rate(int(rate), "The sample_rate option",
+                       "Leave sample_rate unset (8 or 16 kHz is chosen from the recordings).")  # fmt: skip
         length, seconds = self.length, self.option("clip_seconds")
         if length is None and seconds:
             length = int(seconds * rate)
