@@ -132,7 +132,20 @@ def load(run_dir: str | os.PathLike) -> Task:
     from layerwise.runs.folder import RunFolder
 
     run = RunFolder.open(run_dir)
-    return TASKS.get(run.manifest["task"]).load(run)
+    task_class = TASKS.get(run.manifest.get("task", "?"))
+    try:
+        return task_class.load(run)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as error:
+        # A folder can pass its manifest's checks and still hold JSON of another shape than
+        # layerwise writes (crafted by hand, or cut by a tool): one line, not a traceback.
+        from layerwise.errors import RunFolderError
+        from layerwise.runs.verify import short_reason
+
+        raise RunFolderError(
+            f"Run folder '{run.path}' does not hold a {task_class.name} run as layerwise writes "
+            f"it ({type(error).__name__}: {short_reason(error)}).",
+            "Use the run folder as `layerwise train` wrote it, or train again.",
+        ) from error
 
 
 @dataclass

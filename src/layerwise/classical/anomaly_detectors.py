@@ -53,9 +53,9 @@ def _write(run: RunFolder, prefix: str, arrays: dict[str, np.ndarray]) -> str:
 
 
 def _read(run: RunFolder, info: dict[str, Any]) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
+    from layerwise.runs.weights import read_tensors
 
-    return load_file(str(run.file(info["file"])))
+    return {key: value.numpy() for key, value in read_tensors(run, info["file"]).items()}
 
 
 class _Saved(Detector):

@@ -223,10 +223,10 @@ class RidgeCandidate(ForecastCandidate):
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> RidgeCandidate:
-        from layerwise.train.checkpoint import load_weights
+        from layerwise.runs.weights import read_tensors
 
         model = cls(horizon=int(info["horizon"]), season=int(info["season"]))
-        model.weights = load_weights(run.file(info["file"]))["weights"].numpy().astype(np.float64)
+        model.weights = read_tensors(run, info["file"])["weights"].numpy().astype(np.float64)
         model.lookback, model.alpha = int(info["lookback"]), float(info["alpha"])
         stored = info.get("validation_mse")
         model.val_mse = float("nan") if stored is None else float(stored)

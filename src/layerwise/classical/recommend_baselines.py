@@ -40,9 +40,9 @@ def _write(run: RunFolder, prefix: str, arrays: dict[str, np.ndarray]) -> str:
 
 
 def _read(run: RunFolder, info: dict[str, Any]) -> dict[str, np.ndarray]:
-    from layerwise.train.checkpoint import load_weights
+    from layerwise.runs.weights import read_tensors
 
-    return {k: v.numpy() for k, v in load_weights(run.file(info["file"])).items()}
+    return {k: v.numpy() for k, v in read_tensors(run, info["file"]).items()}
 
 
 def _validation(

@@ -21,6 +21,17 @@ from typing import Any
 import yaml
 
 from layerwise.errors import RunFolderError
+from layerwise.runs.verify import (
+    MAX_JSON_BYTES,
+    MAX_MANIFEST_BYTES,
+    MAX_YAML_BYTES,
+    hash_members,
+    parse_json,
+    parse_yaml,
+    read_member_bytes,
+    safe_member_name,
+    validate_manifest,
+)
 
 MANIFEST = "manifest.json"
 CONFIG = "config.yaml"
@@ -98,6 +109,11 @@ class RunFolder:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        # Set by open(): the manifest, the files it lists (the only ones that can be read)
+        # and the folders they are in. None while a folder is being written.
+        self._manifest: dict[str, Any] | None = None
+        self._members: set[str] | None = None
+        self._member_dirs: set[str] = set()
 
     # ---- creating ------------------------------------------------------------------
     @classmethod
@@ -113,13 +129,33 @@ class RunFolder:
         return cls(path)
 
     def file(self, name: str) -> Path:
+        """The path of ``name`` in this folder: a plain relative name (no ``..``, not absolute).
+        In a folder opened for reading, ``name`` must also be listed in the manifest (or be a
+        folder of listed files), so names read from the folder's own JSON files cannot point
+        at a file nobody hashed."""
+        safe_member_name(name)
+        if (
+            self._members is not None
+            and name not in self._members
+            and name not in self._member_dirs
+        ):
+            raise RunFolderError(
+                f"Run folder '{self.path}' refers to '{name}', which its manifest does not list.",
+                "A run folder reads only the files its manifest lists with their sha256; "
+                "use a run folder written by `layerwise train`.",
+            )
         return self.path / name
 
+    def _target(self, name: str) -> Path:
+        """Where to write ``name``: a plain relative name, listed or not (writing a report or an
+        export into an opened folder adds files; finalize() lists them)."""
+        return self.path / safe_member_name(name)
+
     def write_bytes(self, name: str, data: bytes) -> None:
-        atomic_write(self.file(name), lambda p: p.write_bytes(data))
+        atomic_write(self._target(name), lambda p: p.write_bytes(data))
 
     def write_text(self, name: str, text: str) -> None:
-        atomic_write(self.file(name), lambda p: p.write_text(text, encoding="utf-8"))
+        atomic_write(self._target(name), lambda p: p.write_text(text, encoding="utf-8"))
 
     def write_json(self, name: str, obj: Any) -> None:
         self.write_text(name, json.dumps(obj, indent=2, default=_json_default) + "\n")
@@ -129,11 +165,11 @@ class RunFolder:
 
     def write_with(self, name: str, write: Callable[[Path], None]) -> None:
         """Write a file through a library's own saver (``write(path)``), atomically."""
-        atomic_write(self.file(name), write)
+        atomic_write(self._target(name), write)
 
     def finalize(self, info: dict[str, Any]) -> None:
         """Write manifest.json last: versions, creation time, every file with its sha256."""
-        previous = self._read_manifest() if self.file(MANIFEST).exists() else {}
+        previous = self._read_manifest() if (self.path / MANIFEST).is_file() else {}
         manifest = {k: v for k, v in previous.items() if k != "files"}
         manifest.update(
             layerwise_version=library_versions().get("layerwise", "0"),
@@ -152,7 +188,9 @@ class RunFolder:
         files = []
         for path in self.path.rglob("*"):
             rel = path.relative_to(self.path).as_posix()
-            if path.is_file() and rel != MANIFEST and not rel.startswith(CHECKPOINTS + "/"):
+            if path.is_symlink() or not path.is_file():
+                continue  # a run folder holds plain files: links are never listed
+            if rel != MANIFEST and not rel.startswith(CHECKPOINTS + "/"):
                 if not path.name.startswith("."):
                     files.append(rel)
         return files
@@ -162,19 +200,23 @@ class RunFolder:
     def open(
         cls, path: str | os.PathLike, verify: bool = True, skip: tuple[str, ...] = ()
     ) -> RunFolder:
-        """Open a finished run folder, checking its version and every file's sha256 (but ``skip``)."""
+        """Open a finished run folder for reading: its manifest validated (:mod:`.verify`), its
+        version checked and every listed file (but ``skip``) checked to be a regular file inside
+        the folder with its sha256. From then on only the files the manifest lists can be read
+        through it (:meth:`file`), so a name taken from preprocess.json cannot reach elsewhere."""
         run = cls(path)
         if not run.path.is_dir():
             raise RunFolderError(
                 f"Run folder '{run.path}' does not exist.",
                 "Pass the folder printed by `layerwise train` (under runs/).",
             )
-        if not run.file(MANIFEST).exists():
+        if not os.path.lexists(run.path / MANIFEST):
             raise RunFolderError(
                 f"'{run.path}' has no {MANIFEST}: it is not a finished run folder (training may have been interrupted).",
                 f"Train again, or continue it with `layerwise train --resume {run.path}`.",
             )
         manifest = run._read_manifest()
+        files = validate_manifest(manifest, run.path)
         ours = library_versions().get("layerwise", "0")
         theirs = str(manifest.get("layerwise_version", "0"))
         if _version_tuple(theirs) > _version_tuple(ours):
@@ -183,53 +225,49 @@ class RunFolder:
                 "Upgrade with `pip install -U layerwise`.",
             )
         if verify:
-            run.verify(manifest, skip)
+            hash_members(run.path, files, skip)
+        run._manifest, run._members = manifest, {*files, MANIFEST}
+        run._member_dirs = {n.rsplit("/", i)[0] for n in files for i in range(1, n.count("/") + 1)}
         return run
 
-    def verify(self, manifest: dict[str, Any] | None = None, skip: tuple[str, ...] = ()) -> None:
-        """Check every file listed in the manifest (but ``skip``) exists with its recorded sha256."""
-        manifest = manifest or self._read_manifest()
-        for rel, expected in manifest.get("files", {}).items():
-            if rel in skip:
-                continue
-            target = self.path / rel
-            if not target.exists():
-                raise RunFolderError(
-                    f"Run folder '{self.path}' is missing '{rel}', listed in its manifest.",
-                    "Restore the file or train again.",
-                )
-            if sha256_of(target) != expected:
-                raise RunFolderError(
-                    f"'{rel}' in run folder '{self.path}' does not match its sha256 in {MANIFEST}: "
-                    "it was changed or corrupted after training.",
-                    "Restore the original file or train again.",
-                )
+    @property
+    def opened(self) -> bool:
+        """Whether this folder was opened for reading (only its listed files can be read)."""
+        return self._members is not None
 
     def _read_manifest(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.file(MANIFEST).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RunFolderError(
-                f"{MANIFEST} in '{self.path}' is not valid JSON ({exc}).", "Train again."
-            ) from exc
+        data = read_member_bytes(self.path, MANIFEST, MAX_MANIFEST_BYTES)
+        return parse_json(data, f"{MANIFEST} in '{self.path}'")
 
     @property
     def manifest(self) -> dict[str, Any]:
-        return self._read_manifest()
+        return self._manifest if self._manifest is not None else self._read_manifest()
 
     def exists(self, name: str) -> bool:
+        if self._members is not None:
+            return name in self._members or name in self._member_dirs
         return self.file(name).exists()
 
-    def read_text(self, name: str) -> str:
-        if not self.exists(name):
+    def read_bytes(self, name: str, limit: int = MAX_JSON_BYTES) -> bytes:
+        """A file's bytes, opened without following links and at most ``limit`` of them."""
+        self.file(name)  # listed, when the folder was opened for reading
+        if self._members is None and not os.path.lexists(self.path / name):
             raise RunFolderError(f"Run folder '{self.path}' has no '{name}'.", "Train again.")
-        return self.file(name).read_text(encoding="utf-8")
+        return read_member_bytes(self.path, name, limit)
+
+    def read_text(self, name: str) -> str:
+        try:
+            return self.read_bytes(name).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RunFolderError(
+                f"'{name}' in '{self.path}' is not UTF-8 text.", "Train again."
+            ) from exc
 
     def read_json(self, name: str) -> Any:
-        return json.loads(self.read_text(name))
+        return parse_json(self.read_bytes(name), f"'{name}' in '{self.path}'")
 
     def read_yaml(self, name: str) -> Any:
-        return yaml.safe_load(self.read_text(name))
+        return parse_yaml(self.read_bytes(name, MAX_YAML_BYTES), f"'{name}' in '{self.path}'")
 
 
 def _json_default(value: Any) -> Any:

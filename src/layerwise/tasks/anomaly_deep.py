@@ -121,12 +121,11 @@ class TorchDetector(Detector):
         }
 
     @classmethod
-    def _restore(cls, run: RunFolder, info: dict[str, Any], module: Any) -> TorchDetector:
-        from layerwise.train.checkpoint import load_weights
+    def _restore(cls, run: RunFolder, info: dict[str, Any], build: Any) -> TorchDetector:
+        from layerwise.runs.weights import restore_module
 
         detector = cls(seed=info.get("seed", 0), clip=info.get("clip", 10.0))
-        module.load_state_dict(load_weights(run.file(info["file"])))
-        detector.model = module.eval()
+        detector.model = restore_module(run, info["file"], build).eval()
         return detector
 
 
@@ -208,9 +207,10 @@ class AutoencoderDetector(TorchDetector):
             TabularAutoencoder,
             TabularAutoencoderConfig,
         )
+        from layerwise.runs.weights import config_from
 
-        module = TabularAutoencoder(TabularAutoencoderConfig(**info["architecture"]))
-        detector = cls._restore(run, info, module)
+        config = config_from(TabularAutoencoderConfig, info["architecture"], run)
+        detector = cls._restore(run, info, lambda: TabularAutoencoder(config))
         if info.get("error_scale") is not None:
             detector.error_scale = np.asarray(info["error_scale"], dtype=np.float64)
         return detector  # type: ignore[return-value]
@@ -279,9 +279,10 @@ class DeepSVDDDetector(TorchDetector):
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> DeepSVDDDetector:
         from layerwise.models.deep_svdd import DeepSVDD, DeepSVDDConfig
+        from layerwise.runs.weights import config_from
 
-        module = DeepSVDD(DeepSVDDConfig(**info["architecture"]))
-        return cls._restore(run, info, module)  # type: ignore[return-value]
+        config = config_from(DeepSVDDConfig, info["architecture"], run)
+        return cls._restore(run, info, lambda: DeepSVDD(config))  # type: ignore[return-value]
 
 
 def _svdd_loss(representations: Any, center: Any) -> Any:

@@ -160,12 +160,11 @@ class FraudMLP(SupervisedCandidate):
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> FraudMLP:
         from layerwise.models.tabular_mlp import TabularMLP, TabularMLPConfig
-        from layerwise.train.checkpoint import load_weights
+        from layerwise.runs.weights import config_from, restore_module
 
         model = cls()
-        model.model = TabularMLP(TabularMLPConfig(**info["architecture"]))
-        model.model.load_state_dict(load_weights(run.file(info["file"])))
-        model.model.eval()
+        config = config_from(TabularMLPConfig, info["architecture"], run)
+        model.model = restore_module(run, info["file"], lambda: TabularMLP(config)).eval()
         return model
 
 

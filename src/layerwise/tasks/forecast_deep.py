@@ -106,13 +106,12 @@ class ForecastDeepCandidate(ForecastCandidate):
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> ForecastDeepCandidate:
-        from layerwise.train.checkpoint import load_weights
+        from layerwise.runs.weights import config_from, restore_module
 
-        module, config = cls._classes()
+        module, config_class = cls._classes()
         model = cls(horizon=info["horizon"], season=info["season"])
-        model.model = module(config.from_dict(info["architecture"]))
-        model.model.load_state_dict(load_weights(run.file(info["file"])))
-        model.model.eval()
+        config = config_from(config_class, info["architecture"], run)
+        model.model = restore_module(run, info["file"], lambda: module(config)).eval()
         model.lookback = model.model.config.lookback
         return model
 

@@ -219,13 +219,12 @@ class CNNCandidate(Candidate):
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> CNNCandidate:
-        from layerwise.train.checkpoint import load_weights
+        from layerwise.runs.weights import config_from, restore_module
 
-        network, config, augment = cls._classes()
+        network, config_class, augment = cls._classes()
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
-        model.model = network(config.from_dict(info["architecture"]))
-        model.model.load_state_dict(load_weights(run.file(info["file"])))
-        model.model.eval()
+        config = config_from(config_class, info["architecture"], run)
+        model.model = restore_module(run, info["file"], lambda: network(config)).eval()
         model.augment_config = augment.from_dict(info["augment"])
         model.tta = bool(info.get("tta", False))
         return model

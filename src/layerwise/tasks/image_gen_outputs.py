@@ -167,29 +167,32 @@ def _decision(task: Any, rows: list[dict], metrics: dict) -> str:
 
 
 def restore(cls: Any, run: RunFolder) -> Any:
+    from layerwise.models.resnet import ResNet, ResNetConfig
+    from layerwise.runs.weights import config_from, read_tensors, restore_module
     from layerwise.tasks.image_gen_quality import QualityJudge
-    from layerwise.train.checkpoint import load_weights
 
     stored = run.read_json(names.PREPROCESS)
     task = cls(verbose=False, **stored.get("options", {}))
     task.chosen, task.side, task.channels = stored["chosen"], stored["side"], stored["channels"]
     task.classes = list(stored["classes"])
     info = stored["model"]
-    weights = load_weights(run.file(info["file"]))
     if info["kind"] == "gmm":
         from layerwise.classical.image_gmm import PixelGMM
 
+        weights = read_tensors(run, info["file"])
         task.model = PixelGMM.from_state({k: v.numpy() for k, v in weights.items()}, info["meta"])
     elif info["kind"] == "vae":
         from layerwise.models.conv_vae import ConvVAEConfig, VAEDecoder
 
-        task.model = VAEDecoder(ConvVAEConfig.from_dict(info["architecture"]))
+        config = config_from(ConvVAEConfig, info["architecture"], run)
+        task.model = restore_module(run, info["file"], lambda: VAEDecoder(config)).eval()
     else:
         from layerwise.models.dcgan import DCGANConfig, Generator
 
-        task.model = Generator(DCGANConfig.from_dict(info["architecture"]))
-    if info["kind"] != "gmm":
-        task.model.load_state_dict(weights)
-        task.model.eval()
-    task.judge = QualityJudge.from_state(load_weights(run.file(JUDGE)), stored["judge"])
+        config = config_from(DCGANConfig, info["architecture"], run)
+        task.model = restore_module(run, info["file"], lambda: Generator(config)).eval()
+    judge = config_from(ResNetConfig, stored["judge"]["config"], run)
+    tensors = read_tensors(run, JUDGE)
+    network = restore_module(run, JUDGE, lambda: ResNet(judge), tensors, prefix="model.")
+    task.judge = QualityJudge.from_state(tensors, stored["judge"], network)
     return task

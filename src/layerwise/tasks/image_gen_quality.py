@@ -376,12 +376,15 @@ class QualityJudge:
         return tensors, meta
 
     @classmethod
-    def from_state(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> QualityJudge:
-        """Inverse of :meth:`state`: no reference images needed."""
-        model = ResNet(ResNetConfig.from_dict(meta["config"]))
-        prefix = "model."
-        weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        model.load_state_dict(weights)
+    def from_state(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
+                   model: ResNet | None = None) -> QualityJudge:  # fmt: skip
+        """Inverse of :meth:`state`: no reference images needed. ``model``: its network when
+        already restored (a run folder's is checked against the file's shapes first)."""
+        if model is None:
+            model = ResNet(ResNetConfig.from_dict(meta["config"]))
+            prefix = "model."
+            weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            model.load_state_dict(weights)
         judge = cls.__new__(cls)
         mean = tensors["reference.mean"].double().numpy()
         cov = tensors["reference.cov"].double().numpy()

@@ -212,9 +212,8 @@ def restore(cls: Any, run: RunFolder) -> Any:
         task.model = NGramLM.load(run, stored["model"])
     else:
         from layerwise.models.gpt import GPT, GPTConfig
-        from layerwise.train.checkpoint import load_weights
+        from layerwise.runs.weights import config_from, restore_module
 
-        task.model = GPT(GPTConfig.from_dict(stored["model"]["architecture"]))
-        task.model.load_state_dict(load_weights(run.file(stored["model"]["file"])))
-        task.model.eval()
+        config = config_from(GPTConfig, stored["model"]["architecture"], run)
+        task.model = restore_module(run, stored["model"]["file"], lambda: GPT(config)).eval()
     return task

@@ -68,11 +68,10 @@ def save_module(run: RunFolder, prefix: str, model: Any, **extra: Any) -> dict[s
 
 def load_module(run: RunFolder, info: dict[str, Any], module: type, config: type) -> Any:
     """The module saved by :func:`save_module`, on the CPU in eval mode."""
-    from layerwise.train.checkpoint import load_weights
+    from layerwise.runs.weights import config_from, restore_module
 
-    model = module(config.from_dict(info["architecture"]))
-    model.load_state_dict(load_weights(run.file(info["file"])))
-    return model.eval()
+    built = config_from(config, info["architecture"], run)
+    return restore_module(run, info["file"], lambda: module(built)).eval()
 
 
 class EmbeddingRanker(Recommender):

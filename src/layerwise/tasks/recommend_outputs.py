@@ -65,8 +65,8 @@ def _files_of(info: dict) -> list[str]:
 
 def restore(cls: Any, run: RunFolder) -> Any:
     """A fitted Recommendation from a verified run folder."""
+    from layerwise.runs.weights import read_tensors
     from layerwise.tasks.recommend_fit import RANKERS, RATERS
-    from layerwise.train.checkpoint import load_weights
 
     stored = run.read_json(names.PREPROCESS)
     task = cls(verbose=False)
@@ -77,7 +77,7 @@ def restore(cls: Any, run: RunFolder) -> Any:
     )
     task.rating_range = None if stored["rating_range"] is None else tuple(stored["rating_range"])
     task.has_time = bool(stored["has_time"])
-    arrays = load_weights(run.file(stored["interactions"]))
+    arrays = read_tensors(run, stored["interactions"])
     data = Interactions(len(task.user_ids), len(task.item_ids), arrays["users"].numpy(),
                         arrays["items"].numpy())  # fmt: skip
     task.histories, task.counts = data.histories(), data.item_counts()

@@ -170,16 +170,20 @@ class SASRecRanker(Recommender):
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> SASRecRanker:
         from layerwise.models.sasrec import SASRec, SASRecConfig
-        from layerwise.train.checkpoint import load_weights
+        from layerwise.runs.weights import config_from, read_tensors, restore_module
 
-        config = SASRecConfig.from_dict(info["architecture"])
+        config = config_from(SASRecConfig, info["architecture"], run)
         params = {k: v for k, v in config.to_dict().items() if k != "n_items"}
         ranker = cls(seed=info.get("seed", 0), **params)
-        tensors = load_weights(run.file(info["file"]))
-        ranker.item_counts = tensors.pop(COUNTS_KEY).numpy().astype(np.int64)
-        ranker.model = SASRec(config)
-        ranker.model.load_state_dict(tensors)
-        ranker.model.eval()
+        tensors = read_tensors(run, info["file"])
+        counts = tensors.pop(COUNTS_KEY, None)
+        if counts is None or list(counts.shape) != [config.n_items]:
+            from layerwise.errors import RunFolderError
+
+            raise RunFolderError(f"'{info['file']}' in '{run.path}' has no item counts for its "
+                                 f"{config.n_items} items.", "Train again.")  # fmt: skip
+        ranker.item_counts = counts.numpy().astype(np.int64)
+        ranker.model = restore_module(run, info["file"], lambda: SASRec(config), tensors).eval()
         ranker.n_items = config.n_items
         return ranker
 

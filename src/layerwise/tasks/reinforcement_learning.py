@@ -133,27 +133,41 @@ class ReinforcementLearning(Task):
         return len(parse_observations(inputs, self.info))
 
     def environment(self, env: Any = None) -> Any:
-        """The EnvSource to play in: ``env`` when given, else the one the agent trained on."""
-        from layerwise.tasks.rl_env import EnvSource
+        """The EnvSource to play in: ``env`` when given, else the one the agent trained on.
 
-        if env is not None and not (isinstance(env, str) and env == self.env_spec):
-            source = EnvSource(env, self.option("max_episode_steps"))
-            if (
-                source.info.obs_size != self.info.obs_size
-                or source.info.n_actions != self.info.n_actions
-            ):
-                raise DataError(f"{source.name} observes {source.info.obs_size} values and has "
-                                f"{source.info.n_actions} actions; this agent was trained on "
-                                f"{self.info.describe()}.", "Evaluate on the environment it "
-                                "trained on.")  # fmt: skip
-            return source
-        if self.source is None:
+        The stored name of the training environment comes from the run folder, which may have
+        been sent by anyone: it is made again only when it is a registered Gymnasium id. A
+        ``module:Class`` is imported only when the user names it (``env``) themselves."""
+        from layerwise.tasks.rl_env import EnvSource, registered_id
+
+        if env is None and self.source is not None:
+            return self.source
+        if env is None:
             if self.env_spec is None:
                 raise ConfigError(f"This agent trained on {self.info.name}, which only your "
                                   "program can make.", "Pass the environment: "
                                   "task.evaluate(env=...).")  # fmt: skip
+            if not registered_id(self.env_spec):
+                raise ConfigError(
+                    f"This agent trained on '{self.env_spec}', which is not a registered "
+                    "Gymnasium id: layerwise does not import code that a run folder names.",
+                    f"If you trust that module, name it yourself: layerwise evaluate <run> "
+                    f"{self.env_spec} (or play --env {self.env_spec}).",
+                )
             self.source = EnvSource(self.env_spec, self.option("max_episode_steps"))
-        return self.source
+            return self.source
+        source = EnvSource(env, self.option("max_episode_steps"))
+        if (
+            source.info.obs_size != self.info.obs_size
+            or source.info.n_actions != self.info.n_actions
+        ):
+            raise DataError(f"{source.name} observes {source.info.obs_size} values and has "
+                            f"{source.info.n_actions} actions; this agent was trained on "
+                            f"{self.info.describe()}.", "Evaluate on the environment it "
+                            "trained on.")  # fmt: skip
+        if isinstance(env, str) and env == self.env_spec:
+            self.source = source  # the user confirmed the stored one: keep it for later calls
+        return source
 
     def evaluate(self, data: Any = None, episodes: int | None = None,
                  seed: int | None = None) -> dict[str, Any]:  # fmt: skip

@@ -130,10 +130,16 @@ def _factory(spec: Any) -> tuple[str, Callable[..., Any]]:
     if isinstance(spec, str) and ":" in spec and not re.search(r"-v\d+$", spec):
         module, _, attr = spec.partition(":")
         try:
-            target = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as error:
+            target = importlib.import_module(module)
+            for part in attr.split("."):
+                target = getattr(target, part)
+        except (ImportError, AttributeError, ValueError) as error:
             raise ConfigError(f"Cannot import environment '{spec}': {error}.",
                               "Give module:Class of an importable gymnasium.Env subclass.") from error  # fmt: skip
+        # Only an Env class is called: a name cannot make layerwise call any other function.
+        if not (isinstance(target, type) and issubclass(target, gym.Env)):
+            raise ConfigError(f"'{spec}' is not a gymnasium.Env subclass.",
+                              "Give module:Class of a gymnasium.Env subclass.")  # fmt: skip
         return spec, target
     if isinstance(spec, str):
         return spec, lambda render_mode=None: _make_registered(gym, spec, render_mode)
@@ -151,6 +157,12 @@ def _factory(spec: Any) -> tuple[str, Callable[..., Any]]:
     raise ConfigError(f"Cannot make an environment from a {type(spec).__name__}.",
                       "Give a Gymnasium id such as 'CartPole-v1', 'module:Class', a "
                       "gymnasium.Env subclass or a function returning an Env.")  # fmt: skip
+
+
+def registered_id(spec: Any) -> bool:
+    """Whether ``spec`` is a plain id in Gymnasium's registry (making it imports nothing new;
+    ``module:Id-v0`` would import ``module`` first, so it is not one)."""
+    return isinstance(spec, str) and ":" not in spec and spec in gymnasium().registry
 
 
 def _call(factory: Callable[..., Any], name: str, render_mode: str | None) -> Any:

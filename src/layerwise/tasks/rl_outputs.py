@@ -133,10 +133,9 @@ def _decision(task: Any, metrics: dict, trained: dict) -> str:
 
 
 def restore(cls: Any, run: RunFolder) -> Any:
-    import torch
 
+    from layerwise.runs.weights import config_from, restore_module
     from layerwise.tasks.rl_env import EnvInfo
-    from layerwise.train.checkpoint import load_weights
 
     stored = run.read_json(names.PREPROCESS)
     task = cls(verbose=False, **stored.get("options", {}))
@@ -144,15 +143,12 @@ def restore(cls: Any, run: RunFolder) -> Any:
     task.info = EnvInfo.from_dict(stored["info"])
     task.test_seed = stored.get("test_seed", 0)
     arch = dict(stored["architecture"])
-    if arch.pop("kind") == "q_network":
-        from layerwise.models.q_network import QNetwork, QNetworkConfig
-
-        task.policy = QNetwork(QNetworkConfig.from_dict(arch))
+    if arch.pop("kind", None) == "q_network":
+        from layerwise.models.q_network import QNetwork as network
+        from layerwise.models.q_network import QNetworkConfig as config_class
     else:
-        from layerwise.models.actor_critic import ActorCritic, ActorCriticConfig
-
-        task.policy = ActorCritic(ActorCriticConfig.from_dict(arch))
-    with torch.no_grad():
-        task.policy.load_state_dict(load_weights(run.file("model.safetensors")))
-    task.policy.eval()
+        from layerwise.models.actor_critic import ActorCritic as network
+        from layerwise.models.actor_critic import ActorCriticConfig as config_class
+    config = config_from(config_class, arch, run)
+    task.policy = restore_module(run, "model.safetensors", lambda: network(config)).eval()
     return task

@@ -35,11 +35,12 @@ class TorchCandidate(Candidate):
             info.update(y_mean=self.y_mean, y_std=self.y_std)
         return info
 
-    def restore(self, run: RunFolder, info: dict[str, Any], module: Any) -> None:
-        from layerwise.train.checkpoint import load_weights
+    def restore(self, run: RunFolder, info: dict[str, Any], build: Any) -> None:
+        """Load the weights of ``info["file"]`` into ``build()``, checked against the file's
+        shapes before anything is allocated (:func:`layerwise.runs.weights.restore_module`)."""
+        from layerwise.runs.weights import restore_module
 
-        module.load_state_dict(load_weights(run.file(info["file"])))
-        self.model = module.eval()
+        self.model = restore_module(run, info["file"], build).eval()
         self.y_mean, self.y_std = info.get("y_mean", 0.0), info.get("y_std", 1.0)
 
 
@@ -154,9 +155,11 @@ class MLPCandidate(TorchCandidate):
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> MLPCandidate:
         from layerwise.models.tabular_mlp import TabularMLP, TabularMLPConfig
+        from layerwise.runs.weights import config_from
 
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
-        model.restore(run, info, TabularMLP(TabularMLPConfig(**info["architecture"])))
+        config = config_from(TabularMLPConfig, info["architecture"], run)
+        model.restore(run, info, lambda: TabularMLP(config))
         return model
 
 

@@ -113,5 +113,6 @@ class YAMLModelCandidate(TorchCandidate):
 
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
         model.config = run.read_yaml(info["spec"])
-        model.restore(run, info, from_config(model.config, str(run.file(info["spec"]))))
+        spec = str(run.file(info["spec"]))
+        model.restore(run, info, lambda: from_config(model.config, spec))
         return model

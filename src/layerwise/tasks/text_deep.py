@@ -113,13 +113,12 @@ class TextDeepCandidate(Candidate):
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> TextDeepCandidate:
         from layerwise.data.tokenizer import TextTokenizer
-        from layerwise.train.checkpoint import load_weights
+        from layerwise.runs.weights import config_from, restore_module
 
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
         model.tokenizer = TextTokenizer.load(run.file(info["tokenizer"]))
-        model.model = cls._module(cls._classes()[1].from_dict(info["architecture"]))
-        model.model.load_state_dict(load_weights(run.file(info["file"])))
-        model.model.eval()
+        config = config_from(cls._classes()[1], info["architecture"], run)
+        model.model = restore_module(run, info["file"], lambda: cls._module(config)).eval()
         return model
 
 
