@@ -24,6 +24,7 @@ import torch
 from layerwise.errors import ConfigError, dataclass_from_dict
 
 LOG_FLOOR = 1e-6
+MAX_FILTERBANK = 1 << 23  # numbers in a mel filterbank (about 32 MB)
 
 
 @dataclass
@@ -49,6 +50,16 @@ class FeatureConfig:
                 "Give a window and hop of at least one sample (e.g. 25 and 10 ms).",
             )
         _check_band(self.f_min, self.f_max, self.sample_rate)
+        from layerwise.data.audio import check_rate
+
+        check_rate(int(self.sample_rate), "FeatureConfig", "Use the rate of the recordings.")
+        # The filterbank is n_mels x (n_fft / 2 + 1) numbers, computed in __init__: bound it, so
+        # a config read from a run folder cannot ask for gigabytes (defaults: 40 x 257).
+        if self.n_mels * (self.n_fft // 2 + 1) > MAX_FILTERBANK:
+            raise ConfigError(
+                f"FeatureConfig asks for {self.n_mels} mel bands over a {self.n_fft}-point FFT.",
+                "Use windows of tens of milliseconds and at most a few hundred mel bands.",
+            )
 
     @property
     def win_length(self) -> int:

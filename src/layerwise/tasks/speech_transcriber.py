@@ -149,11 +149,10 @@ class Transcriber:
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> Transcriber:
         from layerwise.models.speech_ctc import SpeechCTC, SpeechCTCConfig
-        from layerwise.train.checkpoint import load_weights
+        from layerwise.runs.weights import config_from, restore_module
 
-        model = SpeechCTC(SpeechCTCConfig.from_dict(info["architecture"]))
-        model.load_state_dict(load_weights(run.file(info["file"])))
-        return cls(model)
+        config = config_from(SpeechCTCConfig, info["architecture"], run)
+        return cls(restore_module(run, info["file"], lambda: SpeechCTC(config)))
 
 
 def _epochs(params: dict, step_seconds: float, steps: int) -> int:
