@@ -44,6 +44,11 @@ SPLIT_FOLDERS = {
 }
 MAX_AUTO_SIDE = 128
 MAX_NATIVE_BYTES = 2 << 30
+# What one image file may decode to. The header gives the size before any pixel is decoded, so
+# a larger file is skipped with this reason before it costs memory (a 100 KB PNG can claim
+# 25,000 x 25,000 pixels). 64 MP passes a 48 MP phone photo, and stays below Pillow's own
+# bomb threshold (89 MP, a process-wide setting left as it is), so its warning never fires.
+MAX_IMAGE_PIXELS = 64_000_000
 PROGRESS_MIN_FILES = 200
 DECODE_THREADS = 4
 THREADS_FROM_BYTES = 64 << 10
@@ -486,7 +491,7 @@ def _probe_all(files: _Files, skipped: list[tuple[str, str]]) -> dict[int, tuple
             if path.stat().st_size == 0:
                 raise _EmptyFile
             with Image.open(path) as img:
-                width, height = img.size
+                width, height = _checked_size(img)
                 if img.format != "PNG" and _rotated(img):
                     width, height = height, width
             sizes[i] = (height, width)
@@ -549,12 +554,27 @@ class _EmptyFile(Exception):
     """A zero-byte file."""
 
 
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, MemoryError, zlib.error, _EmptyFile)  # fmt: skip
+class _TooLarge(Exception):
+    """An image whose header declares more than MAX_IMAGE_PIXELS."""
+
+
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, MemoryError, zlib.error, _EmptyFile, _TooLarge)  # fmt: skip
+
+
+def _checked_size(img: Any) -> tuple[int, int]:
+    """(width, height) from an opened image's header; _TooLarge past MAX_IMAGE_PIXELS."""
+    width, height = img.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise _TooLarge(f"{width}x{height} pixels, over the {MAX_IMAGE_PIXELS // 10**6} MP "
+                        "an image may decode to")  # fmt: skip
+    return width, height
 
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, _EmptyFile):
         return "empty file (0 bytes)"
+    if isinstance(exc, _TooLarge):
+        return str(exc)
     text = str(exc).split(" '")[0].strip() or type(exc).__name__
     return text[:80]
 
@@ -571,6 +591,7 @@ def _decode_one(path: Path, target: tuple[int, int], channels: int | None) -> An
         if path.stat().st_size == 0:
             raise _EmptyFile
         with Image.open(path) as img:
+            _checked_size(img)  # from the header: nothing is decoded yet
             _draft(img, target)
             img.load()
             if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
