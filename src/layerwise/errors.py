@@ -97,3 +97,17 @@ def dataclass_from_dict(cls: type, d: dict[str, Any], what: str | None = None) -
             f"Did you mean '{guess}'?" if guess else "Fields: " + ", ".join(names) + ".",
         )
     return cls(**d)
+
+
+class LayerwiseWarning(UserWarning):
+    """A note the user should see but that stops nothing (e.g. a resume that fell back to an
+    older checkpoint). The CLI prints it as one ``note:`` line."""
+
+
+class RunInterrupted(Exception):
+    """The CLI's report of a training stopped by Ctrl-C: its one line, printed with exit code
+    130. Not a KeyboardInterrupt, so that Typer passes it on instead of swallowing it."""
+
+    def __init__(self, line: str):
+        self.line = line
+        super().__init__(line)

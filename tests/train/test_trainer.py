@@ -115,9 +115,10 @@ def test_nan_loss_raises_and_keeps_checkpoint(split, tmp_path):
     trainer = Trainer(make_model(), loss_fn, config(epochs=5, checkpoint_dir=tmp_path))
     with pytest.raises(TrainingError, match=r"epoch 2, step 2.*learning rate"):
         trainer.fit(train, val)
-    state = json.loads((tmp_path / "state.json").read_text())
+    (kept,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]  # one complete set
+    state = json.loads((kept / "state.json").read_text())
     assert state["epoch"] == 1
-    weights = load_weights(tmp_path / "last.safetensors")
+    weights = load_weights(kept / "last.safetensors")
     assert all(torch.isfinite(w).all() for w in weights.values())
     model = make_model()
     model.load_state_dict(weights)
@@ -139,7 +140,8 @@ def test_resume_continues(split, tmp_path):
         make_model(), nn.functional.cross_entropy, config(epochs=3, checkpoint_dir=tmp_path)
     )
     first.fit(train, val)
-    assert {p.name for p in tmp_path.iterdir()} >= {
+    assert [p.name for p in tmp_path.iterdir()] == ["set-000003"]  # older sets are dropped
+    assert {p.name for p in (tmp_path / "set-000003").iterdir()} == {
         "last.safetensors",
         "best.safetensors",
         "optimizer.safetensors",

@@ -4,6 +4,7 @@ so ``layerwise --help`` is instant. User errors print one line and exit with cod
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -47,18 +48,49 @@ app.command("import-caffe")(import_caffe.import_caffe)
 app.add_typer(data.app, name="data")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning user errors into one line and exit code 2."""
-    from layerwise.errors import LayerwiseError
+INTERRUPTED = 130  # the shell's code for a process stopped by SIGINT
 
+
+def _notes_as_lines() -> Any:
+    """A warnings.showwarning that prints layerwise's notes as one ``note:`` line each (not a
+    file name, line number and source line) and leaves every other warning as it was."""
+    import warnings
+
+    from layerwise.errors import LayerwiseWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, LayerwiseWarning):
+            print(f"note: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    return show
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 2, and Ctrl-C
+    into one line and exit code 130."""
+    import warnings
+
+    from layerwise.errors import LayerwiseError, RunInterrupted
+
+    before = warnings.showwarning
+    warnings.showwarning = _notes_as_lines()
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode Typer *returns* the exit code of a Ctrl-C (130) instead of
+        # exiting with it; dropping it made an interrupted command exit 0.
+        code = app(args=argv, standalone_mode=False)
+    except RunInterrupted as exc:
+        print(exc.line, file=sys.stderr)
+        sys.exit(INTERRUPTED)
     except LayerwiseError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("interrupted: the last checkpoint (if any) is intact.", file=sys.stderr)
-        sys.exit(130)
+        print("interrupted.", file=sys.stderr)
+        sys.exit(INTERRUPTED)
     except SystemExit:
         raise
     except Exception as exc:
@@ -71,6 +103,12 @@ def main(argv: list[str] | None = None) -> None:
         if type(exc).__name__ == "Abort":
             sys.exit(1)
         raise
+    finally:
+        warnings.showwarning = before
+    if code == INTERRUPTED:
+        print("interrupted.", file=sys.stderr)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -148,20 +148,21 @@ def train(
     """Train and compare classical and deep models; write a run folder."""
     from layerwise.api import fit
     from layerwise.cli.common import print_run_summary
-    from layerwise.errors import ConfigError
+    from layerwise.errors import ConfigError, RunFolderError, RunInterrupted
+    from layerwise.tasks.base import check_time_limit, interruption_line
 
+    check_time_limit(time_limit, "--time-limit")  # before any data is read
     options: dict = {}
     if resume is not None:
+        if not (resume / "config.yaml").is_file():
+            raise RunFolderError(
+                f"Cannot resume '{resume}': it has no config.yaml, so it is not a run folder.",
+                "Pass the folder that `layerwise train` printed, or train again without --resume.",
+            )
         config = resume / "config.yaml"
         options["resume"] = str(resume)
     if config is not None:
-        import yaml
-
-        if not config.exists():
-            raise ConfigError(
-                f"Config file '{config}' does not exist.", "Pass a run folder's config.yaml."
-            )
-        stored = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        stored = _read_config(config)
         data = data or stored.get("data")
         target = target or stored.get("target")
         task = task or stored.get("task")
@@ -227,7 +228,12 @@ def train(
     options.update({k: v for k, v in task_options.items() if v is not None})
     if log_format is not None and task is None:
         task = "recommendation"  # only interaction logs have a --format
-    run = fit(data, task=task, target=target, **options)
+    try:
+        run = fit(data, task=task, target=target, **options)
+    except KeyboardInterrupt as interrupt:
+        # Typer would turn the KeyboardInterrupt into a bare exit code; this carries the line
+        # that names the folder to resume (the task's fit left it resumable).
+        raise RunInterrupted(interruption_line(interrupt)) from None
     if run.task.name == "language-generation":
         from layerwise.cli.common import print_generation_summary
 
@@ -249,3 +255,29 @@ def train(
         print_image_generation_summary(run)
         return
     print_run_summary(run, data_hint=str(data) if data is not None else '"a new text"')
+
+
+def _read_config(path: Path) -> dict:
+    """A config.yaml as {task, data, target, options}: read capped and through the safe loader,
+    since configs are shared like run folders; anything else is one line."""
+    from layerwise.errors import ConfigError
+    from layerwise.runs.verify import MAX_YAML_BYTES, parse_yaml
+
+    if not path.is_file():
+        raise ConfigError(
+            f"Config file '{path}' does not exist.", "Pass a run folder's config.yaml."
+        )
+    with open(path, "rb") as handle:
+        raw = handle.read(MAX_YAML_BYTES + 1)
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"Config file '{path}' is over {MAX_YAML_BYTES:,} bytes.",
+                          "Pass a run folder's config.yaml (options only).")  # fmt: skip
+    stored = parse_yaml(raw, f"Config file '{path}'") or {}
+    kinds = {"task": (str,), "data": (str,), "target": (str, int)}  # a frame's column may be 0
+    fields_ok = isinstance(stored, dict) and all(
+        stored.get(k) is None or isinstance(stored[k], kind) for k, kind in kinds.items()
+    )
+    if not fields_ok or not isinstance(stored.get("options") or {}, dict):
+        raise ConfigError(f"Config file '{path}' is not a layerwise config (task, data, target "
+                          "and options).", "Pass a run folder's config.yaml.")  # fmt: skip
+    return stored

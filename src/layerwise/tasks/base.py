@@ -7,14 +7,19 @@ models a task compares in its bake-off (classical and deep alike).
 
 from __future__ import annotations
 
+import functools
+import numbers
+import shlex
+import shutil
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from layerwise.runs.folder import RunFolder
+from layerwise.runs.folder import CONFIG, MANIFEST, RunFolder
 
 # The options every task takes; each task adds its own.
 RUN_DEFAULTS: dict[str, Any] = {
@@ -51,12 +56,127 @@ class Run:
         return self.task.evaluate(data)
 
 
+def check_time_limit(value: Any, flag: str | None = None) -> None:
+    """A ConfigError unless ``value`` is None or a positive, finite number of seconds (a zero or
+    negative budget would train nothing but the first candidate). ``flag``: the CLI's name.
+
+    >>> check_time_limit(60)
+    >>> check_time_limit(0)
+    Traceback (most recent call last):
+    ...
+    layerwise.errors.ConfigError: time_limit=0 is not a valid time limit. Use seconds > 0, e.g. 60, or leave it out for the task's default budget.
+    """
+    from layerwise.errors import ConfigError
+
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if value is None or (number and 0 < value < float("inf")):
+        return
+    shown = f"{flag} {value:g}" if flag and number else f"time_limit={value!r}"
+    raise ConfigError(
+        f"{shown} is not a valid time limit.",
+        "Use seconds > 0, e.g. 60, or leave it out for the task's default budget.",
+    )
+
+
+@dataclass
+class OpenRun:
+    """The run folder a fit is writing, as :func:`track_run` recorded it.
+
+    ``created``: this fit made it (False: a folder being resumed, the user's to keep).
+    ``resumable``: ``layerwise train --resume`` can continue it if training stops.
+    """
+
+    path: Path
+    created: bool
+    resumable: bool = True
+
+
+def track_run(task: Task, path: str | Path, created: bool, resumable: bool = True) -> None:
+    """Record the run folder ``task.fit`` writes, so that a fit that stops early is settled:
+    see :func:`settle_stopped_fit`. Call it as soon as the folder exists."""
+    task.__dict__["_open_run"] = OpenRun(Path(path), created, resumable)
+
+
+def settle_stopped_fit(task: Task, exc: BaseException) -> None:
+    """What a fit that raised leaves behind.
+
+    Interrupted (Ctrl-C, or any BaseException that is not an Exception): the folder stays as it
+    is, config and the last complete checkpoints, so ``--resume`` continues it; the exception
+    carries an ``OpenRun`` as ``layerwise_run`` for the CLI's one line. A task that cannot
+    resume has its new folder removed.
+
+    Failed (any Exception, a LayerwiseError or a bug): a folder this fit created is removed.
+    Removed rather than marked failed: such a folder holds no usable model (or one never
+    tested), and once it is gone no reader (predict, load, serve, report, a listing of runs/)
+    can take it for a run, without each of them learning to check a "failed" marker; the
+    reason is the error itself, printed as one line. A resumed folder is left alone: it was the
+    user's interrupted run before this attempt, and its checkpoints still resume.
+    """
+    opened: OpenRun | None = task.__dict__.pop("_open_run", None)
+    interrupted = not isinstance(exc, Exception)
+    if interrupted:
+        exc.layerwise_run = opened  # type: ignore[attr-defined]
+        exc.layerwise_task = task.name  # type: ignore[attr-defined]
+    if opened is None or not opened.created:
+        return
+    nothing_to_resume = not (opened.path / CONFIG).exists()
+    if interrupted and opened.resumable and not nothing_to_resume:
+        return
+    shutil.rmtree(opened.path, ignore_errors=True)
+    if interrupted and nothing_to_resume:
+        exc.layerwise_run = None  # type: ignore[attr-defined]
+    elif not interrupted and hasattr(exc, "add_note"):  # under a bug's traceback (Python 3.11+)
+        exc.add_note(f"layerwise: the unfinished run folder {opened.path} was removed.")
+
+
+def interruption_line(exc: BaseException) -> str:
+    """The one line the CLI prints for a training stopped by Ctrl-C."""
+    opened: OpenRun | None = getattr(exc, "layerwise_run", None)
+    if opened is None:
+        return "interrupted; nothing was saved to resume: train again."
+    if not opened.resumable:
+        task = getattr(exc, "layerwise_task", "these")
+        return f"interrupted; {task} runs cannot resume: train again."
+    if (opened.path / MANIFEST).exists():
+        return f"interrupted; the run in {opened.path} had already finished."
+    return f"interrupted; resume with: layerwise train --resume {shlex.quote(str(opened.path))}"
+
+
+def _settled(fit: Callable[..., Run]) -> Callable[..., Run]:
+    """``fit`` with the time limit checked first and a stopped run settled after."""
+
+    @functools.wraps(fit)
+    def fit_and_settle(self: Task, *args: Any, **kwargs: Any) -> Run:
+        if self.__dict__.get("_fitting"):  # a subclass's fit calling super().fit
+            return fit(self, *args, **kwargs)
+        check_time_limit(kwargs.get("time_limit", self.options.get("time_limit")))
+        self.__dict__.update(_fitting=True, _open_run=None)
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException as exc:
+            settle_stopped_fit(self, exc)
+            raise
+        finally:
+            self.__dict__["_fitting"] = False
+
+    fit_and_settle._settles = True  # type: ignore[attr-defined]
+    return fit_and_settle
+
+
 class Task(ABC):
     """Base class of every application (``tasks/<name>.py``)."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     DEFAULTS: ClassVar[dict[str, Any]] = {}  # every option the task takes, with its default
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every task's fit gets the same run lifecycle without each one repeating it: the
+        # time_limit check, and a folder left behind by a failure removed (settle_stopped_fit).
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is not None and not getattr(fit, "_settles", False):
+            cls.fit = _settled(fit)  # type: ignore[method-assign]
 
     def __init__(self, **options: Any):
         self.options = options

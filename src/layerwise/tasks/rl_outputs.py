@@ -25,7 +25,10 @@ KEPT_OPTIONS = ("seed", "max_episode_steps", "test_episodes")
 
 
 def open_rl_run(task: Any) -> RunFolder:
+    from layerwise.tasks.base import track_run
+
     run = RunFolder.create(task.option("output_dir"), task.name)
+    track_run(task, run.path, created=True, resumable=False)  # its environments cannot resume
     data = task.env_spec or f"<your program's {task.info.name}>"
     options = {k: v for k, v in task.options.items() if k not in ("resume",)}
     run.write_yaml(names.CONFIG, {"task": task.name, "data": data, "target": None,

@@ -1,24 +1,33 @@
 """Training checkpoints without pickle: safetensors for tensors, JSON for everything else.
 
-A checkpoint directory holds:
+A checkpoint directory holds numbered sets, each one whole checkpoint::
 
-- ``last.safetensors``: the model weights after the latest finished epoch;
-- ``optimizer.safetensors``: the optimizer state tensors, flattened as ``state/<param>/<key>``;
-- ``best.safetensors``: the weights of the best epoch so far;
-- ``state.json``: epoch, best metric and epoch, history records, scheduler state, optimizer
-  param groups and scalars, random number generator states.
+    checkpoint_dir/set-000007/
+        last.safetensors       the model weights after the latest finished epoch
+        optimizer.safetensors  the optimizer state tensors, flattened as state/<param>/<key>
+        best.safetensors       the weights of the best epoch so far
+        state.json             epoch, best metric and epoch, history records, scheduler state,
+                               optimizer param groups and scalars, random number generator states
 
-Each file is written atomically (temp name in the same directory, fsync, ``os.replace``) and
-``state.json`` is written last. ``last`` and ``optimizer`` carry a token in their safetensors
-metadata that ``state.json`` repeats, so a write interrupted between files is detected at load
-time instead of silently mixing two epochs.
+Why sets: overwriting one checkpoint's files in place leaves, after a kill between two writes,
+files of two epochs that cannot be used together, and the run cannot resume. A set is written
+into a hidden folder (``.set-000008.tmp``), each file fsynced, then renamed to its final name
+in one atomic step; only then are older sets deleted. So the newest ``set-*`` folder is always
+complete and the previous one stays until the next one is. Loading takes the newest set that
+checks out, falls back to an older one with a note (a :class:`LayerwiseWarning`), and clears
+what interrupted writes left. Directories written before sets (files at the top level) load too.
+
+``last`` and ``optimizer`` carry a token in their safetensors metadata that ``state.json``
+repeats, so files that do not belong together are caught, and ``state.json`` is parsed as
+untrusted input: a bad one is a one-line :class:`TrainingError`, never a traceback.
 
 Example:
     >>> import tempfile, torch
     >>> model = torch.nn.Linear(2, 1)
     >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
     >>> folder = tempfile.mkdtemp()
-    >>> save_checkpoint(folder, model, opt, {"epoch": 1})
+    >>> save_checkpoint(folder, model, opt, {"epoch": 1}).name
+    'set-000001'
     >>> load_checkpoint(folder, model, opt)["epoch"]
     1
 """
@@ -27,21 +36,41 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
 import uuid
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from layerwise.errors import TrainingError
+from layerwise.errors import LayerwiseWarning, TrainingError
 from layerwise.runs.folder import atomic_write
+from layerwise.train.checkpoint_format import (
+    BEST,
+    FORMAT_VERSION,
+    LAST,
+    OPTIMIZER,
+    SET,
+    STATE,
+    Unusable,
+    check_files,
+    flatten_optimizer,
+    jsonable,
+    misfit,
+    optimizer_state,
+    read_state,
+    scheduler_state,
+    unflatten_optimizer,
+)
 
-LAST = "last.safetensors"
-BEST = "best.safetensors"
-OPTIMIZER = "optimizer.safetensors"
-STATE = "state.json"
-FORMAT_VERSION = 1
+__all__ = [
+    "BEST", "LAST", "OPTIMIZER", "STATE", "capture_rng", "flatten_optimizer", "has_checkpoint",
+    "load_checkpoint", "load_weights", "plain_tensors", "restore_rng", "save_checkpoint",
+    "save_weights", "scheduler_state", "unflatten_optimizer",
+]  # fmt: skip
 
 
 def plain_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -79,54 +108,71 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> dict[s
     return load_file(str(path), device=str(device))
 
 
-def _file_token(path: Path) -> str | None:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        return (handle.metadata() or {}).get("token")
+# ---- the sets on disk -----------------------------------------------------------------------
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return value
+def _sets(directory: Path) -> list[Path]:
+    """The published sets, newest first."""
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := SET.match(p.name))]
+    return [p for _, p in sorted(found, reverse=True) if p.is_dir() and not p.is_symlink()]
 
 
-def flatten_optimizer(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Split an optimizer state dict into tensors (for safetensors) and JSON-able rest."""
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    for index, entry in state_dict["state"].items():
-        for key, value in entry.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"state/{index}/{key}"] = value
-            else:
-                scalars.setdefault(str(index), {})[key] = _jsonable(value)
-    meta = {"param_groups": _jsonable(state_dict["param_groups"]), "scalars": scalars}
-    return tensors, meta
+def _leftovers(directory: Path) -> list[Path]:
+    """Hidden ``*.tmp`` files and folders: writes that a kill interrupted."""
+    if not directory.is_dir():
+        return []
+    return [p for p in directory.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
 
 
-def unflatten_optimizer(
-    tensors: Mapping[str, torch.Tensor], meta: dict[str, Any]
-) -> dict[str, Any]:
-    """Inverse of :func:`flatten_optimizer`."""
-    state: dict[int, dict[str, Any]] = {}
-    for name, tensor in tensors.items():
-        _, index, key = name.split("/", 2)
-        state.setdefault(int(index), {})[key] = tensor
-    for index, entry in meta["scalars"].items():
-        state.setdefault(int(index), {}).update(entry)
-    groups = []
-    for group in meta["param_groups"]:
-        group = dict(group)
-        if isinstance(group.get("betas"), list):
-            group["betas"] = tuple(group["betas"])
-        groups.append(group)
-    return {"state": state, "param_groups": groups}
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink(missing_ok=True)
+
+
+def _prune(directory: Path, keep: Path | None) -> None:
+    """Delete every set but ``keep``, the leftovers of interrupted writes, and the top-level
+    files of the layout before sets once a set replaces them."""
+    for path in _sets(directory):
+        if path != keep:
+            _remove(path)
+    for path in _leftovers(directory):
+        _remove(path)
+    if keep != directory:
+        for name in (LAST, BEST, OPTIMIZER, STATE):
+            _remove(directory / name)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the entries of ``path`` durable (skipped where folders cannot be opened: Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """The one atomic step that makes a finished set visible."""
+    os.rename(tmp, final)
+    _fsync_dir(final.parent)
+
+
+def _carry(source: Path, target: Path) -> None:
+    """The previous set's best weights, unchanged: a hard link (files are never rewritten in
+    place, so two sets can share one), or a copy where links are not supported."""
+    try:
+        os.link(source, target)
+    except OSError:
+        atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def save_checkpoint(
@@ -135,34 +181,91 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None,
     state: dict[str, Any],
     best_state: Mapping[str, torch.Tensor] | None = None,
-) -> None:
-    """Write one consistent checkpoint into ``directory`` (``state.json`` last).
+    previous: str | Path | None = None,
+) -> Path:
+    """Write one complete checkpoint set into ``directory``; return its folder.
 
     Args:
         directory: the checkpoint folder (created if missing).
         model: the model whose weights go to ``last.safetensors``.
         optimizer: its optimizer, or None.
         state: JSON-able training state (epoch, history, scheduler state, ...).
-        best_state: weights for ``best.safetensors``; None leaves that file as it is.
+        best_state: weights for ``best.safetensors``; None carries over ``previous``'s.
+        previous: the set this training wrote or resumed from last (None: there is none).
     """
     directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in _leftovers(directory):
+        _remove(path)
+    sets = _sets(directory)
+    number = int(SET.match(sets[0].name).group(1)) + 1 if sets else 1
+    final = directory / f"set-{number:06d}"
+    tmp = directory / f".{final.name}.tmp"
+    tmp.mkdir()
     token = uuid.uuid4().hex
     metadata = {"token": token, "epoch": str(state.get("epoch", ""))}
     state = dict(state, format_version=FORMAT_VERSION, token=token)
     if optimizer is not None:
         tensors, meta = flatten_optimizer(optimizer.state_dict())
-        save_weights(directory / OPTIMIZER, tensors, metadata)
+        save_weights(tmp / OPTIMIZER, tensors, metadata)
         state["optimizer"] = meta
-    save_weights(directory / LAST, model.state_dict(), metadata)
+    save_weights(tmp / LAST, model.state_dict(), metadata)
     if best_state is not None:
-        save_weights(directory / BEST, best_state)
-    text = json.dumps(_jsonable(state), indent=1)
-    atomic_write(directory / STATE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        save_weights(tmp / BEST, best_state)
+    elif previous is not None and (Path(previous) / BEST).is_file():
+        _carry(Path(previous) / BEST, tmp / BEST)
+    text = json.dumps(jsonable(state), indent=1)
+    atomic_write(tmp / STATE, lambda path: path.write_text(text, encoding="utf-8"))
+    _fsync_dir(tmp)
+    _publish(tmp, final)
+    _prune(directory, keep=final)
+    return final
 
 
 def has_checkpoint(directory: str | Path | None) -> bool:
-    """Whether ``directory`` holds a checkpoint that :func:`load_checkpoint` can read."""
-    return directory is not None and (Path(directory) / STATE).is_file()
+    """Whether ``directory`` holds anything :func:`load_checkpoint` should look at."""
+    if directory is None:
+        return False
+    directory = Path(directory)
+    return bool(_sets(directory) or _leftovers(directory) or (directory / STATE).exists())
+
+
+def _load_into(
+    folder: Path,
+    state: dict[str, Any],
+    shapes: dict[str, dict],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    device: str | torch.device,
+) -> None:
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if shapes[LAST] != expected:
+        wrong = sorted(set(expected) ^ set(shapes[LAST])) or [
+            k for k in expected if expected[k] != shapes[LAST][k]
+        ]
+        raise misfit(folder, "model", f"{len(wrong)} tensors differ, e.g. {wrong[0]!r}")
+    model.load_state_dict(load_weights(folder / LAST, device))
+    if optimizer is not None and "optimizer" in state:
+        tensors = load_weights(folder / OPTIMIZER, "cpu")
+        loaded = optimizer_state(folder, tensors, state["optimizer"], optimizer)
+        try:
+            optimizer.load_state_dict(loaded)
+        except (ValueError, KeyError, TypeError, RuntimeError) as error:
+            raise misfit(folder, "optimizer", str(error)) from error
+
+
+def _fallback_note(
+    directory: Path, leftovers: list[Path], skipped: list[tuple[Path, Unusable]], epoch: int | None
+) -> str | None:
+    reasons = ["an unfinished checkpoint write was discarded"] if leftovers else []
+    reasons += [f"{folder.name} was skipped ({why.reason})" for folder, why in skipped]
+    if not reasons:
+        return None
+    if epoch is None:
+        tail = "no complete checkpoint is left, so this model trains again from the first epoch"
+    else:
+        tail = f"fell back to the last complete checkpoint (epoch {epoch})"
+    return f"Checkpoint {directory}: {'; '.join(reasons)}; {tail}."
 
 
 def load_checkpoint(
@@ -170,40 +273,49 @@ def load_checkpoint(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer | None = None,
     device: str | torch.device = "cpu",
-) -> dict[str, Any]:
-    """Load weights (and optimizer state) from ``directory`` into ``model``; return state.json.
+) -> dict[str, Any] | None:
+    """Load the newest complete checkpoint in ``directory`` into ``model`` (and ``optimizer``)
+    and return its state.json, with ``folder``: the set it came from.
+
+    A set that does not check out is skipped for the one before it, and the leftovers of
+    interrupted writes are removed, with a note (a :class:`LayerwiseWarning`). When only
+    interrupted writes are there, the note says so and the result is None: train from epoch 1.
 
     Raises:
-        TrainingError: if the checkpoint is incomplete or does not match the model.
+        TrainingError: if the checkpoint does not fit the model or optimizer, or if no set is
+            usable and one is damaged (not merely unfinished).
     """
     directory = Path(directory)
-    state = json.loads((directory / STATE).read_text(encoding="utf-8"))
-    token = state.get("token")
-    files = [directory / LAST] + ([directory / OPTIMIZER] if "optimizer" in state else [])
-    for path in files:
-        if not path.is_file() or _file_token(path) != token:
-            raise TrainingError(
-                f"The checkpoint in {directory} is incomplete: {path.name} does not belong to "
-                f"epoch {state.get('epoch')} (a write was interrupted).",
-                "Start without resume=True, or point checkpoint_dir to a new folder.",
-            )
-    try:
-        model.load_state_dict(load_weights(directory / LAST, device))
-    except RuntimeError as error:
-        raise TrainingError(
-            f"The checkpoint in {directory} does not fit this model: {error}",
-            "Resume with the same model architecture, or use a new checkpoint_dir.",
-        ) from error
-    if optimizer is not None and "optimizer" in state:
-        tensors = load_weights(directory / OPTIMIZER, "cpu")
+    leftovers, skipped = _leftovers(directory), []
+    candidates = _sets(directory)
+    if (directory / STATE).exists() or (directory / LAST).exists():
+        candidates.append(directory)  # the layout before sets: one checkpoint at the top level
+    for folder in candidates:
+        old = folder == directory
         try:
-            optimizer.load_state_dict(unflatten_optimizer(tensors, state["optimizer"]))
-        except (ValueError, KeyError) as error:
-            raise TrainingError(
-                f"The optimizer state in {directory} does not fit this optimizer: {error}",
-                "Resume with the same optimizer and model, or use a new checkpoint_dir.",
-            ) from error
-    return state
+            state = read_state(folder, old)
+            shapes = check_files(folder, state, old)
+        except Unusable as why:
+            skipped.append((folder, why))
+            continue
+        _load_into(folder, state, shapes, model, optimizer, device)
+        note = _fallback_note(directory, leftovers, skipped, state["epoch"])
+        if note:
+            warnings.warn(note, LayerwiseWarning, stacklevel=2)
+        _prune(directory, keep=folder)
+        return {**state, "folder": str(folder)}
+    damaged = [(folder, why) for folder, why in skipped if not why.interrupted]
+    if damaged:
+        folder, why = damaged[0]
+        raise TrainingError(
+            f"Cannot resume from the checkpoint in {folder}: {why.reason}.",
+            f"Delete {directory} to train this model again from the first epoch.",
+        )
+    note = _fallback_note(directory, leftovers, skipped, None)
+    if note:
+        warnings.warn(note, LayerwiseWarning, stacklevel=2)
+    _prune(directory, keep=None)
+    return None
 
 
 def _encode_rng(state: torch.Tensor) -> str:

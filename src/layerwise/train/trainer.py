@@ -27,6 +27,7 @@ from layerwise.train.checkpoint import (
     load_weights,
     restore_rng,
     save_checkpoint,
+    scheduler_state,
 )
 from layerwise.train.progress import TrainingProgress
 
@@ -209,6 +210,7 @@ class Trainer:
         self.stopped_reason = ""
         self._generator = torch.Generator().manual_seed(self.config.seed)
         self._best_state: dict[str, torch.Tensor] | None = None
+        self._checkpoint_set: Path | None = None
         self._last_lr = self.config.lr
         # Record keys the progress bar shows besides the losses (e.g. an agent's mean return).
         self.progress_keys: tuple[str, ...] = ()
@@ -403,6 +405,7 @@ class Trainer:
         self.history = History(monitor=monitor, mode=mode)
         self._stopper = EarlyStopping(monitor, mode, cfg.patience)
         self._best_state = None
+        self._checkpoint_set = None  # the set last written or resumed from (its best carries over)
         start = self._resume() if cfg.resume and has_checkpoint(cfg.checkpoint_dir) else 0
         self.stop_training = False
         self._callback("on_train_begin")
@@ -515,25 +518,40 @@ class Trainer:
             "config": self.config.to_dict(),
         }
         best = self._best_state if improved else None
-        save_checkpoint(self.config.checkpoint_dir, self.model, self.optimizer, state, best)
+        folder, previous = self.config.checkpoint_dir, self._checkpoint_set
+        self._checkpoint_set = save_checkpoint(
+            folder, self.model, self.optimizer, state, best, previous=previous
+        )
 
     def _resume(self) -> int:
-        folder = Path(self.config.checkpoint_dir)
-        state = load_checkpoint(folder, self.model, self.optimizer, self.device)
-        self.history.records = list(state["history"])
+        """Continue from the newest complete checkpoint; 0 (from the start) when there is none.
+        load_checkpoint has checked state.json field by field, so what is read here is sound."""
+        state = load_checkpoint(self.config.checkpoint_dir, self.model, self.optimizer, self.device)
+        if state is None:
+            return 0
+        folder = Path(state["folder"])
+        self.history.records = list(state.get("history", []))
         self._stopper.load_state(
             {
-                "best": state["best_metric"],
-                "best_epoch": state["best_epoch"],
+                "best": state.get("best_metric"),
+                "best_epoch": state.get("best_epoch", 0),
                 "epoch": state["epoch"],
             }
         )
-        if self.scheduler is not None and state.get("scheduler"):
-            n = len(self.scheduler.lr_lambdas)
-            self.scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None] * n})
-        restore_rng(state.get("rng", {}), self._generator, self.device)
+        try:
+            if self.scheduler is not None and state.get("scheduler"):
+                saved = scheduler_state(state["scheduler"], self.scheduler, folder)
+                self.scheduler.load_state_dict(saved)
+            restore_rng(state.get("rng", {}), self._generator, self.device)
+        except (RuntimeError, ValueError, TypeError) as error:  # e.g. a CUDA state of another size
+            raise TrainingError(
+                f"The checkpoint in {folder} cannot be restored: {error}.",
+                f"Delete {self.config.checkpoint_dir} to train this model again from the first "
+                "epoch.",
+            ) from error
         if (folder / BEST).is_file():
             self._best_state = load_weights(folder / BEST, "cpu")
+        self._checkpoint_set = folder
         return int(state["epoch"])
 
     # ---- evaluation and prediction ----------------------------------------------------------
