@@ -165,3 +165,31 @@ def test_no_numeric_columns():
     table = enc.transform(df)
     assert table.numeric.shape == (3, 0) and enc.standardized(table).shape == (3, 0)
     assert enc.one_hot(table).shape == (3, 3)
+
+
+def test_values_read_as_missing_are_noted_with_counts(fitted):
+    enc, df = fitted
+    new = df.head(6).copy()
+    new["age"] = pd.Series(["forty", "inf", "1e309", "30", None, "41"], dtype=object)
+    new["income"] = [np.inf, -np.inf, 1e39, 50.0, np.nan, 51.0]  # 1e39 overflows float32
+    new["member"] = ["maybe", "yes", "no", "no", None, "yes"]
+    new["joined"] = ["soon", None, None, "2020-01-01 10:00", None, None]
+    for column in ("city", "day", "code"):
+        new[column] = new[column].astype(object)
+        new.loc[4, column] = None
+    new.loc[4, "joined"] = ""
+    table = enc.transform(new)
+    assert table.notes == [
+        "3 values in 'age' were not finite numbers ('forty', 'inf', '1e309') and were treated as missing",
+        "3 values in 'income' were not finite numbers (inf, -inf, 1e+39) and were treated as missing",
+        "1 value in 'member' was not 'yes' or 'no' ('maybe') and was treated as missing",
+        "1 value in 'joined' was not a date ('soon') and was treated as missing",
+        "1 row has no feature values (row 5): a prediction that uses nothing from the row",
+    ]  # fmt: skip
+    assert np.isnan(table.numeric[:3, :2]).all() and np.isfinite(table.numeric[3, :2]).all()
+    assert np.isfinite(enc.standardized(table)).all()
+
+
+def test_clean_values_give_no_notes(fitted):
+    enc, df = fitted
+    assert enc.transform(df).notes == []  # a missing cell is no note; only what was unusable

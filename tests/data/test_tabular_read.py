@@ -222,3 +222,27 @@ def test_bad_kind():
 )
 def test_infer_task_kind(values, kind):
     assert infer_task_kind(pd.Series(values)) == kind
+
+
+def test_classes_with_too_few_rows_for_most_rows_are_refused():
+    from layerwise.data.tabular import check_trainable_classes
+
+    df = named(pd.DataFrame({"x": range(400), "y": [f"k{i // 2}" for i in range(400)]}))
+    with pytest.raises(DataError) as exc:
+        check_trainable_classes(df, "y")
+    text = one_line(exc)
+    assert "'y'" in text and "200 classes, 200 of them with fewer than 5 rows" in text
+    assert "400 of the 400 rows" in text and "penguins.csv" in text
+
+
+def test_many_classes_with_enough_rows_and_a_few_rare_ones_are_accepted():
+    from layerwise.data.tabular import check_trainable_classes
+
+    labels = [f"k{i // 6}" for i in range(1200)] + ["rare1", "rare2", "rare2"]
+    check_trainable_classes(pd.DataFrame({"y": labels}), "y")  # 200 classes of 6: trainable
+
+
+def test_scoring_data_needs_neither_two_classes_nor_two_rows_a_class():
+    df = named(pd.DataFrame({"x": [1, 2], "y": ["cat", "cat"]}))
+    out, kind, notes = prepare_target(df, "y", "classification", training=False)
+    assert len(out) == 2 and kind == "classification" and notes == []

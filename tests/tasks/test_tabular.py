@@ -133,3 +133,53 @@ def test_same_seed_same_result(tmp_path):
     )
     assert first.metrics["candidates"]["mlp"]["test"] == second.metrics["candidates"]["mlp"]["test"]
     assert first.path != second.path
+
+
+QUICK = {"candidates": ["lightgbm"], "verbose": False, "report": False}
+
+
+def test_stray_words_are_counted_in_decision_and_predictions_carry_notes(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 120
+    frame = pd.DataFrame({"age": rng.integers(20, 70, n).astype(str), "b": rng.normal(size=n)})
+    frame.loc[[5, 50], "age"] = ["forty", "unknown"]
+    frame["y"] = np.where(frame["b"] > 0, "hi", "lo")
+    run = layerwise.fit(frame, target="y", output_dir=tmp_path, **QUICK)
+    decision = (run.path / "decision.md").read_text()
+    assert "column 'age' is numeric, but 2 of its 120 values ('forty', 'unknown')" in decision
+    new = pd.DataFrame({"age": ["thirty", "33", None], "b": [0.5, np.inf, None]})
+    predicted = layerwise.load(run.path).predict(new)
+    assert len(predicted) == 3 and predicted["prediction"].isin(["hi", "lo"]).all()
+    assert predicted.attrs["notes"] == [
+        "1 value in 'age' was not a finite number ('thirty') and was treated as missing",
+        "1 value in 'b' was not a finite number (inf) and was treated as missing",
+        "1 row has no feature values (row 3): a prediction that uses nothing from the row",
+    ]
+
+
+def test_test_predictions_of_many_classes_are_built_without_warnings():
+    import warnings
+    from types import SimpleNamespace
+
+    from layerwise.tasks.tabular_outputs import _test_predictions
+
+    classes = [f"k{i}" for i in range(120)]
+    proba = np.full((4, len(classes)), 1 / len(classes))
+    predicted = pd.DataFrame({"prediction": ["k0"] * 4}
+                             | {f"probability_{c}": proba[:, i] for i, c in enumerate(classes)})  # fmt: skip
+    task = SimpleNamespace(target="y", classes=classes, predict=lambda frame: predicted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pandas' PerformanceWarning for a column-by-column frame
+        out = _test_predictions(task, pd.DataFrame({"x": range(4), "y": ["k0"] * 4}))
+    assert out.shape == (4, 2 + len(classes))
+
+
+def test_holdout_is_not_stratified_when_classes_outnumber_test_rows():
+    from layerwise.tasks.tabular_classification import TabularClassification
+
+    labels = [f"pair{i // 2}" for i in range(500)] + [f"five{i // 5}" for i in range(500)]
+    frame = pd.DataFrame({"x": range(1000), "y": labels})  # 350 classes, 200 test rows
+    task = TabularClassification(verbose=False)
+    task.target = "y"
+    train, test = task._split(frame)  # stratifying would need a test row per class
+    assert (len(train), len(test)) == (800, 200)

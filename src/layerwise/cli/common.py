@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+
+def output_file(path: str, default_name: str) -> Path:
+    """Where ``-o PATH`` writes: PATH itself, or ``default_name`` inside it when PATH is a
+    folder (one that exists, or one written with a trailing slash), as ``cp`` does.
+
+    Example:
+        >>> output_file("out.csv", "predictions.csv").name
+        'out.csv'
+    """
+    target = Path(path)
+    if target.is_dir() or path.endswith(("/", os.sep)):
+        return target / default_name
+    return target
 
 
 def candidates_table(metrics: dict[str, Any]) -> Any:

@@ -48,6 +48,6 @@ def evaluate(
         metrics = task.evaluate(data, backtest=backtest)
     else:
         metrics = task.evaluate(data)
-    for note in metrics.pop("notes", []):
-        err.print(f"note: {note}")
+    for note in metrics.pop("notes", []):  # one line each; the data's text is no markup
+        err.print(f"note: {note}", soft_wrap=True, markup=False)
     out.print_json(json.dumps(metrics))

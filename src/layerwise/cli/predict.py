@@ -15,7 +15,10 @@ def predict(
         "recommendation a table of users (or use --user / --similar-to).",
     ),
     output: Optional[str] = typer.Option(
-        None, "--output", "-o", help="Write predictions to this CSV."
+        None,
+        "--output",
+        "-o",
+        help="Write predictions to this CSV (given a folder: predictions.csv inside it).",
     ),
     alert_budget: Optional[str] = typer.Option(
         None, "--alert-budget", help="anomaly-detection: flag the top share, e.g. 0.5%."
@@ -43,9 +46,11 @@ def predict(
 ) -> None:
     """Predict with a trained run; print the predictions or write them to a CSV."""
     from layerwise.api import load
-    from layerwise.cli.common import err, out
+    from layerwise.cli.common import err, out, output_file
     from layerwise.runs.folder import atomic_write
 
+    if output:
+        output = str(output_file(output, "predictions.csv"))
     task = load(run_dir)
     for flag, given, owner in (
         ("--alert-budget", alert_budget is not None, "anomaly-detection"),
@@ -90,8 +95,8 @@ def predict(
         predictions = task.predict(data, transcribe=True)
     else:
         predictions = task.predict(data)
-    for note in predictions.attrs.get("notes", []):
-        err.print(f"note: {note}")
+    for note in predictions.attrs.get("notes", []):  # one line each; the data's text is no markup
+        err.print(f"note: {note}", soft_wrap=True, markup=False)
     if output:
         atomic_write(output, lambda p: predictions.to_csv(p, index=False))
         err.print(f"Wrote {len(predictions)} predictions to {output}")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from layerwise.data.tabular import infer_task_kind
-from layerwise.errors import missing_column
+from layerwise.errors import DataError, missing_column
 
 COLUMN_KINDS = ("numeric", "categorical", "boolean", "datetime", "text", "id", "constant")
 DROPPED_KINDS = ("text", "id", "constant")
@@ -172,16 +172,11 @@ def _classify(s: pd.Series, name: str, n_rows: int) -> tuple[str, str]:
         monotonic = bool(present.is_monotonic_increasing or present.is_monotonic_decreasing)
         if integer and all_distinct and (looks_like_id_name(name) or (monotonic and n_rows > 20)):
             return "id", f"column '{name}' looks like an identifier (every value distinct): dropped"
-        return "numeric", ""
+        return "numeric", _unusable_note(name, present, values)
     text = present.astype(str).str.strip()
     numbers = pd.to_numeric(text, errors="coerce")
     if numbers.notna().mean() >= 0.95:
-        note = (
-            ""
-            if numbers.notna().all()
-            else f"column '{name}' is mostly numbers: non-numbers read as missing"
-        )
-        return "numeric", note
+        return "numeric", _unusable_note(name, text, numbers.to_numpy(dtype="float64"))
     if _looks_like_dates(text):
         return "datetime", ""
     mean_len = float(text.str.len().mean())
@@ -194,6 +189,60 @@ def _classify(s: pd.Series, name: str, n_rows: int) -> tuple[str, str]:
             "(use text-classification for text)"
         )
     return "categorical", ""
+
+
+def _unusable_note(name: str, present: pd.Series, values: np.ndarray) -> str:
+    """A note counting the values of a numeric column that the encoder reads as missing:
+    text that is not a number, inf, -inf and numbers beyond float32 (the models' precision)."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(values) <= np.finfo(np.float32).max)
+    if not bad.any():
+        return ""
+    shown = list(dict.fromkeys(str(v) for v in present[bad].head(20)))
+    examples = ", ".join(f"'{v}'" for v in shown[:3]) + (", ..." if len(shown) > 3 else "")
+    count = int(bad.sum())
+    return (
+        f"column '{name}' is numeric, but {count} of its {len(values)} values "
+        f"({examples}) {'is not a finite number' if count == 1 else 'are not finite numbers'}: "
+        "read as missing"
+    )
+
+
+def usable_columns(profile: DataProfile, label: str = "the data") -> None:
+    """Refuse a table in which no feature column can be used (all constant, ids or free text),
+    before any training: a model of nothing fails deep inside a library.
+
+    Raises:
+        DataError: naming every column and why it is not used.
+
+    Example:
+        >>> usable_columns(profile_table(pd.DataFrame({"x": [1.5, 2.5], "y": [0, 1]}), "y"))
+    """
+    if any(c.kind not in DROPPED_KINDS for c in profile.columns.values()):
+        return
+    where = f" of '{label}'" if label != "the data" else ""
+    columns = list(profile.columns.values())
+    if not columns:
+        raise DataError(
+            f"{repr(label) if where else 'The table'} has no feature columns, only the target "
+            f"'{profile.target}'.",
+            "Add the columns to predict it from.",
+        )
+    shown = ", ".join(_why_unused(c) for c in columns[:8]) + (", ..." if len(columns) > 8 else "")
+    if all(c.kind == "constant" for c in columns):
+        problem = (
+            f"Every feature column{where} is constant: nothing to learn from (columns: {shown})."
+        )
+    else:
+        problem = f"No feature column{where} can be used (columns: {shown})."
+    raise DataError(problem, "Add columns whose values differ from row to row.")
+
+
+def _why_unused(column: ColumnInfo) -> str:
+    if column.kind == "constant":
+        single = column.note.partition("(")[2].rpartition(")")[0]
+        return f"'{column.name}' is always {single}" if single else f"'{column.name}' is empty"
+    return f"'{column.name}' is {'an identifier' if column.kind == 'id' else 'free text'}"
 
 
 def infer_column_types(df: pd.DataFrame, target: str | None = None) -> dict[str, ColumnInfo]:

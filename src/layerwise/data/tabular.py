@@ -23,6 +23,9 @@ TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 JSON_LINES_SUFFIXES = {".jsonl", ".ndjson"}
 KINDS = ("classification", "regression")
+# a class needs rows in the training folds, the validation fold and the test split: 5-fold
+# stratified cross-validation needs 5 of them
+MIN_CLASS_ROWS = 5
 _FIX_TEXT = "Save it as UTF-8 CSV (e.g. in a spreadsheet: 'Save as' > 'CSV UTF-8') and try again."
 
 
@@ -339,7 +342,7 @@ def _normalize_kind(kind: str | None) -> str | None:
 
 
 def prepare_target(
-    df: pd.DataFrame, target: str, kind: str | None
+    df: pd.DataFrame, target: str, kind: str | None, training: bool = True
 ) -> tuple[pd.DataFrame, str, list[str]]:
     """Check the target column, drop rows where it is missing and resolve the task kind.
 
@@ -347,6 +350,8 @@ def prepare_target(
         df: the table (``df.attrs["name"]`` is used in messages).
         target: the target column.
         kind: ``"classification"``, ``"regression"`` or None to infer it.
+        training: False for data a fitted model is scored on: one class is enough there, and
+            classes with a single row are no concern.
 
     Returns:
         (the table without rows whose target is missing, the kind, notes).
@@ -380,7 +385,7 @@ def prepare_target(
     kind = kind or infer_task_kind(df[target])
     if kind == "regression":
         df = _numeric_target(df, target, where, notes)
-    else:
+    elif training:
         _check_classes(df[target], target, where, notes)
     df.attrs = {"name": label, "notes": list(df.attrs.get("notes", [])) + notes}
     return df, kind, notes
@@ -423,3 +428,37 @@ def _check_classes(y: pd.Series, target: str, where: str, notes: list[str]) -> N
             f"{len(single)} class(es) of '{target}' have a single row ({shown}): kept, but they cannot be "
             "both trained on and tested"
         )
+
+
+def check_trainable_classes(df: pd.DataFrame, target: str) -> None:
+    """Refuse a classification target whose rows are mostly in classes too small to train on.
+
+    A class with fewer than ``MIN_CLASS_ROWS`` rows cannot be in the training folds, the
+    validation fold and the test rows at once. A few such classes are fine (they get a note);
+    when they hold most of the rows, training would take long and learn nothing: a target
+    with a different value on almost every row is usually an identifier or a measurement.
+
+    Raises:
+        DataError: naming the class counts and the fix.
+
+    Example:
+        >>> check_trainable_classes(pd.DataFrame({"y": ["a", "b"] * 10}), "y")
+    """
+    counts = df[target].astype(str).value_counts()
+    rare = counts[counts < MIN_CLASS_ROWS]
+    if rare.sum() * 2 <= len(df):
+        return
+    label = str(df.attrs.get("name", "the data"))
+    where = f"'{label}'" if label != "the data" else label
+    numeric = pd.api.types.is_numeric_dtype(df[target]) and not pd.api.types.is_bool_dtype(
+        df[target]
+    )
+    raise DataError(
+        f"Target column '{target}' in {where} has {len(counts)} classes, {len(rare)} of them with "
+        f"fewer than {MIN_CLASS_ROWS} rows (holding {int(rare.sum())} of the {len(df)} rows): "
+        "too few examples per class to train and test a classifier.",
+        f"Check that '{target}' is the column to predict"
+        + (" (for a measured value use --task tabular-regression)" if numeric else "")
+        + f", or merge rare classes or add rows so that most rows are in classes of "
+        f"{MIN_CLASS_ROWS} or more.",
+    )

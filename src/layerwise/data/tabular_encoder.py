@@ -9,7 +9,7 @@ missing: tree models want them so); categorical columns become integer codes
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,8 @@ from layerwise.data.profile import DROPPED_KINDS, ColumnInfo, bool_pair, bool_to
 from layerwise.errors import ColumnError, DataError, closest
 
 MAX_CATEGORIES = 200
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # models see float32: larger values become inf
+_NUMBERS = ("a finite number", "finite numbers")
 OTHER = "<other>"
 DATE_PARTS = ("year", "month", "day", "dayofweek")
 _DT_ATTR = {"dayofweek": "day_of_week"}
@@ -40,6 +42,8 @@ class EncodedTable:
     numeric_names: list[str]
     categorical_names: list[str]
     cardinalities: list[int]
+    # what transform did to the values that a user may want to know (see _Coerced)
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.numeric.shape[0])
@@ -59,17 +63,67 @@ def _category_key(value: Any) -> str:
     return str(value).strip()
 
 
-def _to_float(s: pd.Series) -> np.ndarray:
+def _to_float(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The column as float64 (text that is not a number -> NaN; inf kept) and its missing cells."""
     if pd.api.types.is_bool_dtype(s):
         s = s.astype("float64")
+    missing = _missing(s.to_numpy(dtype=object))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        values = pd.to_numeric(
-            s.astype(object).where(~_missing(s.to_numpy(dtype=object)), None), errors="coerce"
-        )
+        values = pd.to_numeric(s.astype(object).where(~missing, None), errors="coerce")
     out = np.array(pd.Series(values).to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
-    out[~np.isfinite(out)] = np.nan
-    return out
+    return out, missing
+
+
+def _usable(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Set what a model cannot use (inf, -inf, beyond float32, text read as NaN) to NaN in
+    place; return the cells that were given but are now missing."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(values) <= FLOAT32_MAX)  # NaN and inf compare False
+    values[bad] = np.nan
+    return bad & ~missing
+
+
+class _Coerced:
+    """Counts of given values that became missing, per column, with a few examples: the
+    notes a user reads when text, inf or 1e309 reach a numeric column."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, tuple[tuple[str, str], int, list[str]]] = {}
+
+    def add(self, name: str, what: tuple[str, str], bad: np.ndarray, original: pd.Series) -> None:
+        """Count the cells ``bad`` of column ``name``; ``what`` they are not, (one, several)."""
+        if bad.any():
+            examples = list(
+                dict.fromkeys(_shown(v) for v in original.to_numpy(dtype=object)[bad][:20])
+            )
+            self.columns[name] = (what, int(bad.sum()), examples)
+
+    def notes(self, empty_rows: np.ndarray, order: list[str]) -> list[str]:
+        """One note per column (in ``order``) and one for the rows with no feature value."""
+        out = []
+        for name in sorted(self.columns, key=order.index):
+            what, count, examples = self.columns[name]
+            shown = ", ".join(examples[:3]) + (", ..." if len(examples) > 3 else "")
+            one = count == 1
+            out.append(f"{count} value{'' if one else 's'} in '{name}' {'was' if one else 'were'} "
+                       f"not {what[0] if one else what[1]} ({shown}) and "
+                       f"{'was' if one else 'were'} treated as missing")  # fmt: skip
+        if empty_rows.any():
+            rows = np.flatnonzero(empty_rows)
+            where = ", ".join(str(r + 1) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            out.append(f"{len(rows)} row{'s' * (len(rows) != 1)} {'has' if len(rows) == 1 else 'have'} "
+                       f"no feature values (row {where}): a prediction that uses nothing from the row")  # fmt: skip
+        return out
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value.strip())
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _to_datetime(s: pd.Series) -> pd.Series:
@@ -177,27 +231,34 @@ class TabularEncoder:
                 "The encoder is not fitted yet.", "Call fit(train_df) before transform()."
             )
 
-    def _numeric(self, df: pd.DataFrame) -> np.ndarray:
+    def _numeric(self, df: pd.DataFrame, coerced: _Coerced | None = None) -> np.ndarray:
+        """Numeric, boolean and datetime columns as float64 (NaN where missing or unusable);
+        ``coerced`` collects the given values that could not be used."""
+        coerced = coerced or _Coerced()
         blocks: list[np.ndarray] = []
-        ready = self._numeric_block(df)
+        ready = self._numeric_block(df, coerced)
         for spec in self.specs:
             if spec["name"] in ready:
                 blocks.append(ready[spec["name"]])
                 continue
-            s = df[spec["name"]]
+            name, s = spec["name"], df[spec["name"]]
             if spec["kind"] == "numeric":
-                blocks.append(_to_float(s)[:, None])
+                values, missing = _to_float(s)
+                coerced.add(name, _NUMBERS, _usable(values, missing), s)
+                blocks.append(values[:, None])
             elif spec["kind"] == "boolean":
                 mapping = spec["map"]
                 values = s.to_numpy(dtype=object)
                 miss = _missing(values)
-                col = [
-                    np.nan if m else mapping.get(bool_token(v), np.nan)
-                    for v, m in zip(values, miss, strict=True)
-                ]
-                blocks.append(np.asarray(col, dtype="float64")[:, None])
+                col = np.asarray([np.nan if m else mapping.get(bool_token(v), np.nan)
+                                  for v, m in zip(values, miss, strict=True)], dtype="float64")  # fmt: skip
+                pair = " or ".join(f"'{t}'" for t in mapping)
+                coerced.add(name, (pair, pair), np.isnan(col) & ~miss, s)
+                blocks.append(col[:, None])
             elif spec["kind"] == "datetime":
                 dt = _to_datetime(s)
+                unread = dt.isna().to_numpy(dtype=bool) & ~_missing(s.to_numpy(dtype=object))
+                coerced.add(name, ("a date", "dates"), unread, s)
                 parts = [getattr(dt.dt, _DT_ATTR.get(p, p)) for p in DATE_PARTS] + (
                     [dt.dt.hour] if spec["hour"] else []
                 )
@@ -206,7 +267,7 @@ class TabularEncoder:
                 )
         return np.hstack(blocks) if blocks else np.zeros((len(df), 0), dtype="float64")
 
-    def _numeric_block(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+    def _numeric_block(self, df: pd.DataFrame, coerced: _Coerced) -> dict[str, np.ndarray]:
         """Numeric columns that already hold numbers, converted in one step (a column at a time
         costs ~0.1 ms each in pandas: most of a served single-row prediction)."""
         names = [s["name"] for s in self.specs if s["kind"] == "numeric"]
@@ -216,7 +277,9 @@ class TabularEncoder:
         if not names:
             return {}
         block = np.array(df[names].to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
-        block[~np.isfinite(block)] = np.nan
+        bad = _usable(block, np.isnan(block))
+        for j in np.flatnonzero(bad.any(axis=0)):  # inf, -inf, 1e309, 1e39: rare, so per column
+            coerced.add(names[j], _NUMBERS, bad[:, j], df[names[j]])
         return {name: block[:, [i]] for i, name in enumerate(names)}
 
     @property
@@ -235,23 +298,29 @@ class TabularEncoder:
     def categorical_specs(self) -> list[dict[str, Any]]:
         return [s for s in self.specs if s["kind"] == "categorical"]
 
-    def _codes(self, df: pd.DataFrame) -> np.ndarray:
-        cols = []
+    def _codes(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Category codes ``[n, k]`` and whether each row misses every categorical value."""
+        cols, all_missing = [], np.ones(len(df), dtype=bool)
         for spec in self.categorical_specs:
             lookup = {c: i + 1 for i, c in enumerate(spec["categories"])}
             other = len(lookup) + 1 if spec["other"] else 0
             values = df[spec["name"]].to_numpy(dtype=object)
             miss = _missing(values)
+            all_missing &= miss
             cols.append(
                 [
                     0 if m else lookup.get(_category_key(v), other)
                     for v, m in zip(values, miss, strict=True)
                 ]
             )
-        return np.asarray(cols, dtype="int64").T.reshape(len(df), len(cols))
+        return np.asarray(cols, dtype="int64").T.reshape(len(df), len(cols)), all_missing
 
     def transform(self, df: pd.DataFrame) -> EncodedTable:
         """The table as an :class:`EncodedTable` (raw numeric values, NaN where missing).
+
+        Values a model cannot use (text in a numeric column, inf, numbers beyond float32, text
+        that is not a date, a yes/no column's third value) become missing, and rows with no
+        feature value at all are counted: ``notes`` says so, per column, with examples.
 
         Raises:
             ColumnError: a training column is missing from ``df``.
@@ -264,12 +333,17 @@ class TabularEncoder:
         self._require_fitted()
         self.check_columns(df)
         specs = self.categorical_specs
+        coerced = _Coerced()
+        numeric = self._numeric(df, coerced)
+        codes, no_category = self._codes(df)
+        empty = np.isnan(numeric).all(axis=1) & no_category if self.specs else no_category[:0]
         return EncodedTable(
-            numeric=self._numeric(df).astype("float32"),
-            categorical=self._codes(df),
+            numeric=numeric.astype("float32"),
+            categorical=codes,
             numeric_names=self.numeric_names,
             categorical_names=[s["name"] for s in specs],
             cardinalities=[len(s["categories"]) + 1 + int(s["other"]) for s in specs],
+            notes=coerced.notes(empty, self.feature_columns),
         )
 
     def standardized(self, table: EncodedTable) -> np.ndarray:

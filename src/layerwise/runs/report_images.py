@@ -21,9 +21,9 @@ def _embed(run: RunFolder, rel: str, alt: str) -> str:
 
 def layer_views(run: RunFolder) -> str | None:
     """Grad-CAM and the activations of every stage for a few test images, then the filters."""
-    folder = run.file(VIEWS)
-    if not folder.is_dir():
+    if not run.exists(VIEWS):
         return None
+    folder = run.file(VIEWS)
     out = [
         '<p class="note">How the CNN sees a test image, layer by layer. Grad-CAM colours the '
         "places whose evidence pushed the predicted class most. Each row of the activation "

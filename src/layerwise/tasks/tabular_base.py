@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -97,6 +98,7 @@ class TabularTask(Task):
         )  # after the data checks: bad input leaves no folder
 
         self.encoder = TabularEncoder(profile.columns).fit(train_df)
+        profile.notes += self.encoder.notes  # e.g. categories capped: decision.md says so
         self._set_labels(train_df[self.target])
         y_train, y_test = self._codes(train_df[self.target]), self._codes(test_df[self.target])
         table, test_table = self.encoder.transform(train_df), self.encoder.transform(test_df)
@@ -131,15 +133,18 @@ class TabularTask(Task):
 
         This is all ``layerwise advise`` does: no model is trained."""
         from layerwise import advisor
-        from layerwise.data.profile import profile_table
-        from layerwise.data.tabular import prepare_target, read_table
+        from layerwise.data.profile import profile_table, usable_columns
+        from layerwise.data.tabular import check_trainable_classes, prepare_target, read_table
 
         frame = read_table(data)
         if not target:
             raise no_target(frame.columns)
         frame, kind, notes = prepare_target(frame, target, self.kind)
         self.target = target
+        if kind == "classification":  # refused here, before any folder or training
+            check_trainable_classes(frame, target)
         profile = profile_table(frame, target, kind)
+        usable_columns(profile, str(frame.attrs.get("name", "the data")))
         profile.notes = [*frame.attrs.get("notes", []), *notes, *profile.notes]
         plan = advisor.plan(
             profile,
@@ -208,13 +213,16 @@ class TabularTask(Task):
             return frame.reset_index(drop=True), test_df.reset_index(drop=True)
         y = frame[self.target].astype(str)
         counts = y.value_counts()
-        stratify = y if self.kind == "classification" and counts.min() >= 2 else None
         size = self.option("test_size")
         if len(frame) < 10:
             raise DataError(
                 f"Only {len(frame)} labelled rows: too few to train and test.",
                 "Provide at least 10 rows (hundreds for a meaningful result).",
             )
+        # stratified when every class can be on both sides (scikit-learn refuses otherwise)
+        n_test = int(np.ceil(size * len(frame))) if isinstance(size, float) else int(size)
+        fits = min(n_test, len(frame) - n_test) >= len(counts)
+        stratify = y if self.kind == "classification" and counts.min() >= 2 and fits else None
         train_df, test_df = train_test_split(
             frame, test_size=size, random_state=self.option("seed"), stratify=stratify
         )
@@ -258,9 +266,11 @@ class TabularTask(Task):
         )
 
     def _score(self, y: np.ndarray, output: np.ndarray) -> dict[str, float]:
-        if self.kind == "classification":
+        if self.kind != "classification":
+            return regression_metrics(y, output)
+        with warnings.catch_warnings():  # a fold or a test set lacking some classes is expected
+            warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
             return classification_metrics(y, output)
-        return regression_metrics(y, output)
 
     def _final_fits(
         self,
@@ -342,7 +352,7 @@ class TabularTask(Task):
             frame, ignore=[self.target]
         )
         table = self.encoder.transform(frame)
-        return self.model.predict(table, self.encoder), frame, notes
+        return self.model.predict(table, self.encoder), frame, notes + table.notes
 
     def predict(self, inputs: Any) -> pd.DataFrame:
         """A frame with ``prediction`` (and ``probability_<class>`` per class for classification).
@@ -367,10 +377,20 @@ class TabularTask(Task):
         frame = read_table(data)
         if self.target not in frame.columns:
             raise missing_column(self.target, frame.columns, "Target column", "the evaluation data")
-        frame, _, notes = prepare_target(frame, self.target, self.kind)
+        frame, _, _ = prepare_target(frame, self.target, self.kind, training=False)
+        notes = list(frame.attrs.get("notes", []))  # reading's and the target's
         y = self._codes(frame[self.target])
-        output, _, more = self.predict_output(frame.drop(columns=[self.target]))
+        features = frame.drop(columns=[self.target])
+        features.attrs = {"name": frame.attrs.get("name", "the data"), "notes": []}  # said once
+        output, _, more = self.predict_output(features)
         known = y >= 0 if self.kind == "classification" else np.isfinite(y)
+        if self.kind == "classification" and not known.any():
+            raise DataError(
+                f"No '{self.target}' label in '{frame.attrs.get('name', 'the data')}' is a "
+                "class the model was trained on.",
+                "Check the target column; the model knows " + ", ".join(map(repr, self.classes[:8]))
+                + (" ..." if len(self.classes) > 8 else "") + ".",
+            )  # fmt: skip
         if self.kind == "classification" and not known.all():
             notes.append(
                 f"{int((~known).sum())} rows have labels not seen in training; they are left out."

@@ -75,12 +75,13 @@ def _metrics(task: Any, plan: Any, rows: list[dict], chosen: str, seconds: float
 def _test_predictions(task: Any, test_df: pd.DataFrame) -> pd.DataFrame:
     features = test_df.drop(columns=[task.target])
     predicted = task.predict(features)
-    out = pd.DataFrame(
-        {"y_true": test_df[task.target].to_numpy(), "y_pred": predicted["prediction"].to_numpy()}
-    )
-    for label in task.classes:
-        out[f"proba_{label}"] = predicted[f"probability_{label}"].to_numpy()
-    return out
+    columns = {
+        "y_true": test_df[task.target].to_numpy(),
+        "y_pred": predicted["prediction"].to_numpy(),
+    }
+    for label in task.classes:  # the frame is built at once: column by column, pandas warns
+        columns[f"proba_{label}"] = predicted[f"probability_{label}"].to_numpy()
+    return pd.DataFrame(columns)
 
 
 def _importance(task: Any, test_df: pd.DataFrame, seed: int) -> dict[str, Any]:
@@ -108,38 +109,58 @@ def _importance(task: Any, test_df: pd.DataFrame, seed: int) -> dict[str, Any]:
             return -float(np.sqrt(np.mean((truth - predicted) ** 2)))
 
         metric = "negative rmse"
+    if not len(y):  # no test row has a class seen in training: nothing to score against
+        return {"method": "permutation", "metric": metric, "rows": 0, "features": []}
     ranked = permutation_importance(predict, features, y, score, n_repeats=3, seed=seed)
     return {"method": "permutation", "metric": metric, "rows": len(y), "features": ranked}
 
 
 def open_run_folder(task: Any, data: Any) -> RunFolder:
-    """A new run folder with config.yaml written first, or the interrupted one being resumed."""
+    """A new run folder with config.yaml written first, or the interrupted one being resumed.
+
+    The folder is tracked (``track_run``) from the moment it exists: if the fit then fails, a
+    new folder is removed; if it is interrupted, it stays for ``--resume``."""
     from layerwise.errors import RunFolderError
+    from layerwise.tasks.base import track_run
 
     resume = task.option("resume")
     if resume is None:
         run = RunFolder.create(task.option("output_dir"), task.name)
+        track_run(task, run.path, created=True)
         run.write_yaml(names.CONFIG, _config(task, data))
         return run
     run = RunFolder(resume)
     if not run.exists(names.CONFIG):
         raise RunFolderError(
-            f"Cannot resume '{resume}': it has no {names.CONFIG}.", "Train again without --resume."
+            f"Cannot resume '{resume}': it has no {names.CONFIG}, so it is not a run folder.",
+            "Pass the folder that `layerwise train` printed, or train again without --resume.",
         )
     if run.exists(names.MANIFEST):
         raise RunFolderError(
             f"Cannot resume '{resume}': that run already finished.",
             "Use `layerwise train --config <run>/config.yaml` to train it again.",
         )
+    track_run(task, run.path, created=False)
+    _drop_unfinished_writes(run.path)
     return run
 
 
+def _drop_unfinished_writes(folder: Path) -> None:
+    """Remove the temporary files a kill left mid-write (``.<name>.<random>.tmp``: atomic writes
+    never leave them otherwise). Checkpoint folders are the trainer's: it notes what it drops."""
+    for path in folder.rglob(".*.tmp"):
+        inside = path.relative_to(folder).parts
+        if inside[0] != names.CHECKPOINTS and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+
+
 def close_run(task: Any, run: RunFolder, chosen: str) -> Path | None:
-    """Finish a written run folder: drop the training checkpoints (the chosen model is saved),
-    write the manifest, then the report (after the manifest, so it lists the run's files) and
-    the manifest again with it. Returns the report's path, or None without a report."""
+    """Finish a written run folder: write the manifest, then drop the training checkpoints (the
+    chosen model is saved; a kill between the two leaves a finished run, not one that must train
+    again), then the report (after the manifest, so it lists the run's files) and the manifest
+    again with it. Returns the report's path, or None without a report."""
+    run.finalize({"task": task.name, "chosen": chosen})  # it never lists checkpoints/
     shutil.rmtree(run.file(names.CHECKPOINTS), ignore_errors=True)
-    run.finalize({"task": task.name, "chosen": chosen})
     if not task.option("report"):
         return None
     from layerwise.runs.report import build_report
