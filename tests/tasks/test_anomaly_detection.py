@@ -147,7 +147,15 @@ def test_nan_and_inf_values_are_scored(tmp_path):
     frame.loc[:20, "sensor_1"] = np.nan
     frame.loc[5, "sensor_2"] = np.inf
     run = fit(frame, tmp_path, candidates=["isolation-forest", "robust-gaussian"], report=False)
-    assert np.isfinite(run.predict(frame)["score"]).all()
+    predictions = run.predict(frame)
+    assert np.isfinite(predictions["score"]).all()
+    # what the encoder read as missing at predict time is said, with counts (issue 23)
+    rows = frame.head(8).astype({"sensor_0": object})
+    rows.loc[1, "sensor_0"] = "forty"
+    notes = run.predict(rows).attrs["notes"]
+    assert any("'sensor_2'" in n and "(inf)" in n for n in notes), notes
+    assert any("1 value in 'sensor_0'" in n and "'forty'" in n for n in notes), notes
+    assert "'forty'" in " ".join(run.task.evaluate(rows)["notes"])
 
 
 def test_advise_names_the_mode_without_training(tmp_path):

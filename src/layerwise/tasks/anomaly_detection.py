@@ -192,7 +192,8 @@ class AnomalyDetection(Task):
 
         self._require_fitted()
         frame, _ = self._frame(inputs)
-        x = self.features.transform(frame)
+        notes: list[str] = []
+        x = self.features.transform(frame, notes)
         raw = self.model.served_raw(x)
         served = self.model.served_scale.standardise(raw)
         out = pd.DataFrame({"score": served})
@@ -207,6 +208,8 @@ class AnomalyDetection(Task):
         else:
             names, per_column = self.features.columns_of(shares)
             out["reasons"] = reasons(names, per_column)
+        if notes:
+            out.attrs["notes"] = notes
         return out
 
     def _frame(self, inputs: Any) -> tuple[pd.DataFrame, pd.Series | None]:
@@ -237,10 +240,13 @@ class AnomalyDetection(Task):
 
         self._require_fitted()
         frame, label_column = self._frame(data)
-        served = self.model.served(self.features.transform(frame))
+        notes: list[str] = []
+        served = self.model.served(self.features.transform(frame, notes))
         threshold = self._threshold()
         flagged = float(np.mean(served >= threshold))
         metrics: dict[str, Any] = {"rows": len(frame), "flagged_share": flagged}
+        if notes:
+            metrics["notes"] = notes
         if label_column is not None:
             labels = self._labels(label_column)
             known = ~np.isnan(labels)

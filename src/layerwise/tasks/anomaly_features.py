@@ -63,8 +63,13 @@ class AnomalyFeatures:
         features.notes = list(profile.notes)
         return features
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        x = self.encoder.one_hot(self.encoder.transform(frame))[:, self.keep]
+    def transform(self, frame: pd.DataFrame, notes: list[str] | None = None) -> np.ndarray:
+        """The rows as the detectors' features; ``notes`` (when given) collects what the
+        encoder says of them (text in a numeric column, rows with no value)."""
+        encoded = self.encoder.transform(frame)
+        if notes is not None:
+            notes.extend(encoded.notes)
+        x = self.encoder.one_hot(encoded)[:, self.keep]
         return np.clip(x, -CLIP, CLIP).astype(np.float32)
 
     def columns_of(self, contributions: np.ndarray) -> tuple[list[str], np.ndarray]:
