@@ -134,3 +134,14 @@ def test_ensemble_competes_unless_interpretable():
 def test_many_balanced_classes_are_not_imbalanced():
     plan = advisor.plan(_profile(n_classes=10, minority_fraction=0.097))  # digits
     assert not plan.class_weights and plan.metric == "accuracy"
+
+
+def test_advise_refuses_a_non_positive_time_limit():
+    import pandas as pd
+
+    import layerwise
+    from layerwise.errors import ConfigError
+
+    frame = pd.DataFrame({"x": range(20), "y": [0, 1] * 10})
+    with pytest.raises(ConfigError, match="not a valid time limit"):
+        layerwise.advise(frame, target="y", time_limit=0)

@@ -176,6 +176,9 @@ def advise(
     ``task`` names the application where it cannot be inferred (``"forecasting"``, ...);
     ``options`` are that task's options (``horizon``, ``time_column``, ``text_column``, ...).
     """
+    from layerwise.tasks.base import check_time_limit
+
+    check_time_limit(time_limit)
     name, frame = resolve_task(data, task, target)
     options = {**options, "time_limit": time_limit, "verbose": False}
     if name.startswith("tabular"):
