@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import torch
 
 import layerwise
 from layerwise.data.text_sources import reviews
@@ -14,12 +13,7 @@ FAST = {"epochs": 3, "dim": 32, "vocab_size": 400}
 OPTIONS = {"candidate_params": {"text-cnn": FAST, "transformer": FAST}, "verbose": False}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from layerwise.data.text import read_texts
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.text_deep import TextCNNCandidate, TransformerCandidate
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def corpus(n: int, seed: int):

@@ -16,12 +16,7 @@ from layerwise.train import Trainer, TrainerConfig, checkpoint, load_weights, sa
 CFG = {"patience": None, "restore_best": False, "progress": False, "batch_size": 32}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
