@@ -106,7 +106,8 @@ def fuzz(run: str, examples: int) -> dict:
 
     from layerwise.serve.app import create_app
 
-    client = TestClient(create_app(run), raise_server_exceptions=False)
+    # the app answers to the names it serves under: the test client's default 'testserver' is not
+    client = TestClient(create_app(run), raise_server_exceptions=False, base_url="http://localhost")
     counts: dict[int, int] = {}
     silent = []
     scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20))

@@ -9,7 +9,6 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
 import layerwise
@@ -37,22 +36,25 @@ def tabular_run(table, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(tabular_run):
-    return TestClient(create_app(tabular_run.path, limits=Limits(max_rows=50)))
+def client(tabular_run, client_of):
+    return client_of(create_app(tabular_run.path, limits=Limits(max_rows=50)))
 
 
 def rows(table, n=3):
     return table.drop(columns=["benign"]).head(n).to_dict("records")
 
 
-def test_health_info_and_docs(client, tabular_run):
+def test_health_info_and_docs(client, tabular_run, client_of):
     assert client.get("/health").json() == {"status": "ok", "task": "tabular-classification"}
     info = client.get("/info").json()
     assert info["task"] == "tabular-classification" and info["chosen"] == "linear"
     assert {c["name"] for c in info["input"]["columns"]} >= {"mean radius", "worst area"}
     assert info["test"] == tabular_run.metrics["test"] and "torch" in info["versions"]
-    assert client.get("/docs").status_code == 200
     assert "/predict" in client.get("/openapi.json").json()["paths"]
+    # Swagger UI loads its script from a CDN: off unless asked for
+    assert client.get("/docs").status_code == 404
+    with_docs = client_of(create_app(tabular_run.path, docs=True)).get("/docs")
+    assert with_docs.status_code == 200 and "swagger" in with_docs.text.lower()
 
 
 def test_predict_gives_what_the_python_api_gives(client, tabular_run, table):
@@ -86,10 +88,10 @@ def test_bad_requests_get_422_naming_the_problem(client, body, status, says):
     assert says in response.json()["error"] and "Traceback" not in response.text
 
 
-def test_limits_answer_413(client, table):
+def test_limits_answer_413(client, table, client_of):
     many = client.post("/predict", json={"rows": rows(table, 51)})
     assert many.status_code == 413 and "50 allowed" in many.json()["error"]
-    small = TestClient(create_app(client.app.state.run_dir, limits=Limits(max_body_bytes=100)))
+    small = client_of(create_app(client.app.state.run_dir, limits=Limits(max_body_bytes=100)))
     assert small.post("/predict", json={"rows": rows(table)}).status_code == 413
 
 
@@ -107,7 +109,7 @@ def test_overload_answers_503_at_once(client, table):
     assert client.app.state.load.busy == 0
 
 
-def test_failures_inside_are_500_without_a_traceback(tabular_run, table, monkeypatch):
+def test_failures_inside_are_500_without_a_traceback(tabular_run, table, monkeypatch, client_of):
     app = create_app(tabular_run.path)
     task = app.state.task
 
@@ -115,15 +117,15 @@ def test_failures_inside_are_500_without_a_traceback(tabular_run, table, monkeyp
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(task, "predict", broken)
-    response = TestClient(app, raise_server_exceptions=False).post(
+    response = client_of(app, raise_server_exceptions=False).post(
         "/predict", json={"rows": rows(table)}
     )
     assert response.status_code == 500
     assert "secret" not in response.text and "Traceback" not in response.text
 
 
-def test_token_is_required_when_set(tabular_run, table):
-    guarded = TestClient(create_app(tabular_run.path, token=TOKEN))
+def test_token_is_required_when_set(tabular_run, table, client_of):
+    guarded = client_of(create_app(tabular_run.path, token=TOKEN))
     body = {"rows": rows(table, 1)}
     assert guarded.post("/predict", json=body).status_code == 401
     wrong = {"Authorization": "Bearer nope"}
@@ -133,6 +135,9 @@ def test_token_is_required_when_set(tabular_run, table):
     assert guarded.get("/info").status_code == 401 and guarded.get("/health").status_code == 200
     page = guarded.get("/")  # the form loads; predictions need the token typed into it
     assert page.status_code == 200 and 'id="token"' in page.text and "accuracy" not in page.text
+    assert "versions" not in page.text and layerwise.__version__ not in page.text
+    # the OpenAPI description names the version too: behind the token
+    assert guarded.get("/openapi.json").status_code == 401
 
 
 def test_a_changed_run_folder_is_refused_at_start(tabular_run, tmp_path):
@@ -146,13 +151,13 @@ def test_a_changed_run_folder_is_refused_at_start(tabular_run, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def image_client(tmp_path_factory):
+def image_client(tmp_path_factory, client_of):
     from layerwise.data.image_sources import digits
 
     out = tmp_path_factory.mktemp("image-runs")
     run = layerwise.fit(digits(), task="image-classification", candidates=["pixel-logistic"],
                         output_dir=str(out), verbose=False, report=False)  # fmt: skip
-    return TestClient(create_app(run.path, limits=Limits(max_pixels=100_000))), run
+    return client_of(create_app(run.path, limits=Limits(max_pixels=100_000))), run
 
 
 def png(array: np.ndarray) -> bytes:
@@ -181,7 +186,7 @@ def test_images_by_upload_and_base64(image_client):
 
 
 def test_images_of_one_shape_join_and_mixed_sizes_are_resized_not_padded():
-    from layerwise.serve.inputs import Images, image_set
+    from layerwise.serve.images import Images, image_set
 
     grey, white = np.full((8, 8), 128, np.uint8), np.full((8, 8), 255, np.uint8)
     colour = np.zeros((16, 12, 3), np.uint8)
@@ -257,9 +262,9 @@ def test_fuzzed_requests_are_4xx_with_a_message_never_5xx(client):
     one()
 
 
-def test_an_agent_answers_observations(contract_run):
+def test_an_agent_answers_observations(contract_run, client_of):
     run, _, _ = contract_run("reinforcement-learning")  # CartPole: 4 numbers an observation
-    client = TestClient(create_app(run.path))
+    client = client_of(create_app(run.path))
     one = client.post("/predict", json={"observation": [0.01, 0.2, -0.03, 0.1]})
     assert one.status_code == 200
     local = run.predict([[0.01, 0.2, -0.03, 0.1]]).iloc[0]
@@ -275,8 +280,8 @@ def test_an_agent_answers_observations(contract_run):
     assert nan.status_code == 422 and nan.json()["field"] == "observation[2]"
 
 
-def test_a_body_without_length_is_cut_at_the_limit(tabular_run):
-    small = TestClient(create_app(tabular_run.path, limits=Limits(max_body_bytes=1000)))
+def test_a_body_without_length_is_cut_at_the_limit(tabular_run, client_of):
+    small = client_of(create_app(tabular_run.path, limits=Limits(max_body_bytes=1000)))
 
     def body():
         for _ in range(100):
@@ -436,3 +441,27 @@ def test_the_batcher_waits_for_as_many_as_came_last_time_and_not_for_a_lone_requ
     results = asyncio.run(main())
     assert calls == [1, 3, 3]
     assert [r[0] for r in results] == [["b0"], ["b1"], ["b2"]]
+
+
+def test_a_joined_call_with_notes_is_redone_so_no_request_reads_of_anothers_rows():
+    import asyncio
+
+    from layerwise.serve.batching import MicroBatcher
+
+    calls = []
+
+    def predict(inputs):
+        calls.append(list(inputs))
+        return list(inputs), [f"row {v} is odd" for v in inputs if v.startswith("odd")]
+
+    async def run_in_thread(call):
+        return call()
+
+    async def main():
+        batcher = MicroBatcher(predict, run_in_thread, window_s=0.05, in_flight=lambda: 3)
+        return await asyncio.gather(*(batcher.submit([v]) for v in ("a", "odd-b", "c")))
+
+    results = asyncio.run(main())
+    assert calls[0] == ["a", "odd-b", "c"]  # joined first; its notes name one request's row
+    assert sorted(map(tuple, calls[1:])) == [("a",), ("c",), ("odd-b",)]
+    assert [r[1] for r in results] == [[], ["row odd-b is odd"], []]

@@ -81,13 +81,17 @@ def test_the_page_predicts_a_row_typed_into_its_form(browser, tmp_path):
     server, url = serve_in_thread(run.path)
     try:
         page = browser.new_page()
+        console: list[str] = []  # the browser reports what the Content-Security-Policy blocks
+        page.on("console", lambda message: console.append(message.text))
         page.goto(url)
         for column, value in row.iloc[0].items():
             page.fill(f"[id='{column}']", str(value))
         page.click("#predict")
         page.wait_for_selector("#prediction", timeout=10_000)
         assert page.inner_text("#prediction") == expected
-        assert "%" in page.inner_text("#result")  # the probability bars
+        assert "%" in page.inner_text("#result")  # the probability bars, drawn to their width
+        assert page.eval_on_selector(".bar div", "d => d.style.width").endswith("%")
+        assert not [m for m in console if "Content Security Policy" in m], console
         page.fill("[id='alcohol']", "")  # an empty field is sent as missing, not as an error
         page.click("#predict")
         page.wait_for_selector("#prediction", timeout=10_000)

@@ -17,7 +17,6 @@ from PIL import Image
 from layerwise.registry import TASKS
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient
 
 from layerwise.serve.app import create_app
 
@@ -75,11 +74,11 @@ def _same(a, b) -> bool:
 
 
 @pytest.mark.parametrize("name", TASKS.names())
-def test_every_task_answers_over_http_as_predict_does(name, contract_run):
+def test_every_task_answers_over_http_as_predict_does(name, contract_run, client_of):
     from layerwise.serve.app import _records
 
     run, _, inputs = contract_run(name)
-    client = TestClient(create_app(run.path), raise_server_exceptions=False)
+    client = client_of(create_app(run.path), raise_server_exceptions=False)
     info = client.get("/info").json()
     assert info["task"] == name and info["input"] is not None
     assert client.get("/").status_code == 200
@@ -94,9 +93,9 @@ def test_every_task_answers_over_http_as_predict_does(name, contract_run):
     assert _same(got, expected), (got[:2], expected[:2])
 
 
-def test_speech_transcribes_when_asked(contract_run):
+def test_speech_transcribes_when_asked(contract_run, client_of):
     run, _, inputs = contract_run("speech-recognition")
-    client = TestClient(create_app(run.path))
+    client = client_of(create_app(run.path))
     wav = _wav(np.concatenate(inputs.clips[:2]), inputs.rate)
     upload = client.post("/predict", files={"file": ("two.wav", wav, "audio/wav")},
                          data={"transcribe": "true"})  # fmt: skip
@@ -109,9 +108,9 @@ def test_speech_transcribes_when_asked(contract_run):
     assert bad.status_code == 422 and "not a WAV" in bad.json()["error"]
 
 
-def test_recommendation_top_and_unknown_users(contract_run):
+def test_recommendation_top_and_unknown_users(contract_run, client_of):
     run, _, inputs = contract_run("recommendation")
-    client = TestClient(create_app(run.path))
+    client = client_of(create_app(run.path))
     user = str(inputs["user"].iloc[0])
     three = client.post("/predict", json={"user": user, "top": 3}).json()["predictions"]
     assert [r["rank"] for r in three] == [1, 2, 3] and {r["user"] for r in three} == {user}

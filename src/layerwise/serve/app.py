@@ -1,28 +1,38 @@
 """The HTTP server of a run folder: ``GET /health``, ``GET /info``, ``POST /predict``, the web
-page at ``/`` and OpenAPI docs at ``/docs``.
+page at ``/``, the OpenAPI description at ``/openapi.json`` (and Swagger UI at ``/docs`` when
+asked for: it loads its script from a CDN).
 
 Routes hold no task logic: a request body becomes the inputs the task's ``predict`` takes
 (:mod:`layerwise.serve.requests`), and the prediction frame goes back as JSON records. Concurrent
 one-row requests are joined into one ``predict`` call (:mod:`layerwise.serve.batching`). Safe by
-default: the run's file hashes are verified at start, an optional bearer token is compared in
-constant time, request bodies, rows, pixels and audio are limited, NaN/inf and wrong types are
-422 naming the field, and when ``max_concurrency`` predictions are already running a request
-gets 503 at once (with Retry-After) instead of waiting in a queue. No response holds a traceback.
+default: the run's file hashes are verified at start, the Host header must name the server, an
+optional bearer token is compared in constant time (:mod:`layerwise.serve.guard`), request
+bodies, rows, pixels and audio are limited, NaN/inf and wrong types are 422 naming the field,
+and when ``max_concurrency`` predictions are already running a request gets 503 at once (with
+Retry-After) instead of waiting in a queue. No response holds a traceback, and a client's
+mistake logs nothing.
 
 >>> app = create_app("runs/my-run")  # doctest: +SKIP
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations (Request)
 # at definition time, and Request is imported inside create_app (FastAPI is an extra).
-import hmac
 import json
 import logging
 import math
 import os
+import secrets
 from typing import Any
 
+from layerwise.serve.guard import LOOPBACK_HOSTS, Guard, Load
 from layerwise.serve.inputs import Limits, RequestError
-from layerwise.serve.requests import JSON_TASK_FIELDS, ROW_TASKS, example_request, read_request
+from layerwise.serve.requests import (
+    JSON_TASK_FIELDS,
+    ROW_TASKS,
+    Expected,
+    example_request,
+    read_request,
+)
 
 LOG = logging.getLogger("layerwise.serve")
 
@@ -39,23 +49,27 @@ def _fastapi() -> Any:
 
 
 def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
-               limits: "Limits | None" = None) -> Any:  # fmt: skip
-    """The FastAPI app serving ``run_dir`` (its files verified now)."""
+               limits: "Limits | None" = None, hosts: "tuple[str, ...]" = LOOPBACK_HOSTS,
+               docs: bool = False) -> Any:  # fmt: skip
+    """The FastAPI app serving ``run_dir`` (its files verified now). ``hosts``: the names the
+    Host header may give (``("*",)`` for any); ``docs``: Swagger UI at /docs (from a CDN)."""
     fastapi = _fastapi()
     from fastapi import Request
     from fastapi.responses import HTMLResponse, JSONResponse
 
     import layerwise
     from layerwise.runs.folder import RunFolder
-    from layerwise.serve.page import page_html
+    from layerwise.serve.page import page_html, page_policy
 
     limits = limits or Limits()
     folder = RunFolder.open(run_dir)  # every file's sha256 checked: a changed file fails here
     task = layerwise.load(run_dir)
     info = _info(task, folder)
+    expected = Expected(info.get("input"))  # column kinds, image size: once, not per request
     app = fastapi.FastAPI(title=f"layerwise: {task.name}", version=info["versions"]["layerwise"],
-                          description=f"Predictions of the run {folder.path.name}.")  # fmt: skip
-    app.state.load = _Load(limits.max_concurrency + limits.max_queue)
+                          description=f"Predictions of the run {folder.path.name}.",
+                          docs_url="/docs" if docs else None, redoc_url=None)  # fmt: skip
+    app.state.load = Load(limits.max_concurrency + limits.max_queue)
     app.state.task, app.state.run_dir, app.state.limits = task, str(run_dir), limits
     import anyio
 
@@ -72,7 +86,7 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
         body = {"error": message} | ({"field": field} if field else {})
         return JSONResponse(body, status_code=status, headers=headers or None)
 
-    app.add_middleware(_Guard, limits=limits, token=token, load=app.state.load)
+    app.add_middleware(Guard, limits=limits, token=token, load=app.state.load, hosts=tuple(hosts))
 
     @app.exception_handler(Exception)
     async def failed(request: Any, exc: Exception) -> Any:  # never a traceback to the client
@@ -105,12 +119,14 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
         return info
 
     @app.get("/", response_class=HTMLResponse)
-    def page() -> str:
+    def page() -> Any:
+        nonce = secrets.token_urlsafe(16)
         if token is None:
-            return page_html(info)
-        # without the token the page shows the form only: no metrics, no versions
-        public = {k: info[k] for k in ("task", "run", "input", "request")}
-        return page_html(public, token_needed=True)
+            text = page_html(info, nonce=nonce, docs=docs)
+        else:  # without the token the page shows the form only: no metrics, no versions
+            public = {k: info[k] for k in ("task", "run", "input", "request")}
+            text = page_html(public, token_needed=True, nonce=nonce, docs=docs)
+        return HTMLResponse(text, headers={"Content-Security-Policy": page_policy(nonce)})
 
     body_doc = {"requestBody": {"content": {
         "application/json": {"schema": {"type": "object"},
@@ -121,7 +137,7 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
     @app.post("/predict", openapi_extra=body_doc)
     async def predict(request: Request) -> Any:
         try:
-            args, kwargs = await read_request(task, request, limits)
+            args, kwargs = await read_request(task, request, limits, expected)
             if task.name in ROW_TASKS and not kwargs:  # one row in, one row out: joinable
                 records, notes = await batcher.submit(args[0])
             else:
@@ -137,65 +153,6 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
         return _json_bytes({"predictions": records, "notes": notes})
 
     return app
-
-
-class _Load:
-    """Predictions in progress (running or waiting for a thread), against what is let in."""
-
-    def __init__(self, capacity: int):
-        self.busy, self.capacity = 0, capacity
-
-
-class _Guard:
-    """Plain ASGI middleware (cheaper per request than Starlette's BaseHTTPMiddleware): a body
-    announced over the limit gets 413, a request without the bearer token 401 (the page and
-    /health stay open), and a prediction past the load's capacity 503 with Retry-After, before
-    the app reads anything. Refusing here costs a fraction of a routed request, which matters
-    when refusals are most of the traffic."""
-
-    OPEN = ("/health", "/")
-
-    def __init__(self, app: Any, limits: Limits, token: "str | None", load: _Load):
-        self.app, self.limits, self.token, self.load = app, limits, token, load
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        size = headers.get(b"content-length")
-        if size is not None and (not size.isdigit() or int(size) > self.limits.max_body_bytes):
-            refusal = _json(413, {"error": f"The request body is over "
-                                  f"{self.limits.max_body_bytes:,} bytes."})  # fmt: skip
-        elif (
-            self.token is not None
-            and scope["path"] not in self.OPEN
-            and not _authorized(headers.get(b"authorization", b""), self.token)
-        ):
-            refusal = _json(401, {"error": "A valid bearer token is needed."},
-                            {"WWW-Authenticate": "Bearer"})  # fmt: skip
-        elif scope["path"] != "/predict":
-            return await self.app(scope, receive, send)
-        elif self.load.busy >= self.load.capacity:  # overloaded: say so now, not after a queue
-            refusal = _json(503, {"error": "The server is busy; try again shortly."},
-                            {"Retry-After": "1"})  # fmt: skip
-        else:
-            self.load.busy += 1
-            try:
-                return await self.app(scope, receive, send)
-            finally:
-                self.load.busy -= 1
-        await refusal(scope, receive, send)
-
-
-def _authorized(header: bytes, token: str) -> bool:
-    scheme, _, value = header.partition(b" ")
-    return scheme.lower() == b"bearer" and hmac.compare_digest(value, token.encode())
-
-
-def _json(status: int, body: dict, headers: "dict | None" = None) -> Any:
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _info(task: Any, folder: Any) -> dict:

@@ -10,7 +10,8 @@ the joined inputs and hands each request its own rows. When a joined call fails
 that caused it.
 
 ``predict`` returns ``(rows, notes)``: one output per input row (the JSON-ready records) and
-notes shared by the batch. Everything per batch, frames included, happens in one call; the event
+notes about them; a joined call that has notes is redone per request, so that no request gets
+notes about another's rows. Everything per batch, frames included, happens in one call; the event
 loop only joins lists and slices them.
 
 Where the call runs is measured, not fixed: a batch expected to take under ``inline_s`` (from
@@ -141,6 +142,10 @@ class MicroBatcher:
             if len(out) != len(joined):
                 raise ValueError("the prediction rows do not match the input rows")
         except Exception:  # one bad request spoils a joined call: predict each alone
+            notes = None
+        if notes is None or notes:
+            # A joined call's notes speak of all its rows (row numbers, values one client sent):
+            # rare, so each request is then predicted alone and gets its own notes only.
             for inputs, future in batch:
                 await self._one(key, inputs, future)
             return

@@ -12,13 +12,15 @@ A problem is a :class:`RequestError` naming the field, which the app answers wit
 ... except RequestError as e:
 ...     print(e.status, e.message)
 422 rows[0].age: NaN and infinite numbers are not accepted.
+>>> try:
+...     read_rows({"rows": [{"age": "forty"}]}, limits, {"age": "numeric"})
+... except RequestError as e:
+...     print(e.status, e.field)
+422 rows[0].age
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -34,11 +36,19 @@ class Limits:
     max_body_bytes: int = 10 * 1024 * 1024
     max_rows: int = 10_000
     max_pixels: int = 25_000_000  # per image: beyond it a file is a decompression bomb
+    # decoded pixels per request, summed from the images' headers before any is decoded: one
+    # 25 MP photo, or 64 images of 700x700, pass; a request of many small-file bombs does not
+    max_request_pixels: int = 32_000_000
     max_images: int = 64
     max_audio_seconds: float = 60.0
     max_text_chars: int = 100_000
     max_concurrency: int = 4  # predictions running at once (threads) ...
     max_queue: int = 28  # ... and requests waiting for one; past both, 503 at once
+
+
+# The largest float32: the deep models compute in float32, where a larger finite number becomes
+# infinity (and then NaN) without an error, so numeric inputs beyond it are refused by name.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class RequestError(Exception):
@@ -59,6 +69,8 @@ def _need(body: dict, key: str, kind: type | tuple, what: str) -> Any:
 
 
 def _scalar(value: Any, field: str) -> Any:
+    """A cell of a column with no numeric kind (categories, booleans, dates, or not in the run's
+    schema): any JSON scalar but NaN and infinity."""
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
@@ -66,6 +78,45 @@ def _scalar(value: Any, field: str) -> Any:
             raise RequestError(422, f"{field}: NaN and infinite numbers are not accepted.", field)
         return value
     raise RequestError(422, f"{field}: expected a number, text, true/false or null; got "
+                       f"{type(value).__name__}.", field)  # fmt: skip
+
+
+def number(value: Any, field: str) -> Any:
+    """A cell of a numeric column: a number, a text that reads as one ("41", as CSV-minded
+    clients send; returned as a float), or null / blank text for missing. Words, true/false,
+    NaN, infinity and numbers beyond float32's range are 422 naming the field.
+
+    >>> number(" 41 ", "rows[0].age"), number(41, "rows[0].age"), number("", "rows[0].age")
+    (41.0, 41, None)
+    """
+    kind = type(value)  # the common cases first: this runs for every cell of every row
+    if kind is float and -FLOAT32_MAX <= value <= FLOAT32_MAX:  # NaN fails both: checked below
+        return value
+    if kind is int and -(2**53) <= value <= 2**53:
+        return value
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise RequestError(422, f"{field}: {str(value).lower()} is not a number; send a number "
+                           "or null.", field)  # fmt: skip
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            raise RequestError(422, f"{field}: {shown!r} is not a number; send a number "
+                               "(e.g. 41) or null.", field) from None  # fmt: skip
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RequestError(422, f"{field}: NaN and infinite numbers are not accepted.", field)
+        if abs(value) > FLOAT32_MAX:
+            raise RequestError(422, f"{field}: {float(value):.3g} is beyond the range the model "
+                               f"computes in (at most {FLOAT32_MAX:.3g} in size).", field)  # fmt: skip
+        return float(value) if abs(value) > 2**53 else value  # no int column pandas cannot hold
+    raise RequestError(422, f"{field}: expected a number or null; got "
                        f"{type(value).__name__}.", field)  # fmt: skip
 
 
@@ -116,47 +167,54 @@ class Rows(Joinable):
         return pd.DataFrame(self.columns, index=pd.RangeIndex(self.length))
 
 
-class Images(Joinable):
-    """Decoded images (uint8 arrays); requests whose images share a shape are joined."""
-
-    def __init__(self, arrays: list[np.ndarray]):
-        self.arrays = arrays
-
-    def __len__(self) -> int:
-        return len(self.arrays)
-
-    def key(self) -> Any:
-        shapes = {a.shape for a in self.arrays}
-        return ("images", *shapes) if len(shapes) == 1 else None
-
-    @classmethod
-    def join(cls, parts: list[Images]) -> Images:
-        return Images([a for part in parts for a in part.arrays])
-
-    def value(self) -> Any:
-        return image_set(self.arrays)
-
-
-def rows_frame(body: dict, limits: Limits) -> pd.DataFrame:
+def rows_frame(body: dict, limits: Limits, kinds: dict | None = None) -> pd.DataFrame:
     """``{"rows": [{column: value, ...}, ...]}`` as a DataFrame (tables, series, anomalies)."""
-    return read_rows(body, limits).value()
+    return read_rows(body, limits, kinds).value()
 
 
-def read_rows(body: dict, limits: Limits) -> Rows:
-    """``{"rows": [...]}`` checked (types, NaN, the row limit) and held as :class:`Rows`."""
+def read_rows(body: dict, limits: Limits, kinds: dict | None = None) -> Rows:
+    """``{"rows": [...]}`` checked (types, NaN, the row limit) and held as :class:`Rows`.
+    ``kinds`` (column -> kind, from the run's input schema) makes the numeric columns' cells
+    numbers or 422 (see :func:`number`); the other columns take any scalar."""
     rows = _need(body, "rows", list, "a list of objects, one per row")
     if not rows:
         raise RequestError(422, "'rows' is empty: give at least one row.", "rows")
     if len(rows) > limits.max_rows:
         raise RequestError(413, f"{len(rows)} rows is more than the {limits.max_rows} allowed "
                            "in one request.", "rows")  # fmt: skip
+    numeric = {name for name, kind in (kinds or {}).items() if kind == "numeric"}
     clean = []
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise RequestError(422, f"rows[{i}] must be an object of column: value.", f"rows[{i}]")
-        clean.append({str(k): _scalar(v, f"rows[{i}].{k}") for k, v in row.items()})
+        clean.append({str(k): (number if k in numeric else _scalar)(v, f"rows[{i}].{k}")
+                      for k, v in row.items()})  # fmt: skip
     names = list(dict.fromkeys(k for row in clean for k in row))
     return Rows({name: [row.get(name) for row in clean] for name in names}, len(clean))
+
+
+def check_frame(frame: pd.DataFrame, kinds: dict | None, field: str) -> pd.DataFrame:
+    """An uploaded table's numeric columns checked as JSON rows are (:func:`number`): the first
+    bad cell is 422 naming the file, row and column. Text that reads as numbers is converted."""
+    for name, kind in (kinds or {}).items():
+        if kind != "numeric" or name not in frame.columns:
+            continue
+        column = frame[name]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            values = column.to_numpy(dtype=object)
+            checked = [number(v if not _blank(v) else None, f"{field} row {i + 1}, column {name}")
+                       for i, v in enumerate(values)]  # fmt: skip
+            frame[name] = pd.to_numeric(pd.Series(checked, index=frame.index, dtype=object))
+            continue
+        values = column.to_numpy(dtype="float64", na_value=np.nan)
+        bad = np.flatnonzero(np.isinf(values) | (np.abs(np.nan_to_num(values)) > FLOAT32_MAX))
+        if len(bad):
+            number(float(values[bad[0]]), f"{field} row {bad[0] + 1}, column {name}")
+    return frame
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def texts_list(body: dict, limits: Limits) -> list[str]:
@@ -193,71 +251,10 @@ def observations(body: dict, limits: Limits) -> np.ndarray:
         if not isinstance(row, list) or not row:
             raise RequestError(422, f"{where} must be a non-empty list of numbers.", where)
         for j, x in enumerate(row):
-            if isinstance(x, bool) or not isinstance(x, (int, float)):
+            if isinstance(x, (bool, str)) or not isinstance(x, (int, float)):
                 raise RequestError(422, f"{where}[{j}] must be a number.", f"{where}[{j}]")
-            _scalar(float(x), f"{where}[{j}]")
+            number(x, f"{where}[{j}]")  # finite, and within float32 (the array's type)
     return np.asarray(rows, dtype=np.float32)
-
-
-def decode_image(data: bytes, field: str, limits: Limits) -> np.ndarray:
-    """An image file's bytes as an RGB/gray uint8 array; bombs and corrupt files refused."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not data:
-        raise RequestError(422, f"{field} is empty.", field)
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width * height > limits.max_pixels:
-                raise RequestError(413, f"{field} is {width}x{height} pixels; at most "
-                                   f"{limits.max_pixels:,} are accepted.", field)  # fmt: skip
-            image.load()
-            mode = "L" if image.mode in ("1", "L", "I;16", "I") else "RGB"
-            return np.asarray(image.convert(mode))
-    except RequestError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-        raise RequestError(
-            422, f"{field} is not an image Pillow can read ({error}).", field
-        ) from error
-
-
-def images_from_json(body: dict, limits: Limits) -> list[np.ndarray]:
-    """``{"image": "<base64>"}`` or ``{"images": ["<base64>", ...]}``."""
-    items = [_need(body, "image", str, "a base64 string")] if "image" in body else None
-    if items is None:
-        items = _need(body, "images", list, "a list of base64 strings")
-    if not items or len(items) > limits.max_images:
-        raise RequestError(422 if not items else 413, f"Give 1 to {limits.max_images} images.",
-                           "images")  # fmt: skip
-    out = []
-    for i, item in enumerate(items):
-        field = "image" if "image" in body else f"images[{i}]"
-        if not isinstance(item, str):
-            raise RequestError(422, f"{field} must be a base64 string.", field)
-        try:
-            data = base64.b64decode(item.split(",", 1)[-1], validate=True)
-        except (binascii.Error, ValueError) as error:
-            raise RequestError(422, f"{field} is not valid base64.", field) from error
-        out.append(decode_image(data, field, limits))
-    return out
-
-
-def image_set(arrays: list[np.ndarray]) -> Any:
-    """Decoded images as an ImageSet (resized by the task to its training size). Images of
-    mixed sizes are first resized to the largest one's (not padded: borders would change the
-    prediction)."""
-    from PIL import Image
-
-    from layerwise.data.images import read_images
-
-    if len({a.shape for a in arrays}) > 1:
-        height, width = max(a.shape[0] for a in arrays), max(a.shape[1] for a in arrays)
-        rgb = [a if a.ndim == 3 else np.repeat(a[..., None], 3, axis=2) for a in arrays]
-        arrays = [a if a.shape[:2] == (height, width) else np.asarray(
-            Image.fromarray(a[..., :3]).resize((width, height), Image.BILINEAR)) for a in rgb]  # fmt: skip
-        arrays = [a[..., :3] for a in arrays]
-    return read_images(np.stack(arrays))
 
 
 def wav_samples(data: bytes, field: str, limits: Limits) -> tuple[np.ndarray, int]:

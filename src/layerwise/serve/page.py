@@ -1,7 +1,13 @@
 """The web page at ``/``: one self-contained HTML file (no build step, no external assets) with
 a form for the run's input (a row of the table's columns, an image upload, a text, an
 observation...) and a readable result: a bar per class probability, or a table of the
-prediction's fields. It talks to ``POST /predict`` with fetch()."""
+prediction's fields. It talks to ``POST /predict`` with fetch().
+
+It is served with a strict Content-Security-Policy (:func:`page_policy`): its one script and
+one style element carry the response's nonce, nothing else runs, nothing loads from elsewhere,
+and no other site may frame it. So the script sets no inline handlers or style attributes (a
+policy without 'unsafe-inline' blocks them): it binds the form's submit event, and bar widths are
+set through the DOM."""
 
 from __future__ import annotations
 
@@ -37,13 +43,14 @@ function show(data){
     if('prediction' in r) h+='<p>Prediction: <b id="prediction">'+esc(r.prediction)+'</b></p>';
     if('action' in r) h+='<p>Action: <b id="prediction">'+esc(r.action)+'</b></p>';
     probs.forEach(function(k){const p=Number(r[k]);h+='<div class="bar"><span>'+esc(k.slice(12))+
-      '</span><div style="width:'+(60*p).toFixed(1)+'%"></div><b>'+(100*p).toFixed(1)+'%</b></div>';});
+      '</span><div data-width="'+(60*p).toFixed(1)+'"></div><b>'+(100*p).toFixed(1)+'%</b></div>';});
     if(r.image_png) h+='<img alt="generated" src="data:image/png;base64,'+r.image_png+'" width="96">';
     const rest=Object.keys(r).filter(k=>!probs.includes(k)&&k!=='image_png');
     h+='<table>'+rest.map(k=>'<tr><th>'+esc(k)+'</th><td>'+esc(r[k])+'</td></tr>').join('')+'</table>';
   });
   (data.notes||[]).forEach(n=>{h+='<p class="note">'+esc(n)+'</p>';});
   out.innerHTML=h||'<p class="note">No predictions.</p>';
+  out.querySelectorAll('[data-width]').forEach(d=>{d.style.width=d.dataset.width+'%';});
 }
 function forecastCharts(rows){
   // one chart per series: the forecast line in its widest interval's band
@@ -77,6 +84,7 @@ function submitForm(ev){
     if(v==='') row[c.name]=null; else if(c.kind==='numeric'&&!isNaN(Number(v))) row[c.name]=Number(v); else row[c.name]=v;});
   send({rows:[row]},false);
 }
+document.getElementById('form').addEventListener('submit',submitForm);
 """
 
 
@@ -103,8 +111,19 @@ def _fields(info: dict) -> str:
     )
 
 
-def page_html(info: dict[str, Any], token_needed: bool = False) -> str:
-    """The page for a run described by ``info`` (what ``GET /info`` returns)."""
+def page_policy(nonce: str) -> str:
+    """The page's Content-Security-Policy: its own nonced script and style, images from data:
+    URLs (generated images), fetch() to this server only, never inside another site's frame."""
+    return (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+            "img-src data:; connect-src 'self'; form-action 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'")  # fmt: skip
+
+
+def page_html(info: dict[str, Any], token_needed: bool = False, nonce: str = "",
+              docs: bool = False) -> str:  # fmt: skip
+    """The page for a run described by ``info`` (what ``GET /info`` returns); ``nonce`` marks its
+    script and style for the Content-Security-Policy; ``docs`` links /docs, else the OpenAPI JSON.
+    """
     test = info.get("test") or {}
     metric = info.get("metric")
     score = test.get(metric) if isinstance(test, dict) and metric else None
@@ -117,10 +136,12 @@ def page_html(info: dict[str, Any], token_needed: bool = False) -> str:
              if token_needed else "")  # fmt: skip
     info = {**info, "form_columns": table_columns(info.get("input") or {})}
     script = SCRIPT.replace("__INFO__", json.dumps(info).replace("</", "<\\/"))
+    mark = f' nonce="{html.escape(nonce)}"' if nonce else ""
+    link = '<a href="docs">API docs</a>' if docs else '<a href="openapi.json">API (OpenAPI)</a>'
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport "
             f'content="width=device-width,initial-scale=1"><title>layerwise: '
-            f"{html.escape(info['task'])}</title><style>{STYLE}</style></head><body>"
+            f"{html.escape(info['task'])}</title><style{mark}>{STYLE}</style></head><body>"
             f"<h1>layerwise: {html.escape(info['run'])}</h1><p class=note>{summary}. "
-            f'<a href="docs">API docs</a></p><form id="form" onsubmit="submitForm(event)">'
+            f'{link}</p><form id="form">'
             f"{token}{_fields(info)}<button id=predict type=submit>Predict</button></form>"
-            f'<div id="result"></div><script>{script}</script></body></html>')  # fmt: skip
+            f'<div id="result"></div><script{mark}>{script}</script></body></html>')  # fmt: skip

@@ -62,48 +62,87 @@ def example_request(task_name: str, schema: dict) -> dict:
             "image-classification": {"image": "<base64 PNG or JPEG>"}}.get(task_name, {})  # fmt: skip
 
 
-async def read_request(task: Any, request: Any, limits: Limits) -> tuple[tuple, dict]:
-    kind = request.headers.get("content-type", "")
-    if kind.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=8, max_part_size=limits.max_body_bytes)
-        options = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
-        upload = form.get("file")
-        if upload is None or not hasattr(upload, "read"):
-            raise RequestError(422, "The form has no 'file' field.", "file")
-        data = await upload.read()
-        if len(data) > limits.max_body_bytes:
-            raise RequestError(413, "The file is too large.", "file")
-        return from_upload(task, data, options, limits)
-    chunks, size = [], 0
-    async for chunk in request.stream():  # counted as it arrives: a body sent without a
-        size += len(chunk)  # content-length cannot grow past the limit in memory
-        if size > limits.max_body_bytes:
-            raise RequestError(413, f"The request body is over {limits.max_body_bytes:,} bytes.")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+class Expected:
+    """What the run's input schema says a request holds, worked out once per app: the column
+    kinds of row requests (:func:`column_kinds`) and an image run's input shape."""
+
+    def __init__(self, schema: dict | None):
+        from layerwise.serve.images import input_shape
+
+        self.kinds, self.shape = column_kinds(schema), input_shape(schema)
+
+
+def column_kinds(schema: dict | None) -> dict[str, str]:
+    """Column -> kind of a row request, from a task's input schema: a table's columns, or a
+    series' value columns (numeric); empty when the input is not rows.
+
+    >>> column_kinds({"type": "series", "time_column": "t", "columns": ["sales"]})
+    {'sales': 'numeric'}
+    """
+    schema = schema or {}
+    columns = table_columns(schema)
+    if columns is not None:
+        return {c["name"]: c["kind"] for c in columns}
+    if schema.get("type") == "series" and isinstance(schema.get("columns"), list):
+        return {str(c): "numeric" for c in schema["columns"]}
+    return {}
+
+
+async def read_request(task: Any, request: Any, limits: Limits,
+                       expected: Expected | None = None) -> tuple[tuple, dict]:  # fmt: skip
+    """The request's body as ``predict``'s arguments, checked against ``expected`` (from the
+    run's input schema). The body arrives through the app's guard, which cuts it at
+    ``limits.max_body_bytes`` as it streams in, multipart included."""
+    from starlette.requests import ClientDisconnect
+
+    expected = expected or Expected(None)
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    try:
+        if kind == "multipart/form-data":
+            form = await request.form(max_files=1, max_fields=8,
+                                      max_part_size=limits.max_body_bytes)  # fmt: skip
+            options = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
+            upload = form.get("file")
+            if upload is None or not hasattr(upload, "read"):
+                raise RequestError(422, "The form has no 'file' field.", "file")
+            return from_upload(task, await upload.read(), options, limits, expected=expected)
+        raw = await request.body() if kind == "application/json" else b""
+    except ClientDisconnect as exc:  # gone (or cut off for a late body): nobody to answer
+        raise RequestError(400, "The connection closed before the body arrived.") from exc
+    if kind != "application/json":
+        # JSON sent as text/plain (or a form) is what a cross-site page can POST without a
+        # CORS preflight: only the types a page cannot send unasked, or a real upload, pass
+        raise RequestError(415, f"The body is sent as '{kind or 'no content-type'}'; send JSON "
+                           "with 'Content-Type: application/json', or a multipart/form-data "
+                           "upload.")  # fmt: skip
     try:
         body = json.loads(raw or b"null")  # NaN/Infinity parse to floats: each field's check
         # then refuses them by name (rows[0].age), which the parser could not say
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(422, f"The body is not valid JSON ({exc}).") from exc
+    except RecursionError as exc:  # the parser's own depth limit: deeply nested arrays
+        raise RequestError(422, "The JSON is nested too deeply; no request needs more than a "
+                           "few levels.") from exc  # fmt: skip
     if not isinstance(body, dict):
         raise RequestError(422, "The body must be a JSON object, e.g. "
                            f"{{\"{JSON_TASK_FIELDS.get(task.name, 'inputs').split(' ')[0]}\": ...}}.")  # fmt: skip
-    return from_json(task, body, limits)
+    return from_json(task, body, limits, expected)
 
 
-def from_json(task: Any, body: dict, limits: Limits) -> tuple[tuple, dict]:
-    from layerwise.serve import inputs
+def from_json(task: Any, body: dict, limits: Limits,
+              expected: Expected | None = None) -> tuple[tuple, dict]:  # fmt: skip
+    from layerwise.serve import images, inputs
 
-    name = task.name
+    name, expected = task.name, expected or Expected(None)
     if name in ("tabular-classification", "tabular-regression", "anomaly-detection", "forecasting"):
+        kinds = expected.kinds
         return (
-            inputs.read_rows(body, limits)
+            inputs.read_rows(body, limits, kinds)
             if name in ROW_TASKS
-            else inputs.rows_frame(body, limits),
+            else inputs.rows_frame(body, limits, kinds),
         ), {}
     if name == "image-classification":
-        return (inputs.Images(inputs.images_from_json(body, limits)),), {}
+        return (images.Images(images.images_from_json(body, limits, expected.shape)),), {}
     if name == "text-classification":
         return (inputs.texts_list(body, limits),), {}
     if name == "reinforcement-learning":
@@ -140,7 +179,7 @@ def from_json(task: Any, body: dict, limits: Limits) -> tuple[tuple, dict]:
         except ValueError as exc:
             raise RequestError(422, "'audio' is not valid base64.", "audio") from exc
         return from_upload(task, data, {"transcribe": body.get("transcribe", False)}, limits,
-                           field="audio")  # fmt: skip
+                           field="audio", expected=expected)  # fmt: skip
     raise RequestError(422, f"{name} runs cannot be served over HTTP yet.")
 
 
@@ -153,13 +192,15 @@ def _generation_request(body: dict, limits: Limits) -> Any:
     return n if label is None else [str(label)] * n
 
 
-def from_upload(task: Any, data: bytes, options: dict, limits: Limits,
-                field: str = "file") -> tuple[tuple, dict]:  # fmt: skip
+def from_upload(task: Any, data: bytes, options: dict, limits: Limits, field: str = "file",
+                expected: Expected | None = None) -> tuple[tuple, dict]:  # fmt: skip
     """An uploaded file (``field``) and the form's other fields (``options``)."""
-    from layerwise.serve import inputs
+    from layerwise.serve import images, inputs
 
+    expected = expected or Expected(None)
     if task.name == "image-classification":
-        return (inputs.Images([inputs.decode_image(data, field, limits)]),), {}
+        shape = expected.shape
+        return (images.Images([images.decode_image(data, field, limits, shape)]),), {}
     if task.name == "speech-recognition":
         samples, rate = inputs.wav_samples(data, field, limits)
         transcribe = options.get("transcribe", False)
@@ -180,5 +221,5 @@ def from_upload(task: Any, data: bytes, options: dict, limits: Limits,
             ) from exc
         if len(frame) > limits.max_rows:
             raise RequestError(413, f"{len(frame)} rows; at most {limits.max_rows}.", field)
-        return (frame,), {}
+        return (inputs.check_frame(frame, expected.kinds, field),), {}
     raise RequestError(415, f"{task.name} runs take JSON, not a file upload.", field)
