@@ -224,6 +224,14 @@ def test_batch_prediction_streams_chunks_and_matches_whole(tabular_run, table, t
     streamed = pd.read_csv(tmp_path / "out.csv")
     whole = tabular_run.predict(features)
     assert streamed["prediction"].tolist() == whole["prediction"].tolist()
+    assert done["notes"] == []
+    dirty = features.astype({"mean radius": object})
+    dirty.loc[700, "mean radius"] = "forty"  # in the second chunk: its note says so
+    dirty.to_csv(tmp_path / "dirty.csv", index=False)
+    done = predict_file(tabular_run.task, tmp_path / "dirty.csv", tmp_path / "out.csv", 500,
+                        progress=False)  # fmt: skip
+    assert len(done["notes"]) == 1 and done["notes"][0].startswith("rows 501-1,000: 1 value in "
+                                                                   "'mean radius'"), done["notes"]  # fmt: skip
     main(["predict", str(tabular_run.path), str(tmp_path / "big.parquet"), "-o",
           str(tmp_path / "out2.csv"), "--batch-size", "400"])  # fmt: skip
     assert pd.read_csv(tmp_path / "out2.csv")["prediction"].tolist() == whole["prediction"].tolist()

@@ -76,6 +76,8 @@ def predict(
             raise ConfigError("--batch-size streams a table file of a table or text run into -o.",
                               "Usage: layerwise predict RUN big.csv -o out.csv --batch-size 10000.")  # fmt: skip
         done = predict_file(task, data, output, batch_size)
+        for note in done["notes"]:
+            err.print(f"note: {note}", soft_wrap=True, markup=False)
         err.print(f"Wrote {done['rows']:,} predictions to {output} ({done['chunks']} chunks, "
                   f"{done['seconds']:.1f} s)")  # fmt: skip
         return

@@ -17,6 +17,8 @@ from typing import Any
 
 from layerwise.errors import ConfigError, DataError
 
+MAX_NOTES = 20  # notes kept from the chunks' predictions, each prefixed by its rows
+
 
 class _CountingFile:
     """A binary file that counts the bytes read (the CSV progress bar's position)."""
@@ -90,6 +92,7 @@ def predict_file(task: Any, source: str | os.PathLike, output: str | os.PathLike
     chunks, position, total = _chunks(source, batch_size)
     partial = output.with_name(output.name + ".partial")
     rows = count = 0
+    notes: list[str] = []
     started = time.perf_counter()
     bar = Progress(TextColumn("predicting"), BarColumn(), TextColumn("{task.fields[rows]:,} rows"),
                    TimeRemainingColumn(), console=Console(stderr=True), transient=True,
@@ -99,6 +102,8 @@ def predict_file(task: Any, source: str | os.PathLike, output: str | os.PathLike
             job = bar.add_task("predict", total=total, rows=0)
             for frame in chunks:
                 predictions = task.predict(frame)
+                notes += [f"rows {rows + 1:,}-{rows + len(frame):,}: {note}"
+                          for note in predictions.attrs.get("notes", [])]  # fmt: skip
                 predictions.to_csv(out, index=False, header=count == 0)
                 rows, count = rows + len(predictions), count + 1
                 bar.update(job, completed=position(), rows=rows)
@@ -107,5 +112,7 @@ def predict_file(task: Any, source: str | os.PathLike, output: str | os.PathLike
         os.replace(partial, output)
     finally:
         partial.unlink(missing_ok=True)
+    if len(notes) > MAX_NOTES:  # a dirty column would repeat its note for every chunk
+        notes = [*notes[:MAX_NOTES], f"... and {len(notes) - MAX_NOTES:,} more notes"]
     return {"rows": rows, "chunks": count, "seconds": time.perf_counter() - started,
-            "output": str(output)}  # fmt: skip
+            "output": str(output), "notes": notes}  # fmt: skip
