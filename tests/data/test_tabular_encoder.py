@@ -193,3 +193,15 @@ def test_values_read_as_missing_are_noted_with_counts(fitted):
 def test_clean_values_give_no_notes(fitted):
     enc, df = fitted
     assert enc.transform(df).notes == []  # a missing cell is no note; only what was unusable
+
+
+def test_standardized_values_stay_finite_for_huge_finite_inputs():
+    """1e30 fits a float32 but overflows inside a network: clipped to 1,000 standard deviations."""
+    from layerwise.data.profile import ColumnInfo
+    from layerwise.data.tabular_encoder import TabularEncoder
+
+    enc = TabularEncoder({"x": ColumnInfo("x", "numeric", 0.0, 2)}).fit(
+        pd.DataFrame({"x": [1.0, 3.0]})
+    )
+    z = enc.standardized(enc.transform(pd.DataFrame({"x": [1e30, -1e30, 3.0]})))
+    assert z[:, 0].tolist() == [1000.0, -1000.0, 1.0]

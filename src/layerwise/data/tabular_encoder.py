@@ -19,7 +19,8 @@ from layerwise.data.profile import DROPPED_KINDS, ColumnInfo, bool_pair, bool_to
 from layerwise.errors import ColumnError, DataError, closest
 
 MAX_CATEGORIES = 200
-FLOAT32_MAX = float(np.finfo(np.float32).max)  # models see float32: larger values become inf
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_STANDARD_SCORE = 1000.0  # standardised values are clipped to +-this many standard deviations  # models see float32: larger values become inf
 _NUMBERS = ("a finite number", "finite numbers")
 OTHER = "<other>"
 DATE_PARTS = ("year", "month", "day", "dayofweek")
@@ -359,6 +360,9 @@ class TabularEncoder:
         x = table.numeric.astype("float64")
         z = (x - np.asarray(self.mean, dtype="float64")) / np.asarray(self.std, dtype="float64")
         z = np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+        # A value thousands of standard deviations out (1e30 passes as a float32) says nothing
+        # a network learned, and would overflow float32 inside it: null probabilities served.
+        np.clip(z, -MAX_STANDARD_SCORE, MAX_STANDARD_SCORE, out=z)
         flags = np.isnan(x[:, self.indicators]).astype("float64")
         return np.hstack([z, flags]).astype("float32")
 
