@@ -466,7 +466,8 @@ def _tabular_description(task: Any, example: tuple) -> tuple[list[dict], dict]:
             "dtype": "float32",
             "shape": ["batch", int(example[0].shape[1])],
             "features": [*encoder.numeric_names, *indicators],
-            "encoding": "(x - mean) / std per numeric column with NaN -> 0, then a 0/1 missing "
+            "encoding": "(x - mean) / std per numeric column with NaN -> 0, clipped to "
+            "[-1000, 1000], then a 0/1 missing "
             "indicator per column in 'indicators'; mean, std and indicators are in preprocess.json "
             "under 'encoder'",
         },
