@@ -114,3 +114,44 @@ def peak_rss():
         return done.returncode, done.stdout, stderr, peak
 
     return run
+
+
+_COMMANDS = """
+import json, resource, sys
+from layerwise.cli.main import main
+peaks = []
+for argv in json.loads(sys.argv[1]):
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    peaks.append([code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024])
+sys.stderr.write("\\nPEAKS=" + json.dumps(peaks) + "\\n")
+"""
+
+
+@pytest.fixture
+def command_peaks():
+    """``command_peaks(commands, cap_bytes=6 GiB)`` -> (stdout, stderr, [(exit code, peak RSS
+    in bytes after it), ...]): ``layerwise`` commands run one after another in one fresh process
+    under a memory cap. A later command's peak minus an earlier one's is the memory it added
+    beyond the earlier (say, a plain predict), without paying for a second start-up."""
+    import json
+    import re
+    import subprocess
+    import sys
+
+    def run(commands, cap_bytes: int = 6 << 30):
+        args = [sys.executable, "-c", _PEAK_WRAPPER, str(int(cap_bytes)), sys.executable, "-c",
+                _COMMANDS, json.dumps([[str(a) for a in c] for c in commands])]  # fmt: skip
+        done = subprocess.run(args, capture_output=True, text=True)
+        found = re.search(r"PEAKS=(\[.*\])\s*", done.stderr)
+        assert found, done.stderr[-3000:]
+        return (
+            done.stdout,
+            done.stderr[: found.start()],
+            [tuple(p) for p in json.loads(found.group(1))],
+        )
+
+    return run
