@@ -14,7 +14,8 @@ def text_run(tmp_path_factory):
     path = folder / "verses.txt"
     path.write_text("\n".join(f"ROMEO: line {i % 7} of the song." for i in range(400)))
     config = folder / "small.yaml"
-    config.write_text("options:\n  candidate_params: {gpt: {epochs: 2, steps_per_epoch: 10}}\n")
+    config.write_text("options:\n  candidate_params: {gpt: {epochs: 2, steps_per_epoch: 10, "
+                      "batch_size: 8}}\n")  # fmt: skip
     try:
         main(["train", str(path), "--task", "language-generation", "--config", str(config),
               "--time-limit", "10", "-o", str(folder / "runs"), "--no-report"])  # fmt: skip

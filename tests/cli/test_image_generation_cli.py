@@ -16,7 +16,7 @@ def image_run(tmp_path_factory):
     write_folder(digits().subset(np.arange(200)), folder / "digits")
     config = folder / "small.yaml"
     config.write_text("options:\n  n_samples: 50\n  candidate_params: {gan: {epochs: 1, "
-                      "steps_per_epoch: 3}, vae: {epochs: 1, steps_per_epoch: 3}, judge: {time_limit: 2}}\n")  # fmt: skip
+                      "steps_per_epoch: 3}, vae: {epochs: 1, steps_per_epoch: 3}, judge: {time_limit: 0.2}}\n")  # fmt: skip
     try:
         main(["train", str(folder / "digits"), "--task", "image-generation", "--config",
               str(config), "--time-limit", "5", "-o", str(folder / "runs"), "--no-report"])  # fmt: skip

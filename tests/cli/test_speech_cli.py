@@ -7,7 +7,6 @@ import contextlib
 import io
 import json
 import struct
-import sys
 
 import numpy as np
 import pytest
@@ -129,16 +128,13 @@ def test_a_header_declaring_an_absurd_rate_is_one_line(cli, trained, tmp_path, r
     assert f"{rate:,} Hz" in err and "4,000 to 384,000 Hz" in err and "x.wav" in err
 
 
-def test_a_header_declaring_an_absurd_rate_costs_no_memory(peak_rss, trained, tmp_path):
+def test_a_header_declaring_an_absurd_rate_costs_no_memory(command_peaks, trained, tmp_path):
     """A 1.6 KB WAV declaring 5,070,001 Hz (co-prime with the model's rate) made predict build
     a resampling filter of ~5 GB; now it is refused at reading. A plain predict peaks at about
     0.4 GB here; the cap makes a regression fail instead of exhausting the machine."""
     crafted = tmp_path / "x.wav"
     craft_wav(crafted, 5_070_001)
-    main = "from layerwise.cli.main import main; main()"
-    code, _, err, peak = peak_rss(
-        [sys.executable, "-c", main, "predict", trained[0], crafted], cap_bytes=3 << 30
-    )
+    _, err, [(code, peak)] = command_peaks([["predict", trained[0], crafted]], cap_bytes=3 << 30)
     assert code == 2 and "5,070,001 Hz" in err and "Traceback" not in err, err
     assert peak < 1.5e9
 

@@ -333,7 +333,7 @@ def slow_server(contract_run, request):
     )
 
     class Quick(base):
-        head_timeout_s = body_timeout_s = 0.5
+        head_timeout_s = body_timeout_s = 0.25  # each exchange below waits one of these
         max_head_bytes = 4096
 
     run, _, _ = contract_run("tabular-classification")

@@ -77,7 +77,7 @@ def test_missing_column_at_predict_is_named(unsupervised_run):
 
 def test_fraud_mode_with_labels_beats_no_labels(tmp_path):
     frame = planted_outliers(1200, n_outliers=80, seed=1)
-    quick = {**QUICK, "mlp-focal": {"epochs": 15}}
+    quick = {**QUICK, "mlp-focal": {"epochs": 5}}  # robust-gaussian wins here either way
     run = fit(frame, tmp_path, target="is_anomaly", target_precision=0.8, candidate_params=quick)
     assert run.metrics["mode"] == "fraud"
     assert {"lightgbm", "mlp-focal"} <= set(run.metrics["candidates"])

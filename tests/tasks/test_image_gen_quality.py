@@ -54,11 +54,11 @@ def test_feature_net_learns_classes_and_gives_features_of_its_dim(judged):
 
 
 def test_unlabelled_images_train_rotation_prediction():
-    s = digits()
-    model, info = train_feature_net(s.images[:200], None, seed=0, time_limit=2)
+    s = digits()  # what the net becomes is checked, not how well it learns: a few epochs do
+    model, info = train_feature_net(s.images[:200], None, seed=0, time_limit=0.2)
     assert info["kind"] == "rotation" and info["n_outputs"] == 4
     assert features(model, _signed(s.images[:3])).shape == (3, info["feature_dim"])
-    _, one_class = train_feature_net(s.images[:40], np.zeros(40, dtype=int), time_limit=1)
+    _, one_class = train_feature_net(s.images[:40], np.zeros(40, dtype=int), time_limit=0.2)
     assert one_class["kind"] == "rotation"
 
 

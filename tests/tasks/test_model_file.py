@@ -33,6 +33,8 @@ def _frame(n=240, seed=0):
 def test_yaml_network_competes_in_the_bake_off(cli, tmp_path):
     (tmp_path / "net.yaml").write_text(NET)
     _frame().to_csv(tmp_path / "data.csv", index=False)
+    # a config keeps the network's five folds short (20 epochs instead of up to 200)
+    (tmp_path / "quick.yaml").write_text("options:\n  candidate_params: {yaml: {epochs: 20}}\n")
     code, out, err = cli(
         "train",
         tmp_path / "data.csv",
@@ -40,6 +42,8 @@ def test_yaml_network_competes_in_the_bake_off(cli, tmp_path):
         "label",
         "--model",
         tmp_path / "net.yaml",
+        "--config",
+        tmp_path / "quick.yaml",
         "--no-report",
         "-o",
         tmp_path / "runs",

@@ -91,7 +91,12 @@ def test_predict_rejects_wrong_observations(cartpole_run):
 def test_play_writes_a_gif(cartpole_run, tmp_path):
     from PIL import Image
 
-    result = cartpole_run.task.play(str(tmp_path / "play.gif"), episodes=2, seed=3)
+    # CartPole cut to 30 steps an episode: the trained agent would balance for 500 (1,000
+    # frames to draw); the run's own CartPole is played by the fit and by the CLI test below
+    def short(render_mode=None):
+        return gym.make("CartPole-v1", render_mode=render_mode, max_episode_steps=30)
+
+    result = cartpole_run.task.play(str(tmp_path / "play.gif"), episodes=2, seed=3, env=short)
     assert len(result["returns"]) == 2
     with Image.open(tmp_path / "play.gif") as gif:
         assert gif.n_frames == result["frames"] > 10

@@ -9,7 +9,8 @@ import pytest
 import layerwise
 from layerwise.errors import ColumnError
 
-FAST = {"candidate_params": {"mlp": {"epochs": 30}}}
+FAST = {"candidate_params": {"mlp": {"epochs": 10}}}  # the scikit-learn tables: floors hold
+MIXED = {"candidate_params": {"mlp": {"epochs": 30}}}  # the mixed table's MLP needs longer
 
 
 def test_breast_cancer_accuracy_floor(tmp_path):
@@ -61,11 +62,18 @@ def _mixed_frame(n=300, seed=0):
     return frame
 
 
-def test_column_kinds_are_handled_and_noted(tmp_path):
-    frame = _mixed_frame()
-    run = layerwise.fit(
-        frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST
+@pytest.fixture(scope="module")
+def mixed_run(tmp_path_factory):
+    """(output folder, run): one fit of the mixed table, read by the tests below (none of them
+    changes it); the same-seed test trains a second one into the same folder."""
+    out = tmp_path_factory.mktemp("mixed")
+    return out, layerwise.fit(
+        _mixed_frame(), target="churn", output_dir=out, verbose=False, report=False, **MIXED
     )
+
+
+def test_column_kinds_are_handled_and_noted(mixed_run):
+    _, run = mixed_run
     assert run.metrics["test"]["accuracy"] > 0.8
     kinds = {c["name"]: c["kind"] for c in run.task.input_schema()["columns"]}
     assert (
@@ -77,11 +85,9 @@ def test_column_kinds_are_handled_and_noted(tmp_path):
     assert "customer_id" in notes and "comment" in notes
 
 
-def test_unseen_categories_and_missing_values_at_predict_time(tmp_path):
+def test_unseen_categories_and_missing_values_at_predict_time(mixed_run):
+    _, run = mixed_run
     frame = _mixed_frame()
-    run = layerwise.fit(
-        frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST
-    )
     new = frame.drop(columns=["churn"]).head(3).copy()
     new.loc[new.index[0], "plan"] = "enterprise"  # never seen in training
     new.loc[new.index[1], "monthly"] = np.nan
@@ -90,11 +96,9 @@ def test_unseen_categories_and_missing_values_at_predict_time(tmp_path):
     assert np.isfinite(predictions.filter(like="probability_").to_numpy()).all()
 
 
-def test_single_record_dict_and_missing_column_error(tmp_path):
+def test_single_record_dict_and_missing_column_error(mixed_run):
+    _, run = mixed_run
     frame = _mixed_frame()
-    run = layerwise.fit(
-        frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST
-    )
     record = frame.drop(columns=["churn"]).iloc[0].to_dict()
     assert len(run.predict(record)) == 1
     record.pop("plan")
@@ -123,13 +127,10 @@ def test_interpretable_run_has_no_mlp(tmp_path):
     assert "mlp" not in run.metrics["candidates"] and run.chosen in {"linear", "lightgbm"}
 
 
-def test_same_seed_same_result(tmp_path):
-    frame = _mixed_frame()
-    first = layerwise.fit(
-        frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST
-    )
+def test_same_seed_same_result(mixed_run):
+    out, first = mixed_run  # the same table, options and output folder as the shared run
     second = layerwise.fit(
-        frame, target="churn", output_dir=tmp_path, verbose=False, report=False, **FAST
+        _mixed_frame(), target="churn", output_dir=out, verbose=False, report=False, **MIXED
     )
     assert first.metrics["candidates"]["mlp"]["test"] == second.metrics["candidates"]["mlp"]["test"]
     assert first.path != second.path
