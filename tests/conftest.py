@@ -22,7 +22,7 @@ def _quiet_and_isolated(monkeypatch, tmp_path):
 def contract_run(tmp_path_factory):
     """``contract_run(name)`` -> (run, data, inputs): the task's contract example fitted once
     per session, shared by the contract test and the serving test of every task."""
-    from layerwise.registry import TASKS
+    from layerwise.core.registry import TASKS
 
     fitted: dict = {}
 

@@ -17,7 +17,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree without ins
 
 if TYPE_CHECKING:
     from layerwise.api import Run
-    from layerwise.tasks.base import Task
+    from layerwise.core.task import Task
 
 __all__ = ["__version__", "advise", "fit", "load", "tasks"]
 
@@ -52,6 +52,6 @@ def advise(data: Any, target: str | None = None, **options: Any) -> Any:
 
 def tasks() -> dict[str, str]:
     """Registered task names with one-line descriptions."""
-    from layerwise.registry import TASKS
+    from layerwise.core.registry import TASKS
 
     return TASKS.describe()

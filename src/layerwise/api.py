@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from layerwise.core.registry import TASKS
+from layerwise.core.task import Run, Task
 from layerwise.errors import no_target
-from layerwise.registry import TASKS
-from layerwise.tasks.base import Run, Task
 
 TABULAR = {"classification": "tabular-classification", "regression": "tabular-regression"}
 
@@ -176,7 +176,7 @@ def advise(
     ``task`` names the application where it cannot be inferred (``"forecasting"``, ...);
     ``options`` are that task's options (``horizon``, ``time_column``, ``text_column``, ...).
     """
-    from layerwise.tasks.base import check_time_limit
+    from layerwise.core.task import check_time_limit
 
     check_time_limit(time_limit)
     name, frame = resolve_task(data, task, target)

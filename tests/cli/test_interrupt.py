@@ -14,15 +14,15 @@ import pandas as pd
 import pytest
 import yaml
 
+from layerwise.core.task import RUN_DEFAULTS, Task, track_run
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.base import RUN_DEFAULTS, Task, track_run
 
 # The real CLI in a child process. Once the MLP's final fit has written its first checkpoint,
 # each training step sleeps a little, so that the SIGINT the test sends lands in the middle of
 # an epoch however fast or busy the machine is (nothing here measures time).
 SLOWED_CLI = """
 import sys, time
-from layerwise.train.trainer import Trainer
+from layerwise.engine.trainer import Trainer
 step = Trainer.train_step
 def slowed(self, batch):
     if self._checkpoint_set is not None:
@@ -136,7 +136,7 @@ class Game(Task):
 
 
 def test_ctrl_c_in_a_task_that_cannot_resume_says_so_and_leaves_no_folder(tmp_path):
-    from layerwise.tasks.base import interruption_line
+    from layerwise.core.task import interruption_line
 
     with pytest.raises(KeyboardInterrupt) as caught:
         Game(output_dir=str(tmp_path / "runs")).fit(None)

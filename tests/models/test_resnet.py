@@ -85,7 +85,7 @@ def test_uint8_and_float_inputs_give_the_same_logits():
 
 
 def test_weights_file_round_trip_reproduces_outputs(tmp_path):
-    from layerwise.train import load_weights, save_weights
+    from layerwise.engine import load_weights, save_weights
 
     config = ResNetConfig(
         3, 4, 16, 16, widths=[8, 16], blocks=[1, 2], mean=[0.4, 0.5, 0.6], std=[0.2, 0.25, 0.3]
@@ -156,7 +156,7 @@ def shapes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_tiny_resnet_learns_a_trivial_image_problem():
-    from layerwise.train import Trainer, TrainerConfig
+    from layerwise.engine import Trainer, TrainerConfig
 
     torch.manual_seed(0)
     (x, y), (xv, yv) = shapes(400, seed=0), shapes(200, seed=1)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from layerwise.engine import Trainer, TrainerConfig, load_weights, save_weights
 from layerwise.errors import ConfigError, DataError
 from layerwise.models.text_cnn import TextCNN, TextCNNConfig
 from layerwise.models.text_transformer import TextTransformer, TextTransformerConfig
-from layerwise.train import Trainer, TrainerConfig, load_weights, save_weights
 
 torch.set_num_threads(1)
 

@@ -170,7 +170,7 @@ def test_schedule_by_name_and_unknown_schedule():
 
 
 def test_channels_last_trains_a_convnet_the_same():
-    from layerwise.train import Trainer, TrainerConfig
+    from layerwise.engine import Trainer, TrainerConfig
 
     x = torch.randn(32, 1, 8, 8)
     y = (x.mean(dim=(1, 2, 3)) > 0).long()

@@ -48,8 +48,8 @@ def swap_in_mlp(run: Path, hidden: list[int] | None = None) -> None:
     real folder of the layout `layerwise train` writes for an MLP."""
     import torch
 
+    from layerwise.engine.checkpoint import save_weights
     from layerwise.models.tabular_mlp import TabularMLP, TabularMLPConfig
-    from layerwise.train.checkpoint import save_weights
 
     stored = json.loads((run / "preprocess.json").read_text())
     specs = stored["encoder"]["specs"]

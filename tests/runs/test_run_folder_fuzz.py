@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import layerwise
+from layerwise.core.registry import TASKS
 from layerwise.errors import LayerwiseError
-from layerwise.registry import TASKS
 
 MEMORY_BOUND = 400 << 20  # new peak memory one load may reach; a crafted size used to take GBs
 OUTSIDE = ("/etc/passwd", "/etc/hostname", "/dev/zero")

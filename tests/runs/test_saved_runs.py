@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import layerwise
-from layerwise.registry import TASKS
+from layerwise.core.registry import TASKS
 
 SAVED = Path(__file__).parent / "saved"
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from layerwise.registry import TASKS
+from layerwise.core.registry import TASKS
 
 pytest.importorskip("fastapi")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from layerwise.train import Trainer, TrainerConfig
+from layerwise.engine import Trainer, TrainerConfig
 
 pytestmark = pytest.mark.slow
 

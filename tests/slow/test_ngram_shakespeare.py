@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from layerwise.classical.ngram_lm import NGramLM
-from layerwise.data.corpus import make_tokenizer, read_corpus, split_corpus
+from layerwise.tasks.language_generation.corpus import make_tokenizer, read_corpus, split_corpus
+from layerwise.tasks.language_generation.ngram import NGramLM
 
 pytestmark = pytest.mark.slow
 SHAKESPEARE = (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import layerwise
-from layerwise.data.interaction_sources import latent_log, movielens_path, recbole_ml100k
+from layerwise.tasks.recommendation.sources import latent_log, movielens_path, recbole_ml100k
 
 pytestmark = pytest.mark.slow
 

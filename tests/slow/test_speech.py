@@ -8,8 +8,8 @@ import pytest
 
 import layerwise
 from layerwise.data.speech import fixed_clips, read_clips
-from layerwise.data.speech_sources import fsdd_path, tone_words
-from layerwise.tasks.speech_transcriber import fit_transcriber
+from layerwise.tasks.speech_recognition.sources import fsdd_path, tone_words
+from layerwise.tasks.speech_recognition.transcriber import fit_transcriber
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import layerwise
-from layerwise.registry import TASKS
+from layerwise.core.registry import TASKS
 from layerwise.runs.folder import RunFolder
 
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 import layerwise
+from layerwise.engine.checkpoint import has_checkpoint
 from layerwise.errors import ConfigError, RunFolderError, TrainingError
-from layerwise.tasks import tabular_outputs
-from layerwise.tasks.tabular_mlp import MLPCandidate
-from layerwise.train.checkpoint import has_checkpoint
+from layerwise.tasks.tabular import outputs as tabular_outputs
+from layerwise.tasks.tabular.mlp import MLPCandidate
 
 
 @pytest.fixture
@@ -64,8 +64,8 @@ def test_interrupted_run_resumes_in_place(cli, tmp_path, monkeypatch, table):
 
 
 def test_interrupted_image_run_resumes_in_place(cli, tmp_path, monkeypatch):
+    from layerwise.core import holdout_outputs
     from layerwise.data.image_sources import shapes, write_folder
-    from layerwise.tasks import holdout_outputs
 
     folder_in = write_folder(shapes(80, size=12, seed=0), tmp_path / "imgs")
     monkeypatch.setattr(holdout_outputs, "write_holdout_run", killed)

@@ -30,7 +30,7 @@ def synth_speech(
     import time
 
     from layerwise.cli.common import err, out
-    from layerwise.data.speech_synth import synthesize_words, write_words
+    from layerwise.tasks.speech_recognition.synth import synthesize_words, write_words
 
     start = time.perf_counter()
     chosen = None if voices is None else _split(voices)

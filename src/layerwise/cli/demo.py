@@ -128,7 +128,7 @@ def _first_image(folder: Path) -> Path:
 def _reviews(folder: Path) -> tuple[Path, str, str]:
     import pandas as pd
 
-    from layerwise.data.text_sources import reviews
+    from layerwise.tasks.text_classification.sources import reviews
 
     data = reviews(3000, seed=0)
     frame = pd.DataFrame(
@@ -142,7 +142,7 @@ def _reviews(folder: Path) -> tuple[Path, str, str]:
 
 
 def _co2(folder: Path) -> tuple[Path, None, str]:
-    from layerwise.data.series_sources import statsmodels_series
+    from layerwise.tasks.forecasting.sources import statsmodels_series
 
     frame = statsmodels_series("co2").to_frame()
     return (
@@ -155,7 +155,7 @@ def _co2(folder: Path) -> tuple[Path, None, str]:
 def _transactions(folder: Path) -> tuple[Path, str, str]:
     import numpy as np
 
-    from layerwise.data.anomaly_sources import transactions
+    from layerwise.tasks.anomaly_detection.sources import transactions
 
     frame = transactions(8000, fraud_rate=0.015, seed=0).rename(columns={"is_anomaly": "is_fraud"})
     hidden = np.random.default_rng(0).random(len(frame)) > 0.3  # 70% of rows never checked
@@ -168,7 +168,7 @@ def _transactions(folder: Path) -> tuple[Path, str, str]:
 
 
 def _spoken_words(folder: Path) -> tuple[Path, None, str]:
-    from layerwise.data.speech_sources import DEMO_WORDS, synthetic_commands
+    from layerwise.tasks.speech_recognition.sources import DEMO_WORDS, synthetic_commands
 
     per_word = 60
     path = synthetic_commands(folder / "commands", DEMO_WORDS, per_word)
@@ -181,7 +181,7 @@ def _spoken_words(folder: Path) -> tuple[Path, None, str]:
 
 
 def _ratings_log(folder: Path) -> tuple[Path, None, str]:
-    from layerwise.data.interaction_sources import latent_log, write_movielens
+    from layerwise.tasks.recommendation.sources import latent_log, write_movielens
 
     users, items = 600, 1000
     frame = latent_log(n_users=users, n_items=items, mean_per_user=60, seed=0)

@@ -148,8 +148,8 @@ def train(
     """Train and compare classical and deep models; write a run folder."""
     from layerwise.api import fit
     from layerwise.cli.common import print_run_summary
+    from layerwise.core.task import check_time_limit, interruption_line
     from layerwise.errors import ConfigError, RunFolderError, RunInterrupted
-    from layerwise.tasks.base import check_time_limit, interruption_line
 
     check_time_limit(time_limit, "--time-limit")  # before any data is read
     options: dict = {}

@@ -149,7 +149,7 @@ def _wav_files(folder: Path) -> list[Path]:
 
 def _read_all(paths: list[Path], root: Path | None, progress: bool) -> tuple[list, list]:
     from layerwise.data.audio import read_wav
-    from layerwise.train.progress import track
+    from layerwise.engine.progress import track
 
     read, skipped = [], []
     for path in track(paths, "Reading audio", enabled=progress and len(paths) > 200):

@@ -4,7 +4,7 @@ The decoder *is* the DCGAN generator (:class:`~layerwise.models.dcgan.Generator`
 to a small start map, ``ConvTranspose2d(4, 2, 1)`` + class-conditional BatchNorm + ReLU stages,
 a 3x3 convolution and tanh), so a trained decoder samples exactly like a GAN's generator:
 ``decoder(z, labels)`` with ``z ~ N(0, I)`` of size ``decoder.config.z_dim`` (see
-:meth:`ConvVAE.decoder_module` and :func:`layerwise.tasks.gan_train.sample_images`).
+:meth:`ConvVAE.decoder_module` and :func:`layerwise.tasks.image_generation.gan_train.sample_images`).
 The encoder mirrors the DCGAN discriminator without spectral norm: a 3x3 stem, strided
 ``Conv2d(4, 2, 1)`` + LeakyReLU(0.2) stages down to the start map, then a linear layer to the
 posterior's mean and log-variance. A conditional encoder sees the class as one-hot input planes;

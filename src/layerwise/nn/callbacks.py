@@ -1,4 +1,4 @@
-"""Keras-style callbacks, run by :class:`layerwise.train.Trainer` at the end of each epoch.
+"""Keras-style callbacks, run by :class:`layerwise.engine.Trainer` at the end of each epoch.
 
 Each gets Keras-named logs (``loss``, ``val_loss``, ``accuracy``, ``val_accuracy``, ``lr``).
 
@@ -13,8 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from layerwise.engine.callbacks import keras_logs
 from layerwise.errors import ConfigError
-from layerwise.train.callbacks import keras_logs
 
 
 class Callback:

@@ -1,5 +1,5 @@
 """Keras-style models over PyTorch: :class:`Sequential`, :meth:`Model.wrap`, compile/fit/
-evaluate/predict/summary/save. Training runs on :class:`layerwise.train.Trainer`.
+evaluate/predict/summary/save. Training runs on :class:`layerwise.engine.Trainer`.
 
 Example:
     >>> import numpy as np
@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch import nn as tnn
 
+from layerwise.engine import History, Trainer, TrainerConfig
 from layerwise.errors import ConfigError, DataError, TrainingError
 from layerwise.nn import names
 from layerwise.nn.layers import Dense, Embedding, Layer, Shape  # noqa: F401  (doctest)
-from layerwise.train import History, Trainer, TrainerConfig
 
 
 class _Trainer(Trainer):

@@ -51,9 +51,9 @@ INITIALIZERS: dict[str, Callable[[torch.Tensor], Any]] = {
     "orthogonal": tnn.init.orthogonal_,
 }
 
-# Keras default learning rates; "sgd" uses momentum 0.9 (see layerwise.train.Trainer).
+# Keras default learning rates; "sgd" uses momentum 0.9 (see layerwise.engine.Trainer).
 OPTIMIZERS: dict[str, float] = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
-# Learning-rate schedules (names of layerwise.train.TrainerConfig.schedule).
+# Learning-rate schedules (names of layerwise.engine.TrainerConfig.schedule).
 SCHEDULES: dict[str, str] = {"constant": "constant", "cosine": "cosine", "onecycle": "onecycle"}
 
 # Losses that take logits when the model's last activation is fused into them.

@@ -26,8 +26,8 @@ from typing import Any
 
 import yaml
 
+from layerwise.core.registry import Registry
 from layerwise.errors import ConfigError, closest
-from layerwise.registry import Registry
 
 FORMAT = "layerwise.model/1"
 YAML, WEIGHTS, COMPILE = "model.yaml", "model.safetensors", "compile.json"

@@ -19,18 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from layerwise.runs import (
-    plots,
-    report_anomaly,
-    report_forecast,
-    report_generation,
-    report_image_gen,
-    report_images,
-    report_recommend,
-    report_rl,
-    report_speech,
-    report_text,
-)
+from layerwise.runs import plots, report_images
 from layerwise.runs.folder import (
     DECISION,
     HISTORY,
@@ -88,30 +77,7 @@ def build_report(run: RunFolder) -> Path:
         ("Candidates", lambda: _candidates(metrics)),
         ("Learning curves", lambda: _learning_curves(run)),
         (_predictions_title(run, task), lambda: _predictions(run, task)),
-        ("Forecasts on the test windows", lambda: report_forecast.forecast_plots(run)),
-        ("Error by horizon step", lambda: report_forecast.error_by_step(run)),
-        ("Score distribution", lambda: report_anomaly.score_distribution(run)),
-        ("Precision-recall and ROC", lambda: report_anomaly.curves(run)),
-        ("Recall at each alert budget", lambda: report_anomaly.budgets(run)),
-        ("Most unusual rows and why", lambda: report_anomaly.top_rows(run)),
-        ("Where the held-out item ranked", lambda: report_recommend.rank_curves(run)),
-        ("Scores of recommended items", lambda: report_recommend.score_distribution(run)),
-        ("Popularity of what is recommended", lambda: report_recommend.popularity(run)),
-        ("Example recommendations", lambda: report_recommend.examples(run)),
-        ("What each layer sees", lambda: report_images.layer_views(run)),
-        ("Most confidently wrong", lambda: report_images.wrong_examples(run)),
-        ("Spectrograms of test clips", lambda: report_speech.spectrograms(run)),
-        ("Transcription", lambda: report_speech.transcription(run)),
-        ("Samples during training", lambda: report_generation.text_samples(run)),
-        ("Generated beside real images", lambda: report_image_gen.final_grids(run)),
-        ("Samples as the deep model trained", lambda: report_image_gen.training_grids(run)),
-        ("Quality during training", lambda: report_image_gen.quality_curves(run)),
-        ("How the agent learned", lambda: report_rl.return_curves(run)),
-        ("Evaluation against a random policy", lambda: report_rl.evaluation_table(run)),
-        ("The agent playing", lambda: report_rl.play(run)),
-        ("Training losses", lambda: report_rl.losses(run)),
-        ("Which words decided", lambda: report_text.explanations(run)),
-        ("Top n-grams of the linear models", lambda: report_text.top_ngrams(run)),
+        *_task_sections(run, task),
         ("Feature importance", lambda: _importance(run)),
         ("Files", lambda: _files(run, manifest)),
     ]
@@ -119,6 +85,19 @@ def build_report(run: RunFolder) -> Path:
     page = _page(run, manifest, task, "".join(b for b in body if b))
     run.write_text(REPORT, page)
     return run.file(REPORT)
+
+
+def _task_sections(run: RunFolder, task: str) -> list[tuple[str, Callable[[], str | None]]]:
+    """The sections the run's application declares (Task.report_sections); none for a task
+    this installation does not know (a folder from a newer layerwise still gets a page)."""
+    from layerwise.core.registry import TASKS
+    from layerwise.errors import ConfigError
+
+    try:
+        sections = TASKS.get(task).report_sections()
+    except ConfigError:
+        return []
+    return [(title, lambda render=render: render(run)) for title, render in sections]
 
 
 # ---- page ------------------------------------------------------------------------------

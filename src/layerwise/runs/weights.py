@@ -10,7 +10,7 @@ its manifest hashed, not by numbers in a JSON file.
 
 >>> import tempfile, torch
 >>> from layerwise.runs.folder import RunFolder
->>> from layerwise.train.checkpoint import save_weights
+>>> from layerwise.engine.checkpoint import save_weights
 >>> run = RunFolder.create(tempfile.mkdtemp(), "demo")
 >>> save_weights(run.file("net.safetensors"), torch.nn.Linear(3, 2).state_dict())
 >>> run.finalize({"task": "demo"})

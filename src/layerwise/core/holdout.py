@@ -1,0 +1,465 @@
+"""What the image and text classification tasks share: options, one stratified holdout
+for validation (or the dataset's own splits), a bake-off of candidates on it, the advisor's
+choice, a decision threshold for two classes, and labels with probabilities as predictions.
+
+A subclass sets ``DEFAULTS``, ``CANDIDATES`` and ``unit``, and implements ``read`` (data ->
+a set with ``labels``, ``classes``, ``names``, ``notes``, ``source`` and ``subset``),
+``inputs_of`` (a set -> what its candidates' ``predict`` takes), ``profile_and_plan`` and the
+schema, load and contract methods of :class:`~layerwise.core.task.Task`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from layerwise.core.registry import Registry
+from layerwise.core.task import RUN_DEFAULTS, Run, Task
+from layerwise.errors import ConfigError, DataError, closest
+from layerwise.runs.folder import RunFolder
+
+# The options every holdout task takes; a task adds its own and may change the split sizes.
+HOLDOUT_DEFAULTS: dict[str, Any] = {
+    **RUN_DEFAULTS,
+    "test_data": None,
+    "test_size": 0.2,
+    "val_size": 0.15,
+    "threshold": "auto",  # two classes: Youden's J on validation where imbalanced, else 0.5;
+    # or a number, or None (argmax)
+    "cheap_folds": 5,  # cheap candidates (n-gram models): k-fold CV over training + validation,
+    # then refit on all of it; 0 or 1: one holdout and no refit, as for the deep ones
+}
+
+
+def imbalance(counts: list[int]) -> float:
+    """The largest class count over the smallest non-zero one (1.0 when balanced or empty)."""
+    present = [c for c in counts if c > 0]
+    return max(present) / min(present) if present else 1.0
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class loss weights ``n / (k * count)`` (1 for a balanced set)."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    return len(labels) / (n_classes * np.maximum(counts, 1))
+
+
+class HoldoutTask(Task):
+    """Base of the classification tasks that validate on one holdout (see the module doc)."""
+
+    DEFAULTS: ClassVar[dict[str, Any]]
+    CANDIDATES: ClassVar[Registry]
+    unit: ClassVar[str] = "examples"  # "examples", "texts": used in messages
+
+    def __init__(self, **options: Any):
+        self._check_options(options)
+        super().__init__(**options)
+        self.classes: list[str] = []
+        self.models: dict[str, Any] = {}
+        self.chosen: str | None = None
+        self.threshold: float | None = None
+        self.target: str | None = None
+
+    def read(self, data: Any, target: str | None = None, labelled: bool = True) -> Any:
+        raise NotImplementedError
+
+    def inputs_of(self, examples: Any) -> Any:
+        raise NotImplementedError
+
+    def profile_and_plan(self, data: Any, target: str | None = None) -> tuple[tuple, Any, Any]:
+        """Read and split the data, profile it and plan the bake-off (all `advise` does)."""
+        raise NotImplementedError
+
+    def preprocess_json(self) -> dict[str, Any]:
+        """What preprocess.json records besides classes, threshold and models."""
+        return {}
+
+    def restore(self, stored: dict[str, Any]) -> None:
+        """Read back what :meth:`preprocess_json` wrote."""
+
+    def extra_rows(self, rows: list[dict], plan: Any, val: Any, test: Any) -> list[dict]:
+        """Candidates measured from the others (an ensemble); none by default."""
+        return []
+
+    def write_extras(self, run: RunFolder, test: Any, proba: dict[str, np.ndarray]) -> None:
+        """The task's own files in the run folder (views, explanations); none by default."""
+
+    def after_bake_off(self, run: RunFolder, data: tuple, started: float) -> None:
+        """Models beside the candidates (a transcriber), trained on (train, val, test); none
+        by default."""
+
+    def extra_metrics(self) -> dict[str, Any]:
+        """What metrics.json records beyond the candidates' scores; nothing by default."""
+        return {}
+
+    def fit(self, data: Any = None, target: str | None = None, **options: Any) -> Run:
+        """Read, split, train every candidate on one holdout, choose, and write the run."""
+        from layerwise.runs.writer import open_run_folder
+
+        self._check_options(options)
+        self.options = {**self.options, **options}
+        started = time.perf_counter()
+        (train, val, test), profile, plan = self.profile_and_plan(data, target)
+        run = open_run_folder(self, data)  # after the data checks: bad input leaves no folder
+        weights = class_weights(train.labels, len(self.classes)) if plan.class_weights else None
+        rows = self._bake_off(plan, (train, val, test), weights, run, started)
+        self.after_bake_off(run, (train, val, test), started)
+        rows += self.extra_rows(rows, plan, val, test)
+        return self.choose_and_write(run, test, plan, rows, profile, started)
+
+    def announce(self, profile: Any, plan: Any) -> Any:
+        """Keep the candidates the user asked for, and print the profile and the rules."""
+        if self.option("candidates"):
+            plan.candidates = [c for c in plan.candidates if c in self.option("candidates")]
+        for line in profile.summary_lines():
+            self.say(f"[dim]{line}[/dim]")
+        for rule in plan.fired():
+            self.say(f"[cyan]rule[/cyan] {rule.name}: {rule.says}")
+        return plan
+
+    def output_schema(self) -> dict[str, Any]:
+        return {
+            "type": "label",
+            "classes": self.classes,
+            "threshold": self.threshold,
+            "fields": ["prediction"] + [f"probability_{c}" for c in self.classes],
+        }
+
+    def load_model(self, run: RunFolder, name: str, info: dict[str, Any]) -> Any:
+        return self.CANDIDATES.get(name).load(run, info)
+
+    @classmethod
+    def load(cls, run: RunFolder) -> HoldoutTask:
+        stored = run.read_json("preprocess.json")
+        options = run.read_yaml("config.yaml").get("options", {})
+        task = cls(**{k: v for k, v in options.items() if k in cls.DEFAULTS})
+        task.classes, task.chosen = stored["classes"], stored["chosen"]
+        task.threshold, task.target = stored.get("threshold"), stored.get("target")
+        task.restore(stored)
+        # models built from others (an ensemble's "members") load after them
+        for name, info in sorted(stored["models"].items(), key=lambda kv: "members" in kv[1]):
+            task.models[name] = task.load_model(run, name, info)
+            task.models[name].threshold = info.get("threshold")
+        return task
+
+    def candidate_params(self, name: str) -> dict[str, Any]:
+        """The user's parameters for candidate ``name``; subclasses add their defaults."""
+        return dict(self.option("candidate_params").get(name, {}))
+
+    def _check_options(self, options: dict[str, Any]) -> None:
+        self.check_option_names(options)
+        for name in options.get("candidates") or []:
+            if name not in self.CANDIDATES:
+                guess = closest(name, self.CANDIDATES.names())
+                raise ConfigError(
+                    f"Unknown candidate '{name}'.",
+                    (f"Did you mean '{guess}'? " if guess else "")
+                    + f"Valid candidates: {', '.join(self.CANDIDATES.names())}.",
+                )
+
+    def _check_labels(self, examples: Any) -> None:
+        counts = np.bincount(examples.labels[examples.labels >= 0], minlength=len(examples.classes))
+        present = [c for c, n in zip(examples.classes, counts, strict=True) if n > 0]
+        if len(present) < 2:
+            raise DataError(
+                f"Only one class ({', '.join(present) or 'none'}) in '{examples.source}'.",
+                f"Classification needs {self.unit} of at least two classes.",
+            )
+
+    def _split(self, examples: Any) -> tuple[Any, Any, Any, str]:
+        """Training, validation and test sets: the layout's own splits where it has them."""
+        split = getattr(examples, "split", None)
+        split = split if split is not None else np.full(len(examples), "")
+        if self.option("test_data") is not None:
+            test = self.read(self.option("test_data"))
+            rest, source = examples.subset(split != "test"), "the --test-data set"
+        elif (split == "test").any():
+            test, rest, source = (
+                examples.subset(split == "test"),
+                examples.subset(split != "test"),
+                "the dataset's test split",
+            )
+        else:
+            rest_idx, test_idx = self._holdout(examples.labels, self.option("test_size"))
+            test, rest = examples.subset(test_idx), examples.subset(rest_idx)
+            source = f"a stratified {self.option('test_size'):.0%} holdout"
+        rest_split = split[split != "test"]
+        if (rest_split == "val").any():
+            val, train = rest.subset(rest_split == "val"), rest.subset(rest_split != "val")
+            protocol = "the dataset's own validation split"
+        else:
+            train_idx, val_idx = self._holdout(rest.labels, self.option("val_size"))
+            train, val = rest.subset(train_idx), rest.subset(val_idx)
+            protocol = f"one stratified holdout of {self.option('val_size'):.0%} of the training {self.unit}"
+        if min(len(train), len(val), len(test)) == 0:
+            raise DataError(
+                f"Too few {self.unit} to train, validate and test ({len(examples)} readable).",
+                f"Provide at least a few dozen {self.unit} per class.",
+            )
+        return train, val, test, f"{protocol} (test: {source})"
+
+    def _holdout(self, labels: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.model_selection import train_test_split
+
+        index = np.arange(len(labels))
+        if len(labels) < 10:
+            raise DataError(
+                f"Only {len(labels)} labelled examples: too few to split.",
+                f"Provide at least a few dozen {self.unit} per class.",
+            )
+        stratify = labels if np.bincount(labels).min() >= 2 else None
+        return train_test_split(
+            index, test_size=size, random_state=self.option("seed"), stratify=stratify
+        )
+
+    def _bake_off(
+        self, plan: Any, data: tuple, weights: Any, run: RunFolder, started: float
+    ) -> list[dict[str, Any]]:
+        train, val, test = data
+        self._imbalanced = bool(plan.class_weights)  # where the prevalence matters
+        self._val_labels = np.asarray(val.labels)
+        rows = []
+        for name in plan.candidates:
+            params = self.run_params(name, run, started)
+            self.say(f"Training {name} on {len(train):,} {self.unit}")
+            model = self.CANDIDATES.get(name)(
+                "binary" if len(self.classes) == 2 else "multiclass",
+                len(self.classes),
+                self.option("seed"),
+                **params,
+            )
+            t0 = time.perf_counter()
+            model.fit(train, val, weights)
+            seconds = time.perf_counter() - t0
+            self.models[name] = model
+            row = {"candidate": name, "fit_seconds": seconds, "final_fit_seconds": seconds}
+            row.update(self._validate(model, plan, train, val, weights))
+            t0 = time.perf_counter()
+            test_proba = model.predict(self.inputs_of(test))
+            row.update(
+                test=self.score(test.labels, test_proba, model.threshold),
+                predict_us_per_row=1e6 * (time.perf_counter() - t0) / max(len(test), 1),
+                test_proba=test_proba,
+            )
+            rows.append(row)
+            validation = row["validation_metrics"]
+            self.say(
+                f"{name}: validation {plan.metric} {validation[plan.metric]:.4f} ({seconds:.1f} s)"
+            )
+        return rows
+
+    def run_params(self, name: str, run: RunFolder, started: float) -> dict[str, Any]:
+        """Candidate ``name``'s parameters for this run: a deep one also gets the device, a
+        progress bar, its checkpoint folder, resume, and what is left of the time limit."""
+        params = self.candidate_params(name)
+        if self.CANDIDATES.get(name).family == "deep":
+            params.setdefault("device", self.option("device"))
+            params.update(
+                progress=bool(self.option("verbose")),
+                checkpoint_dir=str(run.file("checkpoints") / name),
+                resume=self.option("resume") is not None,
+            )
+            limit = self.option("time_limit")
+            if limit is not None:
+                params.setdefault(
+                    "time_limit", max(1.0, 0.9 * limit - (time.perf_counter() - started))
+                )
+        return params
+
+    def _validate(self, model: Any, plan: Any, train: Any, val: Any, weights: Any) -> dict:
+        """Score a fitted candidate on validation. A cheap one (``refits``) is scored by k-fold
+        cross-validation over training + validation together, far less noisy than one small
+        holdout, then refit on all of it; its holdout probabilities are kept for ensembles
+        with the deep models, which only the holdout scores."""
+        val_proba = model.predict(self.inputs_of(val))
+        row: dict[str, Any] = {"val_proba": val_proba}
+        folds = int(self.option("cheap_folds") or 0)
+        if getattr(model, "refits", False) and folds >= 2:
+            t0 = time.perf_counter()
+            labels, oof, fold_of = model.cross_validate(train, val, weights, folds)
+            model.refit(train, val, weights)
+            row.update(final_fit_seconds=time.perf_counter() - t0, oof=(labels, oof, fold_of))
+        else:
+            labels, oof, fold_of = val.labels, val_proba, None
+        model.threshold = self._pick_threshold(labels, oof)
+        validation = self.score(labels, oof, model.threshold)
+        row.update(
+            validation=validation[plan.metric],
+            validation_metrics=validation,
+            validation_std=self._fold_std(labels, oof, fold_of, model.threshold, plan.metric),
+        )
+        return row
+
+    def _fold_std(
+        self, labels: np.ndarray, proba: np.ndarray, fold_of: Any, threshold: Any, metric: str
+    ) -> float:
+        if fold_of is None:
+            return 0.0
+        return float(
+            np.std(
+                [
+                    self.score(labels[fold_of == k], proba[fold_of == k], threshold)[metric]
+                    for k in np.unique(fold_of)
+                ]
+            )
+        )
+
+    def _keep_cross_validated(
+        self, rows: list[dict], plan: Any, chosen: str, reason: str
+    ) -> tuple[str, str]:
+        """A candidate scored on the holdout alone (a deep model) replaces the best
+        cross-validated one only when it beats it on the same holdout examples by more than
+        noise (a paired z of 2 on per-example correctness): a small holdout's luck would
+        otherwise decide, as it did in 4 of 10 folds of rt-polarity before this rule."""
+        by_name = {r["candidate"]: r for r in rows}
+        crossed = [r for r in rows if "oof" in r or r.get("cross_validated")]
+        if not crossed or chosen in {r["candidate"] for r in crossed}:
+            return chosen, reason
+        sign = 1.0 if plan.greater_is_better else -1.0
+        best = max(crossed, key=lambda r: sign * r["validation"])
+        labels = self._val_labels
+
+        def correct(row: dict) -> np.ndarray:
+            model = self.models[row["candidate"]]
+            threshold = getattr(model, "threshold", None)
+            proba = row["val_proba"]
+            if threshold is not None and proba.shape[1] == 2:
+                return ((proba[:, 1] >= threshold).astype(int) == labels).astype(float)
+            return (proba.argmax(axis=1) == labels).astype(float)
+
+        diff = correct(by_name[chosen]) - correct(best)
+        spread = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
+        z = diff.mean() / spread if spread > 0 else (np.inf if diff.mean() > 0 else 0.0)
+        if z >= 2.0:
+            return (
+                chosen,
+                reason + f" It beats {best['candidate']} on the same holdout (paired z {z:.1f}).",
+            )
+        return best["candidate"], (
+            f"{best['candidate']} (cross-validated {plan.metric} {best['validation']:.4f}) is kept: "
+            f"{chosen} scored {by_name[chosen]['validation']:.4f} on the holdout alone, and on the "
+            f"same holdout examples it is not clearly better (paired z {z:.1f} < 2)."
+        )
+
+    def _pick_threshold(self, labels: np.ndarray, proba: np.ndarray) -> float | None:
+        from layerwise.metrics import youden_threshold
+
+        setting = self.option("threshold")
+        if len(self.classes) != 2 or setting is None:
+            return None
+        if setting == "auto":  # Youden's J where classes are imbalanced; on balanced data the
+            # J-optimal cut of a small validation set is noise, and 0.5 (argmax) does as well
+            if getattr(self, "_imbalanced", True):
+                return youden_threshold(labels, proba[:, 1])
+            return 0.5
+        return float(setting)
+
+    def _threshold_of(self, name: str) -> float | None:
+        return getattr(self.models[name], "threshold", None)
+
+    # ---- metrics, predict, evaluate -----------------------------------------------------
+    def score(
+        self, labels: np.ndarray, proba: np.ndarray, threshold: float | None
+    ) -> dict[str, float]:
+        """Accuracy, balanced accuracy, macro-F1, ROC-AUC, log loss; with two classes and a
+        threshold, the label-based ones at that threshold plus sensitivity and specificity."""
+        from sklearn.metrics import f1_score
+
+        from layerwise.metrics import binary_operating_point, classification_metrics
+
+        known = labels >= 0
+        labels, proba = labels[known], proba[known]
+        if len(labels) == 0:
+            return {}
+        result = classification_metrics(labels, proba)
+        if threshold is not None and proba.shape[1] == 2:
+            point = binary_operating_point(labels, proba[:, 1], threshold)
+            called = (proba[:, 1] >= threshold).astype(int)
+            result.update(point)
+            result["macro_f1"] = float(
+                f1_score(labels, called, average="macro", labels=np.unique(labels))
+            )
+        return result
+
+    def _require_fitted(self) -> None:
+        if self.chosen is None:
+            raise ConfigError(
+                f"This {self.name} task has not been fitted.",
+                "Call fit(...) first, or layerwise.load(run_folder).",
+            )
+
+    def predict_proba(self, inputs: Any) -> np.ndarray:
+        self._require_fitted()
+        return self.models[self.chosen].predict(inputs)
+
+    def labels_of(self, proba: np.ndarray) -> list[str]:
+        if self.threshold is not None and proba.shape[1] == 2:
+            return [self.classes[int(p >= self.threshold)] for p in proba[:, 1]]
+        return [self.classes[i] for i in proba.argmax(axis=1)]
+
+    def predict(self, inputs: Any) -> pd.DataFrame:
+        """A frame with the input's name, ``prediction`` and ``probability_<class>`` per class."""
+        self._require_fitted()
+        examples = self.read(inputs, labelled=False)
+        proba = self.predict_proba(self.inputs_of(examples))
+        column = self.unit.rstrip("s")
+        result = pd.DataFrame({column: examples.names, "prediction": self.labels_of(proba)})
+        for i, label in enumerate(self.classes):
+            result[f"probability_{label}"] = proba[:, i]
+        notes = list(examples.notes)
+        skipped = getattr(examples, "skipped", [])
+        if skipped:
+            first = ", ".join(name for name, _ in skipped[:3])
+            notes.append(f"{len(skipped)} unreadable {self.unit} skipped (first: {first}).")
+        result.attrs["notes"] = notes + self.prediction_notes(examples)
+        return result
+
+    def prediction_notes(self, examples: Any) -> list[str]:
+        """Remarks on the inputs of a prediction (none by default)."""
+        return []
+
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        """Metrics on labelled data (a layout with a test split is scored on that split)."""
+        self._require_fitted()
+        examples = self.read(data, self.target, labelled=True)
+        notes = list(examples.notes)
+        split = getattr(examples, "split", None)
+        if split is not None and (split == "test").any():
+            examples = examples.subset(split == "test")
+            notes.append("scored on the dataset's test split")
+        unknown = int((examples.labels < 0).sum())
+        if unknown:
+            notes.append(f"{unknown} {self.unit} have classes not seen in training; left out.")
+        metrics: dict[str, Any] = self.score(
+            examples.labels, self.predict_proba(self.inputs_of(examples)), self.threshold
+        )
+        metrics["rows"] = int((examples.labels >= 0).sum())
+        metrics["notes"] = notes
+        return metrics
+
+    def choose_and_write(
+        self, run: RunFolder, test: Any, plan: Any, rows: list[dict], profile: Any, started: float
+    ) -> Run:
+        """The advisor's choice among the measured candidates, then the run folder."""
+        from layerwise.core import advisor
+        from layerwise.core.holdout_outputs import write_holdout_run
+
+        for model in self.models.values():
+            profile.notes += getattr(model, "notes", [])
+        complexity = {n: self.CANDIDATES.get(n).complexity for n in self.CANDIDATES.names()}
+        self.chosen, reason = advisor.choose(rows, plan, complexity)
+        self.chosen, reason = self._keep_cross_validated(rows, plan, self.chosen, reason)
+        self.threshold = getattr(self.models[self.chosen], "threshold", None)
+        self.say(f"[bold green]chosen[/bold green] {reason}")
+        return write_holdout_run(
+            self,
+            run,
+            test=test,
+            plan=plan,
+            rows=rows,
+            reason=reason,
+            profile=profile,
+            seconds=time.perf_counter() - started,
+        )

@@ -1,0 +1,145 @@
+"""Write the run folder of a holdout classification task (images, texts): every trained model,
+metrics, test predictions, decision.md, the task's own extras (``write_extras``) and the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from layerwise.core.task import Run
+from layerwise.runs import folder as names
+from layerwise.runs.folder import RunFolder
+from layerwise.runs.writer import close_run
+
+
+def save_models(task: Any, run: RunFolder, rows: list[dict]) -> dict[str, Any]:
+    """Every trained model is kept: the chosen one predicts, the CNN also explains."""
+    infos = {}
+    for name, model in task.models.items():
+        before = {p for p in run.path.iterdir() if p.is_file()}
+        info = {
+            "candidate": name,
+            "objective": model.objective,
+            "n_classes": model.n_classes,
+            "seed": model.seed,
+            "threshold": getattr(model, "threshold", None),
+            **model.save(run),
+        }
+        infos[name] = info
+        written = {p for p in run.path.iterdir() if p.is_file()} - before
+        row = next(r for r in rows if r["candidate"] == name)
+        row["size_bytes"] = sum(p.stat().st_size for p in written)
+    return infos
+
+
+def _metrics(task: Any, plan: Any, rows: list[dict], seconds: float, profile: Any) -> dict:
+    candidates = {}
+    for row in rows:
+        model = task.models[row["candidate"]]
+        entry = {
+            "family": task.CANDIDATES.get(row["candidate"]).family,
+            "validation": {
+                plan.metric: row["validation"],
+                f"{plan.metric}_std": row["validation_std"],
+                **row["validation_metrics"],
+            },
+            "test": row["test"],
+            "fit_seconds": row["fit_seconds"],
+            "predict_ms_per_row": row["predict_us_per_row"] / 1000.0,
+            "size_bytes": row.get("size_bytes"),
+            "threshold": getattr(model, "threshold", None),
+        }
+        if model.history is not None:
+            entry.update(
+                epochs=len(model.history),
+                stopped=getattr(model, "stopped_reason", ""),
+                parameters=int(sum(p.numel() for p in model.model.parameters())),
+            )
+        entry.update(getattr(model, "facts", dict)())
+        candidates[row["candidate"]] = entry
+    chosen_row = next(r for r in rows if r["candidate"] == task.chosen)
+    return {
+        "task": task.name,
+        "metric": plan.metric,
+        "greater_is_better": True,
+        "validation_protocol": plan.protocol,
+        "chosen": task.chosen,
+        "test": chosen_row["test"],
+        "candidates": candidates,
+        f"skipped_{task.unit}": len(getattr(profile, "skipped", [])),
+        "total_seconds": seconds,
+        **task.extra_metrics(),
+    }
+
+
+def _test_predictions(task: Any, test: Any, proba: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            task.unit.rstrip("s"): test.names,
+            "y_true": [task.classes[i] for i in test.labels],
+            "y_pred": task.labels_of(proba),
+        }
+    )
+    for i, label in enumerate(task.classes):
+        frame[f"proba_{label}"] = proba[:, i]
+    return frame
+
+
+def write_holdout_run(
+    task: Any,
+    run: RunFolder,
+    *,
+    test: Any,
+    plan: Any,
+    rows: list[dict],
+    reason: str,
+    profile: Any,
+    seconds: float,
+) -> Run:
+    """Write every file of the run folder, the manifest last, and return the Run."""
+    from layerwise.core.advisor import decision_markdown
+
+    infos = save_models(task, run, rows)  # first: decision.md shows the model sizes
+    families = {n: task.CANDIDATES.get(n).family for n in task.CANDIDATES.names()}
+    decision = decision_markdown(profile, plan, rows, task.chosen, reason, families)
+    run.write_json(
+        names.PREPROCESS,
+        {
+            "classes": task.classes,
+            "target": task.target,
+            "threshold": task.threshold,
+            "chosen": task.chosen,
+            **task.preprocess_json(),
+            "models": infos,
+        },
+    )
+    run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
+    metrics = _metrics(task, plan, rows, seconds, profile)
+    run.write_json(names.METRICS, metrics)
+    run.write_json("profile.json", profile.to_dict())
+    deep = [m for m in task.models.values() if m.history is not None]
+    if deep:  # the chosen deep model's curves, else the first deep model's
+        chosen = task.models[task.chosen]
+        (chosen if chosen.history is not None else deep[0]).history.write_csv(
+            run.file(names.HISTORY)
+        )
+    proba = next(r for r in rows if r["candidate"] == task.chosen)["test_proba"]
+    frame = _test_predictions(task, test, proba)
+    run.write_with(names.PREDICTIONS, lambda p: frame.to_csv(p, index=False))
+    task.write_extras(run, test, {r["candidate"]: r["test_proba"] for r in rows})
+    run.write_text(names.DECISION, decision)
+    report = close_run(task, run, task.chosen)
+    for row in rows:
+        row.pop("test_proba", None)
+        row.pop("val_proba", None)
+        row.pop("oof", None)
+    return Run(
+        path=run.path,
+        task=task,
+        metrics=metrics,
+        chosen=task.chosen,
+        report=report,
+        notes=list(profile.notes),
+    )

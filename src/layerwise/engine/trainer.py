@@ -1,0 +1,613 @@
+"""The one training loop for every gradient-trained model in layerwise.
+
+Options, not subclasses: epochs or time limit, early stopping with best-weights restore,
+mixed precision on CUDA, gradient clipping, learning-rate schedules, checkpoint/resume,
+progress bar and per-epoch history. Custom training (GAN, RL) overrides :meth:`Trainer.train_step`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from layerwise.engine.callbacks import MODES, EarlyStopping, History, StepLog, lr_lambda
+from layerwise.engine.checkpoint import (
+    BEST,
+    capture_rng,
+    has_checkpoint,
+    load_checkpoint,
+    load_weights,
+    restore_rng,
+    save_checkpoint,
+    scheduler_state,
+)
+from layerwise.engine.progress import TrainingProgress
+from layerwise.errors import ConfigError, DataError, TrainingError
+
+OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop")
+SCHEDULES = ("cosine", "onecycle", "constant")
+PRECISIONS = ("auto", "off", "bf16", "fp16")
+# Training data up to this size is moved to the GPU once, so batches are slices, not copies.
+GPU_RESIDENT_BYTES = 1 << 30
+
+Metric = Callable[[torch.Tensor, torch.Tensor], float]
+Data = tuple[torch.Tensor, ...] | Iterable[Any]
+
+
+def _choice(name: str, value: str, valid: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.lower() not in valid:
+        raise ConfigError(
+            f"{name}={value!r} is not valid.",
+            "Use one of: " + ", ".join(repr(v) for v in valid) + ".",
+        )
+    return value.lower()
+
+
+@dataclass
+class TrainerConfig:
+    """Every option of :class:`Trainer`; the defaults suit most models.
+
+    ``schedule``: "cosine" decays per step to 0 over ``epochs`` after ``warmup_steps`` of
+    linear warmup; "onecycle" rises from lr/25 to lr over ``warmup_steps`` (default 30% of
+    the steps) and anneals to lr/250000 with a cosine; "constant" keeps lr after warmup.
+    ``mixed_precision`` applies on CUDA only ("auto": bf16 where supported, else fp16 with
+    a gradient scaler); the CPU path is always float32 and deterministic.
+
+    Example:
+        >>> TrainerConfig(epochs=5, lr=3e-3, patience=None).optimizer
+        'adamw'
+    """
+
+    epochs: int = 100
+    time_limit: float | None = None
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adamw"
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    clip_grad_norm: float | None = None
+    patience: int | None = 10
+    monitor: str = "val_loss"
+    mode: str = "min"
+    restore_best: bool = True
+    mixed_precision: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    checkpoint_dir: str | Path | None = None
+    resume: bool = False
+    progress: bool = True
+    shuffle: bool = True
+    eval_batch_size: int | None = None
+    channels_last: bool = False  # convnets: NHWC weights and 4-D batches, often faster on GPU
+    compile: bool = (
+        False  # torch.compile the model; off by default (not faster for small CPU models)
+    )
+    # CPU intra-op threads while training (None: torch's setting). Tiny models train as fast on one
+    # thread, and then two trainings on one machine don't slow each other down (OpenMP spin-waits).
+    cpu_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        self.optimizer = _choice("optimizer", self.optimizer, OPTIMIZERS)
+        self.schedule = _choice("schedule", self.schedule, SCHEDULES)
+        self.mode = _choice("mode", self.mode, MODES)
+        self.mixed_precision = _choice("mixed_precision", self.mixed_precision, PRECISIONS)
+        for name in ("epochs", "batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(
+                    f"{name}={getattr(self, name)!r} is not valid.", "Use a whole number >= 1."
+                )
+        if self.time_limit is not None and not self.time_limit >= 0:
+            raise ConfigError(
+                f"time_limit={self.time_limit!r} is not valid.", "Use seconds >= 0, or None."
+            )
+        if self.warmup_steps < 0:
+            raise ConfigError(
+                f"warmup_steps={self.warmup_steps!r} is not valid.", "Use a whole number >= 0."
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["checkpoint_dir"] = None if self.checkpoint_dir is None else str(self.checkpoint_dir)
+        return out
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> cuda if available else cpu; otherwise the named device, checked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ConfigError(
+            f"device={name!r} is not valid.", "Use 'auto', 'cpu', 'cuda' or 'cuda:<index>'."
+        ) from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device={name!r} was asked for but CUDA is not available.",
+            "Use device='auto' or 'cpu'.",
+        )
+    return device
+
+
+def _to_cpu(out: Any) -> Any:
+    if isinstance(out, torch.Tensor):
+        out = out.detach().to("cpu")
+        return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
+    if isinstance(out, Mapping):
+        return {k: _to_cpu(v) for k, v in out.items()}
+    if isinstance(out, tuple | list):
+        return type(out)(_to_cpu(v) for v in out)
+    return out
+
+
+def _concat(parts: list[Any]) -> Any:
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts)
+    if isinstance(first, Mapping):
+        return {k: _concat([p[k] for p in parts]) for k in first}
+    return type(first)(_concat(list(group)) for group in zip(*parts, strict=True))
+
+
+class Trainer:
+    """Trains ``model`` with ``loss_fn(outputs, target)`` on tuples ``(*inputs, target)``.
+
+    The model is called as ``model(*inputs)``. Data is a tuple of equally long tensors
+    (batched here with a seeded permutation) or a DataLoader yielding such tuples.
+
+    Example:
+        >>> import torch
+        >>> x, y = torch.randn(64, 3), torch.randn(64, 1)
+        >>> trainer = Trainer(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss,
+        ...                   TrainerConfig(epochs=2, progress=False))
+        >>> history = trainer.fit((x, y), val=(x, y))
+        >>> len(history), trainer.stopped_reason
+        (2, 'max epochs')
+        >>> trainer.predict((x,)).shape
+        torch.Size([64, 1])
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fn: Callable[[Any, torch.Tensor], torch.Tensor],
+        config: TrainerConfig | None = None,
+        metrics: Mapping[str, Metric] | None = None,
+        callbacks: Iterable[Any] | None = None,
+        batch_transform: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None,
+    ):
+        self.config = config or TrainerConfig()
+        # Applied to every training batch (on the device) before train_step: augmentation
+        # on tensors, e.g. random crops and flips of image batches. Evaluation batches are untouched.
+        self.batch_transform = batch_transform
+        # Objects with optional on_train_begin(trainer), on_epoch_end(trainer, record) and
+        # on_train_end(trainer); on_epoch_end may set ``trainer.stop_training = True`` or call
+        # :meth:`set_lr`.
+        self.callbacks = list(callbacks or [])
+        self.stop_training = False
+        self.device = resolve_device(self.config.device)
+        self.model = model.to(self.device)
+        if self.config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if self.config.compile:
+            self.model.compile()  # in place: state_dict keys and checkpoints stay the same
+        self.loss_fn = loss_fn
+        self.metrics = dict(metrics or {})
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
+        self.history = History(monitor=self.config.monitor, mode=self.config.mode)
+        self.best_epoch = 0
+        self.stopped_reason = ""
+        self._generator = torch.Generator().manual_seed(self.config.seed)
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._checkpoint_set: Path | None = None
+        self._last_lr = self.config.lr
+        # Record keys the progress bar shows besides the losses (e.g. an agent's mean return).
+        self.progress_keys: tuple[str, ...] = ()
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        mode = self.config.mixed_precision
+        if self.device.type != "cuda" or mode == "off":
+            return None
+        if mode == "auto":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if mode == "bf16" else torch.float16
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The mixed-precision context for forward passes (a no-op off CUDA)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+
+    # ---- the step ---------------------------------------------------------------------------
+
+    def train_step(self, batch: tuple[Any, ...]) -> dict[str, float | torch.Tensor]:
+        """One optimisation step on one batch; returns ``{"loss": ...}`` (and any extra values).
+
+        Values may be floats or 0-dim tensors; tensors avoid a device sync per step. Each key
+        ``k`` is averaged over the epoch and recorded as ``train_k``. Override for custom training.
+        """
+        *inputs, target = batch
+        with self.autocast():
+            loss = self.loss_fn(self.model(*inputs), target)
+        self.backward_step(loss)
+        return {"loss": loss.detach()}
+
+    def backward_step(
+        self,
+        loss: torch.Tensor,
+        optimizer: torch.optim.Optimizer | None = None,
+        inputs: list[torch.Tensor] | None = None,
+    ) -> None:
+        """Zero the gradients, backpropagate ``loss`` (scaled for fp16), clip, and step.
+
+        ``inputs``: only these parameters receive gradients (the others keep none, so the
+        optimizer leaves them as they are), e.g. a GAN's generator step, whose loss flows
+        through the discriminator without training it.
+        """
+        optimizer = optimizer or self.optimizer
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward(inputs=inputs)
+            if self.config.clip_grad_norm is not None:
+                self.scaler.unscale_(optimizer)
+                self._clip(optimizer)
+            self.scaler.step(optimizer)
+            self.scaler.update()
+            return
+        loss.backward(inputs=inputs)
+        if self.config.clip_grad_norm is not None:
+            self._clip(optimizer)
+        optimizer.step()
+
+    def _clip(self, optimizer: torch.optim.Optimizer) -> None:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, self.config.clip_grad_norm)
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def _prepare(self, data: Data, name: str) -> Data:
+        if not isinstance(data, tuple | list):
+            return data  # a DataLoader or other iterable of batches
+        if not data or not all(isinstance(t, torch.Tensor) for t in data):
+            raise DataError(
+                f"{name} must be a tuple of tensors (*inputs, target); got {[type(t).__name__ for t in data]}."
+            )
+        lengths = {len(t) for t in data}
+        if len(lengths) != 1 or 0 in lengths:
+            raise DataError(
+                f"The tensors of {name} have lengths {[len(t) for t in data]}.",
+                "Give tensors of one equal, non-zero length.",
+            )
+        size = sum(t.numel() * t.element_size() for t in data)
+        if self.device.type == "cpu" or size <= GPU_RESIDENT_BYTES:
+            return tuple(t.to(self.device) for t in data)
+        return tuple(data)
+
+    def _steps_per_epoch(self, data: Data) -> int | None:
+        if isinstance(data, tuple):
+            n, size = len(data[0]), self.config.batch_size
+            return math.ceil(self._train_stop(n) / size)
+        try:
+            return len(data)  # type: ignore[arg-type]
+        except TypeError:
+            return None
+
+    def _train_stop(self, n: int) -> int:
+        # A last batch of one sample breaks BatchNorm in training mode; it is left out (the
+        # permutation changes every epoch, so no sample is left out for good).
+        return n - 1 if n > 1 and n % self.config.batch_size == 1 else n
+
+    def _batches(self, data: Data, train: bool) -> Iterator[tuple[Any, ...]]:
+        if not isinstance(data, tuple | list):
+            for batch in data:
+                batch = batch if isinstance(batch, tuple | list) else (batch,)
+                yield tuple(
+                    t.to(self.device, non_blocking=True) if isinstance(t, torch.Tensor) else t
+                    for t in batch
+                )
+            return
+        n = len(data[0])
+        size = (
+            self.config.batch_size
+            if train
+            else (self.config.eval_batch_size or 4 * self.config.batch_size)
+        )
+        on_device = all(t.device == self.device for t in data)
+        perm = None
+        if train and self.config.shuffle:
+            perm = torch.randperm(n, generator=self._generator)
+            # On a GPU one gather per epoch makes every batch a free slice; on the CPU the same
+            # gather is a full copy of the data each epoch, slower than gathering batch by batch.
+            if on_device and self.device.type != "cpu":
+                data = tuple(t[perm.to(t.device)] for t in data)
+                perm = None
+        stop = self._train_stop(n) if train else n
+        for start in range(0, stop, size):
+            if perm is None:
+                batch = tuple(t[start : start + size] for t in data)
+            else:
+                index = perm[start : start + size]
+                batch = tuple(t[index] for t in data)
+            if not on_device:  # pinned host memory lets the copy to the GPU overlap compute
+                pin = self.device.type == "cuda"
+                batch = tuple(
+                    (t.pin_memory() if pin else t).to(self.device, non_blocking=True) for t in batch
+                )
+            if self.config.channels_last:
+                batch = tuple(
+                    t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+                    for t in batch
+                )
+            yield batch
+
+    # ---- fit --------------------------------------------------------------------------------
+
+    def make_optimizer(self) -> torch.optim.Optimizer | None:
+        """The optimizer of the model's trainable parameters (from the config's ``optimizer``,
+        ``lr`` and ``weight_decay``). Override for parameter groups (e.g. a GAN's two networks
+        with their own rates in one optimizer, which the checkpoints then save whole)."""
+        cfg = self.config
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            return None
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        return kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def _make_scheduler(
+        self, steps_per_epoch: int | None
+    ) -> torch.optim.lr_scheduler.LambdaLR | None:
+        cfg = self.config
+        if self.optimizer is None:
+            return None
+        if steps_per_epoch is None and cfg.schedule != "constant":
+            raise ConfigError(
+                f"schedule={cfg.schedule!r} needs the number of steps per epoch, but the training data has no len().",
+                "Use schedule='constant', or give data with a length.",
+            )
+        total = (steps_per_epoch or 1) * cfg.epochs
+        return torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(cfg.schedule, total, cfg.warmup_steps)
+        )
+
+    def fit(self, train: Data, val: Data | None = None) -> History:
+        """Train until ``epochs``, early stopping or ``time_limit``; return the :class:`History`.
+
+        Raises:
+            TrainingError: if the loss becomes NaN or infinite (the checkpoint on disk is left
+                as it was after the last good epoch).
+        """
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        self._generator.manual_seed(cfg.seed)
+        train = self._prepare(train, "train")
+        val = None if val is None else self._prepare(val, "val")
+        steps = self._steps_per_epoch(train)
+        self.optimizer = self.make_optimizer()
+        self.scheduler = self._make_scheduler(steps)
+        monitor, mode = cfg.monitor, cfg.mode
+        if val is None and cfg.monitor.startswith("val_"):  # nothing to validate: watch the loss
+            monitor, mode = "train_loss", "min"
+        self.history = History(monitor=monitor, mode=mode)
+        self._stopper = EarlyStopping(monitor, mode, cfg.patience)
+        self._best_state = None
+        self._checkpoint_set = None  # the set last written or resumed from (its best carries over)
+        start = self._resume() if cfg.resume and has_checkpoint(cfg.checkpoint_dir) else 0
+        self.stop_training = False
+        self._callback("on_train_begin")
+        try:
+            with self._cpu_threads():
+                self._loop(train, val, start, steps)
+        except TrainingError:
+            self._restore_best()
+            self._callback("on_train_end")
+            raise
+        self.best_epoch = self._stopper.best_epoch
+        self._restore_best()
+        self._callback("on_train_end")
+        return self.history
+
+    def _callback(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            method = getattr(callback, hook, None)
+            if method is not None:
+                method(self, *args)
+
+    def set_lr(self, lr: float) -> None:
+        """Set the learning rate of every parameter group (and the schedule's base) to ``lr``."""
+        if self.optimizer is None:
+            return
+        ratio = lr / max(self.optimizer.param_groups[0]["lr"], 1e-300)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["lr"] * ratio
+        if self.scheduler is not None:
+            self.scheduler.base_lrs = [base * ratio for base in self.scheduler.base_lrs]
+        self._last_lr = self.optimizer.param_groups[0]["lr"]
+
+    def _loop(self, train: Data, val: Data | None, start: int, steps: int | None) -> None:
+        cfg = self.config
+        began = time.perf_counter()
+        self.stopped_reason = "max epochs"
+        check_every = 1 if self.device.type == "cpu" else 64
+        with TrainingProgress(
+            cfg.epochs, steps, self.history.monitor, cfg.progress, start, self.progress_keys
+        ) as bar:
+            for epoch in range(start + 1, cfg.epochs + 1):
+                t0 = time.perf_counter()
+                self.model.train()
+                bar.start_epoch(epoch)
+                log = StepLog(epoch, check_every)
+                step = 0
+                for step, batch in enumerate(self._batches(train, train=True), 1):
+                    if self.optimizer is not None:
+                        self._last_lr = self.optimizer.param_groups[0]["lr"]
+                    if self.batch_transform is not None:
+                        batch = self.batch_transform(batch)
+                    out = self.train_step(batch)
+                    log.add(out, len(batch[0]) if isinstance(batch[0], torch.Tensor) else 1)
+                    if self.scheduler is not None:
+                        self.scheduler.step()
+                    bar.step(step)
+                if step == 0 and epoch > start + 1:  # batch sources that stop at a deadline
+                    self.stopped_reason = "time limit" if cfg.time_limit else "no more batches"
+                    break
+                record: dict[str, Any] = {"epoch": epoch, **log.means()}
+                if val is not None:
+                    record.update(self.evaluate(val))
+                record["lr"] = self._last_lr
+                record["seconds"] = time.perf_counter() - t0
+                self.history.append(record)
+                improved = self._stopper.update(record)
+                if improved:
+                    self._best_state = {
+                        k: v.detach().to("cpu", copy=True)
+                        for k, v in self.model.state_dict().items()
+                    }
+                if cfg.checkpoint_dir is not None:
+                    self._save(epoch, improved)
+                bar.end_epoch(epoch, record)
+                self._callback("on_epoch_end", record)
+                if self.stop_training and epoch < cfg.epochs:
+                    self.stopped_reason = "callback"
+                    break
+                if self._stopper.should_stop and epoch < cfg.epochs:
+                    self.stopped_reason = "early stopping"
+                    break
+                if (
+                    cfg.time_limit is not None
+                    and epoch < cfg.epochs
+                    and time.perf_counter() - began >= cfg.time_limit
+                ):
+                    self.stopped_reason = "time limit"
+                    break
+
+    def _restore_best(self) -> None:
+        if self.config.restore_best and self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
+
+    # ---- checkpoints ------------------------------------------------------------------------
+
+    def _save(self, epoch: int, improved: bool) -> None:
+        rng = capture_rng(self._generator, self.device)
+        scheduler = None
+        if self.scheduler is not None:
+            scheduler = {k: v for k, v in self.scheduler.state_dict().items() if k != "lr_lambdas"}
+        state = {
+            "epoch": epoch,
+            "monitor": self.history.monitor,
+            "mode": self.history.mode,
+            "best_metric": self._stopper.best,
+            "best_epoch": self._stopper.best_epoch,
+            "history": self.history.records,
+            "scheduler": scheduler,
+            "rng": rng,
+            "config": self.config.to_dict(),
+        }
+        best = self._best_state if improved else None
+        folder, previous = self.config.checkpoint_dir, self._checkpoint_set
+        self._checkpoint_set = save_checkpoint(
+            folder, self.model, self.optimizer, state, best, previous=previous
+        )
+
+    def _resume(self) -> int:
+        """Continue from the newest complete checkpoint; 0 (from the start) when there is none.
+        load_checkpoint has checked state.json field by field, so what is read here is sound."""
+        state = load_checkpoint(self.config.checkpoint_dir, self.model, self.optimizer, self.device)
+        if state is None:
+            return 0
+        folder = Path(state["folder"])
+        self.history.records = list(state.get("history", []))
+        self._stopper.load_state(
+            {
+                "best": state.get("best_metric"),
+                "best_epoch": state.get("best_epoch", 0),
+                "epoch": state["epoch"],
+            }
+        )
+        try:
+            if self.scheduler is not None and state.get("scheduler"):
+                saved = scheduler_state(state["scheduler"], self.scheduler, folder)
+                self.scheduler.load_state_dict(saved)
+            restore_rng(state.get("rng", {}), self._generator, self.device)
+        except (RuntimeError, ValueError, TypeError) as error:  # e.g. a CUDA state of another size
+            raise TrainingError(
+                f"The checkpoint in {folder} cannot be restored: {error}.",
+                f"Delete {self.config.checkpoint_dir} to train this model again from the first "
+                "epoch.",
+            ) from error
+        if (folder / BEST).is_file():
+            self._best_state = load_weights(folder / BEST, "cpu")
+        self._checkpoint_set = folder
+        return int(state["epoch"])
+
+    # ---- evaluation and prediction ----------------------------------------------------------
+
+    def evaluate(self, data: Data) -> dict[str, float]:
+        """``val_loss`` and ``val_<name>`` for each metric, on the whole of ``data``.
+
+        Metrics get the concatenated outputs and targets of all batches, on the CPU.
+        """
+        data = self._prepare(data, "val")
+        was_training = self.model.training
+        self.model.eval()
+        total = torch.zeros((), device=self.device, dtype=torch.float64)
+        count = 0
+        outputs, targets = [], []
+        with torch.no_grad(), self.autocast():
+            for *inputs, target in self._batches(data, train=False):
+                out = self.model(*inputs)
+                total += self.loss_fn(out, target).detach().double() * len(target)
+                count += len(target)
+                if self.metrics:
+                    outputs.append(_to_cpu(out))
+                    targets.append(_to_cpu(target))
+        self.model.train(was_training)
+        result = {"val_loss": total.item() / max(count, 1)}
+        if self.metrics:
+            joined, target = _concat(outputs), torch.cat(targets)
+            for name, fn in self.metrics.items():
+                result[f"val_{name}"] = float(fn(joined, target))
+        return result
+
+    @contextlib.contextmanager
+    def _cpu_threads(self) -> Iterator[None]:
+        """Run with ``cpu_threads`` intra-op threads on the CPU, then restore torch's setting."""
+        threads = self.config.cpu_threads
+        if self.device.type != "cpu" or threads is None:
+            yield
+            return
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+    def predict(self, inputs: tuple[torch.Tensor, ...] | torch.Tensor) -> Any:
+        """The model outputs for ``inputs`` (no target), batched, in eval mode, on the CPU."""
+        if isinstance(inputs, torch.Tensor):
+            inputs = (inputs,)
+        was_training = self.model.training
+        self.model.eval()
+        parts = []
+        with torch.no_grad(), self.autocast():
+            for batch in self._batches(
+                tuple(inputs) if isinstance(inputs, list) else inputs, train=False
+            ):
+                parts.append(_to_cpu(self.model(*batch)))
+        self.model.train(was_training)
+        return _concat(parts)

@@ -1,0 +1,1 @@
+"""The forecasting application: its task, readers, candidates, outputs and report."""

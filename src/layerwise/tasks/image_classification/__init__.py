@@ -1,0 +1,1 @@
+"""The image classification application: its task, readers, candidates, outputs and report."""

@@ -1,0 +1,1 @@
+"""The image generation application: its task, readers, candidates, outputs and report."""

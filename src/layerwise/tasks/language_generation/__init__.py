@@ -1,0 +1,1 @@
+"""The language generation application: its task, readers, candidates, outputs and report."""

@@ -1,0 +1,219 @@
+"""The language-generation bake-off and run folder: tokenise, split, fit the n-gram model and
+the GPT, score both on the whole validation split, serve the lower loss; generation, loss on
+new text, and loading a run."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from layerwise.core.task import Run
+from layerwise.engine.callbacks import Snapshots
+from layerwise.errors import ConfigError
+from layerwise.runs import folder as names
+from layerwise.runs.folder import RunFolder
+
+TOKENIZER = "tokenizer.json"
+SAMPLES = "samples.json"
+SAMPLE_TOKENS = 200
+SAMPLES_PER_RUN = 8
+STEPS_PER_EPOCH = 200
+
+
+def fit_language(task: Any, data: Any, started: float) -> Run:
+    from layerwise.runs.writer import open_run_folder
+    from layerwise.tasks.language_generation.corpus import make_tokenizer, read_corpus, split_corpus
+
+    corpus = read_corpus(data)
+    kind, fraction = task.option("tokenizer"), float(task.option("val_fraction"))
+    # BPE merges are learned on the training part only: the validation text stays unseen
+    fit_on = (
+        corpus.text if kind == "char" else corpus.text[: int(len(corpus.text) * (1 - fraction))]
+    )
+    task.tokenizer = make_tokenizer(kind, fit_on)
+    ids = np.asarray(task.tokenizer.encode(corpus.text), dtype=np.int64)
+    train, val = split_corpus(ids, fraction)
+    for note in corpus.notes:
+        task.say(f"[dim]note: {note}[/dim]")
+    run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
+    task.say(f"{len(corpus.text):,} characters, {len(ids):,} tokens ({task.option('tokenizer')}, "
+             f"vocabulary {task.tokenizer.vocab_size}); validation: the last "
+             f"{task.option('val_fraction'):.0%}")  # fmt: skip
+    rows, models = [], {}
+    chars_per_token = len(corpus.text) / max(len(ids), 1)
+    for name in task.candidate_names(("ngram", "gpt")):
+        start = time.perf_counter()
+        model, extra = (_fit_ngram if name == "ngram" else _fit_gpt)(task, train, val, run)
+        loss = extra.pop("val_loss")
+        row = {"candidate": name, "family": "classical" if name == "ngram" else "deep",
+               "fit_seconds": time.perf_counter() - start,
+               "validation": _loss_figures(loss, chars_per_token), **extra}  # fmt: skip
+        task.say(f"  {name:<6} validation loss {loss:.4f} nats/token "
+                 f"(fit {row['fit_seconds']:.1f} s)")  # fmt: skip
+        rows.append(row)
+        models[name] = model
+    best = min(rows, key=lambda r: r["validation"]["loss"])
+    task.chosen, task.model = best["candidate"], models[best["candidate"]]
+    from layerwise.tasks.language_generation.outputs import write_language_run
+
+    return write_language_run(task, run, corpus, rows, models, started)
+
+
+def _loss_figures(loss: float, chars_per_token: float) -> dict[str, float]:
+    return {"loss": loss, "perplexity": float(np.exp(loss)),
+            "nats_per_char": loss / max(chars_per_token, 1e-9)}  # fmt: skip
+
+
+def _fit_ngram(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> tuple[Any, dict]:
+    from layerwise.tasks.language_generation.ngram import NGramLM
+
+    model = NGramLM(kind=task.option("tokenizer"), **task.candidate_options("ngram"))
+    model.fit(train, val, vocab_size=task.tokenizer.vocab_size)
+    return model, {"val_loss": float(model.loss(val)), "order": model.order}
+
+
+def _fit_gpt(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> tuple[Any, dict]:
+    from layerwise.models.gpt import GPT, GPTConfig, parameter_count
+    from layerwise.tasks.language_generation.corpus import all_windows, random_windows
+    from layerwise.tasks.language_generation.task import CPU_BUDGET_S, GPU_BUDGET_S
+    from layerwise.tasks.language_generation.train import (
+        EVAL_BATCHES,
+        LMTrainer,
+        WindowBatches,
+        gpt_config,
+        window_loss,
+    )
+
+    seed, params = int(task.option("seed")), task.candidate_options("gpt")
+    config = GPTConfig.preset(params.pop("size", task.option("size")), task.tokenizer.vocab_size,
+                              params.pop("block_size", None))  # fmt: skip
+    block = config.block_size
+    torch.manual_seed(seed)
+    model = GPT(config)
+    counts = parameter_count(model)
+    task.say(f"  gpt    {task.option('size')}: {counts['total']:,} parameters, block {block}")
+    trainer_params = {"device": task.option("device"), "progress": bool(task.option("verbose")),
+                      "checkpoint_dir": str(run.file(names.CHECKPOINTS) / "gpt"),
+                      "time_limit": task.time_budget(CPU_BUDGET_S, GPU_BUDGET_S), "batch_size": 16, **params}  # fmt: skip
+    config_ = gpt_config(trainer_params, seed)
+    steps = int(params.get("steps_per_epoch", STEPS_PER_EPOCH))
+    total = int(params.get("max_steps", 10**9))
+    trainer = LMTrainer(model, config_, total, warmup=int(params.get("warmup", 50)))
+    train_t, val_t = torch.from_numpy(train), torch.from_numpy(val)
+    batches = WindowBatches(train_t, block, config_.batch_size, steps, seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    estimate = random_windows(val_t, block, EVAL_BATCHES * config_.batch_size, generator)
+    samples = SampleLog(task, config_.time_limit)
+    trainer.callbacks.append(samples)
+    if config_.time_limit:
+        batches.deadline = time.perf_counter() + config_.time_limit
+    history = trainer.fit(batches, val=estimate)
+    model = trainer.model.to("cpu").eval()
+    loss = window_loss(model, all_windows(val_t, block))
+    return model, {"val_loss": loss, "history": history, "samples": samples.taken,
+                   "parameters": counts, "architecture": config.to_dict(),
+                   "steps": trainer.step_count, "stopped": trainer.stopped_reason}  # fmt: skip
+
+
+class SampleLog(Snapshots):
+    """Generates a short sample from the prompt at up to SAMPLES_PER_RUN moments of training
+    (spread over the time limit), for the report."""
+
+    def __init__(self, task: Any, limit: float | None):
+        super().__init__(limit, SAMPLES_PER_RUN)
+        self.task = task
+
+    def take(self, trainer: Any, record: dict[str, Any], elapsed: float) -> dict[str, Any]:
+        from layerwise.tasks.language_generation.train import sample_text
+
+        prompt, _ = encode_prompt(self.task, self.task.option("prompt"))
+        text = sample_text(trainer.model, self.task.tokenizer, prompt, SAMPLE_TOKENS // 2,
+                           seed=int(self.task.option("seed")))  # fmt: skip
+        return {"epoch": record["epoch"], "step": trainer.step_count,
+                "seconds": round(elapsed, 1), "val_loss": record.get("val_loss"), "text": text}  # fmt: skip
+
+
+def encode_prompt(task: Any, prompt: str) -> tuple[np.ndarray, list[str]]:
+    """Token ids of ``prompt``; characters outside a char vocabulary are mapped, skipped or
+    refused (the ``unknown`` option), with a note saying which."""
+    how, notes = task.option("unknown"), []
+    unknown = task.tokenizer.unknown(prompt)  # always empty for byte-level BPE
+    if unknown and how != "error":  # "error" raises in encode, naming them
+        done = "mapped to close ones" if how == "map" else "left out"
+        notes.append(
+            f"characters not in the training text ({''.join(sorted(unknown))!r}) were {done}"
+        )
+    ids = np.asarray(task.tokenizer.encode(prompt, unknown=how), dtype=np.int64)
+    if len(ids) == 0:  # generation needs a token to start from: a new line, where the text had one
+        ids = np.asarray(task.tokenizer.encode("\n", unknown="skip"), dtype=np.int64)[:1]
+        if len(ids) == 0:
+            ids = np.zeros(1, dtype=np.int64)
+    return ids, notes
+
+
+def generate(task: Any, prompt: str, settings: dict[str, Any], seed: int, on_text: Any) -> str:
+    ids, _ = encode_prompt(task, prompt)
+    n = int(settings["max_tokens"])
+    if n < 0:
+        raise ConfigError(f"--max-tokens {n} is not valid.", "Ask for 0 or more tokens.")
+    decode = task.tokenizer.decode
+    callback = None
+    if on_text is not None:
+        generated: list[int] = []
+
+        def callback(token: int) -> None:
+            before = decode(generated)
+            generated.append(int(token))
+            on_text(decode(generated)[len(before) :])
+
+    if task.chosen == "ngram":  # samples from the smoothed distribution (temperature 1)
+        out = task.model.sample(ids, n, seed=seed)
+        for token in out if callback is not None else []:
+            callback(token)
+        return decode(list(ids) + list(out))
+    idx = torch.from_numpy(ids)[None, :]
+    generator = torch.Generator().manual_seed(seed)
+    out = task.model.generate(idx, n, temperature=float(settings["temperature"]),
+                              top_k=settings["top_k"], top_p=settings["top_p"],
+                              generator=generator, on_token=callback)  # fmt: skip
+    return decode(out[0].tolist())
+
+
+def text_loss(task: Any, data: Any) -> dict[str, Any]:
+    from layerwise.tasks.language_generation.corpus import all_windows, read_corpus
+
+    corpus = read_corpus(data)
+    ids = np.asarray(task.tokenizer.encode(corpus.text, unknown="map"), dtype=np.int64)
+    if task.chosen == "ngram":
+        loss = float(task.model.loss(ids))
+    else:
+        from layerwise.tasks.language_generation.train import window_loss
+
+        loss = window_loss(
+            task.model, all_windows(torch.from_numpy(ids), task.model.config.block_size)
+        )
+    return {"rows": len(corpus.text), "tokens": len(ids),
+            **_loss_figures(loss, len(corpus.text) / max(len(ids), 1))}  # fmt: skip
+
+
+def restore(cls: Any, run: RunFolder) -> Any:
+    from layerwise.tasks.language_generation.corpus import tokenizer_from_dict
+
+    stored = run.read_json(names.PREPROCESS)
+    task = cls(verbose=False, **stored.get("options", {}))
+    task.tokenizer = tokenizer_from_dict(run.read_json(TOKENIZER))
+    task.chosen = stored["chosen"]
+    if task.chosen == "ngram":
+        from layerwise.tasks.language_generation.ngram import NGramLM
+
+        task.model = NGramLM.load(run, stored["model"])
+    else:
+        from layerwise.models.gpt import GPT, GPTConfig
+        from layerwise.runs.weights import config_from, restore_module
+
+        config = config_from(GPTConfig, stored["model"]["architecture"], run)
+        task.model = restore_module(run, stored["model"]["file"], lambda: GPT(config)).eval()
+    return task

@@ -1,0 +1,92 @@
+"""Write a language-generation run folder: the served model (GPT weights in safetensors, or the
+n-gram counts), tokenizer.json, preprocess.json, metrics.json, decision.md, history.csv and
+the samples taken during training (samples.json)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from layerwise.core.task import Run
+from layerwise.runs import folder as names
+from layerwise.runs.folder import RunFolder
+from layerwise.runs.writer import close_run
+from layerwise.tasks.language_generation.fit import SAMPLES, TOKENIZER
+
+GENERATION_OPTIONS = ("tokenizer", "size", "max_tokens", "temperature", "top_k", "top_p",
+                      "unknown", "prompt")  # fmt: skip
+
+
+def write_language_run(task: Any, run: RunFolder, corpus: Any, rows: list[dict], models: dict,
+                       started: float) -> Run:  # fmt: skip
+    run.write_json(TOKENIZER, task.tokenizer.to_dict())
+    info = _save_model(task, run)
+    options = {k: task.option(k) for k in GENERATION_OPTIONS}
+    run.write_json(names.PREPROCESS, {"chosen": task.chosen, "model": info, "options": options})
+    run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
+    gpt = next((r for r in rows if r["candidate"] == "gpt"), None)
+    if gpt is not None:
+        gpt["history"].write_csv(run.file(names.HISTORY))
+        run.write_json(SAMPLES, {"prompt": task.option("prompt"), "samples": gpt["samples"]})
+    metrics = _metrics(task, corpus, rows, info, run, time.perf_counter() - started)
+    run.write_json(names.METRICS, metrics)
+    run.write_text(names.DECISION, _decision(task, rows, metrics))
+    report = close_run(task, run, task.chosen)
+    return Run(
+        run.path, task, run.read_json(names.METRICS), task.chosen, report, list(corpus.notes)
+    )
+
+
+def _save_model(task: Any, run: RunFolder) -> dict[str, Any]:
+    if task.chosen == "ngram":
+        return task.model.save(run, "model.ngram")
+    from layerwise.engine.checkpoint import save_weights
+
+    save_weights(run.file("model.safetensors"), task.model.state_dict())
+    return {"file": "model.safetensors", "architecture": task.model.config.to_dict()}
+
+
+def _metrics(task: Any, corpus: Any, rows: list[dict], info: dict, run: RunFolder,
+             seconds: float) -> dict[str, Any]:  # fmt: skip
+    candidates = {}
+    for row in rows:
+        entry = {"family": row["family"], "fit_seconds": row["fit_seconds"],
+                 "validation": row["validation"]}  # fmt: skip
+        for key in ("order", "parameters", "steps", "stopped", "architecture"):
+            if key in row:
+                entry[key] = row[key]
+        candidates[row["candidate"]] = entry
+    files = [v for k, v in info.items() if k.endswith("file") and isinstance(v, str)]
+    candidates[task.chosen]["size_bytes"] = sum(run.file(f).stat().st_size for f in files)
+    return {
+        "task": task.name, "chosen": task.chosen, "metric": "loss", "greater_is_better": False,
+        "validation_protocol": f"the last {task.option('val_fraction'):.0%} of the text, every "
+        "token scored (nats per token)", "test": dict(candidates[task.chosen]["validation"]),
+        "candidates": candidates, "characters": len(corpus.text),
+        "tokenizer": task.option("tokenizer"), "vocab_size": task.tokenizer.vocab_size,
+        "seconds": seconds, "notes": list(corpus.notes),
+    }  # fmt: skip
+
+
+def _decision(task: Any, rows: list[dict], metrics: dict) -> str:
+    best = metrics["candidates"][task.chosen]["validation"]
+    lines = ["# Why this model", "",
+             f"**Served: {task.chosen}**: the lower loss on the validation text "
+             f"({best['loss']:.4f} nats per token, perplexity {best['perplexity']:.2f}).", "",
+             f"{metrics['characters']:,} characters, {task.option('tokenizer')} tokens "
+             f"(vocabulary {metrics['vocab_size']}); {metrics['validation_protocol']}.", "",
+             "| candidate | family | validation loss (nats/token) | perplexity | nats/char | fit s |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for row in rows:
+        v = row["validation"]
+        lines.append(f"| {row['candidate']} | {row['family']} | {v['loss']:.4f} | "
+                     f"{v['perplexity']:.2f} | {v['nats_per_char']:.4f} | {row['fit_seconds']:.1f} |")  # fmt: skip
+    gpt = metrics["candidates"].get("gpt")
+    if gpt:
+        lines += ["", f"GPT: {gpt['parameters']['total']:,} parameters, {gpt['steps']:,} steps, "
+                  f"stopped by {gpt['stopped']}."]  # fmt: skip
+    ngram = metrics["candidates"].get("ngram")
+    if ngram:
+        lines += ["", f"n-gram: order {ngram['order']} (chosen on the validation text), "
+                  "interpolated Kneser-Ney smoothing."]  # fmt: skip
+    return "\n".join(lines) + "\n"

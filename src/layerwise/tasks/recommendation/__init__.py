@@ -1,0 +1,1 @@
+"""The recommendation application: its task, readers, candidates, outputs and report."""

@@ -1,0 +1,322 @@
+"""The recommendation bake-off: split the log leave-last-out, fit every candidate on the
+training part, measure full-ranking NDCG@10 on validation (the next interaction) and on test
+(the one after), choose, and retrain the winner on every interaction for serving.
+``Recommendation.fit`` calls :func:`fit_recommendation`; the run folder is written by
+``recommend_outputs``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from layerwise.core.registry import Registry
+from layerwise.errors import DataError, TrainingError
+from layerwise.tasks.recommendation.base import Interactions
+from layerwise.tasks.recommendation.metrics import (
+    BATCH_USERS,
+    evaluate_ranking,
+    held_out_ranks,
+    rmse,
+    top_items,
+)
+
+RANKERS = Registry("recommender")
+RANKERS.register("most-popular", "layerwise.tasks.recommendation.baselines:MostPopular")
+RANKERS.register("item-knn", "layerwise.tasks.recommendation.baselines:ItemKNN")
+RANKERS.register("ease", "layerwise.tasks.recommendation.baselines:EASE")
+RANKERS.register("mf-bpr", "layerwise.tasks.recommendation.deep:MFBPR")
+RANKERS.register("neumf", "layerwise.tasks.recommendation.deep:NeuMFRanker")
+RANKERS.register("sasrec", "layerwise.tasks.recommendation.sequential:SASRecRanker")
+RATERS = Registry("rating model")
+RATERS.register("bias-baseline", "layerwise.tasks.recommendation.baselines:BiasBaseline")
+RATERS.register("mf-rating", "layerwise.tasks.recommendation.deep:MFRating")
+
+CPU_BUDGET_S = 120.0  # each deep candidate's training time on a CPU when no time limit is given
+TOLERANCE = 0.02  # relative: a simpler candidate within 2% of the best validation NDCG@10 is served
+MIN_VALIDATION_USERS = 5
+RANK_USERS = 5000  # test users whose held-out item's rank is kept for the report
+
+
+@dataclass
+class Split:
+    """Leave-last-out: each user's last interaction is the test item, the one before it the
+    validation item; users with two interactions have a test item only, users with one are
+    training-only (and not evaluated)."""
+
+    train: Interactions
+    val_users: np.ndarray
+    val_held: list[np.ndarray]
+    test_users: np.ndarray
+    test_held: list[np.ndarray]
+    val_mask: np.ndarray
+    test_mask: np.ndarray
+    single_users: int
+    protocol: str
+
+    def train_histories(self) -> list[np.ndarray]:
+        return self.train.histories()
+
+    @cached_property
+    def test_histories(self) -> list[np.ndarray]:
+        """Each test user's history at test time: training items plus the validation item."""
+        before_test = Interactions(self.train.n_users, self.train.n_items, *_merge(self))
+        histories = before_test.histories()
+        return [histories[u] for u in self.test_users]
+
+
+def split_log(data: Interactions, by_time: bool, seed: int) -> Split:
+    """The leave-last-out split (by time; or one random interaction per user without times)."""
+    n = len(data)
+    bounds = np.searchsorted(data.users, np.arange(data.n_users + 1))
+    counts = np.diff(bounds)
+    position = np.arange(n) - bounds[data.users]
+    if not by_time:  # a random order within each user, seeded
+        keys = np.random.default_rng(seed).random(n)
+        order = np.lexsort((keys, data.users))
+        position = np.empty(n, np.int64)
+        position[order] = np.arange(n) - bounds[data.users[order]]
+    from_last = counts[data.users] - 1 - position
+    test_mask = (from_last == 0) & (counts[data.users] >= 2)
+    val_mask = (from_last == 1) & (counts[data.users] >= 3)
+    protocol = (
+        "leave-last-out by time: each user's last interaction is the test item, the one before "
+        "it the validation item" if by_time else "no time column: one random interaction per "
+        "user is the test item, another the validation item"
+    )  # fmt: skip
+    return Split(
+        train=data.select(~test_mask & ~val_mask),
+        val_users=data.users[val_mask], val_held=[np.array([i]) for i in data.items[val_mask]],
+        test_users=data.users[test_mask], test_held=[np.array([i]) for i in data.items[test_mask]],
+        val_mask=val_mask, test_mask=test_mask, single_users=int((counts == 1).sum()),
+        protocol=protocol,
+    )  # fmt: skip
+
+
+def ranker_names(task: Any, has_time: bool) -> list[str]:
+    asked = task.option("candidates")
+    names = [n for n in RANKERS.names() if not asked or n in asked]
+    for name in asked or []:
+        if name not in RANKERS and name not in RATERS:
+            RANKERS.get(name)  # raises, listing the valid names
+    if not has_time:
+        names = [n for n in names if not RANKERS.get(n).needs_time]
+    if not names:
+        raise DataError("No ranking candidate left to compare.",
+                        f"Name at least one of {', '.join(RANKERS.names())}.")  # fmt: skip
+    return names
+
+
+def deep_params(task: Any, name: str, run: Any, n_deep: int) -> dict[str, Any]:
+    """A deep candidate's engine options: device, progress bar, its share of the time limit,
+    and a checkpoint folder inside the run (so a crash keeps the last good epoch)."""
+    from layerwise.engine.trainer import resolve_device
+
+    params: dict[str, Any] = {
+        "device": task.option("device"),
+        "progress": bool(task.option("verbose")),
+    }
+    if run is not None:
+        params["checkpoint_dir"] = str(run.file("checkpoints") / name)
+        params["resume"] = task.option("resume") is not None
+    limit = task.option("time_limit")
+    if limit is not None:
+        params["time_limit"] = float(limit) / max(n_deep, 1)
+    elif resolve_device(task.option("device")).type == "cpu":
+        params["time_limit"] = CPU_BUDGET_S
+    return params
+
+
+def candidate_params(task: Any, name: str, cls: Any, run: Any, n_deep: int) -> dict[str, Any]:
+    params = deep_params(task, name, run, n_deep) if cls.family == "deep" else {}
+    return {**params, **dict((task.option("candidate_params") or {}).get(name, {}))}
+
+
+def fit_recommendation(task: Any, data: Any, log: Any, started: float) -> Any:
+    from layerwise.runs.writer import open_run_folder
+    from layerwise.tasks.recommendation.outputs import write_recommend_run
+
+    seed = int(task.option("seed"))
+    split = split_log(log.interactions, log.has_time, seed)
+    if len(split.val_users) < MIN_VALIDATION_USERS:
+        raise DataError(
+            f"Only {len(split.val_users)} users of '{log.name}' have 3 or more interactions; "
+            f"at least {MIN_VALIDATION_USERS} are needed to validate and test a recommender.",
+            "Give a longer log (more interactions per user).",
+        )
+    for note in log.notes:
+        task.say(f"[dim]note: {note}[/dim]")
+    run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
+    d = log.interactions
+    task.say(f"{len(d)} interactions: {d.n_users} users x {d.n_items} items "
+             f"({len(d) / (d.n_users * d.n_items):.2%} filled); {split.protocol}")  # fmt: skip
+    rows, fitted = bake_off(task, split, run)
+    chosen, reason = choose(rows, split)
+    task.say(f"[bold green]chosen[/bold green] {reason}")
+    raters = bake_off_ratings(task, log, split, run) if log.explicit else []
+    serve(task, log, fitted[chosen], raters, run)
+    return write_recommend_run(task, run, log, split, rows, fitted, chosen, reason, raters, started)
+
+
+def bake_off(task: Any, split: Split, run: Any) -> tuple[list[dict], dict[str, Any]]:
+    names = ranker_names(task, split.train.times is not None)
+    n_deep = sum(RANKERS.get(n).family == "deep" for n in names)
+    histories = split.train_histories()
+    val_hist = [histories[u] for u in split.val_users]
+    test_hist = split.test_histories
+    rows, fitted = [], {}
+    for name in names:
+        cls = RANKERS.get(name)
+        model = cls(seed=int(task.option("seed")), **candidate_params(task, name, cls, run, n_deep))
+        row: dict[str, Any] = {
+            "candidate": name,
+            "family": cls.family,
+            "complexity": cls.complexity,
+        }
+        reason = model.skip_reason(split.train)
+        if reason:
+            task.say(f"  {name:<13} skipped: {reason}")
+            rows.append({**row, "skipped": reason})
+            continue
+        start = time.perf_counter()
+        try:
+            model.fit(split.train, val=(split.val_users, split.val_held))
+        except TrainingError as error:
+            task.say(f"  {name:<13} failed: {error.one_line()}")
+            rows.append({**row, "skipped": error.one_line()})
+            continue
+        row["fit_seconds"] = time.perf_counter() - start
+        row["validation"], _ = evaluate_ranking(model.score, split.val_users, val_hist,
+                                                split.val_held, split.train.n_items)  # fmt: skip
+        start = time.perf_counter()
+        row["test"], row["top"], row["ranks"] = measure_test(model, split, test_hist)
+        row["predict_ms_per_user"] = 1000 * (time.perf_counter() - start) / max(len(test_hist), 1)
+        row["tuned"] = getattr(model, "tuned", None) or {}
+        fitted[name] = model
+        task.say(f"  {name:<13} NDCG@10 validation {row['validation']['ndcg@10']:.4f}, "
+                 f"test {row['test']['ndcg@10']:.4f} (fit {row['fit_seconds']:.1f} s)")  # fmt: skip
+        rows.append(row)
+    if not fitted:
+        raise TrainingError("Every recommender failed or was skipped.",
+                            "See the reasons above; try other --candidates.")  # fmt: skip
+    return rows, fitted
+
+
+def _merge(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    train = split.train
+    users = np.concatenate([train.users, split.val_users])
+    items = np.concatenate([train.items, np.concatenate(split.val_held) if split.val_held else
+                            np.zeros(0, np.int64)])  # fmt: skip
+    order = np.argsort(users, kind="stable")  # the validation item comes after the training ones
+    return users[order], items[order]
+
+
+def measure_test(
+    model: Any, split: Split, histories: list[np.ndarray]
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Test metrics, the top-20 lists, and the held-out item's rank for up to RANK_USERS users."""
+    from layerwise.tasks.recommendation.metrics import ranking_metrics
+
+    users, held = split.test_users, split.test_held
+    tops, ranks = [np.zeros((0, 20), np.int64)], [np.zeros(0, np.int64)]
+    for start in range(0, len(users), BATCH_USERS):
+        part = slice(start, start + BATCH_USERS)
+        scores = model.score(users[part], histories[part])
+        tops.append(top_items(scores, histories[part], 20))
+        if start < RANK_USERS:
+            ranks.append(held_out_ranks(scores, histories[part], held[part]))
+    top = np.concatenate(tops)
+    return ranking_metrics(top, held, split.train.n_items), top, np.concatenate(ranks)[:RANK_USERS]
+
+
+def choose(rows: list[dict], split: Split) -> tuple[str, str]:
+    """Best validation NDCG@10; a simpler candidate within TOLERANCE (relative) of it wins."""
+    from layerwise.core.advisor import Plan
+    from layerwise.core.advisor import choose as advisor_choose
+
+    scored = [{"candidate": r["candidate"], "validation": r["validation"]["ndcg@10"]}
+              for r in rows if "validation" in r]  # fmt: skip
+    best = max(s["validation"] for s in scored)
+    plan = Plan(candidates=[s["candidate"] for s in scored], rules=[], protocol=split.protocol,
+                n_splits=0, metric="NDCG@10", greater_is_better=True,
+                tolerance=round(TOLERANCE * best, 4), class_weights=False, recommendation="")  # fmt: skip
+    complexity = {r["candidate"]: r["complexity"] for r in rows}
+    chosen, reason = advisor_choose(scored, plan, complexity)
+    return chosen, reason + _margin(rows, chosen)
+
+
+def _margin(rows: list[dict], chosen: str) -> str:
+    """The chosen model's test NDCG@10 beside EASE's (the strongest simple baseline)."""
+    by = {r["candidate"]: r for r in rows if "test" in r}
+    if chosen == "ease" or "ease" not in by:
+        return ""
+    a, b = by[chosen]["test"]["ndcg@10"], by["ease"]["test"]["ndcg@10"]
+    return f" On test: NDCG@10 {a:.4f} against {b:.4f} for EASE ({a - b:+.4f})."
+
+
+def bake_off_ratings(task: Any, log: Any, split: Split, run: Any) -> list[dict]:
+    """Explicit logs: the rating models, fitted on the training ratings, chosen by validation
+    RMSE, tested on the test ratings."""
+    data = log.interactions
+    asked = task.option("candidates")
+    names = [n for n in RATERS.names() if not asked or n in asked] or RATERS.names()
+    val, test = data.select(split.val_mask), data.select(split.test_mask)
+    rows = []
+    for name in names:
+        cls = RATERS.get(name)
+        model = cls(seed=int(task.option("seed")), **candidate_params(task, name, cls, run, 1))
+        start = time.perf_counter()
+        model.fit(split.train, val)
+        row = {"candidate": name, "family": cls.family, "model": model,
+               "fit_seconds": time.perf_counter() - start,
+               "validation": {"rmse": rmse(_clipped(log, model.predict(val.users, val.items)), val.ratings)},
+               "test": {"rmse": rmse(_clipped(log, model.predict(test.users, test.items)), test.ratings)}}  # fmt: skip
+        task.say(f"  {name:<13} RMSE validation {row['validation']['rmse']:.4f}, "
+                 f"test {row['test']['rmse']:.4f}")  # fmt: skip
+        rows.append(row)
+    best = min(rows, key=lambda r: r["validation"]["rmse"])
+    best["chosen"] = True
+    return rows
+
+
+def _clipped(log: Any, values: np.ndarray) -> np.ndarray:
+    low, high = log.rating_range
+    return np.clip(values, low, high)
+
+
+def predicted_ratings(task: Any, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """The served rating model's predictions, clipped to the log's scale."""
+    low, high = task.rating_range
+    return np.clip(task.rater.predict(users.astype(np.int64), items.astype(np.int64)), low, high)
+
+
+def serve(task: Any, log: Any, model: Any, raters: list[dict], run: Any) -> None:
+    """Set what the task predicts with: every interaction's histories and popularity, and the
+    chosen ranker (and rating model) — retrained on all interactions unless refit is off."""
+    data = log.interactions
+    task.user_ids, task.item_ids, task.columns = log.user_ids, log.item_ids, log.columns
+    task.histories, task.counts = data.histories(), data.item_counts()
+    task.rating_range, task.has_time = log.rating_range, log.has_time
+    task.ranker = _refit(task, model, data, run) if task.option("refit") else model
+    rater = next((r for r in raters if r.get("chosen")), None)
+    task.rater = None
+    if rater is not None:
+        task.rater = (
+            _refit(task, rater["model"], data, run) if task.option("refit") else rater["model"]
+        )
+
+
+def _refit(task: Any, model: Any, data: Interactions, run: Any) -> Any:
+    params = model.refit_params()
+    params.pop("checkpoint_dir", None)
+    params["resume"] = False
+    start = time.perf_counter()
+    fresh = type(model)(seed=model.seed, **params)
+    fresh.fit(data, None)
+    task.say(f"  {fresh.name} retrained on all {len(data)} interactions in "
+             f"{time.perf_counter() - start:.1f} s")  # fmt: skip
+    fresh.validation_history = model.history  # the learning curves of the validated fit
+    return fresh

@@ -1,0 +1,1 @@
+"""The reinforcement learning application: its task, readers, candidates, outputs and report."""

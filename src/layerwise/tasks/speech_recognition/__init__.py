@@ -1,0 +1,1 @@
+"""The speech recognition application: its task, readers, candidates, outputs and report."""

@@ -1,0 +1,1 @@
+"""The tabular application: its task, readers, candidates, outputs and report."""

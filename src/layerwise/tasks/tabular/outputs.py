@@ -1,0 +1,146 @@
+"""Write a fitted tabular task's run folder: model, preprocessing, metrics, decision, report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from layerwise.core.task import Run
+from layerwise.runs import folder as names
+from layerwise.runs.folder import RunFolder
+from layerwise.runs.writer import close_run
+
+
+def _metrics(task: Any, plan: Any, rows: list[dict], chosen: str, seconds: float) -> dict[str, Any]:
+    from layerwise.tasks.tabular.task import CANDIDATES
+
+    candidates = {}
+    for row in rows:
+        name = row["candidate"]
+        entry: dict[str, Any] = {"family": CANDIDATES.get(name).family}
+        if "skipped" in row:
+            entry["skipped"] = row["skipped"]
+        else:
+            entry.update(
+                validation={
+                    plan.metric: row["validation"],
+                    f"{plan.metric}_std": row["validation_std"],
+                },
+                test=row.get("test", {}),
+                fit_seconds=row.get("final_fit_seconds"),
+                cv_fit_seconds=row["fit_seconds"],
+                predict_ms_per_row=row.get("predict_us_per_row", 0.0) / 1000.0,
+                size_bytes=row.get("size_bytes"),
+            )
+        candidates[name] = entry
+    chosen_row = next(r for r in rows if r["candidate"] == chosen)
+    return {
+        "task": task.name,
+        "metric": plan.metric,
+        "greater_is_better": plan.greater_is_better,
+        "validation_protocol": plan.protocol,
+        "chosen": chosen,
+        "test": chosen_row.get("test", {}),
+        "candidates": candidates,
+        "total_seconds": seconds,
+    }
+
+
+def _test_predictions(task: Any, test_df: pd.DataFrame) -> pd.DataFrame:
+    features = test_df.drop(columns=[task.target])
+    predicted = task.predict(features)
+    columns = {
+        "y_true": test_df[task.target].to_numpy(),
+        "y_pred": predicted["prediction"].to_numpy(),
+    }
+    for label in task.classes:  # the frame is built at once: column by column, pandas warns
+        columns[f"proba_{label}"] = predicted[f"probability_{label}"].to_numpy()
+    return pd.DataFrame(columns)
+
+
+def _importance(task: Any, test_df: pd.DataFrame, seed: int) -> dict[str, Any]:
+    from layerwise.explain.importance import permutation_importance
+
+    features = test_df[[c for c in task.encoder.feature_columns if c in test_df.columns]]
+    y = task._codes(test_df[task.target])
+    if task.kind == "classification":
+        known = y >= 0
+        features, y = features[known], y[known]
+
+        def predict(frame: pd.DataFrame) -> np.ndarray:
+            return task.predict_output(frame)[0].argmax(axis=1)
+
+        def score(truth: np.ndarray, predicted: np.ndarray) -> float:
+            return float(np.mean(truth == predicted))
+
+        metric = "accuracy"
+    else:
+
+        def predict(frame: pd.DataFrame) -> np.ndarray:
+            return task.predict_output(frame)[0]
+
+        def score(truth: np.ndarray, predicted: np.ndarray) -> float:
+            return -float(np.sqrt(np.mean((truth - predicted) ** 2)))
+
+        metric = "negative rmse"
+    if not len(y):  # no test row has a class seen in training: nothing to score against
+        return {"method": "permutation", "metric": metric, "rows": 0, "features": []}
+    ranked = permutation_importance(predict, features, y, score, n_repeats=3, seed=seed)
+    return {"method": "permutation", "metric": metric, "rows": len(y), "features": ranked}
+
+
+def write_run(
+    task: Any,
+    run: RunFolder,
+    *,
+    frame: pd.DataFrame,
+    plan: Any,
+    rows: list[dict],
+    chosen: str,
+    fitted: dict[str, Any],
+    decision: str,
+    profile: Any,
+    seconds: float,
+) -> Run:
+    """Write every file of the run folder, the manifest last, and return the Run."""
+    model = fitted[chosen]
+    info = {
+        "candidate": chosen,
+        "objective": task.objective,
+        "n_classes": len(task.classes),
+        "seed": task.option("seed"),
+        **model.save(run),
+    }
+    run.write_json(
+        names.PREPROCESS,
+        {
+            "target": task.target,
+            "kind": task.kind,
+            "classes": task.classes,
+            "encoder": task.encoder.to_json(),
+            "model": info,
+        },
+    )
+    run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
+    metrics = _metrics(task, plan, rows, chosen, seconds)
+    run.write_json(names.METRICS, metrics)
+    run.write_json("profile.json", profile.to_dict())
+    deep = next((m for m in fitted.values() if m.history is not None), None)
+    if deep is not None:
+        deep.history.write_csv(run.file(names.HISTORY))
+    run.write_with(
+        names.PREDICTIONS, lambda p: _test_predictions(task, frame).to_csv(p, index=False)
+    )
+    run.write_json(names.IMPORTANCE, _importance(task, frame, task.option("seed")))
+    run.write_text(names.DECISION, decision)
+    report = close_run(task, run, chosen)
+    return Run(
+        path=run.path,
+        task=task,
+        metrics=metrics,
+        chosen=chosen,
+        report=report,
+        notes=list(profile.notes),
+    )

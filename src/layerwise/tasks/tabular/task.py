@@ -1,0 +1,446 @@
+"""What the two tabular tasks share: read, profile, plan, bake off, write the run folder.
+
+``TabularClassification`` and ``TabularRegression`` (one file each) set ``kind`` and their
+contract example; everything else lives here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from layerwise.core.registry import Registry
+from layerwise.core.task import RUN_DEFAULTS, Candidate, Run, Task
+from layerwise.errors import ConfigError, DataError, closest, missing_column, no_target
+from layerwise.metrics import classification_metrics, regression_metrics
+from layerwise.runs.folder import RunFolder
+from layerwise.tasks.tabular.ensemble import EnsembleCandidate, ensemble_row
+
+CANDIDATES = Registry("candidate")
+CANDIDATES.register(
+    "lightgbm", "layerwise.tasks.tabular.lightgbm_model:LightGBMCandidate", "LightGBM"
+)
+CANDIDATES.register("linear", "layerwise.candidates.linear:LinearCandidate", "logistic / ridge")
+CANDIDATES.register("mlp", "layerwise.tasks.tabular.mlp:MLPCandidate", "MLP with embeddings")
+CANDIDATES.register(
+    "yaml", "layerwise.tasks.tabular.yaml_model:YAMLModelCandidate", "your YAML network"
+)
+CANDIDATES.register(
+    "ensemble", "layerwise.tasks.tabular.ensemble:EnsembleCandidate", "mean of the others"
+)
+
+DEFAULTS: dict[str, Any] = {
+    **RUN_DEFAULTS,
+    "test_data": None,
+    "test_size": 0.2,
+    "interpretable": False,
+    "model_file": None,
+}
+
+
+def take(table: Any, index: np.ndarray) -> Any:
+    """Rows ``index`` of an EncodedTable."""
+    return dataclasses.replace(
+        table, numeric=table.numeric[index], categorical=table.categorical[index]
+    )
+
+
+class TabularTask(Task):
+    """Shared implementation of tabular classification and regression."""
+
+    kind: ClassVar[str]
+    DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
+
+    def __init__(self, **options: Any):
+        self._check_options(options)
+        super().__init__(**options)
+        self.target: str | None = None
+        self.classes: list[Any] = []
+        self.encoder: Any = None
+        self.model: Candidate | None = None
+        self.objective = "regression"
+        self._deadline: float | None = None
+
+    # ---- options and messages ---------------------------------------------------------
+    def _check_options(self, options: dict[str, Any]) -> None:
+        self.check_option_names(options)
+        selectable = [
+            n for n in CANDIDATES.names() if n not in ("ensemble", "yaml")
+        ]  # derived, --model
+        for name in options.get("candidates") or []:
+            if name not in selectable:
+                guess = closest(name, selectable)
+                raise ConfigError(
+                    f"Unknown candidate '{name}'.",
+                    (f"Did you mean '{guess}'? " if guess else "")
+                    + f"Valid candidates: {', '.join(selectable)}.",
+                )
+
+    # ---- fit ---------------------------------------------------------------------------
+    def fit(self, data: Any, target: str | None = None, **options: Any) -> Run:
+        """Profile, plan, bake off every candidate, refit, and write the run folder."""
+        from layerwise.core import advisor
+        from layerwise.data.tabular_encoder import TabularEncoder
+        from layerwise.runs.writer import open_run_folder
+        from layerwise.tasks.tabular.outputs import write_run
+
+        self._check_options(options)
+        self.options = {**self.options, **options}
+        started = time.perf_counter()
+        limit = self.option("time_limit")
+        self._deadline = None if limit is None else started + float(limit)
+        frame, profile, plan = self.profile_and_plan(data, target)
+        train_df, test_df = self._split(frame)
+        run_folder = open_run_folder(
+            self, data
+        )  # after the data checks: bad input leaves no folder
+
+        self.encoder = TabularEncoder(profile.columns).fit(train_df)
+        profile.notes += self.encoder.notes  # e.g. categories capped: decision.md says so
+        self._set_labels(train_df[self.target])
+        y_train, y_test = self._codes(train_df[self.target]), self._codes(test_df[self.target])
+        table, test_table = self.encoder.transform(train_df), self.encoder.transform(test_df)
+        weights = self._class_weights(y_train) if plan.class_weights else None
+
+        rows = self._bake_off(plan, table, y_train, weights)
+        names = [r["candidate"] for r in rows]
+        chosen, reason = advisor.choose(
+            rows, plan, {n: CANDIDATES.get(n).complexity for n in names}
+        )
+        self.say(f"[bold green]chosen[/bold green] {reason}")
+        checkpoints = run_folder.file("checkpoints")
+        fitted = self._final_fits(rows, table, y_train, weights, (test_table, y_test), checkpoints)
+        self.model = fitted[chosen]
+        families = {n: CANDIDATES.get(n).family for n in names}
+        decision = advisor.decision_markdown(profile, plan, rows, chosen, reason, families)
+        return write_run(
+            self,
+            run_folder,
+            frame=test_df,
+            plan=plan,
+            rows=rows,
+            chosen=chosen,
+            fitted=fitted,
+            decision=decision,
+            profile=profile,
+            seconds=time.perf_counter() - started,
+        )
+
+    def profile_and_plan(self, data: Any, target: str | None) -> tuple[pd.DataFrame, Any, Any]:
+        """Read and check the data, profile it, and let the advisor plan the bake-off.
+
+        This is all ``layerwise advise`` does: no model is trained."""
+        from layerwise.core import advisor
+        from layerwise.data.profile import profile_table, usable_columns
+        from layerwise.data.tabular import check_trainable_classes, prepare_target, read_table
+
+        frame = read_table(data)
+        if not target:
+            raise no_target(frame.columns)
+        frame, kind, notes = prepare_target(frame, target, self.kind)
+        self.target = target
+        if kind == "classification":  # refused here, before any folder or training
+            check_trainable_classes(frame, target)
+        profile = profile_table(frame, target, kind)
+        usable_columns(profile, str(frame.attrs.get("name", "the data")))
+        profile.notes = [*frame.attrs.get("notes", []), *notes, *profile.notes]
+        plan = advisor.plan(
+            profile,
+            self.option("interpretable"),
+            self.option("time_limit"),
+            self._candidate_names(),
+        )
+        for line in profile.summary_lines():
+            self.say(f"[dim]{line}[/dim]")
+        for rule in plan.fired():
+            self.say(f"[cyan]rule[/cyan] {rule.name}: {rule.says}")
+        return frame, profile, plan
+
+    def _candidate_names(self) -> list[str] | None:
+        """The candidates asked for; with ``model_file`` the user's network takes the MLP's place."""
+        names = self.option("candidates")
+        if self.option("model_file") is None:
+            return names
+        from layerwise.tasks.tabular.yaml_model import read_model_file
+
+        self._model_config = read_model_file(self.option("model_file"))  # fails early on a typo
+        names = [n for n in (names or ["lightgbm", "linear", "mlp"]) if n != "mlp"]
+        return [*names, "yaml"]
+
+    def _bake_off(
+        self, plan: Any, table: Any, y: np.ndarray, weights: np.ndarray | None
+    ) -> list[dict[str, Any]]:
+        """Every candidate on the same folds, then their ensemble from the out-of-fold outputs."""
+        from layerwise.core import advisor
+
+        self.say(f"Bake-off: {', '.join(plan.candidates)} by {plan.protocol}")
+        folds = advisor.splits(y, plan, self.kind == "classification", self.option("seed"))
+        oof: dict[str, np.ndarray] = {}
+
+        def score(va: np.ndarray, output: np.ndarray) -> float:
+            return self._score(y[va], output).get(plan.metric, np.nan)
+
+        def fit_and_score(name: str, tr: np.ndarray, va: np.ndarray) -> float:
+            model = self._candidate(name)
+            model.fit(
+                take(table, tr), self.encoder, y[tr], None if weights is None else weights[tr]
+            )
+            output = model.predict(take(table, va), self.encoder)
+            oof.setdefault(name, np.zeros((len(y), *output.shape[1:])))[va] = output
+            return score(va, output)
+
+        rows = advisor.bake_off(plan, fit_and_score, folds, self.option("time_limit"), self.say)
+        row = ensemble_row(rows, oof, folds, score) if plan.ensemble else None
+        if row is not None:
+            rows.append(row)
+            self.say(
+                f"ensemble of {', '.join(row['members'])}: validation {plan.metric} {row['validation']:.4f}"
+            )
+        return rows
+
+    def _split(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Training and test rows: the user's test table, or a seeded (stratified) holdout."""
+        from sklearn.model_selection import train_test_split
+
+        from layerwise.data.tabular import prepare_target, read_table
+
+        if self.option("test_data") is not None:
+            test_df, _, _ = prepare_target(
+                read_table(self.option("test_data")), self.target, self.kind
+            )
+            return frame.reset_index(drop=True), test_df.reset_index(drop=True)
+        y = frame[self.target].astype(str)
+        counts = y.value_counts()
+        size = self.option("test_size")
+        if len(frame) < 10:
+            raise DataError(
+                f"Only {len(frame)} labelled rows: too few to train and test.",
+                "Provide at least 10 rows (hundreds for a meaningful result).",
+            )
+        # stratified when every class can be on both sides (scikit-learn refuses otherwise)
+        n_test = int(np.ceil(size * len(frame))) if isinstance(size, float) else int(size)
+        fits = min(n_test, len(frame) - n_test) >= len(counts)
+        stratify = y if self.kind == "classification" and counts.min() >= 2 and fits else None
+        train_df, test_df = train_test_split(
+            frame, test_size=size, random_state=self.option("seed"), stratify=stratify
+        )
+        return train_df.reset_index(drop=True), test_df.reset_index(drop=True)
+
+    def _set_labels(self, y: pd.Series) -> None:
+        if self.kind == "classification":
+            values = pd.unique(y)
+            self.classes = sorted((v.item() if hasattr(v, "item") else v for v in values), key=str)
+            self.objective = "binary" if len(self.classes) == 2 else "multiclass"
+        else:
+            self.classes, self.objective = [], "regression"
+
+    def _codes(self, y: pd.Series) -> np.ndarray:
+        """Class codes 0..k-1 (-1 for a label unseen in training), or float targets."""
+        if self.kind != "classification":
+            return pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
+        lookup = {str(c): i for i, c in enumerate(self.classes)}
+        return np.array([lookup.get(str(v), -1) for v in y], dtype=np.int64)
+
+    def _class_weights(self, y: np.ndarray) -> np.ndarray:
+        counts = np.bincount(y, minlength=len(self.classes)).astype(np.float64)
+        per_class = len(y) / (len(self.classes) * np.maximum(counts, 1))
+        return per_class[y]
+
+    def _candidate(self, name: str, **extra: Any) -> Candidate:
+        params = dict(self.option("candidate_params").get(name, {}))
+        if name == "yaml":
+            params.update(config=self._model_config, source=str(self.option("model_file")))
+        if name == "mlp":
+            params.setdefault("device", self.option("device"))
+            if (
+                self._deadline is not None
+            ):  # share what is left of the time limit between the deep fits
+                params.setdefault(
+                    "time_limit", max(1.0, (self._deadline - time.perf_counter()) / 3)
+                )
+        params.update(extra)
+        return CANDIDATES.get(name)(
+            self.objective, len(self.classes), self.option("seed"), **params
+        )
+
+    def _score(self, y: np.ndarray, output: np.ndarray) -> dict[str, float]:
+        if self.kind != "classification":
+            return regression_metrics(y, output)
+        with warnings.catch_warnings():  # a fold or a test set lacking some classes is expected
+            warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
+            return classification_metrics(y, output)
+
+    def _final_fits(
+        self,
+        rows: list[dict],
+        table: Any,
+        y: np.ndarray,
+        weights: Any,
+        test: tuple[Any, np.ndarray],
+        checkpoints: Path,
+    ) -> dict[str, Candidate]:
+        """Refit every measured candidate on all training rows and score it on the test rows.
+
+        The deep fit checkpoints every epoch into ``checkpoints``, so ``--resume`` continues it."""
+        fitted = {}
+        test_table, y_test = test
+        known = y_test >= 0 if self.kind == "classification" else np.isfinite(y_test)
+        for row in rows:
+            if "skipped" in row:
+                continue
+            name = row["candidate"]
+            if name == "ensemble":  # its members are fitted already (they come first)
+                model = EnsembleCandidate.of({m: fitted[m] for m in row["members"]})
+                row["final_fit_seconds"] = sum(
+                    r.get("final_fit_seconds", 0.0)
+                    for r in rows
+                    if r["candidate"] in row["members"]
+                )
+            else:
+                self.say(f"Final fit: {name}")
+                model = self._candidate(name, **self._deep_extras(name, checkpoints))
+                t0 = time.perf_counter()
+                model.fit(table, self.encoder, y, weights)
+                row["final_fit_seconds"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            output = model.predict(test_table, self.encoder)
+            row["predict_us_per_row"] = 1e6 * (time.perf_counter() - t0) / max(len(y_test), 1)
+            row["test"] = self._score(y_test[known], output[known]) if known.any() else {}
+            with tempfile.TemporaryDirectory() as tmp:
+                model.save(RunFolder(tmp))
+                row["size_bytes"] = sum(
+                    p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file()
+                )
+            fitted[name] = model
+        return fitted
+
+    def _deep_extras(self, name: str, checkpoints: Path) -> dict[str, Any]:
+        """A deep final fit shows progress and checkpoints every epoch, so --resume can continue it."""
+        if CANDIDATES.get(name).family != "deep":
+            return {}
+        return {
+            "progress": bool(self.option("verbose")),
+            "checkpoint_dir": str(checkpoints / name),
+            "resume": self.option("resume") is not None,
+        }
+
+    # ---- predict / evaluate -------------------------------------------------------------
+    def _require_fitted(self) -> None:
+        if self.model is None or self.encoder is None:
+            raise ConfigError(
+                f"This {self.name} task has not been fitted.",
+                "Call fit(...) first, or layerwise.load(run_folder).",
+            )
+
+    def predict_output(self, inputs: Any) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
+        """Raw model output for ``inputs``, the frame read, and notes (extra columns ignored, ...)."""
+        from layerwise.data.tabular import read_table
+
+        self._require_fitted()
+        if (
+            isinstance(inputs, dict)
+            and inputs
+            and not any(
+                isinstance(v, (list, tuple, np.ndarray, pd.Series)) for v in inputs.values()
+            )
+        ):
+            inputs = pd.DataFrame([inputs])
+        frame = read_table(inputs)
+        notes = list(frame.attrs.get("notes", [])) + self.encoder.check_columns(
+            frame, ignore=[self.target]
+        )
+        table = self.encoder.transform(frame)
+        return self.model.predict(table, self.encoder), frame, notes + table.notes
+
+    def predict(self, inputs: Any) -> pd.DataFrame:
+        """A frame with ``prediction`` (and ``probability_<class>`` per class for classification).
+
+        Accepts a path, a DataFrame, a dict of columns or one record as a dict.
+        """
+        output, frame, notes = self.predict_output(inputs)
+        if self.kind == "classification":  # built at once: column by column is slow in pandas
+            columns = {"prediction": [self.classes[i] for i in output.argmax(axis=1)]}
+            columns.update({f"probability_{c}": output[:, i] for i, c in enumerate(self.classes)})
+        else:
+            columns = {"prediction": output}
+        result = pd.DataFrame(columns, index=frame.index)
+        result.attrs["notes"] = notes
+        return result
+
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        """Metrics of the fitted model on labelled data (the target column must be present)."""
+        from layerwise.data.tabular import prepare_target, read_table
+
+        self._require_fitted()
+        frame = read_table(data)
+        if self.target not in frame.columns:
+            raise missing_column(self.target, frame.columns, "Target column", "the evaluation data")
+        frame, _, _ = prepare_target(frame, self.target, self.kind, training=False)
+        notes = list(frame.attrs.get("notes", []))  # reading's and the target's
+        y = self._codes(frame[self.target])
+        features = frame.drop(columns=[self.target])
+        features.attrs = {"name": frame.attrs.get("name", "the data"), "notes": []}  # said once
+        output, _, more = self.predict_output(features)
+        known = y >= 0 if self.kind == "classification" else np.isfinite(y)
+        if self.kind == "classification" and not known.any():
+            raise DataError(
+                f"No '{self.target}' label in '{frame.attrs.get('name', 'the data')}' is a "
+                "class the model was trained on.",
+                "Check the target column; the model knows " + ", ".join(map(repr, self.classes[:8]))
+                + (" ..." if len(self.classes) > 8 else "") + ".",
+            )  # fmt: skip
+        if self.kind == "classification" and not known.all():
+            notes.append(
+                f"{int((~known).sum())} rows have labels not seen in training; they are left out."
+            )
+        metrics: dict[str, Any] = self._score(y[known], output[known])
+        metrics["rows"] = int(known.sum())
+        metrics["notes"] = notes + more
+        return metrics
+
+    # ---- schema and loading --------------------------------------------------------------
+    def input_schema(self) -> dict[str, Any]:
+        self._require_fitted()
+        return {
+            "type": "table",
+            "columns": [
+                {"name": name, "kind": info.kind}
+                for name, info in self.encoder.columns.items()
+                if name in self.encoder.feature_columns
+            ],
+        }
+
+    def output_schema(self) -> dict[str, Any]:
+        if self.kind == "classification":
+            return {
+                "type": "label",
+                "target": self.target,
+                "classes": self.classes,
+                "fields": ["prediction"] + [f"probability_{c}" for c in self.classes],
+            }
+        return {"type": "value", "target": self.target, "fields": ["prediction"]}
+
+    @classmethod
+    def load(cls, run: RunFolder) -> TabularTask:
+        from layerwise.data.tabular_encoder import TabularEncoder
+
+        stored = run.read_json("preprocess.json")
+        task = cls(
+            **{
+                k: v
+                for k, v in run.read_yaml("config.yaml").get("options", {}).items()
+                if k in DEFAULTS
+            }
+        )
+        task.target, task.classes = stored["target"], stored["classes"]
+        task.objective = stored["model"]["objective"]
+        task.encoder = TabularEncoder.from_json(stored["encoder"])
+        task.model = CANDIDATES.get(stored["model"]["candidate"]).load(run, stored["model"])
+        return task

@@ -1,0 +1,1 @@
+"""The text classification application: its task, readers, candidates, outputs and report."""

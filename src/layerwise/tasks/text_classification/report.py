@@ -1,0 +1,57 @@
+"""Report sections for text runs: highlighted word attributions and the top n-grams."""
+
+from __future__ import annotations
+
+import html
+import json
+
+from layerwise.runs.folder import RunFolder
+
+EXPLANATIONS = "explanations.json"
+TOP_NGRAMS = "top_ngrams.json"
+
+
+def explanations(run: RunFolder) -> str | None:
+    if not run.exists(EXPLANATIONS):
+        return None
+    from layerwise.tasks.text_classification.outputs import highlight_html
+
+    data = json.loads(run.read_text(EXPLANATIONS))
+    out = [
+        f'<p class="note">Test texts explained by occlusion with the chosen model '
+        f"({html.escape(str(data.get('model')))}): each word is left out in turn; green words "
+        "raised the predicted class's probability, red ones lowered it (hover for the value).</p>"
+    ]
+    for record in data.get("texts", []):
+        mark = "✓" if record["truth"] == record["prediction"] else "✗"
+        out.append(
+            f"<p><b>{mark} predicted {html.escape(str(record['prediction']))}</b>, true "
+            f"{html.escape(str(record['truth']))}<br>{highlight_html(record['words'])}</p>"
+        )
+    return "".join(out)
+
+
+def top_ngrams(run: RunFolder) -> str | None:
+    if not run.exists(TOP_NGRAMS):
+        return None
+    data = json.loads(run.read_text(TOP_NGRAMS))
+    out = []
+    for model, per_class in data.items():
+        cells = "".join(
+            f"<tr><td>{html.escape(str(label))}</td><td>"
+            + ", ".join(html.escape(str(term)) for term, _ in terms[:15])
+            + "</td></tr>"
+            for label, terms in per_class.items()
+        )
+        out.append(
+            f"<h3>{html.escape(model)}</h3><table><tr><th>class</th>"
+            f"<th>n-grams with the largest weights towards it</th></tr>{cells}</table>"
+        )
+    return "".join(out) or None
+
+
+# The sections this application adds to report.html, in page order (Task.report_sections).
+SECTIONS = [
+    ("Which words decided", explanations),
+    ("Top n-grams of the linear models", top_ngrams),
+]
