@@ -53,7 +53,7 @@ def fit(frame: pd.DataFrame, seed: int, target: str | None = None, **options):
 
 def training_scores(task, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every candidate's score of the training rows, as during fit (kNN without self-matches)."""
-    from layerwise.tasks.anomaly_fit import training_scores as own_scores
+    from layerwise.tasks.anomaly_detection.fit import training_scores as own_scores
 
     return own_scores(task.model, task.features.transform(frame))
 
@@ -67,7 +67,7 @@ def isolation_forest(frame: pd.DataFrame, seed: int) -> tuple[np.ndarray, float]
 
 
 def unsupervised(paths: list[Path], seeds: list[int]) -> str:
-    from layerwise.tasks.anomaly_scoring import ranking_metrics
+    from layerwise.tasks.anomaly_detection.scoring import ranking_metrics
 
     roc: dict[str, dict[str, list]] = {}
     pr: dict[str, dict[str, list]] = {}
@@ -147,7 +147,7 @@ def fraud(paths: list[Path], seeds: list[int], share: float = 0.05) -> str:
     run is unsupervised, as a user would then train it."""
     from sklearn.model_selection import train_test_split
 
-    from layerwise.tasks.anomaly_scoring import ranking_metrics
+    from layerwise.tasks.anomaly_detection.scoring import ranking_metrics
 
     rows, ours_all, lgbm_all = [], [], []
     for path in paths:
@@ -188,7 +188,7 @@ def fraud(paths: list[Path], seeds: list[int], share: float = 0.05) -> str:
 def _lightgbm_alone(frame, y, given, hidden, seed) -> float:
     import lightgbm as lgb
 
-    from layerwise.tasks.anomaly_scoring import ranking_metrics
+    from layerwise.tasks.anomaly_detection.scoring import ranking_metrics
 
     if y[given].min() == y[given].max():
         return ranking_metrics(y[hidden], np.zeros(len(hidden)))["pr_auc"]

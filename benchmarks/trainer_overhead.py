@@ -1,7 +1,7 @@
 """Training-engine overhead: layerwise against hand-written PyTorch loops, side by side.
 
 The same model, data, batch size, optimizer (Adam, lr 1e-3) and epochs are trained by
-(a) layerwise (``layerwise.nn`` ``fit`` when it exists, else the ``layerwise.train.Trainer`` it runs on),
+(a) layerwise (``layerwise.nn`` ``fit`` when it exists, else the ``layerwise.engine.Trainer`` it runs on),
 (b) a plain loop that slices whole tensors, and (c) a plain ``DataLoader`` loop. Models: the
 784-64-10 MLP on 60,000 x 784 random-but-learnable data, and a 3-layer CNN on 28x28 images.
 Then an accuracy check: the 784-64-10 network on scikit-learn digits upsampled to 28x28.
@@ -102,7 +102,7 @@ def layerwise_loop(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int
 ) -> list[float]:
     """layerwise's engine with the same settings (constant lr, no validation, no early stopping)."""
-    from layerwise.train import Trainer, TrainerConfig
+    from layerwise.engine import Trainer, TrainerConfig
 
     config = TrainerConfig(
         epochs=epochs,
