@@ -142,19 +142,14 @@ class CNNCandidate(Candidate):
         batch_size = int(self.params.get("batch_size", 64 if len(x) < 2000 else 128))
         probe = self._probe(self.model, x, y, loss_fn, transform, batch_size)
         self.epochs = self._epochs(len(x), batch_size, probe)
-        config = TrainerConfig(
+        config = TrainerConfig.from_params(
+            self.params,
+            self.seed,
+            {"lr": 3e-3, "weight_decay": 0.05},
             epochs=self.epochs,
             batch_size=batch_size,
-            lr=float(self.params.get("lr", 3e-3)),
-            weight_decay=float(self.params.get("weight_decay", 0.05)),
             schedule="onecycle",
             patience=None,  # one-cycle needs its full schedule; the best epoch is restored
-            time_limit=self.params.get("time_limit"),
-            seed=self.seed,
-            progress=bool(self.params.get("progress", False)),
-            device=self.params.get("device", "auto"),
-            checkpoint_dir=self.params.get("checkpoint_dir"),
-            resume=bool(self.params.get("resume", False)),
             channels_last=True,  # measured ~1.3x faster for these convnets on CPU as on GPU
         )
         trainer = Trainer(

@@ -94,6 +94,35 @@ class TrainerConfig:
     # thread, and then two trainings on one machine don't slow each other down (OpenMP spin-waits).
     cpu_threads: int | None = None
 
+    @classmethod
+    def from_params(
+        cls, params: Mapping[str, Any], seed: int, tunable: Mapping[str, Any], **fixed: Any
+    ) -> TrainerConfig:
+        """A candidate's config: each ``tunable`` option (name -> the candidate's default) taken
+        from the user's ``params`` when given there (coerced to the default's type), ``fixed``
+        ones as the candidate sets them, and the run-level keys every candidate passes on from
+        its params: time_limit, progress (off), device, checkpoint_dir, resume.
+
+        Example:
+            >>> TrainerConfig.from_params({"lr": "0.01"}, 0, {"lr": 1e-3, "epochs": 5}).lr
+            0.01
+        """
+        options: dict[str, Any] = {}
+        for name, default in tunable.items():
+            value = params.get(name, default)
+            kind = type(default)
+            options[name] = kind(value) if kind in (int, float) and value is not None else value
+        return cls(
+            **options,
+            **fixed,
+            seed=seed,
+            time_limit=params.get("time_limit"),
+            progress=bool(params.get("progress", False)),
+            device=params.get("device", "auto"),
+            checkpoint_dir=params.get("checkpoint_dir"),
+            resume=bool(params.get("resume", False)),
+        )
+
     def __post_init__(self) -> None:
         self.optimizer = _choice("optimizer", self.optimizer, OPTIMIZERS)
         self.schedule = _choice("schedule", self.schedule, SCHEDULES)

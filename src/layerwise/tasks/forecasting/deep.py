@@ -58,21 +58,14 @@ class ForecastDeepCandidate(ForecastCandidate):
         x, y = torch.from_numpy(train.history(self.lookback)), torch.from_numpy(train.targets())
         xv, yv = torch.from_numpy(val.history(self.lookback)), torch.from_numpy(val.targets())
         loss = torch.nn.L1Loss() if self.params.get("loss", "mse") == "mae" else torch.nn.MSELoss()
-        config = TrainerConfig(
-            epochs=int(self.params.get("epochs", 30)),
-            batch_size=int(self.params.get("batch_size", 64)),
-            lr=float(self.params.get("lr", self.default_lr)),
-            weight_decay=float(self.params.get("weight_decay", 0.0)),
+        config = TrainerConfig.from_params(
+            self.params,
+            self.seed,
+            {"epochs": 30, "batch_size": 64, "lr": float(self.default_lr), "weight_decay": 0.0,
+             "patience": 5},
             schedule="cosine",
-            patience=int(self.params.get("patience", 5)),
             clip_grad_norm=1.0,
-            time_limit=self.params.get("time_limit"),
-            seed=self.seed,
-            progress=bool(self.params.get("progress", False)),
-            device=self.params.get("device", "auto"),
-            checkpoint_dir=self.params.get("checkpoint_dir"),
-            resume=bool(self.params.get("resume", False)),
-        )
+        )  # fmt: skip
         trainer = Trainer(self.model, loss, config, {"mae": _mae})
         self.history = trainer.fit((x, y), val=(xv, yv))
         self.stopped_reason = trainer.stopped_reason

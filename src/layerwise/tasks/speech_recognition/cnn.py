@@ -80,19 +80,14 @@ class SpeechCNNCandidate(CNNCandidate):
         batch_size = int(self.params.get("batch_size", 64))
         probe = self._probe(self.model, x, y, loss_fn, transform, batch_size)
         self.epochs = self._epochs(len(x), batch_size, probe)
-        config = TrainerConfig(
+        config = TrainerConfig.from_params(
+            self.params,
+            self.seed,
+            {"lr": 3e-3, "weight_decay": 0.05},
             epochs=self.epochs,
             batch_size=batch_size,
-            lr=float(self.params.get("lr", 3e-3)),
-            weight_decay=float(self.params.get("weight_decay", 0.05)),
             schedule="onecycle",
             patience=None,
-            time_limit=self.params.get("time_limit"),
-            seed=self.seed,
-            progress=bool(self.params.get("progress", False)),
-            device=self.params.get("device", "auto"),
-            checkpoint_dir=self.params.get("checkpoint_dir"),
-            resume=bool(self.params.get("resume", False)),
         )
         trainer = Trainer(
             self.model, loss_fn, config, {"accuracy": _accuracy}, batch_transform=transform

@@ -114,20 +114,13 @@ class MLPCandidate(TorchCandidate):
         self._rows = len(y)  # small tables get more dropout
         self.model = self._build(numeric.shape[1], table.cardinalities)
         n = len(train_idx)
-        config = TrainerConfig(
-            epochs=int(self.params.get("epochs", 200)),
-            batch_size=int(self.params.get("batch_size", min(256, max(32, n // 16)))),
-            lr=float(self.params.get("lr", 2e-3)),
-            weight_decay=float(self.params.get("weight_decay", 1e-4)),
-            patience=int(self.params.get("patience", 20)),
-            time_limit=self.params.get("time_limit"),
-            seed=self.seed,
-            progress=bool(self.params.get("progress", False)),
-            device=self.params.get("device", "auto"),
-            checkpoint_dir=self.params.get("checkpoint_dir"),
-            resume=bool(self.params.get("resume", False)),
+        config = TrainerConfig.from_params(
+            self.params,
+            self.seed,
+            {"epochs": 200, "batch_size": min(256, max(32, n // 16)), "lr": 2e-3,
+             "weight_decay": 1e-4, "patience": 20},
             cpu_threads=1,  # a table's MLP is tiny: one thread is as fast and immune to contention
-        )
+        )  # fmt: skip
         trainer = Trainer(self.model, loss_fn, config, metrics=metrics)
         tensors = (numeric, categorical, target)
         self.history = trainer.fit(

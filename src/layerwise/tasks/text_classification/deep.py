@@ -64,22 +64,14 @@ class TextDeepCandidate(Candidate):
         yv = torch.from_numpy(val.labels.astype(np.int64))
         weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
-        config = TrainerConfig(
-            epochs=int(self.params.get("epochs", 30)),
-            batch_size=int(self.params.get("batch_size", 64)),
-            lr=float(self.params.get("lr", 1e-3)),
-            weight_decay=float(self.params.get("weight_decay", 0.01)),
+        config = TrainerConfig.from_params(
+            self.params,
+            self.seed,
+            {"epochs": 30, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.01,
+             "warmup_steps": 100, "patience": 4},
             schedule="cosine",
-            warmup_steps=int(self.params.get("warmup_steps", 100)),
-            patience=int(self.params.get("patience", 4)),
             clip_grad_norm=1.0,
-            time_limit=self.params.get("time_limit"),
-            seed=self.seed,
-            progress=bool(self.params.get("progress", False)),
-            device=self.params.get("device", "auto"),
-            checkpoint_dir=self.params.get("checkpoint_dir"),
-            resume=bool(self.params.get("resume", False)),
-        )
+        )  # fmt: skip
         trainer = Trainer(self.model, loss_fn, config, {"accuracy": _accuracy})
         self.history = trainer.fit((ids, y), val=(val_ids, yv))
         self.stopped_reason = trainer.stopped_reason
