@@ -1,9 +1,10 @@
 """A decoder-only GPT (nanoGPT-style) for language generation, with a KV cache.
 
-Token embedding plus a learned position embedding, pre-norm blocks (causal self-attention
-through ``scaled_dot_product_attention(is_causal=True)``, then a 4x GELU MLP), a final
-LayerNorm and an LM head whose weight is the token embedding (weight tying). GPT-2 init:
-normal(0.02), the residual projections scaled by ``1 / sqrt(2 * layers)``.
+Token embedding plus a learned position embedding, pre-norm blocks (causal self-attention,
+the shared :class:`~layerwise.models.attention.MultiHeadSelfAttention` with ``is_causal=True``,
+then a 4x GELU MLP), a final LayerNorm and an LM head whose weight is the token embedding
+(weight tying). GPT-2 init: normal(0.02), the residual projections scaled by
+``1 / sqrt(2 * layers)``.
 
 :meth:`GPT.generate` prefills each attention layer's key/value cache once, then feeds one
 token per step. Past ``block_size`` the window slides: the cache is rebuilt from the last
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from layerwise.errors import ConfigError, closest, dataclass_from_dict
+from layerwise.models.attention import MultiHeadSelfAttention
 from layerwise.models.text_transformer import check_fields
 
 # Sized for a 2-core CPU (tiny, small) and a GPU (base). Non-embedding parameters are about
@@ -130,16 +132,12 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
-class CausalSelfAttention(nn.Module):
+class CausalSelfAttention(MultiHeadSelfAttention):
     """Multi-head causal self-attention that can append to its own key/value cache."""
 
     def __init__(self, config: GPTConfig):
-        super().__init__()
-        self.heads = config.heads
-        self.dropout = config.dropout
+        super().__init__(config.dim, config.heads, config.dropout, config.bias)
         self.capacity = config.block_size
-        self.qkv = nn.Linear(config.dim, 3 * config.dim, bias=config.bias)
-        self.proj = nn.Linear(config.dim, config.dim, bias=config.bias)
         self.cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.cached = 0  # positions held in the cache
 
@@ -147,15 +145,10 @@ class CausalSelfAttention(nn.Module):
         self.cache, self.cached = None, 0
 
     def forward(self, x: torch.Tensor, use_cache: bool = False) -> torch.Tensor:
-        n, length, dim = x.shape
-        qkv = self.qkv(x).view(n, length, 3, self.heads, dim // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [N, heads, L, head_dim]
-        if use_cache:
-            out = self._attend_cached(q, k, v)
-        else:
-            p = self.dropout if self.training else 0.0
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
-        return self.proj(out.transpose(1, 2).flatten(2))
+        if not use_cache:
+            return super().forward(x, causal=True)
+        q, k, v = self.split_heads(x)  # each [N, heads, L, head_dim]
+        return self.merge_heads(self._attend_cached(q, k, v))
 
     def _attend_cached(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         past, length = self.cached, q.shape[2]

@@ -23,10 +23,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: F401  (doctest)
 from torch import nn
 
 from layerwise.errors import DataError, dataclass_from_dict
+from layerwise.models.attention import MultiHeadSelfAttention
 from layerwise.models.text_transformer import check_fields
 
 
@@ -75,51 +76,24 @@ class SASRecConfig:
         return dataclass_from_dict(cls, d)
 
 
-class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention under a boolean ``allowed [N, 1, L, L]`` mask.
-
-    No dropout on the attention probabilities: on the CPU, drawing that mask was the
-    largest single cost of a training step."""
-
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        n, length, dim = x.shape
-        qkv = self.qkv(x).view(n, length, 3, self.heads, dim // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [N, heads, L, head_dim]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
-        return self.proj(out.transpose(1, 2).flatten(2))
-
-
 class SASRecBlock(nn.Module):
     """Pre-norm: ``x + attn(norm1(x))``, then ``x + ffn(norm2(x))``."""
 
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = CausalSelfAttention(dim, heads)
+        # No dropout on the attention probabilities: on the CPU, drawing that mask was the
+        # largest single cost of a training step.
+        self.attn = MultiHeadSelfAttention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(
             nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim)
         )
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.norm1(x), allowed))
+    def forward(self, x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), real, causal=True))
         return x + self.drop(self.ffn(self.norm2(x)))
-
-
-def causal_mask(real: torch.Tensor) -> torch.Tensor:
-    """``[N, 1, L, L]``: query ``i`` may see key ``j <= i`` when ``j`` is a real item, and
-    always itself (so a padded query's row is never empty)."""
-    length = real.shape[1]
-    lower = torch.ones(length, length, dtype=torch.bool, device=real.device).tril()
-    eye = torch.eye(length, dtype=torch.bool, device=real.device)
-    return ((lower & real[:, None, :]) | eye)[:, None]
 
 
 class SASRec(nn.Module):
@@ -161,9 +135,8 @@ class SASRec(nn.Module):
         positions = self.position_embedding[: seq.shape[1]].flip(0)  # newest item = position 0
         x = self.item_embedding(seq) * self.config.dim**0.5 + positions
         x = self.drop(x) * real.unsqueeze(-1).to(x.dtype)
-        allowed = causal_mask(real)
         for block in self.blocks:
-            x = block(x, allowed)
+            x = block(x, real)
         return self.norm(x)
 
     def item_embeddings(self) -> torch.Tensor:

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from layerwise.errors import ConfigError, DataError, dataclass_from_dict
+from layerwise.models.attention import MultiHeadSelfAttention
 
 PAD_ID = 0
 UNK_ID = 1
@@ -87,35 +87,6 @@ class TextTransformerConfig:
         return dataclass_from_dict(cls, d)
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention with a key-padding mask (``keep``: True where a real token)."""
-
-    def __init__(self, dim: int, heads: int, dropout: float):
-        super().__init__()
-        self.heads = heads
-        self.dropout = dropout
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        n, length, dim = x.shape
-        qkv = self.qkv(x).view(n, length, 3, self.heads, dim // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [N, heads, L, head_dim]
-        return q, k, v
-
-    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        q, k, v = self._qkv(x)
-        p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, None, :], dropout_p=p)
-        return self.proj(out.transpose(1, 2).flatten(2))
-
-    def weights(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """The attention probabilities ``[N, heads, L, L]`` (query by key), without dropout."""
-        q, k, _ = self._qkv(x)
-        scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
-        return scores.masked_fill(~keep[:, None, None, :], float("-inf")).softmax(-1)
-
-
 class EncoderBlock(nn.Module):
     """Pre-norm: ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))``."""
 
@@ -123,7 +94,7 @@ class EncoderBlock(nn.Module):
         super().__init__()
         hidden = max(1, round(dim * mlp_ratio))
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = SelfAttention(dim, heads, dropout)
+        self.attn = MultiHeadSelfAttention(dim, heads, dropout)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(
             nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim)
