@@ -181,7 +181,8 @@ def advise(
     check_time_limit(time_limit)
     name, frame = resolve_task(data, task, target)
     options = {**options, "time_limit": time_limit, "verbose": False}
-    if name.startswith("tabular"):
+    task_class = TASKS.get(name)
+    if "interpretable" in task_class.DEFAULTS:
         options["interpretable"] = interpretable
     elif interpretable:
         from layerwise.errors import ConfigError
@@ -190,6 +191,5 @@ def advise(
             f"--interpretable applies to tables; {name} has no such option.",
             "Leave out --interpretable.",
         )
-    fitted = TASKS.get(name)(**options)
-    _, profile, plan = fitted.profile_and_plan(frame, target)
+    _, profile, plan = task_class(**options).profile_and_plan(frame, target)
     return Advice(profile, plan)

@@ -145,3 +145,26 @@ def test_advise_refuses_a_non_positive_time_limit():
     frame = pd.DataFrame({"x": range(20), "y": [0, 1] * 10})
     with pytest.raises(ConfigError, match="not a valid time limit"):
         layerwise.advise(frame, target="y", time_limit=0)
+
+
+def test_advise_on_a_task_without_a_profile_says_to_train_it():
+    """Task.profile_and_plan is part of the contract: an application without one (an
+    environment, a corpus) answers with the fix, not an AttributeError."""
+    import layerwise
+    from layerwise.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="layerwise train .* --task reinforcement-learning"):
+        layerwise.advise("CartPole-v1", task="reinforcement-learning")
+
+
+def test_only_a_task_that_takes_interpretable_gets_it():
+    import pandas as pd
+
+    import layerwise
+    from layerwise.errors import ConfigError
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=40), "y": [0, 1] * 20})
+    assert layerwise.advise(frame, target="y", interpretable=True).plan.recommendation
+    with pytest.raises(ConfigError, match="--interpretable applies to tables"):
+        layerwise.advise(frame, target="y", task="anomaly-detection", interpretable=True)

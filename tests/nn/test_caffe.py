@@ -512,7 +512,7 @@ def test_other_imported_layer_types_build_and_run():
 
     import torch
 
-    from layerwise.nn.spec import from_config
+    from layerwise.nn.sequential import from_config
 
     # pad_h != pad_w is the one option here the nn layers may not take; keep it square
     text = OTHER_TYPES_NET.replace("pad: 1 pad: 2", "pad: 1")
@@ -533,7 +533,7 @@ layer { name: "c" type: "Convolution" bottom: "data" top: "c"
 """
     import torch
 
-    from layerwise.nn.spec import from_config
+    from layerwise.nn.sequential import from_config
 
     config = caffe_to_config(text)
     assert config["layers"][0]["Conv2D"]["padding"] == [1, 2]

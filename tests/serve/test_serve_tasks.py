@@ -73,6 +73,13 @@ def _same(a, b) -> bool:
     return a == b
 
 
+def test_every_task_declares_a_request_shape_the_server_knows():
+    from layerwise.serve.requests import REQUEST_FIELDS
+
+    shapes = {name: TASKS.get(name).request_kind for name in TASKS.names()}
+    assert {n: k for n, k in shapes.items() if k not in REQUEST_FIELDS} == {}
+
+
 @pytest.mark.parametrize("name", TASKS.names())
 def test_every_task_answers_over_http_as_predict_does(name, contract_run, client_of):
     from layerwise.serve.app import _records

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from layerwise.core.task import Candidate
+from layerwise.core.candidate import Candidate
 from layerwise.runs.folder import RunFolder
 
 MODEL_FILE = "model.safetensors"

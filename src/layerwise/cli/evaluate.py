@@ -26,28 +26,22 @@ def evaluate(
     import json
 
     from layerwise.api import load
-    from layerwise.cli.common import err, out
+    from layerwise.cli.common import err, out, tasks_that
     from layerwise.errors import ConfigError
 
     task = load(run_dir)
-    if (episodes is not None or seed is not None) and task.name != "reinforcement-learning":
-        raise ConfigError(f"--episodes and --seed are for agents; this run is {task.name}.",
-                          "Leave them out.")  # fmt: skip
-    if task.name == "reinforcement-learning":
-        metrics = task.evaluate(data, episodes=episodes, seed=seed)
-        out.print_json(json.dumps(metrics))
-        return
-    if data is None:
+    # Each option is for the tasks whose evaluate takes it (Task.evaluate_options).
+    given = {"episodes": episodes, "seed": seed, "backtest": backtest}
+    given = {name: value for name, value in given.items() if value is not None}
+    for name in given:
+        if name not in task.evaluate_options:
+            flag = f"--{name}"
+            owners = tasks_that(lambda cls, name=name: name in cls.evaluate_options)
+            raise ConfigError(f"{flag} is for {owners} runs; this run is {task.name}.",
+                              f"Leave out {flag}.")  # fmt: skip
+    if data is None and "evaluate" not in task.data_optional:
         raise ConfigError("No data given to evaluate on.", "Usage: layerwise evaluate RUN DATA.")
-    if backtest is not None:
-        if task.name != "forecasting":
-            raise ConfigError(
-                f"--backtest is for forecasting runs; this run is {task.name}.",
-                "Leave out --backtest.",
-            )
-        metrics = task.evaluate(data, backtest=backtest)
-    else:
-        metrics = task.evaluate(data)
+    metrics = task.evaluate(data, **given)
     for note in metrics.pop("notes", []):  # one line each; the data's text is no markup
         err.print(f"note: {note}", soft_wrap=True, markup=False)
     out.print_json(json.dumps(metrics))

@@ -19,10 +19,11 @@ def explain(
 
     from layerwise.api import load
     from layerwise.cli.common import err, out
+    from layerwise.core.capabilities import Explains
     from layerwise.errors import ConfigError
 
     task = load(run_dir)
-    if not hasattr(task, "explain"):
+    if not isinstance(task, Explains):
         raise ConfigError(
             f"`layerwise explain` does not apply to {task.name} runs.",
             f"See importance.json and report.html in {run_dir} for what drives its predictions.",

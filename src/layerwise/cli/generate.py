@@ -33,18 +33,20 @@ def generate(
     import sys
 
     from layerwise.api import load
-    from layerwise.cli.common import err
+    from layerwise.cli.common import err, tasks_that
+    from layerwise.core.capabilities import GeneratesImages, GeneratesText
     from layerwise.errors import ConfigError
 
     task = load(run_dir)
-    if task.name == "image-generation":
+    if isinstance(task, GeneratesImages):
         _images(task, n, label, output, seed)
         return
-    if task.name != "language-generation":
-        raise ConfigError(
-            f"generate works on language- and image-generation runs; this run is {task.name}.",
-            "Use `layerwise predict` for it.",
+    if not isinstance(task, GeneratesText):
+        generators = tasks_that(
+            lambda cls: issubclass(cls, (GeneratesText, GeneratesImages)), word="and"
         )
+        raise ConfigError(f"generate works on {generators} runs; this run is {task.name}.",
+                          "Use `layerwise predict` for it.")  # fmt: skip
     if max_tokens is not None and max_tokens < 0:  # before any text is written
         raise ConfigError(f"--max-tokens {max_tokens} is not valid.", "Ask for 0 or more tokens.")
     _, notes = task.encode_prompt(prompt)

@@ -18,13 +18,14 @@ def play(
 ) -> None:
     """Play episodes with the trained agent and write them as an animated GIF."""
     from layerwise.api import load
-    from layerwise.cli.common import err
+    from layerwise.cli.common import err, tasks_that
+    from layerwise.core.capabilities import Plays
     from layerwise.errors import ConfigError
 
     task = load(run_dir)
-    if task.name != "reinforcement-learning":
-        raise ConfigError(f"play is for reinforcement-learning runs; this run is {task.name}.",
-                          "Use predict or generate.")  # fmt: skip
+    if not isinstance(task, Plays):
+        raise ConfigError(f"play is for {tasks_that(lambda cls: issubclass(cls, Plays))} runs; "
+                          f"this run is {task.name}.", "Use predict or generate.")  # fmt: skip
     result = task.play(output, episodes=episodes, seed=seed, env=env)
     returns = ", ".join(f"{r:.1f}" for r in result["returns"])
     err.print(f"Wrote {output}: {episodes} episode(s), return {returns}, {result['frames']} frames "

@@ -46,33 +46,28 @@ def predict(
 ) -> None:
     """Predict with a trained run; print the predictions or write them to a CSV."""
     from layerwise.api import load
-    from layerwise.cli.common import err, out, output_file
+    from layerwise.cli.common import err, out, output_file, tasks_that
+    from layerwise.errors import ConfigError
     from layerwise.runs.folder import atomic_write
 
     if output:
         output = str(output_file(output, "predictions.csv"))
     task = load(run_dir)
-    for flag, given, owner in (
-        ("--alert-budget", alert_budget is not None, "anomaly-detection"),
-        ("--transcribe", transcribe, "speech-recognition"),
-        ("--user", user is not None, "recommendation"),
-        ("--similar-to", similar_to is not None, "recommendation"),
-        ("--top", top is not None, "recommendation"),
-        ("--observation", observation is not None, "reinforcement-learning"),
-    ):
-        if given and task.name != owner:
-            from layerwise.errors import ConfigError
-
+    # Each option is for the tasks whose predict takes it (Task.predict_options).
+    given = {"alert_budget": alert_budget, "transcribe": transcribe or None, "user": user,
+             "similar_to": similar_to, "top": top, "observation": observation}  # fmt: skip
+    given = {name: value for name, value in given.items() if value is not None}
+    for name in given:
+        if name not in task.predict_options:
+            flag = "--" + name.replace("_", "-")
+            owners = tasks_that(lambda cls, name=name: name in cls.predict_options)
             raise ConfigError(
-                f"{flag} applies to {owner} runs; this run is {task.name}.", f"Leave out {flag}."
+                f"{flag} applies to {owners} runs; this run is {task.name}.", f"Leave out {flag}."
             )
     if batch_size is not None:
-        from layerwise.errors import ConfigError
         from layerwise.serve.batch import predict_file
 
-        streamable = ("tabular-classification", "tabular-regression", "anomaly-detection",
-                      "text-classification")  # fmt: skip
-        if task.name not in streamable or data is None or not output:
+        if not task.batch_predicts or data is None or not output:
             raise ConfigError("--batch-size streams a table file of a table or text run into -o.",
                               "Usage: layerwise predict RUN big.csv -o out.csv --batch-size 10000.")  # fmt: skip
         done = predict_file(task, data, output, batch_size)
@@ -81,22 +76,12 @@ def predict(
         err.print(f"Wrote {done['rows']:,} predictions to {output} ({done['chunks']} chunks, "
                   f"{done['seconds']:.1f} s)")  # fmt: skip
         return
-    if observation is not None:
-        data = observation
-    if data is None and task.name != "recommendation":
-        from layerwise.errors import ConfigError
-
+    if "observation" in given:  # one observation, in DATA's place
+        data = given.pop("observation")
+    if data is None and "predict" not in task.data_optional:
         raise ConfigError("No data given to predict on.", "Usage: layerwise predict RUN DATA.")
-    if task.name == "recommendation":
-        predictions = task.predict(data, user=user, similar_to=similar_to, top=top)
-    elif alert_budget is not None:
-        predictions = task.predict(data, alert_budget=alert_budget)
-    elif task.name == "reinforcement-learning":
-        predictions = task.predict(_observations(data))
-    elif transcribe:
-        predictions = task.predict(data, transcribe=True)
-    else:
-        predictions = task.predict(data)
+    inputs = None if data is None else task.command_line_input(data)
+    predictions = task.predict(inputs, **given)
     for note in predictions.attrs.get("notes", []):  # one line each; the data's text is no markup
         err.print(f"note: {note}", soft_wrap=True, markup=False)
     if output:
@@ -104,14 +89,3 @@ def predict(
         err.print(f"Wrote {len(predictions)} predictions to {output}")
     else:
         out.print(predictions.to_string(max_rows=50))
-
-
-def _observations(data: str) -> object:
-    """A CSV/Parquet of observations when ``data`` is a file, else the observation's text."""
-    from pathlib import Path
-
-    if Path(data).is_file():
-        from layerwise.data.tabular import read_table
-
-        return read_table(data)
-    return data

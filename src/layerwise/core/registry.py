@@ -21,10 +21,15 @@ class Registry:
         self.kind = kind
         self._targets: dict[str, str] = {}
         self._descriptions: dict[str, str] = {}
+        self._cli: dict[str, str] = {}
 
-    def register(self, name: str, target: str, description: str = "") -> None:
+    def register(self, name: str, target: str, description: str = "", cli: str = "") -> None:
+        """``cli``: "module:attribute" of what the entry adds to the command line (a
+        :class:`~layerwise.core.cli_spec.CommandLine`), read without importing ``target``."""
         self._targets[name] = target
         self._descriptions[name] = description
+        if cli:
+            self._cli[name] = cli
 
     def names(self) -> list[str]:
         return list(self._targets)
@@ -43,8 +48,16 @@ class Registry:
                 f"Unknown {self.kind} '{name}'.",
                 f"{hint}Valid {self.kind}s: {', '.join(self._targets)}.",
             )
-        module_name, attr = self._targets[name].split(":")
-        return getattr(importlib.import_module(module_name), attr)
+        return _resolve(self._targets[name])
+
+    def cli(self, name: str) -> Any:
+        """What ``name`` adds to the command line, or None; its target stays unimported."""
+        return _resolve(self._cli[name]) if name in self._cli else None
+
+
+def _resolve(target: str) -> Any:
+    module_name, attr = target.split(":")
+    return getattr(importlib.import_module(module_name), attr)
 
 
 TASKS = Registry("task")
@@ -52,54 +65,65 @@ TASKS.register(
     "tabular-classification",
     "layerwise.tasks.tabular.classification:TabularClassification",
     "Predict a category from a table (CSV, Parquet, JSONL, DataFrame); LightGBM, linear and MLP compared.",
+    cli="layerwise.tasks.tabular.cli:COMMAND_LINE",
 )
 TASKS.register(
     "tabular-regression",
     "layerwise.tasks.tabular.regression:TabularRegression",
     "Predict a number from a table; LightGBM, ridge and MLP compared.",
+    cli="layerwise.tasks.tabular.cli:COMMAND_LINE",
 )
 TASKS.register(
     "image-classification",
     "layerwise.tasks.image_classification.task:ImageClassification",
     "Classify images (folder per class, NPZ, IDX, CSV of paths); a CNN vs logistic on pixels.",
+    cli="layerwise.tasks.image_classification.cli:COMMAND_LINE",
 )
 TASKS.register(
     "text-classification",
     "layerwise.tasks.text_classification.task:TextClassification",
     "Classify texts (sentiment, spam, topics); Transformer and CNN vs TF-IDF and NB-SVM.",
+    cli="layerwise.tasks.text_classification.cli:COMMAND_LINE",
 )
 TASKS.register(
     "forecasting",
     "layerwise.tasks.forecasting.task:Forecasting",
     "Forecast time series with intervals; PatchTST, DLinear, SegRNN vs ridge, ETS and naive.",
+    cli="layerwise.tasks.forecasting.cli:COMMAND_LINE",
 )
 TASKS.register(
     "anomaly-detection",
     "layerwise.tasks.anomaly_detection.task:AnomalyDetection",
     "Find unusual rows or fraud; autoencoder, Deep SVDD vs isolation forest, kNN, Mahalanobis.",
+    cli="layerwise.tasks.anomaly_detection.cli:COMMAND_LINE",
 )
 TASKS.register(
     "speech-recognition",
     "layerwise.tasks.speech_recognition.task:SpeechRecognition",
     "Recognise spoken words and transcribe recordings (WAV); log-mel CNN + CTC vs MFCC logistic.",
+    cli="layerwise.tasks.speech_recognition.cli:COMMAND_LINE",
 )
 TASKS.register(
     "recommendation",
     "layerwise.tasks.recommendation.task:Recommendation",
     "Recommend items from interaction logs; MF-BPR, NeuMF, SASRec vs EASE, item-kNN, popularity.",
+    cli="layerwise.tasks.recommendation.cli:COMMAND_LINE",
 )
 TASKS.register(
     "language-generation",
     "layerwise.tasks.language_generation.task:LanguageGeneration",
     "Generate text like yours; a small GPT (char or BPE) vs a Kneser-Ney n-gram model.",
+    cli="layerwise.tasks.language_generation.cli:COMMAND_LINE",
 )
 TASKS.register(
     "image-generation",
     "layerwise.tasks.image_generation.task:ImageGeneration",
     "Generate images like yours (optionally of a class); a DCGAN and a VAE vs pixel mixtures.",
+    cli="layerwise.tasks.image_generation.cli:COMMAND_LINE",
 )
 TASKS.register(
     "reinforcement-learning",
     "layerwise.tasks.reinforcement_learning.task:ReinforcementLearning",
     "Play games and control systems (Gymnasium); PPO and DQN vs a random policy.",
+    cli="layerwise.tasks.reinforcement_learning.cli:COMMAND_LINE",
 )

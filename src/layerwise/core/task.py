@@ -1,8 +1,8 @@
 """The task contract: what every application implements, and what a fitted run returns.
 
 A task is scikit-learn style: ``__init__`` only stores options, ``fit`` trains and writes a
-run folder, ``predict`` and ``evaluate`` work on a fitted or loaded task. Candidates are the
-models a task compares in its bake-off (classical and deep alike).
+run folder, ``predict`` and ``evaluate`` work on a fitted or loaded task. The models a task
+compares in its bake-off are :class:`layerwise.core.candidate.Candidate`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
+from layerwise.core.cli_spec import Demo
 from layerwise.runs.folder import CONFIG, MANIFEST, RunFolder
 
 # The options every task takes; each task adds its own.
@@ -169,6 +168,12 @@ class Task(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     DEFAULTS: ClassVar[dict[str, Any]] = {}  # every option the task takes, with its default
+    # Serving (layerwise.serve.requests): the shape of an HTTP request's body, one of "rows",
+    # "series", "images", "texts", "observations", "prompts", "count", "users", "audio"
+    # (None: not served over HTTP); and whether predictions are one row per input with no
+    # options, so that concurrent requests may be joined into one predict call.
+    request_kind: ClassVar[str | None] = None
+    joinable_requests: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Every task's fit gets the same run lifecycle without each one repeating it: the
@@ -228,6 +233,16 @@ class Task(ABC):
 
             Console(stderr=True, highlight=False).print(message)
 
+    def profile_and_plan(self, data: Any, target: str | None = None) -> tuple[Any, Any, Any]:
+        """(the prepared data, its profile, the plan): what ``advise`` shows without training.
+        An application whose choice needs no profile (a corpus, an environment) keeps this."""
+        from layerwise.errors import ConfigError
+
+        raise ConfigError(
+            f"advise has no profile for {self.name}: its candidates do not depend on the data.",
+            f"Train it directly: layerwise train <data> --task {self.name}.",
+        )
+
     @abstractmethod
     def fit(self, data: Any, **kwargs: Any) -> Run:
         """Train on ``data``, write a run folder and return the :class:`Run`."""
@@ -270,52 +285,35 @@ class Task(ABC):
         after the predictions and before feature importance and the files."""
         return []
 
+    # The command line (layerwise.cli; its train options are in tasks/<app>/cli.py, read
+    # before any task is imported). predict_options / evaluate_options: the keywords of
+    # predict / evaluate that `layerwise predict` / `evaluate` pass on when given (their flag:
+    # --alert-budget for "alert_budget"); data_optional: the commands ("predict", "evaluate")
+    # whose DATA may be left out; batch_predicts: `predict --batch-size` may stream a table
+    # file through predict in chunks (one prediction row per input row).
+    predict_options: ClassVar[tuple[str, ...]] = ()
+    evaluate_options: ClassVar[tuple[str, ...]] = ()
+    data_optional: ClassVar[tuple[str, ...]] = ()
+    batch_predicts: ClassVar[bool] = False
+
+    def command_line_input(self, data: str) -> Any:
+        """What ``layerwise predict RUN DATA`` hands ``predict`` for DATA (a path or a text):
+        DATA itself unless the task reads it otherwise."""
+        return data
+
+    def training_summary(self, run: Run) -> list[Any] | None:
+        """What ``layerwise train`` (and ``demo``) print after training, a line (a rich markup
+        string or Text) or a rich renderable each; None: the table of candidates and the next
+        commands."""
+        return None
+
+    @classmethod
+    def demo_data(cls, folder: Path) -> Demo | None:
+        """The bundled data ``layerwise demo NAME`` trains on, written into ``folder``
+        (no files and no network needed); None: the task has no demo."""
+        return None
+
     @classmethod
     @abstractmethod
     def contract_example(cls, seed: int = 0) -> tuple[Any, dict[str, Any], Any]:
         """Tiny generated data for the contract test: (training data, fit options, predict inputs)."""
-
-
-class Candidate(ABC):
-    """One model in a task's bake-off. ``complexity`` orders them: lower is simpler and is
-    preferred when scores tie within the advisor's tolerance.
-
-    The data arguments of ``fit`` and ``predict`` are the task's own: tables pass an
-    EncodedTable and its encoder (the signatures below); images pass ImageSets,
-    ``fit(train, val, class_weights)`` and ``predict(images)``. Name, family, complexity,
-    ``save``/``load`` and ``history`` are common to all."""
-
-    name: ClassVar[str]
-    family: ClassVar[str]  # "classical" | "deep"
-    complexity: ClassVar[int]
-    description: ClassVar[str] = ""
-
-    def __init__(self, objective: str, n_classes: int = 0, seed: int = 0, **params: Any):
-        self.objective = objective  # "binary" | "multiclass" | "regression"
-        self.n_classes = n_classes
-        self.seed = seed
-        self.params = params
-        self.history = None  # a layerwise.engine.History for deep candidates
-
-    @property
-    def is_classifier(self) -> bool:
-        return self.objective != "regression"
-
-    @abstractmethod
-    def fit(
-        self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
-    ) -> None:
-        """Train on an EncodedTable; ``y`` holds class codes 0..k-1 or float targets."""
-
-    @abstractmethod
-    def predict(self, table: Any, encoder: Any) -> np.ndarray:
-        """Class probabilities ``[n, k]`` for classifiers, values ``[n]`` for regression."""
-
-    @abstractmethod
-    def save(self, run: RunFolder) -> dict[str, Any]:
-        """Write the model file(s) into ``run``; return JSON-safe info that ``load`` needs."""
-
-    @classmethod
-    @abstractmethod
-    def load(cls, run: RunFolder, info: dict[str, Any]) -> Candidate:
-        """Rebuild a fitted candidate from its files in ``run`` and the saved info."""

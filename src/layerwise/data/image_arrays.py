@@ -2,7 +2,7 @@
 
 Everything that arrives as arrays (MedMNIST-style NPZ, MNIST IDX files, ``X`` or ``(X, y)``
 in memory, and the stacked pixels of decoded files) is cleaned here into an
-:class:`~layerwise.data.images.ImageSet`: uint8 ``[N, H, W, C]``, one channel count, the
+:class:`~layerwise.data.image_set.ImageSet`: uint8 ``[N, H, W, C]``, one channel count, the
 asked size, and label codes into the class names.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from layerwise.data.images import ImageSet, Options, resize_crop
+from layerwise.data.image_set import ImageSet, Options, resize_crop
 from layerwise.errors import DataError
 
 

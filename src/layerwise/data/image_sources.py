@@ -236,6 +236,20 @@ def write_folder(images: ImageSet, folder: str | Path) -> Path:
     return folder
 
 
+def digits_folder(folder: str | Path) -> Path:
+    """``folder/digits/<class>/*.png`` of :func:`digits` (the demos' images), written once:
+    beside, then renamed, so an interrupted write leaves no half folder."""
+    import shutil
+
+    path = Path(folder) / "digits"
+    if not path.is_dir():
+        partial = Path(folder) / ".digits-partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        write_folder(digits(), partial)
+        partial.rename(path)
+    return path
+
+
 def _file_stems(names: list[str]) -> list[str]:
     """Unique, file-safe stems: ``x[3]`` -> ``x-0003``, ``cat/a.png`` -> ``cat_a``."""
     width = len(str(max(len(names) - 1, 0)))

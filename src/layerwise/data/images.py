@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from layerwise.data import image_arrays as arrays
+from layerwise.data.image_set import ImageSet, Options, resize_crop
 from layerwise.errors import ConfigError, DataError, missing_column
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -54,106 +56,6 @@ DECODE_THREADS = 4
 THREADS_FROM_BYTES = 64 << 10
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _EXIF_ORIENTATION = 0x0112
-
-
-@dataclass
-class ImageSet:
-    """Images as uint8 ``[N, H, W, C]`` (C is 1 or 3) with their labels and provenance.
-
-    Example:
-        >>> s = read_images(np.zeros((4, 8, 8), dtype=np.uint8))
-        >>> len(s), s.size, s.channels
-        (4, (8, 8), 1)
-    """
-
-    images: np.ndarray
-    labels: np.ndarray | None
-    classes: list[str]
-    names: list[str]
-    split: np.ndarray | None = None
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    source: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def subset(self, index: np.ndarray) -> ImageSet:
-        """The images at ``index`` (integer positions or a boolean mask of length N).
-
-        Example:
-            >>> s = read_images((np.zeros((4, 8, 8), np.uint8), [0, 1, 0, 1]))
-            >>> s.subset(s.labels == 1).names
-            ['array[1]', 'array[3]']
-        """
-        index = np.asarray(index)
-        if index.dtype == bool:
-            index = np.flatnonzero(index)
-        index = index.astype(np.int64, copy=False)
-        return replace(
-            self,
-            images=self.images[index],
-            labels=None if self.labels is None else self.labels[index],
-            names=[self.names[i] for i in index],
-            split=None if self.split is None else self.split[index],
-            classes=list(self.classes),
-            skipped=list(self.skipped),
-            notes=list(self.notes),
-        )
-
-    @property
-    def channels(self) -> int:
-        """1 (grayscale) or 3 (RGB)."""
-        return int(self.images.shape[3])
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(height, width) of every image."""
-        return int(self.images.shape[1]), int(self.images.shape[2])
-
-    def summary(self) -> str:
-        """One line, e.g. ``"1,797 images 8x8 grayscale, 10 classes (min 174, max 183 per class)"``.
-
-        Sizes read height x width.
-
-        Example:
-            >>> read_images(np.zeros((2, 8, 8), np.uint8)).summary()
-            '2 images 8x8 grayscale, unlabelled'
-        """
-        n = len(self)
-        height, width = self.size
-        text = f"{n:,} image{'' if n == 1 else 's'} {height}x{width} "
-        text += "grayscale" if self.channels == 1 else "RGB"
-        if self.labels is None:
-            text += ", unlabelled"
-        else:
-            known = self.labels[self.labels >= 0]
-            counts = np.bincount(known, minlength=len(self.classes))
-            text += f", {len(self.classes)} classes"
-            if len(counts):
-                text += f" (min {counts.min():,}, max {counts.max():,} per class)"
-            if len(known) < n:
-                text += f", {n - len(known):,} of unknown class"
-        if self.split is not None:
-            names, counts = np.unique(self.split, return_counts=True)
-            order = {"train": 0, "val": 1, "test": 2}
-            parts = sorted(
-                zip(names.tolist(), counts.tolist(), strict=True), key=lambda p: order.get(p[0], 3)
-            )
-            text += " [" + ", ".join(f"{s} {c:,}" for s, c in parts) + "]"
-        if self.skipped:
-            text += f"; {len(self.skipped):,} unreadable skipped"
-        return text
-
-
-@dataclass
-class Options:
-    """What :func:`read_images` was asked for (checked)."""
-
-    size: tuple[int, int] | None
-    channels: int | None
-    classes: list[str] | None
-    progress: bool
 
 
 @dataclass
@@ -208,8 +110,6 @@ def read_images(
         >>> s.images.shape, s.classes
         ((6, 8, 8, 3), ['cat', 'dog'])
     """
-    from layerwise.data import image_arrays as arrays
-
     known = None if classes is None else [str(c) for c in classes]
     opts = Options(_check_size(size), _check_channels(channels), known, bool(progress))
     if isinstance(source, ImageSet):
@@ -256,8 +156,6 @@ def _check_channels(channels: Any) -> int | None:
 
 
 def _from_imageset(images: ImageSet, opts: Options) -> ImageSet:
-    from layerwise.data import image_arrays as arrays
-
     labels = images.labels
     if labels is not None and opts.classes is not None:
         index = {c: i for i, c in enumerate(opts.classes)}
@@ -277,8 +175,6 @@ def _from_imageset(images: ImageSet, opts: Options) -> ImageSet:
 
 
 def _read_path(path: Path, opts: Options, image_column: str | None, target: str | None):
-    from layerwise.data import image_arrays as arrays
-
     if not path.exists():
         raise DataError(
             f"'{path}' does not exist.",
@@ -361,7 +257,6 @@ def _no_images(root: Path, other: set[str]) -> DataError:
 def _read_table_of_paths(
     path: Path, image_column: str | None, target: str | None, opts: Options
 ) -> ImageSet:
-    from layerwise.data import image_arrays as arrays
     from layerwise.data.tabular import read_table
 
     df = read_table(path)
@@ -420,8 +315,6 @@ def _drop_blank_rows(
 # ---- decoding files --------------------------------------------------------------------
 def _decode(files: _Files, where: Path, opts: Options) -> ImageSet:
     """Decode, resize and stack ``files``; unreadable ones go to ``skipped``."""
-    from layerwise.data import image_arrays as arrays
-
     notes, skipped = list(files.notes), list(files.skipped)
     target = opts.size
     if not files.paths:
@@ -630,30 +523,6 @@ def _to_l_or_rgb(img: Any, channels: int | None) -> Any:
     gray = img.mode in _GRAY_MODES
     mode = {1: "L", 3: "RGB"}[channels] if channels else ("L" if gray else "RGB")
     return img if img.mode == mode else img.convert(mode)
-
-
-def resize_crop(img: Any, target: tuple[int, int]) -> Any:
-    """A PIL image scaled to cover ``target`` (H, W), the excess center-cropped.
-
-    Example:
-        >>> from PIL import Image
-        >>> resize_crop(Image.new("L", (40, 20)), (10, 10)).size
-        (10, 10)
-    """
-    from PIL import Image
-
-    height, width = target
-    w, h = img.size
-    if (w, h) == (width, height):
-        return img
-    aspect = width / height
-    if w / h > aspect:
-        crop = h * aspect
-        box = ((w - crop) / 2, 0.0, (w + crop) / 2, float(h))
-    else:
-        crop = w / aspect
-        box = (0.0, (h - crop) / 2, float(w), (h + crop) / 2)
-    return img.resize((width, height), Image.Resampling.BICUBIC, box=box, reducing_gap=2.0)
 
 
 def _stack_decoded(decoded: list, channels: int | None, notes: list[str]) -> np.ndarray:

@@ -34,7 +34,7 @@ _EXPORTS.update(
 _EXPORTS.update({n: "layerwise.nn.model" for n in ("Model", "compile", "fit")})
 _EXPORTS["Sequential"] = "layerwise.nn.sequential"
 _EXPORTS.update(
-    {n: "layerwise.nn.spec" for n in ("load_model", "load_yaml", "from_yaml", "save_model")}
+    {n: "layerwise.nn.sequential" for n in ("load_model", "load_yaml", "from_yaml", "save_model")}
 )
 _EXPORTS.update(
     {

@@ -309,10 +309,11 @@ class Model(tnn.Module):
         )
 
     def save(self, path: str | Path) -> Path:
-        """Write ``model.yaml``, ``model.safetensors`` and ``compile.json`` into folder ``path``."""
-        from layerwise.nn.spec import save_model
+        """Write ``model.yaml``, ``model.safetensors`` and ``compile.json`` into folder ``path``.
 
-        return save_model(self, path)
+        Only a :class:`~layerwise.nn.Sequential` has a model file; it overrides this.
+        """
+        raise not_saveable(self)
 
     def export(self, path: str | Path, input_shape: Shape | None = None) -> Path:
         """Write an ONNX file (dynamic batch size) whose outputs equal :meth:`predict`'s, verified
@@ -334,6 +335,14 @@ class Model(tnn.Module):
         else:
             example = torch.randn(2, *shape)
         return export_onnx(self, (example,), path, input_names=["input"], output_names=["output"])
+
+
+def not_saveable(model: Any) -> ConfigError:
+    """The error for saving as a model file a model that has none (all but a Sequential)."""
+    return ConfigError(
+        f"Only Sequential models can be saved as model files; got {type(model).__name__}.",
+        "Save a wrapped module's weights with safetensors.torch.save_file(model.state_dict(), ...).",
+    )
 
 
 class Wrapped(Model):

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,17 @@ from torch import nn as tnn
 
 from layerwise.errors import ConfigError
 from layerwise.nn.layers import Embedding, Layer, Shape
-from layerwise.nn.model import Model
+from layerwise.nn.model import Model, not_saveable
+from layerwise.nn.spec import (
+    COMPILE,
+    EXTRA_KEYS,
+    FORMAT,
+    WEIGHTS,
+    YAML,
+    check_config,
+    dump_yaml,
+    read_yaml,
+)
 
 
 class Sequential(Model):
@@ -118,8 +129,6 @@ class Sequential(Model):
 
     def get_config(self) -> dict[str, Any]:
         """The model file's content as a dict (see :mod:`layerwise.nn.spec`)."""
-        from layerwise.nn.spec import FORMAT
-
         out: dict[str, Any] = {"format": FORMAT}
         if self.name:
             out["name"] = self.name
@@ -140,13 +149,82 @@ class Sequential(Model):
             layers:
             - Dense: {units: 2}
         """
-        from layerwise.nn.spec import dump_yaml
-
         return dump_yaml(self.get_config())
 
     @classmethod
     def from_yaml(cls, text_or_path: str | Path) -> Sequential:
         """Build a model from YAML text or a ``.yaml`` file (see :func:`layerwise.nn.load_yaml`)."""
-        from layerwise.nn.spec import from_yaml
-
         return from_yaml(text_or_path)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``model.yaml``, ``model.safetensors`` and ``compile.json`` into folder ``path``."""
+        from safetensors.torch import save_file
+
+        if not self.built:
+            raise ConfigError(
+                "The model is not built yet.", "Give the first layer input_shape, or fit it first."
+            )
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / YAML).write_text(self.to_yaml(), encoding="utf-8")
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS))
+        if self.compile_config is not None:
+            text = json.dumps(self.compile_config, indent=2)
+            (folder / COMPILE).write_text(text, encoding="utf-8")
+        return folder
+
+
+def from_config(config: Any, source: str = "") -> Sequential:
+    """Build a :class:`Sequential` from a parsed model file (see :mod:`layerwise.nn.spec`)."""
+    layers, input_shape = check_config(config, source)
+    model = Sequential(name=config.get("name"))
+    model.metadata = {k: config[k] for k in EXTRA_KEYS if k in config}
+    for layer in layers:
+        model.layers.append(layer)
+    if input_shape is not None:
+        model.build(input_shape)
+    return model
+
+
+def from_yaml(text_or_path: str | Path) -> Sequential:
+    """Build a model from YAML text or the path of a ``.yaml`` file."""
+    return from_config(*read_yaml(text_or_path))
+
+
+def load_yaml(path: str | Path) -> Sequential:
+    """Build an (untrained) model from a YAML model file.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.yaml"
+        >>> _ = p.write_text("input_shape: [4]\\nlayers:\\n  - Dense: {units: 3}\\n")
+        >>> load_yaml(p).output_shape
+        (3,)
+    """
+    return from_yaml(Path(path))
+
+
+def save_model(model: Any, path: str | Path) -> Path:
+    """Write ``model.yaml`` + ``model.safetensors`` (+ ``compile.json``) into folder ``path``."""
+    if not isinstance(model, Sequential):
+        raise not_saveable(model)
+    return model.save(path)
+
+
+def load_model(path: str | Path) -> Sequential:
+    """Rebuild a model saved by ``model.save(path)``: architecture, weights and compile options."""
+    from safetensors.torch import load_file
+
+    folder = Path(path)
+    if not (folder / YAML).is_file() or not (folder / WEIGHTS).is_file():
+        raise ConfigError(
+            f"{folder} is not a saved model.",
+            f"Expected {YAML} and {WEIGHTS} in it (written by model.save).",
+        )
+    model = from_yaml(folder / YAML)
+    model.load_state_dict(load_file(str(folder / WEIGHTS)))
+    if (folder / COMPILE).is_file():
+        model.compile(**json.loads((folder / COMPILE).read_text(encoding="utf-8")))
+    model.eval()
+    return model

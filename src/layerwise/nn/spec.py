@@ -1,4 +1,4 @@
-"""YAML model files (the single source of a model's architecture), and save/load.
+"""YAML model files (the single source of a model's architecture): the format, read and checked.
 
 The format::
 
@@ -10,17 +10,19 @@ The format::
       - Dense: {units: 10, activation: softmax}
 
 A saved model is a folder with ``model.yaml``, ``model.safetensors`` and ``compile.json``.
+:mod:`layerwise.nn.sequential` builds a model from a file, saves and loads it: this module
+knows no model class, so that the model can use it.
 
 Example:
-    >>> model = from_yaml("input_shape: [3]\\nlayers:\\n  - Dense: {units: 2}\\n")
-    >>> model.output_shape
-    (2,)
+    >>> config, _ = read_yaml("input_shape: [3]\\nlayers:\\n  - Dense: {units: 2}\\n")
+    >>> layers, input_shape = check_config(config)
+    >>> [type(layer).__name__ for layer in layers], input_shape
+    (['Dense'], (3,))
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +94,9 @@ def _layer(index: int, entry: Any, source: str) -> Any:
         raise ConfigError(f"{where} ({kind}): {error.message}", error.hint) from error
 
 
-def from_config(config: Any, source: str = "") -> Any:
-    """Build a :class:`~layerwise.nn.Sequential` from a parsed model file."""
-    from layerwise.nn.sequential import Sequential
-
+def check_config(config: Any, source: str = "") -> tuple[list[Any], tuple[int, ...] | None]:
+    """The layers of a parsed model file, built from their entries, and its ``input_shape``
+    (None when the file leaves it to the data), every key checked."""
     if not isinstance(config, dict) or "layers" not in config:
         raise ConfigError(
             f"The model file{_where(source)} has no 'layers' list.",
@@ -117,23 +118,20 @@ def from_config(config: Any, source: str = "") -> Any:
     if not isinstance(config["layers"], list) or not config["layers"]:
         raise ConfigError(f"'layers'{_where(source)} must be a non-empty list.")
     layers = [_layer(i, entry, source) for i, entry in enumerate(config["layers"])]
-    model = Sequential(name=config.get("name"))
-    model.metadata = {k: config[k] for k in EXTRA_KEYS if k in config}
-    for layer in layers:
-        model.layers.append(layer)
-    if config.get("input_shape") is not None:
-        shape = config["input_shape"]
-        if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
-            raise ConfigError(
-                f"input_shape={shape!r}{_where(source)} is not valid.",
-                "Use a list of ints, e.g. [1, 28, 28].",
-            )
-        model.build(tuple(shape))
-    return model
+    shape = config.get("input_shape")
+    if shape is None:
+        return layers, None
+    if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
+        raise ConfigError(
+            f"input_shape={shape!r}{_where(source)} is not valid.",
+            "Use a list of ints, e.g. [1, 28, 28].",
+        )
+    return layers, tuple(shape)
 
 
-def from_yaml(text_or_path: str | Path) -> Any:
-    """Build a model from YAML text or the path of a ``.yaml`` file."""
+def read_yaml(text_or_path: str | Path) -> tuple[Any, str]:
+    """The parsed content of YAML text or of a ``.yaml`` file (or a saved model's folder), and
+    where it came from ("" for text)."""
     source, text = "", str(text_or_path)
     if isinstance(text_or_path, Path) or ("\n" not in text and text.endswith((".yaml", ".yml"))):
         path = Path(text_or_path)
@@ -143,63 +141,6 @@ def from_yaml(text_or_path: str | Path) -> Any:
             raise ConfigError(f"Model file {path} does not exist.")
         source, text = str(path), path.read_text(encoding="utf-8")
     try:
-        config = yaml.safe_load(text)
+        return yaml.safe_load(text), source
     except yaml.YAMLError as error:
         raise ConfigError(f"The model file{_where(source)} is not valid YAML: {error}") from error
-    return from_config(config, source)
-
-
-def load_yaml(path: str | Path) -> Any:
-    """Build an (untrained) model from a YAML model file.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.yaml"
-        >>> _ = p.write_text("input_shape: [4]\\nlayers:\\n  - Dense: {units: 3}\\n")
-        >>> load_yaml(p).output_shape
-        (3,)
-    """
-    return from_yaml(Path(path))
-
-
-def save_model(model: Any, path: str | Path) -> Path:
-    """Write ``model.yaml`` + ``model.safetensors`` (+ ``compile.json``) into folder ``path``."""
-    from safetensors.torch import save_file
-
-    from layerwise.nn.sequential import Sequential
-
-    if not isinstance(model, Sequential):
-        raise ConfigError(
-            f"Only Sequential models can be saved as model files; got {type(model).__name__}.",
-            "Save a wrapped module's weights with safetensors.torch.save_file(model.state_dict(), ...).",
-        )
-    if not model.built:
-        raise ConfigError(
-            "The model is not built yet.", "Give the first layer input_shape, or fit it first."
-        )
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / YAML).write_text(model.to_yaml(), encoding="utf-8")
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS))
-    if model.compile_config is not None:
-        (folder / COMPILE).write_text(json.dumps(model.compile_config, indent=2), encoding="utf-8")
-    return folder
-
-
-def load_model(path: str | Path) -> Any:
-    """Rebuild a model saved by ``model.save(path)``: architecture, weights and compile options."""
-    from safetensors.torch import load_file
-
-    folder = Path(path)
-    if not (folder / YAML).is_file() or not (folder / WEIGHTS).is_file():
-        raise ConfigError(
-            f"{folder} is not a saved model.",
-            f"Expected {YAML} and {WEIGHTS} in it (written by model.save).",
-        )
-    model = from_yaml(folder / YAML)
-    model.load_state_dict(load_file(str(folder / WEIGHTS)))
-    if (folder / COMPILE).is_file():
-        model.compile(**json.loads((folder / COMPILE).read_text(encoding="utf-8")))
-    model.eval()
-    return model

@@ -27,11 +27,11 @@ from typing import Any
 from layerwise.serve.guard import LOOPBACK_HOSTS, Guard, Load
 from layerwise.serve.inputs import Limits, RequestError
 from layerwise.serve.requests import (
-    JSON_TASK_FIELDS,
-    ROW_TASKS,
     Expected,
     example_request,
+    joinable,
     read_request,
+    request_fields,
 )
 
 LOG = logging.getLogger("layerwise.serve")
@@ -122,15 +122,17 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
     def page() -> Any:
         nonce = secrets.token_urlsafe(16)
         if token is None:
-            text = page_html(info, nonce=nonce, docs=docs)
+            text = page_html(info, nonce=nonce, docs=docs, kind=task.request_kind)
         else:  # without the token the page shows the form only: no metrics, no versions
             public = {k: info[k] for k in ("task", "run", "input", "request")}
-            text = page_html(public, token_needed=True, nonce=nonce, docs=docs)
+            text = page_html(
+                public, token_needed=True, nonce=nonce, docs=docs, kind=task.request_kind
+            )
         return HTMLResponse(text, headers={"Content-Security-Policy": page_policy(nonce)})
 
     body_doc = {"requestBody": {"content": {
         "application/json": {"schema": {"type": "object"},
-                             "example": example_request(task.name, info.get("input") or {})},
+                             "example": example_request(task.request_kind, info.get("input") or {})},
         "multipart/form-data": {"schema": {"type": "object", "properties": {
             "file": {"type": "string", "format": "binary"}}}}}}}  # fmt: skip
 
@@ -138,7 +140,7 @@ def create_app(run_dir: "str | os.PathLike", token: "str | None" = None,
     async def predict(request: Request) -> Any:
         try:
             args, kwargs = await read_request(task, request, limits, expected)
-            if task.name in ROW_TASKS and not kwargs:  # one row in, one row out: joinable
+            if joinable(task) and not kwargs:  # one row in, one row out: joinable
                 records, notes = await batcher.submit(args[0])
             else:
                 records, notes = await in_thread(lambda: _predict(task, args, kwargs))
@@ -161,7 +163,7 @@ def _info(task: Any, folder: Any) -> dict:
     manifest = folder.manifest
     return {"task": task.name, "run": folder.path.name, "chosen": metrics.get("chosen"),
             "input": schema.get("input"), "output": schema.get("output"),
-            "request": JSON_TASK_FIELDS.get(task.name, "inputs"),
+            "request": request_fields(task),
             "metric": metrics.get("metric"), "test": metrics.get("test"),
             "versions": manifest.get("libraries", {"layerwise": manifest.get("layerwise_version")}),
             "created": manifest.get("created")}  # fmt: skip

@@ -17,6 +17,9 @@ from typing import Any
 
 from layerwise.serve.requests import example_request, table_columns
 
+# The file input of the request shapes sent as an uploaded file: what it accepts
+FILE_ACCEPT = {"images": "image/*", "audio": ".wav,audio/wav"}
+
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:780px;margin:24px auto;
 padding:0 16px;color:#1d2430}h1{font-size:1.35em}label{display:block;margin:8px 0 2px;
@@ -88,9 +91,9 @@ document.getElementById('form').addEventListener('submit',submitForm);
 """
 
 
-def _fields(info: dict) -> str:
-    schema, task = info.get("input") or {}, info.get("task", "")
-    if task == "forecasting":  # the recent history: a CSV with the time and value columns
+def _fields(info: dict, kind: str | None) -> str:
+    schema = info.get("input") or {}
+    if kind == "series":  # the recent history: a CSV with the time and value columns
         names = [schema.get("time_column"), *(schema.get("columns") or [])]
         shown = html.escape(", ".join(str(c) for c in names if c))
         return (f'<label for="file">Recent history (CSV: {shown})</label>'
@@ -101,12 +104,12 @@ def _fields(info: dict) -> str:
                  f'<input id="{html.escape(c["name"])}" name="{html.escape(c["name"])}"></div>'
                  for c in info["form_columns"]]  # fmt: skip
         return '<div class="grid">' + "".join(cells) + "</div>"
-    if task in ("image-classification", "speech-recognition"):
-        accept = "image/*" if task == "image-classification" else ".wav,audio/wav"
+    if kind in FILE_ACCEPT:
+        accept = FILE_ACCEPT[kind]
         return f'<label for="file">File</label><input type="file" id="file" name="file" accept="{accept}">'
     return (
         '<label for="json">Request (JSON)</label><textarea id="json" name="json" rows="5">'
-        + html.escape(json.dumps(example_request(task, schema)))
+        + html.escape(json.dumps(example_request(kind, schema)))
         + "</textarea>"
     )
 
@@ -120,9 +123,10 @@ def page_policy(nonce: str) -> str:
 
 
 def page_html(info: dict[str, Any], token_needed: bool = False, nonce: str = "",
-              docs: bool = False) -> str:  # fmt: skip
+              docs: bool = False, kind: str | None = None) -> str:  # fmt: skip
     """The page for a run described by ``info`` (what ``GET /info`` returns); ``nonce`` marks its
-    script and style for the Content-Security-Policy; ``docs`` links /docs, else the OpenAPI JSON.
+    script and style for the Content-Security-Policy; ``docs`` links /docs, else the OpenAPI JSON;
+    ``kind``: the task's ``request_kind`` (:mod:`layerwise.serve.requests`), which picks the form.
     """
     test = info.get("test") or {}
     metric = info.get("metric")
@@ -143,5 +147,5 @@ def page_html(info: dict[str, Any], token_needed: bool = False, nonce: str = "",
             f"{html.escape(info['task'])}</title><style{mark}>{STYLE}</style></head><body>"
             f"<h1>layerwise: {html.escape(info['run'])}</h1><p class=note>{summary}. "
             f'{link}</p><form id="form">'
-            f"{token}{_fields(info)}<button id=predict type=submit>Predict</button></form>"
+            f"{token}{_fields(info, kind)}<button id=predict type=submit>Predict</button></form>"
             f'<div id="result"></div><script{mark}>{script}</script></body></html>')  # fmt: skip

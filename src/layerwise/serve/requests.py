@@ -1,8 +1,10 @@
 """An HTTP request as the arguments of the task's ``predict``: the JSON body's keys (or an
-uploaded file) per task, checked on the way with :mod:`layerwise.serve.inputs`.
+uploaded file) per request shape, checked on the way with :mod:`layerwise.serve.inputs`.
 
-This is the one place that knows each task's request shape; the routes only call
-:func:`read_request`. A problem is a :class:`RequestError` naming the field.
+A task declares its shape as ``request_kind`` (one of :data:`REQUEST_FIELDS`' keys; None: not
+served over HTTP) and whether concurrent requests may be joined as ``joinable_requests`` (see
+:class:`layerwise.core.task.Task`); this is the one place that knows what each shape holds, and
+the routes only call :func:`read_request`. A problem is a :class:`RequestError` naming the field.
 """
 
 from __future__ import annotations
@@ -13,17 +15,27 @@ from typing import Any
 
 from layerwise.serve.inputs import Limits, RequestError
 
-# Tasks whose predictions are one row per input (a row, an image, a text, an observation):
-# concurrent requests are micro-batched.
-ROW_TASKS = ("tabular-classification", "tabular-regression", "anomaly-detection",
-             "image-classification", "text-classification", "reinforcement-learning")  # fmt: skip
-JSON_TASK_FIELDS = {
-    "tabular-classification": "rows", "tabular-regression": "rows", "anomaly-detection": "rows",
-    "forecasting": "rows", "image-classification": "image | images (base64) or a file upload",
-    "text-classification": "text | texts", "reinforcement-learning": "observation | observations",
-    "language-generation": "prompt | prompts", "image-generation": "n, label",
-    "recommendation": "user | users, top", "speech-recognition": "audio (base64 WAV) or a file upload",
+# The request shapes a task can declare as its ``request_kind``, and what the JSON body holds in
+# each (shown by /info as "request", and in the message for a body that is not an object).
+# "series" is rows of a time series (the recent history): the page asks for a CSV file of it.
+REQUEST_FIELDS = {
+    "rows": "rows", "series": "rows", "images": "image | images (base64) or a file upload",
+    "texts": "text | texts", "observations": "observation | observations",
+    "prompts": "prompt | prompts", "count": "n, label", "users": "user | users, top",
+    "audio": "audio (base64 WAV) or a file upload",
 }  # fmt: skip
+
+
+def request_fields(task: Any) -> str:
+    """What a JSON request to ``task`` holds, e.g. ``"text | texts"``; "inputs" for a task
+    that is not served over HTTP."""
+    return REQUEST_FIELDS.get(task.request_kind, "inputs")
+
+
+def joinable(task: Any) -> bool:
+    """Whether ``task``'s predictions are one row per input: concurrent requests (with no
+    options) may be joined into one ``predict`` call (:mod:`layerwise.serve.batching`)."""
+    return bool(task.joinable_requests)
 
 
 def table_columns(schema: dict) -> list[dict] | None:
@@ -45,21 +57,26 @@ def table_columns(schema: dict) -> list[dict] | None:
     return None
 
 
-def example_request(task_name: str, schema: dict) -> dict:
-    """A request body of the right shape for the docs and the page's JSON box."""
+def example_request(kind: str | None, schema: dict) -> dict:
+    """A request body of request shape ``kind`` (a task's ``request_kind``) for the docs and
+    the page's JSON box; ``schema``: the run's input schema.
+
+    >>> example_request("texts", {})
+    {'text': 'a new text to classify'}
+    """
     columns = table_columns(schema)
     if columns is not None:
         return {"rows": [{c["name"]: (0 if c["kind"] == "numeric" else "a") for c in columns}]}
-    if task_name == "forecasting":
+    if kind == "series":
         names = [schema.get("time_column") or "time", *(schema.get("columns") or [])]
         return {"rows": [dict.fromkeys(names, 0)]}
-    return {"reinforcement-learning": {"observation": [0.0] * int(schema.get("size", 1))},
-            "text-classification": {"text": "a new text to classify"},
-            "language-generation": {"prompt": "Once upon a time"},
-            "image-generation": {"n": 1},
-            "recommendation": {"user": "1", "top": 10},
-            "speech-recognition": {"audio": "<base64 WAV>", "transcribe": False},
-            "image-classification": {"image": "<base64 PNG or JPEG>"}}.get(task_name, {})  # fmt: skip
+    return {"observations": {"observation": [0.0] * int(schema.get("size", 1))},
+            "texts": {"text": "a new text to classify"},
+            "prompts": {"prompt": "Once upon a time"},
+            "count": {"n": 1},
+            "users": {"user": "1", "top": 10},
+            "audio": {"audio": "<base64 WAV>", "transcribe": False},
+            "images": {"image": "<base64 PNG or JPEG>"}}.get(kind or "", {})  # fmt: skip
 
 
 class Expected:
@@ -125,7 +142,7 @@ async def read_request(task: Any, request: Any, limits: Limits,
                            "few levels.") from exc  # fmt: skip
     if not isinstance(body, dict):
         raise RequestError(422, "The body must be a JSON object, e.g. "
-                           f"{{\"{JSON_TASK_FIELDS.get(task.name, 'inputs').split(' ')[0]}\": ...}}.")  # fmt: skip
+                           f"{{\"{request_fields(task).split(' ')[0]}\": ...}}.")  # fmt: skip
     return from_json(task, body, limits, expected)
 
 
@@ -133,28 +150,28 @@ def from_json(task: Any, body: dict, limits: Limits,
               expected: Expected | None = None) -> tuple[tuple, dict]:  # fmt: skip
     from layerwise.serve import images, inputs
 
-    name, expected = task.name, expected or Expected(None)
-    if name in ("tabular-classification", "tabular-regression", "anomaly-detection", "forecasting"):
+    kind, expected = task.request_kind, expected or Expected(None)
+    if kind in ("rows", "series"):
         kinds = expected.kinds
         return (
             inputs.read_rows(body, limits, kinds)
-            if name in ROW_TASKS
+            if joinable(task)
             else inputs.rows_frame(body, limits, kinds),
         ), {}
-    if name == "image-classification":
+    if kind == "images":
         return (images.Images(images.images_from_json(body, limits, expected.shape)),), {}
-    if name == "text-classification":
+    if kind == "texts":
         return (inputs.texts_list(body, limits),), {}
-    if name == "reinforcement-learning":
+    if kind == "observations":
         return (inputs.observations(body, limits),), {}
-    if name == "language-generation":
+    if kind == "prompts":
         key = "prompt" if "prompt" in body else "prompts"
         return (
             inputs.texts_list({"texts" if key == "prompts" else "text": body.get(key)}, limits),
         ), {}
-    if name == "image-generation":
+    if kind == "count":
         return (_generation_request(body, limits),), {}
-    if name == "recommendation":
+    if kind == "users":
         users = body.get("users", [body["user"]] if "user" in body else None)
         if not isinstance(users, list) or not users or len(users) > limits.max_rows:
             raise RequestError(422, "Give 'user' (an id) or 'users' (a list of ids).", "users")
@@ -168,7 +185,7 @@ def from_json(task: Any, body: dict, limits: Limits,
         ):
             raise RequestError(422, "'top' must be a whole number from 1 to 1000.", "top")
         return ([str(u) for u in users],), {"top": top}
-    if name == "speech-recognition":
+    if kind == "audio":
         import base64
 
         audio = body.get("audio")
@@ -180,7 +197,7 @@ def from_json(task: Any, body: dict, limits: Limits,
             raise RequestError(422, "'audio' is not valid base64.", "audio") from exc
         return from_upload(task, data, {"transcribe": body.get("transcribe", False)}, limits,
                            field="audio", expected=expected)  # fmt: skip
-    raise RequestError(422, f"{name} runs cannot be served over HTTP yet.")
+    raise RequestError(422, f"{task.name} runs cannot be served over HTTP yet.")
 
 
 def _generation_request(body: dict, limits: Limits) -> Any:
@@ -197,11 +214,11 @@ def from_upload(task: Any, data: bytes, options: dict, limits: Limits, field: st
     """An uploaded file (``field``) and the form's other fields (``options``)."""
     from layerwise.serve import images, inputs
 
-    expected = expected or Expected(None)
-    if task.name == "image-classification":
+    kind, expected = task.request_kind, expected or Expected(None)
+    if kind == "images":
         shape = expected.shape
         return (images.Images([images.decode_image(data, field, limits, shape)]),), {}
-    if task.name == "speech-recognition":
+    if kind == "audio":
         samples, rate = inputs.wav_samples(data, field, limits)
         transcribe = options.get("transcribe", False)
         if isinstance(transcribe, str):  # a form field
@@ -209,8 +226,7 @@ def from_upload(task: Any, data: bytes, options: dict, limits: Limits, field: st
         if not isinstance(transcribe, bool):
             raise RequestError(422, "'transcribe' must be true or false.", "transcribe")
         return (([samples], rate),), {"transcribe": transcribe}
-    if task.name in ("tabular-classification", "tabular-regression", "anomaly-detection",
-                     "forecasting"):  # fmt: skip
+    if kind in ("rows", "series"):
         import pandas as pd
 
         try:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from layerwise.errors import ConfigError, DataError
-from layerwise.tasks.image_generation.task import MIN_IMAGES, MIN_PER_CLASS, ImageGeneration
+from layerwise.tasks.image_generation.fit import MIN_IMAGES, MIN_PER_CLASS
+from layerwise.tasks.image_generation.task import ImageGeneration
 
 # The judge gets 0.2 s, so one epoch (2 s bought it ~12 in every fit): no test here reads how
 # well it learned, only that its scores are in range (tests/tasks/test_image_gen_quality.py

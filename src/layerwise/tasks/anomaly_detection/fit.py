@@ -20,13 +20,15 @@ from layerwise.tasks.anomaly_detection.model import (
 
 BOOTSTRAPS = 200
 WIN_SHARE = 0.9  # a candidate replaces the ensemble only if better on this share of resamples
+MIN_TO_CHOOSE = 5  # labelled anomalies needed before labels may overrule the ensemble
+MIN_SUPERVISED = 3  # labelled anomalies (and normal rows) needed to train fraud-mode models
+MIN_TEST = 10  # labelled anomalies needed before a share of them is held out as a test set
 
 
 def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started: float) -> Any:
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.anomaly_detection.features import AnomalyFeatures
     from layerwise.tasks.anomaly_detection.outputs import write_anomaly_run
-    from layerwise.tasks.anomaly_detection.task import MIN_SUPERVISED, MIN_TEST
 
     seed = int(task.option("seed"))
     known = np.zeros(len(frame), bool) if labels is None else ~np.isnan(labels)
@@ -193,7 +195,6 @@ def _fit_supervised(
 def _choose(task: Any, rows: list[dict], y: Any, lab: np.ndarray) -> tuple[str, str]:
     """The ensemble, unless labelled rows show another candidate is better almost surely."""
     from layerwise.tasks.anomaly_detection.scoring import ranking_metrics
-    from layerwise.tasks.anomaly_detection.task import MIN_TO_CHOOSE
 
     if y is None:
         return ENSEMBLE, (

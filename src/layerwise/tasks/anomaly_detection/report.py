@@ -11,9 +11,7 @@ import numpy as np
 
 from layerwise.runs import plots
 from layerwise.runs.folder import RunFolder
-
-SCORES = "anomaly_scores.json"
-FLAGGED = "flagged.csv"
+from layerwise.tasks.anomaly_detection.outputs import FLAGGED, SCORES  # the names it writes
 
 
 def _data(run: RunFolder) -> dict | None:

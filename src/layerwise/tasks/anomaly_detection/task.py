@@ -36,9 +36,6 @@ DEFAULTS: dict[str, Any] = {
     "cost_fp": None,
     "cost_fn": None,
 }  # fmt: skip
-MIN_TO_CHOOSE = 5  # labelled anomalies needed before labels may overrule the ensemble
-MIN_SUPERVISED = 3  # labelled anomalies (and normal rows) needed to train fraud-mode models
-MIN_TEST = 10  # labelled anomalies needed before a share of them is held out as a test set
 POSITIVE_WORDS = {"1", "true", "yes", "y", "fraud", "anomaly", "outlier", "abnormal", "bad"}
 
 
@@ -52,6 +49,17 @@ class AnomalyDetection(Task):
     name: ClassVar[str] = "anomaly-detection"
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     description: ClassVar[str] = "Score unusual rows (anomalies, fraud) with thresholds to act on"
+    request_kind: ClassVar[str | None] = "rows"  # served: see layerwise.serve.requests
+    joinable_requests: ClassVar[bool] = True
+
+    predict_options: ClassVar[tuple[str, ...]] = ("alert_budget",)  # layerwise predict
+    batch_predicts: ClassVar[bool] = True
+
+    @classmethod
+    def demo_data(cls, folder: Any) -> Any:
+        from layerwise.tasks.anomaly_detection.cli import transactions
+
+        return transactions(folder)
 
     def __init__(self, **options: Any):
         self._check_options(options)
@@ -87,7 +95,11 @@ class AnomalyDetection(Task):
         compete, in which mode, chosen how. Nothing is trained."""
         from layerwise.core.advisor import Plan, Rule
         from layerwise.data.profile import profile_table
-        from layerwise.tasks.anomaly_detection.fit import _detector_names
+        from layerwise.tasks.anomaly_detection.fit import (
+            MIN_SUPERVISED,
+            MIN_TO_CHOOSE,
+            _detector_names,
+        )
         from layerwise.tasks.anomaly_detection.supervised import SUPERVISED
 
         frame, labels = self.read(data, target)

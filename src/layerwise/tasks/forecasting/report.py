@@ -8,9 +8,7 @@ import json
 
 from layerwise.runs import plots
 from layerwise.runs.folder import RunFolder
-
-EXAMPLES = "forecast_examples.json"
-BY_STEP = "error_by_step.json"
+from layerwise.tasks.forecasting.outputs import BY_STEP, EXAMPLES  # the names it writes
 
 
 def forecast_plots(run: RunFolder) -> str | None:

@@ -19,7 +19,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from layerwise.errors import ColumnError, ConfigError, DataError, missing_column
-from layerwise.tasks.forecasting.sources import (
+from layerwise.tasks.forecasting.columns import (
     DEFAULT_ID,
     _as_names,
     _as_table,

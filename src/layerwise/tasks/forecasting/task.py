@@ -79,9 +79,18 @@ class Forecasting(HoldoutTask):
 
     name: ClassVar[str] = "forecasting"
     description: ClassVar[str] = "Forecast time series (with prediction intervals)"
+    request_kind: ClassVar[str | None] = "series"  # served: see layerwise.serve.requests
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     CANDIDATES: ClassVar[Registry] = CANDIDATES
     unit: ClassVar[str] = "windows"
+
+    evaluate_options: ClassVar[tuple[str, ...]] = ("backtest",)  # layerwise evaluate
+
+    @classmethod
+    def demo_data(cls, folder: Any) -> Any:
+        from layerwise.tasks.forecasting.cli import co2
+
+        return co2(folder)
 
     def __init__(self, **options: Any):
         super().__init__(**options)

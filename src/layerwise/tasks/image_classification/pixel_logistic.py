@@ -18,7 +18,7 @@ from layerwise.candidates.linear import (
     intercept_to_json,
     softmax,
 )
-from layerwise.core.task import Candidate
+from layerwise.core.candidate import Candidate
 from layerwise.runs.folder import RunFolder
 
 MODEL_FILE = "model.pixels.json"

@@ -46,9 +46,17 @@ class ImageClassification(HoldoutTask):
 
     name: ClassVar[str] = "image-classification"
     description: ClassVar[str] = "Classify images (folders, NPZ, IDX, CSV of paths)"
+    request_kind: ClassVar[str | None] = "images"  # served: see layerwise.serve.requests
+    joinable_requests: ClassVar[bool] = True
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     CANDIDATES: ClassVar[Registry] = CANDIDATES
     unit: ClassVar[str] = "images"
+
+    @classmethod
+    def demo_data(cls, folder: Any) -> Any:
+        from layerwise.tasks.image_classification.cli import digit_images
+
+        return digit_images(folder)
 
     def __init__(self, **options: Any):
         super().__init__(**options)

@@ -14,13 +14,21 @@ from layerwise.core.task import Run
 from layerwise.engine.callbacks import Snapshots
 from layerwise.errors import ConfigError, DataError
 from layerwise.runs import folder as names
+from layerwise.tasks.image_generation.sampling import (
+    GRID_UNCONDITIONAL,
+    grid_codes,
+    sample_signed,
+    to_signed,
+    to_uint8,
+)
 
 SMALLEST_SIDE, LARGEST_SIDE = 16, 64  # the default side lies between (smaller images upsampled)
 CPU_BUDGET_S, GPU_BUDGET_S = 120.0, 600.0  # the GAN's training time when none is given
 JUDGE_BUDGET_S = 60.0
 CANDIDATES = ("gmm", "gan", "vae")
 GRIDS_PER_RUN = 8  # sample grids kept during training, for the report
-GRID_PER_CLASS, GRID_CLASSES, GRID_UNCONDITIONAL = 8, 10, 64
+MIN_IMAGES = 100  # fewer cannot train a GAN (nor hold out validation and test images)
+MIN_PER_CLASS = 10  # a conditional GAN needs this many images of every class
 
 
 def fit_images(task: Any, data: Any, started: float) -> Run:
@@ -76,7 +84,6 @@ def read_for_training(task: Any, data: Any) -> Any:
     """The images at the side the generator will make, with task.side, channels and classes
     set; refuses too few images, or too few of a class for a conditional model."""
     from layerwise.data.images import read_images
-    from layerwise.tasks.image_generation.task import MIN_IMAGES
 
     verbose = bool(task.option("verbose"))
     images = read_images(data, channels=task.option("channels"), progress=verbose)
@@ -108,8 +115,6 @@ def _side(asked: Any, size: tuple[int, int]) -> int:
 
 
 def _conditional_classes(task: Any, images: Any) -> list[str]:
-    from layerwise.tasks.image_generation.task import MIN_PER_CLASS
-
     asked = task.option("conditional")
     labelled = images.labels is not None and len(np.unique(images.labels[images.labels >= 0])) >= 2
     if asked and not labelled:
@@ -255,41 +260,7 @@ class GridLog(Snapshots):
                 "fd": record.get("val_fd"), "images": to_uint8(images)}  # fmt: skip
 
 
-def grid_codes(task: Any) -> np.ndarray | None:
-    """The class of each tile of a sample grid: GRID_PER_CLASS of each of the first classes."""
-    if not task.conditional:
-        return None
-    shown = min(len(task.classes), GRID_CLASSES)
-    return np.repeat(np.arange(shown, dtype=np.int64), GRID_PER_CLASS)
-
-
-# ---- sampling and scoring --------------------------------------------------------------------
-def to_signed(images: np.ndarray) -> torch.Tensor:
-    """uint8 ``[N, H, W, C]`` -> float ``[N, C, H, W]`` in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    return x / 127.5 - 1.0
-
-
-def to_uint8(images: Any) -> np.ndarray:
-    """float ``[N, C, H, W]`` in [-1, 1] (tensor or array) -> uint8 ``[N, H, W, C]``."""
-    x = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
-
-
-def sample_signed(task: Any, n: int, codes: np.ndarray | None, seed: int) -> torch.Tensor:
-    """``n`` samples of the task's current model as float [-1, 1] ``[n, C, H, W]``."""
-    if task.chosen == "gmm":
-        return torch.from_numpy(task.model.sample(n, codes, seed=seed)).float()
-    from layerwise.tasks.image_generation.gan_train import sample_images
-
-    labels = None if codes is None else torch.from_numpy(codes)
-    return sample_images(task.model, n, labels, seed=seed)
-
-
-def sample_uint8(task: Any, n: int, codes: np.ndarray | None, seed: int) -> np.ndarray:
-    return to_uint8(sample_signed(task, n, codes, seed))
-
-
+# ---- scoring ---------------------------------------------------------------------------------
 def _score(task: Any, judge: Any) -> dict[str, Any]:
     """The judge's scores of n_samples new samples (other noise than the per-epoch checks)."""
     n = int(task.option("n_samples"))

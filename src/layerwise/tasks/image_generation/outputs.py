@@ -77,7 +77,7 @@ def _write_grids(task: Any, run: RunFolder, images: Any, grids: list[dict],
                  models: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     """Grids during training, then each candidate's final grid beside real images."""
     from layerwise.runs.image_grid import save_grid
-    from layerwise.tasks.image_generation.fit import GRID_PER_CLASS, grid_codes, sample_uint8
+    from layerwise.tasks.image_generation.sampling import GRID_PER_CLASS, grid_codes, sample_uint8
 
     run.file(SAMPLE_DIR).mkdir(exist_ok=True)
     codes = grid_codes(task)

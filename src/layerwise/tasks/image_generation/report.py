@@ -12,8 +12,7 @@ import pandas as pd
 
 from layerwise.runs import plots
 from layerwise.runs.folder import RunFolder
-
-SAMPLES = "samples.json"
+from layerwise.tasks.image_generation.outputs import SAMPLES  # the names it writes
 
 
 def _index(run: RunFolder) -> dict | None:

@@ -34,8 +34,6 @@ DEFAULTS: dict[str, Any] = {
     "test_fraction": 0.15,
     "n_samples": 1000,  # generated images per quality measurement
 }
-MIN_IMAGES = 100  # fewer cannot train a GAN (nor hold out validation and test images)
-MIN_PER_CLASS = 10  # a conditional GAN needs this many images of every class
 
 
 class ImageGeneration(Task):
@@ -48,6 +46,18 @@ class ImageGeneration(Task):
     name: ClassVar[str] = "image-generation"
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     description: ClassVar[str] = "Generate images: a GAN and a VAE vs Gaussian mixtures of pixels"
+    request_kind: ClassVar[str | None] = "count"  # served: see layerwise.serve.requests
+
+    def training_summary(self, run: Run) -> list[Any]:
+        from layerwise.tasks.image_generation.cli import training_summary
+
+        return training_summary(run)
+
+    @classmethod
+    def demo_data(cls, folder: Any) -> Any:
+        from layerwise.tasks.image_generation.cli import digit_images
+
+        return digit_images(folder)
 
     def __init__(self, **options: Any):
         self.check_option_names(options)
@@ -111,7 +121,7 @@ class ImageGeneration(Task):
         """``n`` images as uint8 ``[n, side, side, channels]`` and their class codes (None
         when unconditional). ``label``: a class name for all, one per image, or None for
         every class in turn. Deterministic for a seed."""
-        from layerwise.tasks.image_generation.fit import sample_uint8
+        from layerwise.tasks.image_generation.sampling import sample_uint8
 
         self._require_fitted()
         if not isinstance(n, (int, np.integer)) or n < 1:

@@ -15,9 +15,10 @@ from layerwise.engine.callbacks import Snapshots
 from layerwise.errors import ConfigError
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
+from layerwise.tasks.language_generation.outputs import TOKENIZER, write_language_run
 
-TOKENIZER = "tokenizer.json"
-SAMPLES = "samples.json"
+CPU_BUDGET_S = 300.0
+GPU_BUDGET_S = 600.0
 SAMPLE_TOKENS = 200
 SAMPLES_PER_RUN = 8
 STEPS_PER_EPOCH = 200
@@ -57,8 +58,6 @@ def fit_language(task: Any, data: Any, started: float) -> Run:
         models[name] = model
     best = min(rows, key=lambda r: r["validation"]["loss"])
     task.chosen, task.model = best["candidate"], models[best["candidate"]]
-    from layerwise.tasks.language_generation.outputs import write_language_run
-
     return write_language_run(task, run, corpus, rows, models, started)
 
 
@@ -78,7 +77,6 @@ def _fit_ngram(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) ->
 def _fit_gpt(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> tuple[Any, dict]:
     from layerwise.models.gpt import GPT, GPTConfig, parameter_count
     from layerwise.tasks.language_generation.corpus import all_windows, random_windows
-    from layerwise.tasks.language_generation.task import CPU_BUDGET_S, GPU_BUDGET_S
     from layerwise.tasks.language_generation.train import (
         EVAL_BATCHES,
         LMTrainer,

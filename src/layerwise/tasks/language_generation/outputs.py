@@ -11,8 +11,9 @@ from layerwise.core.task import Run
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
 from layerwise.runs.writer import close_run
-from layerwise.tasks.language_generation.fit import SAMPLES, TOKENIZER
 
+TOKENIZER = "tokenizer.json"
+SAMPLES = "samples.json"
 GENERATION_OPTIONS = ("tokenizer", "size", "max_tokens", "temperature", "top_k", "top_p",
                       "unknown", "prompt")  # fmt: skip
 

@@ -6,8 +6,7 @@ import html
 import json
 
 from layerwise.runs.folder import RunFolder
-
-SAMPLES = "samples.json"
+from layerwise.tasks.language_generation.outputs import SAMPLES  # the names it writes
 
 
 def text_samples(run: RunFolder) -> str | None:

@@ -32,8 +32,6 @@ DEFAULTS: dict[str, Any] = {
     "top_p": None,
     "unknown": "map",  # characters outside a char vocabulary in a prompt: map | skip | error
 }
-CPU_BUDGET_S = 300.0
-GPU_BUDGET_S = 600.0
 
 
 class LanguageGeneration(Task):
@@ -46,6 +44,18 @@ class LanguageGeneration(Task):
     name: ClassVar[str] = "language-generation"
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     description: ClassVar[str] = "Generate text: a small GPT vs an n-gram model"
+    request_kind: ClassVar[str | None] = "prompts"  # served: see layerwise.serve.requests
+
+    def training_summary(self, run: Run) -> list[Any]:
+        from layerwise.tasks.language_generation.cli import training_summary
+
+        return training_summary(run)
+
+    @classmethod
+    def demo_data(cls, folder: Any) -> Any:
+        from layerwise.tasks.language_generation.cli import python_docs
+
+        return python_docs(folder)
 
     def __init__(self, **options: Any):
         self._check_options(options)

@@ -1,6 +1,7 @@
 """What every recommender of the recommendation task shares: the interactions it learns from
 (``Interactions``: users and items as indices, in time order per user) and the contract of a
-candidate (``Recommender``: fit, score every item for a batch of users, save, load).
+candidate (``Recommender``: fit, score every item for a batch of users, save, load), and the
+candidates by name (``RANKERS``, ``RATERS``).
 
 Ranking candidates learn from *who interacted with what* (every interaction is a positive,
 ratings or not), which is how the full-ranking results of the literature are measured.
@@ -15,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from layerwise.core.registry import Registry
 from layerwise.runs.folder import RunFolder
 
 
@@ -178,3 +180,17 @@ class RatingModel(ABC):
     @classmethod
     @abstractmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> RatingModel: ...
+
+
+# The candidates by name, each imported when picked: the bake-off fits them, a run folder's
+# preprocess.json names the served ones.
+RANKERS = Registry("recommender")
+RANKERS.register("most-popular", "layerwise.tasks.recommendation.baselines:MostPopular")
+RANKERS.register("item-knn", "layerwise.tasks.recommendation.baselines:ItemKNN")
+RANKERS.register("ease", "layerwise.tasks.recommendation.baselines:EASE")
+RANKERS.register("mf-bpr", "layerwise.tasks.recommendation.deep:MFBPR")
+RANKERS.register("neumf", "layerwise.tasks.recommendation.deep:NeuMFRanker")
+RANKERS.register("sasrec", "layerwise.tasks.recommendation.sequential:SASRecRanker")
+RATERS = Registry("rating model")
+RATERS.register("bias-baseline", "layerwise.tasks.recommendation.baselines:BiasBaseline")
+RATERS.register("mf-rating", "layerwise.tasks.recommendation.deep:MFRating")

@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from layerwise.core.registry import Registry
 from layerwise.errors import DataError, TrainingError
-from layerwise.tasks.recommendation.base import Interactions
+from layerwise.tasks.recommendation.base import RANKERS, RATERS, Interactions
 from layerwise.tasks.recommendation.metrics import (
     BATCH_USERS,
     evaluate_ranking,
@@ -23,17 +22,6 @@ from layerwise.tasks.recommendation.metrics import (
     rmse,
     top_items,
 )
-
-RANKERS = Registry("recommender")
-RANKERS.register("most-popular", "layerwise.tasks.recommendation.baselines:MostPopular")
-RANKERS.register("item-knn", "layerwise.tasks.recommendation.baselines:ItemKNN")
-RANKERS.register("ease", "layerwise.tasks.recommendation.baselines:EASE")
-RANKERS.register("mf-bpr", "layerwise.tasks.recommendation.deep:MFBPR")
-RANKERS.register("neumf", "layerwise.tasks.recommendation.deep:NeuMFRanker")
-RANKERS.register("sasrec", "layerwise.tasks.recommendation.sequential:SASRecRanker")
-RATERS = Registry("rating model")
-RATERS.register("bias-baseline", "layerwise.tasks.recommendation.baselines:BiasBaseline")
-RATERS.register("mf-rating", "layerwise.tasks.recommendation.deep:MFRating")
 
 CPU_BUDGET_S = 120.0  # each deep candidate's training time on a CPU when no time limit is given
 TOLERANCE = 0.02  # relative: a simpler candidate within 2% of the best validation NDCG@10 is served
@@ -285,12 +273,6 @@ def bake_off_ratings(task: Any, log: Any, split: Split, run: Any) -> list[dict]:
 def _clipped(log: Any, values: np.ndarray) -> np.ndarray:
     low, high = log.rating_range
     return np.clip(values, low, high)
-
-
-def predicted_ratings(task: Any, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """The served rating model's predictions, clipped to the log's scale."""
-    low, high = task.rating_range
-    return np.clip(task.rater.predict(users.astype(np.int64), items.astype(np.int64)), low, high)
 
 
 def serve(task: Any, log: Any, model: Any, raters: list[dict], run: Any) -> None:

@@ -14,7 +14,7 @@ from layerwise.core.task import Run
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
 from layerwise.runs.writer import close_run
-from layerwise.tasks.recommendation.base import Interactions
+from layerwise.tasks.recommendation.base import RANKERS, RATERS, Interactions
 
 INTERACTIONS = "interactions.safetensors"
 PLOTS = "recommend_plots.json"
@@ -66,7 +66,6 @@ def _files_of(info: dict) -> list[str]:
 def restore(cls: Any, run: RunFolder) -> Any:
     """A fitted Recommendation from a verified run folder."""
     from layerwise.runs.weights import read_tensors
-    from layerwise.tasks.recommendation.fit import RANKERS, RATERS
 
     stored = run.read_json(names.PREPROCESS)
     task = cls(verbose=False)
@@ -122,11 +121,15 @@ def evaluate_log(task: Any, data: Any) -> dict[str, Any]:
     )
     metrics.update(ranking)
     if task.rater is not None and log.explicit:
-        from layerwise.tasks.recommendation.fit import predicted_ratings
-
         ratings = log.interactions.ratings[known][order]
         metrics["rmse"] = rmse(predicted_ratings(task, u, i), ratings)
     return metrics
+
+
+def predicted_ratings(task: Any, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """The served rating model's predictions, clipped to the log's scale."""
+    low, high = task.rating_range
+    return np.clip(task.rater.predict(users.astype(np.int64), items.astype(np.int64)), low, high)
 
 
 def _metrics(task: Any, log: Any, split: Any, rows: list[dict], chosen: str, raters: list[dict],

@@ -51,8 +51,9 @@ def profile_log(log: Any) -> LogProfile:
 
 def plan_for(task: Any, log: Any) -> tuple[LogProfile, Any]:
     from layerwise.core.advisor import Plan, Rule
+    from layerwise.tasks.recommendation.base import RATERS
     from layerwise.tasks.recommendation.baselines import EASE
-    from layerwise.tasks.recommendation.fit import RATERS, TOLERANCE, ranker_names
+    from layerwise.tasks.recommendation.fit import TOLERANCE, ranker_names
 
     profile = profile_log(log)
     names = ranker_names(task, log.has_time)

@@ -22,8 +22,8 @@ import numpy as np
 
 from layerwise.runs import plots
 from layerwise.runs.folder import RunFolder
+from layerwise.tasks.recommendation.outputs import PLOTS  # the names it writes
 
-PLOTS = "recommend_plots.json"
 CUTOFF = 10
 
 

@@ -44,6 +44,22 @@ class Recommendation(Task):
     name: ClassVar[str] = "recommendation"
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     description: ClassVar[str] = "Recommend items to users from an interaction log"
+    request_kind: ClassVar[str | None] = "users"  # served: see layerwise.serve.requests
+
+    # layerwise predict: --user, --similar-to and --top; DATA (a table of users) may be left out
+    predict_options: ClassVar[tuple[str, ...]] = ("user", "similar_to", "top")
+    data_optional: ClassVar[tuple[str, ...]] = ("predict",)
+
+    def training_summary(self, run: Run) -> list[Any]:
+        from layerwise.tasks.recommendation.cli import training_summary
+
+        return training_summary(run)
+
+    @classmethod
+    def demo_data(cls, folder: Any) -> Any:
+        from layerwise.tasks.recommendation.cli import ratings_log
+
+        return ratings_log(folder)
 
     def __init__(self, **options: Any):
         self._check_options(options)
@@ -175,7 +191,7 @@ class Recommendation(Task):
                 )
         out = pd.DataFrame(rows, columns=["user", "rank", "item", "score", "note", "_u", "_i"])
         if self.rater is not None:
-            from layerwise.tasks.recommendation.fit import predicted_ratings
+            from layerwise.tasks.recommendation.outputs import predicted_ratings
 
             out["predicted_rating"] = predicted_ratings(
                 self, out["_u"].to_numpy(), out["_i"].to_numpy()

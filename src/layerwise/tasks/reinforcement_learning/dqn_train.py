@@ -21,6 +21,7 @@ from torch import nn
 
 from layerwise.engine.trainer import Trainer
 from layerwise.models.q_network import QNetwork, QNetworkConfig
+from layerwise.tasks.reinforcement_learning.trainer_config import engine_config
 
 
 @dataclass
@@ -154,8 +155,6 @@ class DQNTrainer(Trainer):
     def __init__(
         self, agent: DQNAgent, dqn: DQNConfig, evaluator: Any, stream: Any, **options: Any
     ):
-        from layerwise.tasks.reinforcement_learning.train import engine_config
-
         super().__init__(
             agent, nn.functional.smooth_l1_loss, engine_config(dqn, options, "constant")
         )

@@ -36,6 +36,7 @@ def check_options(task: Any) -> None:
 def fit_agent(task: Any, data: Any, started: float) -> Run:
     from layerwise.tasks.reinforcement_learning.env import EnvSource
     from layerwise.tasks.reinforcement_learning.outputs import (
+        PLAY_GIF,
         open_rl_run,
         record_play,
         write_rl_run,
@@ -64,5 +65,5 @@ def fit_agent(task: Any, data: Any, started: float) -> Run:
              f"fresh episodes ({trained['env_steps']:,} steps, {trained['fit_seconds']:.1f} s)")  # fmt: skip
     play = None
     if task.option("play"):
-        play = record_play(task, source, str(run.file("play.gif")), 1, seed)
+        play = record_play(task, source, str(run.file(PLAY_GIF)), 1, seed)
     return write_rl_run(task, run, chance, trained, tested, play, started)

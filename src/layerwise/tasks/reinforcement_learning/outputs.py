@@ -21,6 +21,7 @@ from layerwise.runs.writer import close_run
 
 EPISODES = "episodes.csv"
 PLAY_JSON = "play.json"
+PLAY_GIF = "play.gif"
 KEPT_OPTIONS = ("seed", "max_episode_steps", "test_episodes")
 
 
@@ -64,13 +65,13 @@ def record_play(task: Any, source: Any, output: str, episodes: int, seed: int) -
 def write_rl_run(task: Any, run: RunFolder, chance: Any, trained: dict, tested: Any,
                  play: dict | None, started: float) -> Run:  # fmt: skip
     from layerwise.engine.checkpoint import save_weights
-    from layerwise.tasks.reinforcement_learning.fit import test_seed
 
     save_weights(run.file("model.safetensors"), task.policy.state_dict())
     run.write_json(names.PREPROCESS, {
         "algo": task.algo, "env": task.env_spec, "info": task.info.to_dict(),
         "architecture": trained["architecture"], "algo_config": trained["algo_config"],
-        "test_seed": test_seed(task), "options": {k: task.option(k) for k in KEPT_OPTIONS}})  # fmt: skip
+        "test_seed": task.test_seed,  # set by fit_agent; restore reads it back
+        "options": {k: task.option(k) for k in KEPT_OPTIONS}})  # fmt: skip
     run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
     trained["history"].write_csv(run.file(names.HISTORY))
     run.write_with(EPISODES, lambda p: trained["episodes"].to_frame().to_csv(p, index=False))

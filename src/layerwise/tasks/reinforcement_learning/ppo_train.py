@@ -22,6 +22,7 @@ from torch import nn
 from layerwise.engine.trainer import Trainer
 from layerwise.models.actor_critic import ActorCritic
 from layerwise.models.running_norm import merge_moments
+from layerwise.tasks.reinforcement_learning.trainer_config import engine_config
 
 
 @dataclass
@@ -165,8 +166,6 @@ class PPOTrainer(Trainer):
     clipped surrogate, the value loss and the entropy bonus over each rollout."""
 
     def __init__(self, model: ActorCritic, ppo: PPOConfig, evaluator: Any, **options: Any):
-        from layerwise.tasks.reinforcement_learning.train import engine_config
-
         super().__init__(model, nn.functional.mse_loss, engine_config(ppo, options, "cosine"))
         self.ppo = ppo
         self.evaluator = evaluator

@@ -18,8 +18,12 @@ import pandas as pd
 
 from layerwise.runs import plots
 from layerwise.runs.folder import HISTORY, METRICS, RunFolder
+from layerwise.tasks.reinforcement_learning.outputs import (  # it writes them
+    EPISODES,
+    PLAY_GIF,
+    PLAY_JSON,
+)
 
-EPISODES, PLAY_GIF, PLAY_JSON = "episodes.csv", "play.gif", "play.json"
 WINDOW = 20  # episodes in the rolling mean of training returns
 LOSS_TITLES = {
     "train_loss": "TD loss (Huber)",

@@ -46,6 +46,35 @@ class ReinforcementLearning(Task):
     name: ClassVar[str] = "reinforcement-learning"
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     description: ClassVar[str] = "Play games and control systems; PPO and DQN vs a random policy"
+    request_kind: ClassVar[str | None] = "observations"  # served: see layerwise.serve.requests
+    joinable_requests: ClassVar[bool] = True
+
+    # layerwise predict --observation (one observation, in DATA's place); layerwise evaluate
+    # --episodes and --seed, DATA (an environment) left out for the one it trained on
+    predict_options: ClassVar[tuple[str, ...]] = ("observation",)
+    evaluate_options: ClassVar[tuple[str, ...]] = ("episodes", "seed")
+    data_optional: ClassVar[tuple[str, ...]] = ("evaluate",)
+
+    def command_line_input(self, data: str) -> Any:
+        """A CSV/Parquet of observations when DATA is a file, else the observation's text."""
+        from pathlib import Path
+
+        if Path(data).is_file():
+            from layerwise.data.tabular import read_table
+
+            return read_table(data)
+        return data
+
+    def training_summary(self, run: Run) -> list[Any]:
+        from layerwise.tasks.reinforcement_learning.cli import training_summary
+
+        return training_summary(run)
+
+    @classmethod
+    def demo_data(cls, folder: Any) -> Any:
+        from layerwise.tasks.reinforcement_learning.cli import cartpole
+
+        return cartpole(folder)
 
     def __init__(self, **options: Any):
         self.check_option_names(options)

@@ -11,25 +11,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from layerwise.engine.trainer import TrainerConfig
 from layerwise.errors import ConfigError, dataclass_from_dict
 from layerwise.tasks.reinforcement_learning.rollout import VectorStepper, run_episodes
 
 EPOCHS_PER_RUN = 20  # evaluations over the step budget (unless eval_every is given)
-
-
-def engine_config(algo: Any, options: dict[str, Any], schedule: str) -> TrainerConfig:
-    """The engine's options for an agent: watch the evaluation return, keep the best epoch,
-    no early stopping; ``schedule``: PPO's learning rate decays over the budget ("cosine"),
-    DQN's stays "constant"."""
-    return TrainerConfig(
-        epochs=int(options["epochs"]), lr=algo.lr, optimizer="adam",
-        schedule=schedule,
-        clip_grad_norm=algo.clip_grad_norm, patience=None, monitor="val_return", mode="max",
-        device=options.get("device", "cpu"), seed=int(options.get("seed", 0)),
-        checkpoint_dir=options.get("checkpoint_dir"), progress=bool(options.get("progress", True)),
-        time_limit=options.get("time_limit"),
-    )  # fmt: skip
 
 
 class Evaluator:

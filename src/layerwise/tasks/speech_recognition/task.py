@@ -64,9 +64,18 @@ class SpeechRecognition(HoldoutTask):
 
     name: ClassVar[str] = "speech-recognition"
     description: ClassVar[str] = "Recognise spoken words and transcribe recordings (WAV files)"
+    request_kind: ClassVar[str | None] = "audio"  # served: see layerwise.serve.requests
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     CANDIDATES: ClassVar[Registry] = CANDIDATES
     unit: ClassVar[str] = "clips"
+
+    predict_options: ClassVar[tuple[str, ...]] = ("transcribe",)  # layerwise predict
+
+    @classmethod
+    def demo_data(cls, folder: Any) -> Any:
+        from layerwise.tasks.speech_recognition.cli import spoken_words
+
+        return spoken_words(folder)
 
     def __init__(self, **options: Any):
         super().__init__(**options)

@@ -25,6 +25,12 @@ class TabularClassification(TabularTask):
     kind: ClassVar[str] = "classification"
 
     @classmethod
+    def demo_data(cls, folder: Any) -> Any:
+        from layerwise.tasks.tabular.cli import breast_cancer
+
+        return breast_cancer(folder)
+
+    @classmethod
     def contract_example(cls, seed: int = 0) -> tuple[Any, dict[str, Any], Any]:
         rng = np.random.default_rng(seed)
         n = 160

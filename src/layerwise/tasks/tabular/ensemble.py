@@ -11,8 +11,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from layerwise.core.task import Candidate
+from layerwise.core.candidate import Candidate
 from layerwise.runs.folder import RunFolder
+from layerwise.tasks.tabular.candidates import CANDIDATES
 
 
 class EnsembleCandidate(Candidate):
@@ -51,8 +52,6 @@ class EnsembleCandidate(Candidate):
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> EnsembleCandidate:
-        from layerwise.tasks.tabular.task import CANDIDATES
-
         members = {
             name: CANDIDATES.get(name).load(run, member) for name, member in info["members"].items()
         }

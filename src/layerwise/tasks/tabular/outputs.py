@@ -11,11 +11,10 @@ from layerwise.core.task import Run
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
 from layerwise.runs.writer import close_run
+from layerwise.tasks.tabular.candidates import CANDIDATES
 
 
 def _metrics(task: Any, plan: Any, rows: list[dict], chosen: str, seconds: float) -> dict[str, Any]:
-    from layerwise.tasks.tabular.task import CANDIDATES
-
     candidates = {}
     for row in rows:
         name = row["candidate"]

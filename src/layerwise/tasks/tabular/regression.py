@@ -24,6 +24,12 @@ class TabularRegression(TabularTask):
     kind: ClassVar[str] = "regression"
 
     @classmethod
+    def demo_data(cls, folder: Any) -> Any:
+        from layerwise.tasks.tabular.cli import diabetes
+
+        return diabetes(folder)
+
+    @classmethod
     def contract_example(cls, seed: int = 0) -> tuple[Any, dict[str, Any], Any]:
         rng = np.random.default_rng(seed)
         n = 160

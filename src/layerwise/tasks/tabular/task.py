@@ -16,25 +16,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from layerwise.core.registry import Registry
-from layerwise.core.task import RUN_DEFAULTS, Candidate, Run, Task
+from layerwise.core.candidate import Candidate
+from layerwise.core.task import RUN_DEFAULTS, Run, Task
 from layerwise.errors import ConfigError, DataError, closest, missing_column, no_target
 from layerwise.metrics import classification_metrics, regression_metrics
 from layerwise.runs.folder import RunFolder
+from layerwise.tasks.tabular.candidates import CANDIDATES
 from layerwise.tasks.tabular.ensemble import EnsembleCandidate, ensemble_row
-
-CANDIDATES = Registry("candidate")
-CANDIDATES.register(
-    "lightgbm", "layerwise.tasks.tabular.lightgbm_model:LightGBMCandidate", "LightGBM"
-)
-CANDIDATES.register("linear", "layerwise.candidates.linear:LinearCandidate", "logistic / ridge")
-CANDIDATES.register("mlp", "layerwise.tasks.tabular.mlp:MLPCandidate", "MLP with embeddings")
-CANDIDATES.register(
-    "yaml", "layerwise.tasks.tabular.yaml_model:YAMLModelCandidate", "your YAML network"
-)
-CANDIDATES.register(
-    "ensemble", "layerwise.tasks.tabular.ensemble:EnsembleCandidate", "mean of the others"
-)
 
 DEFAULTS: dict[str, Any] = {
     **RUN_DEFAULTS,
@@ -57,6 +45,10 @@ class TabularTask(Task):
 
     kind: ClassVar[str]
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
+    request_kind: ClassVar[str | None] = "rows"  # served: see layerwise.serve.requests
+    joinable_requests: ClassVar[bool] = True
+
+    batch_predicts: ClassVar[bool] = True  # layerwise predict --batch-size
 
     def __init__(self, **options: Any):
         self._check_options(options)

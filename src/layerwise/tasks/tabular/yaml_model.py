@@ -25,7 +25,7 @@ def read_model_file(path: str) -> dict[str, Any]:
 
     import yaml
 
-    from layerwise.nn.spec import from_config
+    from layerwise.nn.sequential import from_config
 
     file = Path(path)
     if not file.is_file():
@@ -53,7 +53,7 @@ class YAMLModelCandidate(TorchCandidate):
     description: ClassVar[str] = "the network of the user's YAML model file"
 
     def _build(self, n_features: int) -> Any:
-        from layerwise.nn.spec import from_config
+        from layerwise.nn.sequential import from_config
 
         self.config = {**self.params["config"], "input_shape": [n_features]}
         model = from_config(self.config, self.params.get("source", ""))
@@ -109,7 +109,7 @@ class YAMLModelCandidate(TorchCandidate):
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> YAMLModelCandidate:
-        from layerwise.nn.spec import from_config
+        from layerwise.nn.sequential import from_config
 
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
         model.config = run.read_yaml(info["spec"])

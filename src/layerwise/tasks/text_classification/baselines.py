@@ -19,7 +19,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from layerwise.core.task import Candidate
+from layerwise.core.candidate import Candidate
 from layerwise.errors import DataError
 from layerwise.runs.folder import RunFolder
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from layerwise.core.task import Candidate
+from layerwise.core.candidate import Candidate
 from layerwise.runs.folder import RunFolder
 
 

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from layerwise.runs.folder import RunFolder, atomic_write
-from layerwise.tasks.text_classification.report import (  # the report reads these
+from layerwise.tasks.text_classification.report import (  # the files it reads, its highlighting
     EXPLANATIONS,
     TOP_NGRAMS,
+    highlight_html,
 )
 
 MAX_WORDS = 80  # occlusion costs one prediction per word
@@ -31,20 +32,6 @@ def occlusion(task: Any, text: str) -> tuple[str, list[tuple[str, float]]]:
     k = task.classes.index(label)
     drops = proba[0, k] - proba[1:, k]
     return label, [(text[s:e], float(d)) for (s, e), d in zip(spans, drops, strict=True)]
-
-
-def highlight_html(words: list[tuple[str, float]]) -> str:
-    """Words on coloured backgrounds: green pushed towards the prediction, red against it."""
-    scale = max((abs(w) for _, w in words), default=0.0) or 1.0
-    out = []
-    for word, weight in words:
-        alpha = min(abs(weight) / scale, 1.0) * 0.85
-        colour = f"rgba(46,160,67,{alpha:.2f})" if weight > 0 else f"rgba(218,54,51,{alpha:.2f})"
-        out.append(
-            f'<span title="{weight:+.3f}" style="background:{colour};padding:1px 2px;'
-            f'border-radius:3px">{html.escape(word)}</span>'
-        )
-    return " ".join(out)
 
 
 def write_explanation(task: Any, text: str, folder: Path, prefix: str = "") -> list[Path]:

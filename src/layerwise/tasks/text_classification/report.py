@@ -11,11 +11,23 @@ EXPLANATIONS = "explanations.json"
 TOP_NGRAMS = "top_ngrams.json"
 
 
+def highlight_html(words: list[tuple[str, float]]) -> str:
+    """Words on coloured backgrounds: green pushed towards the prediction, red against it."""
+    scale = max((abs(w) for _, w in words), default=0.0) or 1.0
+    out = []
+    for word, weight in words:
+        alpha = min(abs(weight) / scale, 1.0) * 0.85
+        colour = f"rgba(46,160,67,{alpha:.2f})" if weight > 0 else f"rgba(218,54,51,{alpha:.2f})"
+        out.append(
+            f'<span title="{weight:+.3f}" style="background:{colour};padding:1px 2px;'
+            f'border-radius:3px">{html.escape(word)}</span>'
+        )
+    return " ".join(out)
+
+
 def explanations(run: RunFolder) -> str | None:
     if not run.exists(EXPLANATIONS):
         return None
-    from layerwise.tasks.text_classification.outputs import highlight_html
-
     data = json.loads(run.read_text(EXPLANATIONS))
     out = [
         f'<p class="note">Test texts explained by occlusion with the chosen model '

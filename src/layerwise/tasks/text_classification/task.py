@@ -67,9 +67,18 @@ class TextClassification(HoldoutTask):
 
     name: ClassVar[str] = "text-classification"
     description: ClassVar[str] = "Classify texts (sentiment, spam, topics)"
+    request_kind: ClassVar[str | None] = "texts"  # served: see layerwise.serve.requests
+    joinable_requests: ClassVar[bool] = True
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     CANDIDATES: ClassVar[Registry] = CANDIDATES
     unit: ClassVar[str] = "texts"
+    batch_predicts: ClassVar[bool] = True  # layerwise predict --batch-size
+
+    @classmethod
+    def demo_data(cls, folder: Any) -> Any:
+        from layerwise.tasks.text_classification.cli import reviews
+
+        return reviews(folder)
 
     def read(self, data: Any, target: str | None = None, labelled: bool = True) -> Any:
         from layerwise.data.text import read_texts

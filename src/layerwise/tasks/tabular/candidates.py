@@ -1,0 +1,19 @@
+"""The tabular candidates by name, each imported only when picked: the bake-off fits them, and
+a run folder names the served one (the ensemble, its members)."""
+
+from __future__ import annotations
+
+from layerwise.core.registry import Registry
+
+CANDIDATES = Registry("candidate")
+CANDIDATES.register(
+    "lightgbm", "layerwise.tasks.tabular.lightgbm_model:LightGBMCandidate", "LightGBM"
+)
+CANDIDATES.register("linear", "layerwise.candidates.linear:LinearCandidate", "logistic / ridge")
+CANDIDATES.register("mlp", "layerwise.tasks.tabular.mlp:MLPCandidate", "MLP with embeddings")
+CANDIDATES.register(
+    "yaml", "layerwise.tasks.tabular.yaml_model:YAMLModelCandidate", "your YAML network"
+)
+CANDIDATES.register(
+    "ensemble", "layerwise.tasks.tabular.ensemble:EnsembleCandidate", "mean of the others"
+)

@@ -1,0 +1,48 @@
+"""What the tabular applications add to the ``layerwise`` command: two ``train`` options and
+the demos. Read at the command's start-up: nothing heavy at the top (see core.cli_spec)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from layerwise.core.cli_spec import CommandLine, Demo, TrainOption
+
+COMMAND_LINE = CommandLine(
+    panel="Tables",
+    train_options=(
+        TrainOption("--interpretable", "interpretable", bool,
+                    "Only models whose reasoning can be read.", default=False),
+        TrainOption("--model", "model_file", str,
+                    "A YAML model file: your network competes in the MLP's place."),
+    ),
+)  # fmt: skip
+
+
+def _write(frame, folder: Path, name: str) -> Path:
+    from layerwise.runs.folder import atomic_write
+
+    path = folder / name
+    atomic_write(path, lambda p: frame.to_csv(p, index=False))
+    return path
+
+
+def breast_cancer(folder: Path) -> Demo:
+    """The classification demo: scikit-learn's breast cancer table."""
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    frame = bunch.frame.rename(columns={"target": "diagnosis"})
+    frame["diagnosis"] = frame["diagnosis"].map({0: "malignant", 1: "benign"})
+    return Demo(_write(frame, folder, "breast_cancer.csv"), "diagnosis",
+                "breast cancer diagnosis (569 tumours, 30 measurements)")  # fmt: skip
+
+
+def diabetes(folder: Path) -> Demo:
+    """The regression demo: scikit-learn's diabetes table."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True, scaled=False).frame.rename(
+        columns={"target": "progression"}
+    )
+    return Demo(_write(frame, folder, "diabetes.csv"), "progression",
+                "diabetes progression (442 patients, 10 measurements)")  # fmt: skip
