@@ -53,8 +53,13 @@ def nanogpt_here(seconds: int, seed: int) -> dict:
     import numpy as np
     import torch
 
-    from layerwise.tasks.language_generation.corpus import all_windows, make_tokenizer, random_windows, split_corpus
     from layerwise.models.gpt import GPT, GPTConfig, lm_loss
+    from layerwise.tasks.language_generation.corpus import (
+        all_windows,
+        make_tokenizer,
+        random_windows,
+        split_corpus,
+    )
     from layerwise.tasks.language_generation.train import window_loss
 
     text = SHAKESPEARE.read_text(encoding="utf-8")

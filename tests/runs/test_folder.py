@@ -8,7 +8,8 @@ import stat
 import pytest
 
 from layerwise.errors import RunFolderError
-from layerwise.runs.folder import RunFolder, atomic_write
+from layerwise.io import atomic_write
+from layerwise.runs.folder import RunFolder
 
 
 def _finished(tmp_path) -> RunFolder:

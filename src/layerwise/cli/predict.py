@@ -48,7 +48,7 @@ def predict(
     from layerwise.api import load
     from layerwise.cli.common import err, out, output_file, tasks_that
     from layerwise.errors import ConfigError
-    from layerwise.runs.folder import atomic_write
+    from layerwise.io import atomic_write
 
     if output:
         output = str(output_file(output, "predictions.csv"))

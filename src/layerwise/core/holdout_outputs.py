@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from layerwise.core.bakeoff import bakeoff_metrics, candidate_entries
 from layerwise.core.task import Run
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
-from layerwise.runs.writer import close_run
+from layerwise.runs.writer import StandardFiles, finish_run, task_schema
 
 
 def save_models(task: Any, run: RunFolder, rows: list[dict]) -> dict[str, Any]:
@@ -35,11 +36,9 @@ def save_models(task: Any, run: RunFolder, rows: list[dict]) -> dict[str, Any]:
 
 
 def _metrics(task: Any, plan: Any, rows: list[dict], seconds: float, profile: Any) -> dict:
-    candidates = {}
-    for row in rows:
+    def entry_of(row: dict) -> dict:
         model = task.models[row["candidate"]]
         entry = {
-            "family": task.CANDIDATES.get(row["candidate"]).family,
             "validation": {
                 plan.metric: row["validation"],
                 f"{plan.metric}_std": row["validation_std"],
@@ -58,20 +57,22 @@ def _metrics(task: Any, plan: Any, rows: list[dict], seconds: float, profile: An
                 parameters=int(sum(p.numel() for p in model.model.parameters())),
             )
         entry.update(getattr(model, "facts", dict)())
-        candidates[row["candidate"]] = entry
+        return entry
+
+    families = {r["candidate"]: task.CANDIDATES.get(r["candidate"]).family for r in rows}
     chosen_row = next(r for r in rows if r["candidate"] == task.chosen)
-    return {
-        "task": task.name,
-        "metric": plan.metric,
-        "greater_is_better": True,
-        "validation_protocol": plan.protocol,
-        "chosen": task.chosen,
-        "test": chosen_row["test"],
-        "candidates": candidates,
-        f"skipped_{task.unit}": len(getattr(profile, "skipped", [])),
-        "total_seconds": seconds,
+    return bakeoff_metrics(
+        task.name,
+        metric=plan.metric,
+        greater_is_better=True,
+        protocol=plan.protocol,
+        chosen=task.chosen,
+        test=chosen_row["test"],
+        candidates=candidate_entries(rows, entry_of, families),
+        **{f"skipped_{task.unit}": len(getattr(profile, "skipped", []))},
+        total_seconds=seconds,
         **task.extra_metrics(),
-    }
+    )
 
 
 def _test_predictions(task: Any, test: Any, proba: np.ndarray) -> pd.DataFrame:
@@ -104,33 +105,27 @@ def write_holdout_run(
     infos = save_models(task, run, rows)  # first: decision.md shows the model sizes
     families = {n: task.CANDIDATES.get(n).family for n in task.CANDIDATES.names()}
     decision = decision_markdown(profile, plan, rows, task.chosen, reason, families)
-    run.write_json(
-        names.PREPROCESS,
-        {
-            "classes": task.classes,
-            "target": task.target,
-            "threshold": task.threshold,
-            "chosen": task.chosen,
-            **task.preprocess_json(),
-            "models": infos,
-        },
-    )
-    run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
     metrics = _metrics(task, plan, rows, seconds, profile)
-    run.write_json(names.METRICS, metrics)
     run.write_json("profile.json", profile.to_dict())
+    history = None
     deep = [m for m in task.models.values() if m.history is not None]
     if deep:  # the chosen deep model's curves, else the first deep model's
         chosen = task.models[task.chosen]
-        (chosen if chosen.history is not None else deep[0]).history.write_csv(
-            run.file(names.HISTORY)
-        )
+        history = (chosen if chosen.history is not None else deep[0]).history
     proba = next(r for r in rows if r["candidate"] == task.chosen)["test_proba"]
     frame = _test_predictions(task, test, proba)
     run.write_with(names.PREDICTIONS, lambda p: frame.to_csv(p, index=False))
     task.write_extras(run, test, {r["candidate"]: r["test_proba"] for r in rows})
-    run.write_text(names.DECISION, decision)
-    report = close_run(task, run, task.chosen)
+    preprocess = {
+        "classes": task.classes,
+        "target": task.target,
+        "threshold": task.threshold,
+        "chosen": task.chosen,
+        **task.preprocess_json(),
+        "models": infos,
+    }
+    files = StandardFiles(preprocess, task_schema(task), metrics, decision, history)
+    report = finish_run(task, run, files, task.chosen)
     for row in rows:
         row.pop("test_proba", None)
         row.pop("val_proba", None)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from layerwise.errors import DataError
-from layerwise.runs.folder import atomic_write
+from layerwise.io import atomic_write
 
 PCM = 1
 FLOAT = 3

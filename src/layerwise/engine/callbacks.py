@@ -123,7 +123,7 @@ class History:
 
     def write_csv(self, path: str | Path) -> Path:
         """Write ``history.csv`` atomically (temp file, fsync, rename); return its path."""
-        from layerwise.runs.folder import atomic_write
+        from layerwise.io import atomic_write
 
         path = Path(path)
         text = self.to_csv_text()

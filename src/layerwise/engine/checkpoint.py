@@ -64,7 +64,7 @@ from layerwise.engine.checkpoint_format import (
     unflatten_optimizer,
 )
 from layerwise.errors import LayerwiseWarning, TrainingError
-from layerwise.runs.folder import atomic_write
+from layerwise.io import atomic_write
 
 __all__ = [
     "BEST", "LAST", "OPTIMIZER", "STATE", "capture_rng", "flatten_optimizer", "has_checkpoint",

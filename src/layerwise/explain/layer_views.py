@@ -404,7 +404,7 @@ def write_layer_views(
         >>> [p.name for p in paths]
         ['gradcam.png', 'activations.png', 'filters.png']
     """
-    from layerwise.runs.folder import atomic_write
+    from layerwise.io import atomic_write
 
     views = layer_views(model, image)
     out = Path(out_dir)

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from layerwise.errors import ConfigError, LayerwiseError
-from layerwise.runs.folder import atomic_write
+from layerwise.io import atomic_write
 
 FORMATS = ("onnx",)
 OPSET = 18

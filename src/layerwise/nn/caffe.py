@@ -521,7 +521,7 @@ def import_caffe(
     if output is not None:
         import yaml
 
-        from layerwise.runs.folder import atomic_write
+        from layerwise.io import atomic_write
 
         text = f"# imported from {config['source']} by `layerwise import-caffe`\n"
         text += yaml.safe_dump(config, sort_keys=False, default_flow_style=None)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from layerwise.errors import ConfigError, DataError
-from layerwise.runs.folder import atomic_write
+from layerwise.io import atomic_write
 
 _PALETTE_SAMPLES = 8  # frames the shared palette is fitted on, evenly spaced
 

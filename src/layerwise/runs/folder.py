@@ -8,11 +8,9 @@ errors at load time. Nothing here uses pickle.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
-import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import yaml
 
 from layerwise.errors import RunFolderError
+from layerwise.io import atomic_write, sha256_of
 from layerwise.runs.verify import (
     MAX_JSON_BYTES,
     MAX_MANIFEST_BYTES,
@@ -44,36 +43,6 @@ REPORT = "report.html"
 PREDICTIONS = "test_predictions.csv"
 IMPORTANCE = "importance.json"
 CHECKPOINTS = "checkpoints"
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)`` then fsync and rename onto ``path``: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        with open(tmp_path, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

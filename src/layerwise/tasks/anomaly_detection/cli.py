@@ -28,7 +28,7 @@ def transactions(folder: Path) -> Demo:
     """The demo: generated card payments, some fraud, most rows unlabelled."""
     import numpy as np
 
-    from layerwise.runs.folder import atomic_write
+    from layerwise.io import atomic_write
     from layerwise.tasks.anomaly_detection.sources import transactions as generated
 
     frame = generated(8000, fraud_rate=0.015, seed=0).rename(columns={"is_anomaly": "is_fraud"})

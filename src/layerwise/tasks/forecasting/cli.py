@@ -27,7 +27,7 @@ COMMAND_LINE = CommandLine(
 
 def co2(folder: Path) -> Demo:
     """The demo: weekly CO2 at Mauna Loa (bundled with statsmodels)."""
-    from layerwise.runs.folder import atomic_write
+    from layerwise.io import atomic_write
     from layerwise.tasks.forecasting.sources import statsmodels_series
 
     frame = statsmodels_series("co2").to_frame()

@@ -23,7 +23,7 @@ def python_docs(folder: Path) -> Demo:
     """The demo: Python's reference documentation, bundled with Python."""
     import pydoc_data.topics
 
-    from layerwise.runs.folder import atomic_write
+    from layerwise.io import atomic_write
 
     topics = pydoc_data.topics.topics
     text = "\n\n".join(topics[name] for name in sorted(topics))

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from layerwise.errors import ConfigError, DataError
-from layerwise.runs.folder import RunFolder, atomic_write
+from layerwise.io import atomic_write
+from layerwise.runs.folder import RunFolder
 
 FORMAT = "layerwise.ngram_lm"
 VERSION = 1

@@ -19,7 +19,7 @@ COMMAND_LINE = CommandLine(
 
 
 def _write(frame, folder: Path, name: str) -> Path:
-    from layerwise.runs.folder import atomic_write
+    from layerwise.io import atomic_write
 
     path = folder / name
     atomic_write(path, lambda p: frame.to_csv(p, index=False))

@@ -40,7 +40,7 @@ def reviews(folder: Path) -> Demo:
     """The demo: generated review sentences, some negated, as a table."""
     import pandas as pd
 
-    from layerwise.runs.folder import atomic_write
+    from layerwise.io import atomic_write
     from layerwise.tasks.text_classification.sources import reviews as generated
 
     data = generated(3000, seed=0)

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from layerwise.runs.folder import RunFolder, atomic_write
+from layerwise.io import atomic_write
+from layerwise.runs.folder import RunFolder
 from layerwise.tasks.text_classification.report import (  # the files it reads, its highlighting
     EXPLANATIONS,
     TOP_NGRAMS,
