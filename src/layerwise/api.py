@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,79 +29,15 @@ def _read_with_source(data: Any) -> Any:
     return frame
 
 
-def looks_like_images(data: Any) -> bool:
-    """True for an ImageSet, an NPZ or IDX file, or a folder whose first files are images."""
-    from layerwise.data.images import IMAGE_EXTENSIONS, ImageSet
-
-    if isinstance(data, ImageSet):
-        return True
-    if not isinstance(data, (str, os.PathLike)):
-        return False
-    path = Path(data)
-    if path.suffix.lower() == ".npz" or "idx3-ubyte" in path.name:
-        return True
-    if path.is_file():
-        return path.suffix.lower() in IMAGE_EXTENSIONS
-    if not path.is_dir():
-        return False
-    for n, child in enumerate(path.rglob("*")):
-        if child.is_file() and (
-            child.suffix.lower() in IMAGE_EXTENSIONS or "idx3-ubyte" in child.name
-        ):
-            return True
-        if n > 200:
-            break
-    return False
-
-
-def looks_like_audio(data: Any) -> bool:
-    """True for a ClipSet or SpeechSet, a .wav file, or a folder whose first files are WAVs."""
-    from layerwise.data.speech import ClipSet, SpeechSet
-
-    if isinstance(data, ClipSet | SpeechSet):
-        return True
-    if not isinstance(data, (str, os.PathLike)):
-        return False
-    path = Path(data)
-    if path.is_file() or not path.is_dir():
-        return path.suffix.lower() == ".wav"
-    for n, child in enumerate(path.rglob("*")):
-        if child.is_file() and child.suffix.lower() == ".wav":
-            return True
-        if n > 200:
-            break
-    return False
-
-
-ENV_ID = re.compile(r"^([\w.-]+/)?[A-Za-z][\w.-]*-v\d+$")  # Gymnasium ids: CartPole-v1, ALE/Pong-v5
-ENV_CLASS = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")  # module:Class
-
-
-def looks_like_environment(data: Any) -> bool:
-    """True for a Gymnasium id or ``module:Class`` that is not a file, or a gymnasium Env
-    (instance or class)."""
-    if isinstance(data, str):
-        return not Path(data).exists() and bool(ENV_ID.match(data) or ENV_CLASS.match(data))
-    kind = data if isinstance(data, type) else type(data)
-    return any(c.__module__.startswith("gymnasium") and c.__name__ == "Env" for c in kind.__mro__)
-
-
 def resolve_task(data: Any, task: str | None, target: str | None) -> tuple[str, Any]:
     """The task name to use, and the data (read once when the task had to be inferred)."""
     if task is not None:
         TASKS.get(task)  # unknown names raise a ConfigError listing the valid ones
         return task, data
-    if looks_like_environment(data):
-        return "reinforcement-learning", data
-    if looks_like_images(data):
-        return "image-classification", data
-    if looks_like_audio(data):
-        return "speech-recognition", data
-    if isinstance(data, (str, os.PathLike)) and Path(data).name.lower() in (
-        "u.data",
-        "ratings.dat",
-    ):
-        return "recommendation", data  # MovieLens logs
+    for name in TASKS.names():  # an application that recognises the data by its form
+        declared = TASKS.cli(name)
+        if declared is not None and declared.recognises is not None and declared.recognises(data):
+            return name, data
     from layerwise.data.tabular import prepare_target
 
     frame = _read_with_source(data)

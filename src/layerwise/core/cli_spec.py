@@ -42,12 +42,16 @@ class TrainOption:
 @dataclass(frozen=True)
 class CommandLine:
     """An application's part of the command: its ``layerwise train`` options, shown under
-    ``panel`` in ``layerwise train --help``, and any ``layerwise data`` subcommands
-    (name, Typer command function)."""
+    ``panel`` in ``layerwise train --help``, any ``layerwise data`` subcommands (name, Typer
+    command function), and how it recognises its data when no task is named."""
 
     panel: str
     train_options: tuple[TrainOption, ...] = ()
     data_commands: tuple[tuple[str, Callable[..., Any]], ...] = ()
+    # Given DATA and no --task (CLI) or task= (API): is it this application's by its form alone
+    # (a folder of images, a WAV, an environment id)? Asked in registry order, before a table
+    # is read; tables are the fallback.
+    recognises: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,40 @@ demo. Read at the command's start-up: nothing heavy at the top (see core.cli_spe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from layerwise.core.cli_spec import CommandLine, Demo, TrainOption
 
+
+def looks_like_images(data: Any) -> bool:
+    """True for an ImageSet, an NPZ or IDX file, or a folder whose first files are images."""
+    from layerwise.data.images import IMAGE_EXTENSIONS, ImageSet
+
+    if isinstance(data, ImageSet):
+        return True
+    if not isinstance(data, (str, os.PathLike)):
+        return False
+    path = Path(data)
+    if path.suffix.lower() == ".npz" or "idx3-ubyte" in path.name:
+        return True
+    if path.is_file():
+        return path.suffix.lower() in IMAGE_EXTENSIONS
+    if not path.is_dir():
+        return False
+    for n, child in enumerate(path.rglob("*")):
+        if child.is_file() and (
+            child.suffix.lower() in IMAGE_EXTENSIONS or "idx3-ubyte" in child.name
+        ):
+            return True
+        if n > 200:
+            break
+    return False
+
+
 COMMAND_LINE = CommandLine(
+    recognises=looks_like_images,
     panel="Image classification",
     train_options=(
         TrainOption("--image-column", "image_column", str,

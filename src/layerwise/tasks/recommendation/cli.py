@@ -4,12 +4,22 @@ the lines printed after training. Read at the command's start-up: nothing heavy 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from layerwise.core.cli_spec import CommandLine, Demo, TrainOption
 
+MOVIELENS_FILES = ("u.data", "ratings.dat")
+
+
+def looks_like_movielens(data: Any) -> bool:
+    """True for a MovieLens log file (u.data, ratings.dat), read with its own format."""
+    return isinstance(data, (str, os.PathLike)) and Path(data).name.lower() in MOVIELENS_FILES
+
+
 COMMAND_LINE = CommandLine(
+    recognises=looks_like_movielens,
     panel="Recommendation",
     train_options=(
         TrainOption("--time-column", "time_column", str,

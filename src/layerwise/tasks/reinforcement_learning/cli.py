@@ -4,12 +4,27 @@ top (see core.cli_spec)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from layerwise.core.cli_spec import CommandLine, Demo, TrainOption
 
+ENV_ID = re.compile(r"^([\w.-]+/)?[A-Za-z][\w.-]*-v\d+$")  # Gymnasium ids: CartPole-v1, ALE/Pong-v5
+ENV_CLASS = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")  # module:Class
+
+
+def looks_like_environment(data: Any) -> bool:
+    """True for a Gymnasium id or ``module:Class`` that is not a file, or a gymnasium Env
+    (instance or class)."""
+    if isinstance(data, str):
+        return not Path(data).exists() and bool(ENV_ID.match(data) or ENV_CLASS.match(data))
+    kind = data if isinstance(data, type) else type(data)
+    return any(c.__module__.startswith("gymnasium") and c.__name__ == "Env" for c in kind.__mro__)
+
+
 COMMAND_LINE = CommandLine(
+    recognises=looks_like_environment,
     panel="Reinforcement learning",
     train_options=(
         TrainOption("--algo", "algo", str, "Reinforcement learning: ppo or dqn [ppo]."),

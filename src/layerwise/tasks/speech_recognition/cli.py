@@ -4,8 +4,9 @@ heavy at the top (see core.cli_spec)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -54,7 +55,27 @@ def synth_speech(
     out.print(f"  layerwise train {out_dir} --task speech-recognition", soft_wrap=True)
 
 
+def looks_like_audio(data: Any) -> bool:
+    """True for a ClipSet or SpeechSet, a .wav file, or a folder whose first files are WAVs."""
+    from layerwise.data.speech import ClipSet, SpeechSet
+
+    if isinstance(data, ClipSet | SpeechSet):
+        return True
+    if not isinstance(data, (str, os.PathLike)):
+        return False
+    path = Path(data)
+    if path.is_file() or not path.is_dir():
+        return path.suffix.lower() == ".wav"
+    for n, child in enumerate(path.rglob("*")):
+        if child.is_file() and child.suffix.lower() == ".wav":
+            return True
+        if n > 200:
+            break
+    return False
+
+
 COMMAND_LINE = CommandLine(
+    recognises=looks_like_audio,
     panel="Speech recognition",
     train_options=(
         TrainOption("--label-pattern", "label_pattern", str,
