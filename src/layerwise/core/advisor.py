@@ -300,47 +300,59 @@ def decision_markdown(
     families: dict[str, str],
 ) -> str:
     """decision.md: the profile, every rule (fired or not), the bake-off table and the choice."""
-    lines = [
-        "# Why this model",
-        "",
-        f"**Chosen: {chosen}** ({families.get(chosen, '')}). {reason}",
-        "",
-    ]
-    lines += ["## The data", ""] + [f"- {line}" for line in profile.summary_lines()] + [""]
-    lines += ["## Rules", ""]
+    from layerwise.core.bakeoff import decision_page, markdown_table
+
+    data = ["## The data", ""] + [f"- {line}" for line in profile.summary_lines()]
+    rules = ["## Rules", ""]
     for rule in plan.rules:
         if rule.fired:
-            lines.append(f"- **{rule.name}**: {rule.says}")
+            rules.append(f"- **{rule.name}**: {rule.says}")
     quiet = [rule.name for rule in plan.rules if not rule.fired]
     if quiet:
-        lines += ["", f"Rules that did not fire: {', '.join(quiet)}."]
-    lines += ["", f"Recommendation before measuring: {plan.recommendation}", ""]
+        rules += ["", f"Rules that did not fire: {', '.join(quiet)}."]
+    rules += ["", f"Recommendation before measuring: {plan.recommendation}"]
     direction = "higher" if plan.greater_is_better else "lower"
     tolerance = f"{plan.tolerance:g}" if plan.greater_is_better else f"{plan.tolerance:.1%}"
-    lines += [
+    head = [
+        "candidate",
+        "family",
+        f"validation {plan.metric}",
+        f"test {plan.metric}",
+        "fit time (s)",
+        "predict (µs/row)",
+        "model size",
+    ]
+    cells: list[list[str] | str] = []
+    for row in rows:
+        name = row["candidate"] + (" (chosen)" if row["candidate"] == chosen else "")
+        if "skipped" in row:
+            cells.append(
+                f"| {name} | {families.get(row['candidate'], '')} | skipped: {row['skipped']} | | | | |"
+            )
+            continue
+        test = row.get("test", {}).get(plan.metric)
+        latency = row.get("predict_us_per_row")
+        cells.append(
+            [
+                name,
+                families.get(row["candidate"], ""),
+                f"{row['validation']:.4f} ± {row['validation_std']:.4f}",
+                "-" if test is None else f"{test:.4f}",
+                f"{row.get('final_fit_seconds', row['fit_seconds']):.2f}",
+                "-" if latency is None else f"{latency:.1f}",
+                _size(row.get("size_bytes")),
+            ]
+        )
+    bakeoff = [
         "## Measured bake-off",
         "",
         f"Protocol: {plan.protocol} on the training rows; the test rows were never used to choose. "
         f"Metric: {plan.metric} ({direction} is better); tolerance for preferring a simpler model: {tolerance}"
         + (f"; within it {plan.prefer} is preferred: {plan.prefer_reason}" if plan.prefer else "."),
         "",
-        f"| candidate | family | validation {plan.metric} | test {plan.metric} | fit time (s) | predict (µs/row) | model size |",
-        "|---|---|---|---|---|---|---|",
+        *markdown_table(head, cells),
     ]
-    for row in rows:
-        name = row["candidate"] + (" (chosen)" if row["candidate"] == chosen else "")
-        if "skipped" in row:
-            lines.append(
-                f"| {name} | {families.get(row['candidate'], '')} | skipped: {row['skipped']} | | | | |"
-            )
-            continue
-        test = row.get("test", {}).get(plan.metric)
-        latency = row.get("predict_us_per_row")
-        lines.append(
-            f"| {name} | {families.get(row['candidate'], '')} | {row['validation']:.4f} ± {row['validation_std']:.4f} "
-            f"| {'-' if test is None else f'{test:.4f}'} | {row.get('final_fit_seconds', row['fit_seconds']):.2f} "
-            f"| {'-' if latency is None else f'{latency:.1f}'} | {_size(row.get('size_bytes'))} |"
-        )
+    versus = None
     deep = [r for r in rows if families.get(r["candidate"]) == "deep" and "validation" in r]
     classical = [
         r for r in rows if families.get(r["candidate"]) == "classical" and "validation" in r
@@ -351,8 +363,7 @@ def decision_markdown(
         best_classic = max(classical, key=lambda r: sign * r["validation"])
         diff = sign * (best_deep["validation"] - best_classic["validation"])
         verdict = "beats" if diff > 0 else "does not beat"
-        lines += [
-            "",
+        versus = [
             "## Deep learning or classical?",
             "",
             f"The best deep model ({best_deep['candidate']}, {best_deep['validation']:.4f}) {verdict} the best "
@@ -360,6 +371,8 @@ def decision_markdown(
             f"{plan.metric}, by {abs(diff):.4f}."
             + ("" if diff > 0 else " On this data a traditional model does as well or better."),
         ]
+    notes = None
     if plan.notes or getattr(profile, "notes", None):
-        lines += ["", "## Notes", ""] + [f"- {note}" for note in [*profile.notes, *plan.notes]]
-    return "\n".join(lines) + "\n"
+        notes = ["## Notes", ""] + [f"- {note}" for note in [*profile.notes, *plan.notes]]
+    choice = f"**Chosen: {chosen}** ({families.get(chosen, '')}). {reason}"
+    return decision_page("Why this model", choice, [data, rules, bakeoff, versus, notes])

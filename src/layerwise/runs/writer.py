@@ -1,6 +1,7 @@
 """Open, resume and close a run folder: the same lifecycle for every application.
 
 ``open_run_folder`` writes config.yaml first (so an interrupted run knows how to resume);
+``finish_run`` writes the standard files (``StandardFiles``) after the application's own, then
 ``close_run`` writes the manifest, drops the checkpoints and builds the report.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +94,40 @@ def close_run(task: Any, run: RunFolder, chosen: str) -> Path | None:
     report = build_report(run)
     run.finalize({})
     return report
+
+
+@dataclass
+class StandardFiles:
+    """The files every run folder has beside config.yaml (and the report), as
+    ``write_standard_files`` writes them: preprocess.json, schema.json, metrics.json, history.csv
+    (only with a ``history``: anything with ``write_csv(path)``, the trainer's History) and
+    decision.md."""
+
+    preprocess: dict[str, Any]
+    schema: dict[str, Any]
+    metrics: dict[str, Any]
+    decision: str
+    history: Any = None
+
+
+def task_schema(task: Any) -> dict[str, Any]:
+    """schema.json: the task's input and output schemas."""
+    return {"input": task.input_schema(), "output": task.output_schema()}
+
+
+def write_standard_files(run: RunFolder, files: StandardFiles) -> None:
+    """Write the standard files, each atomically, in a fixed order: decision.md last, after every
+    file it describes. The application's own files (models, extras) are written before."""
+    run.write_json(names.PREPROCESS, files.preprocess)
+    run.write_json(names.SCHEMA, files.schema)
+    run.write_json(names.METRICS, files.metrics)
+    if files.history is not None:
+        files.history.write_csv(run.file(names.HISTORY))
+    run.write_text(names.DECISION, files.decision)
+
+
+def finish_run(task: Any, run: RunFolder, files: StandardFiles, chosen: str) -> Path | None:
+    """The standard files, then ``close_run`` (the manifest, lastly the report): the end of every
+    application's fit. Returns the report's path, or None without a report."""
+    write_standard_files(run, files)
+    return close_run(task, run, chosen)

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from layerwise.core.bakeoff import bakeoff_metrics, decision_page, markdown_table
 from layerwise.core.task import Run
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
-from layerwise.runs.writer import close_run
+from layerwise.runs.writer import StandardFiles, finish_run, task_schema
 
 SCORES = "anomaly_scores.json"
 FLAGGED = "flagged.csv"
@@ -37,23 +38,19 @@ def write_anomaly_run(
     test_scores = _test_scores(task, rows, test)
     info = model.save(run)
     _measure(task, rows, info, run, x)
-    run.write_json(
-        names.PREPROCESS,
-        {"target": task.target, "positive": task.positive, "features": task.features.to_json(),
-         "model": info, "threshold": task.threshold,
-         "calibrator": None if task.calibrator is None else task.calibrator.to_json()},
-    )  # fmt: skip
-    run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
+    preprocess = {
+        "target": task.target, "positive": task.positive, "features": task.features.to_json(),
+        "model": info, "threshold": task.threshold,
+        "calibrator": None if task.calibrator is None else task.calibrator.to_json()}  # fmt: skip
     metrics = _metrics(task, rows, test_scores, x, lab, notes, time.perf_counter() - started)
-    run.write_json(names.METRICS, metrics)
-    run.write_text(names.DECISION, _decision(task, rows, reason, metrics))
     run.write_json(SCORES, _plot_data(task, reference, y, lab, test))
     flagged = _top_rows(task, frame, x, reference)
     run.write_with(FLAGGED, lambda p: flagged.to_csv(p, index=False))
     histories = [d.history for d in model.detectors.values() if d.history is not None]
-    if histories:
-        histories[0].write_csv(run.file(names.HISTORY))
-    report = close_run(task, run, model.chosen)
+    decision = _decision(task, rows, reason, metrics)
+    files = StandardFiles(preprocess, task_schema(task), metrics, decision,
+                          histories[0] if histories else None)  # fmt: skip
+    report = finish_run(task, run, files, model.chosen)
     return Run(run.path, task, run.read_json(names.METRICS), model.chosen, report, notes)
 
 
@@ -126,57 +123,64 @@ def _metrics(
     mode = "unsupervised"
     if labelled:
         mode = "fraud" if task.model.supervised else "labels choose"
-    return {
-        "task": task.name,
-        "mode": mode,
-        "chosen": task.model.chosen,
-        "metric": "pr_auc" if labelled else "flagged_share",
-        "greater_is_better": labelled,
-        "validation_protocol": (
+    return bakeoff_metrics(
+        task.name,
+        metric="pr_auc" if labelled else "flagged_share",
+        greater_is_better=labelled,
+        protocol=(
             "the labelled rows (fraud models out of fold)" if labelled else "none: no labels"
         ),
-        "test": test.get(task.model.chosen, {}),
-        "candidates": candidates,
-        "threshold": task.threshold,
-        "rows": len(x),
-        "labelled_rows": int(lab.sum()),
-        "features": int(x.shape[1]),
-        "dropped_columns": task.features.dropped,
-        "seconds": seconds,
-        "notes": notes,
-    }
+        chosen=task.model.chosen,
+        test=test.get(task.model.chosen, {}),
+        candidates=candidates,
+        mode=mode,
+        threshold=task.threshold,
+        rows=len(x),
+        labelled_rows=int(lab.sum()),
+        features=int(x.shape[1]),
+        dropped_columns=task.features.dropped,
+        seconds=seconds,
+        notes=notes,
+    )
 
 
 def _decision(task: Any, rows: list[dict], reason: str, metrics: dict) -> str:
-    lines = ["# Why this model", "", f"**Served: {task.model.chosen}**. {reason}", ""]
-    lines += [f"Mode: {metrics['mode']}; {metrics['rows']} training rows, "
-              f"{metrics['labelled_rows']} of them labelled.", ""]  # fmt: skip
-    head = "| candidate | family | validation ROC-AUC | validation PR-AUC | test ROC-AUC | test PR-AUC | fit s |"
-    lines += ["## Candidates", "", head, "|---|---|---|---|---|---|---|"]
+    mode = [f"Mode: {metrics['mode']}; {metrics['rows']} training rows, "
+            f"{metrics['labelled_rows']} of them labelled."]  # fmt: skip
+    head = ["candidate", "family", "validation ROC-AUC", "validation PR-AUC", "test ROC-AUC",
+            "test PR-AUC", "fit s"]  # fmt: skip
+    cells = []
     for row in rows:
         entry = metrics["candidates"][row["candidate"]]
         val, tst = entry.get("validation", {}), entry.get("test", {})
-        cells = [row["candidate"], row["family"], _f(val.get("roc_auc")), _f(val.get("pr_auc")),
-                 _f(tst.get("roc_auc")), _f(tst.get("pr_auc")), f"{row['fit_seconds']:.1f}"]  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
+        cells.append([row["candidate"], row["family"], _f(val.get("roc_auc")),
+                      _f(val.get("pr_auc")), _f(tst.get("roc_auc")), _f(tst.get("pr_auc")),
+                      f"{row['fit_seconds']:.1f}"])  # fmt: skip
+    unlabelled = None
     if task.target is None:
-        lines += ["", "No labels were given, so no candidate has a validation score. "
-                  "Give a label column (--target; a few labelled rows are enough) to let "
-                  "measured precision choose."]  # fmt: skip
+        unlabelled = ["No labels were given, so no candidate has a validation score. "
+                      "Give a label column (--target; a few labelled rows are enough) to let "
+                      "measured precision choose."]  # fmt: skip
     t = task.threshold
-    lines += ["", "## Threshold", "", f"Rule: {t['rule']}; flags score >= {t['threshold']:.3f}, "
-              f"about {t['expected_flagged_share']:.2%} of rows like the training ones."]  # fmt: skip
+    threshold = ["## Threshold", "", f"Rule: {t['rule']}; flags score >= {t['threshold']:.3f}, "
+                 f"about {t['expected_flagged_share']:.2%} of rows like the training ones."]  # fmt: skip
     if "precision" in t:
-        lines.append(
+        threshold.append(
             f"On the labelled rows: precision {_f(t['precision'])}, recall {_f(t['recall'])}."
         )
-    lines += ["", "| alert budget | threshold | precision | recall |", "|---|---|---|---|"]
-    for p in t["operating_points"]:
-        lines.append(f"| {p['budget']:.1%} | {p['threshold']:.3f} | {_f(p.get('precision'))} | "
-                     f"{_f(p.get('recall'))} |")  # fmt: skip
+    points = markdown_table(
+        ["alert budget", "threshold", "precision", "recall"],
+        ([f"{p['budget']:.1%}", f"{p['threshold']:.3f}", _f(p.get("precision")),
+          _f(p.get("recall"))] for p in t["operating_points"]),
+    )  # fmt: skip
+    dropped = None
     if metrics["dropped_columns"]:
-        lines += ["", f"Columns not used: {', '.join(metrics['dropped_columns'])}."]
-    return "\n".join(lines) + "\n"
+        dropped = [f"Columns not used: {', '.join(metrics['dropped_columns'])}."]
+    return decision_page(
+        "Why this model", f"**Served: {task.model.chosen}**. {reason}",
+        [mode, ["## Candidates", "", *markdown_table(head, cells)], unlabelled, threshold,
+         points, dropped],
+    )  # fmt: skip
 
 
 def _f(value: Any) -> str:

@@ -11,11 +11,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from layerwise.core.bakeoff import bakeoff_metrics, candidate_entries
 from layerwise.core.holdout_outputs import save_models
 from layerwise.core.task import Run
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
-from layerwise.runs.writer import close_run
+from layerwise.runs.writer import StandardFiles, finish_run, task_schema
 from layerwise.tasks.forecasting.base import ForecastCandidate, Windows
 
 FORECAST = "forecast.csv"
@@ -140,36 +141,33 @@ def _test_scores(task: Any, test: Windows, forecast: np.ndarray) -> dict[str, fl
 
 
 def _metrics(task: Any, plan: Any, rows: list[dict], seconds: float, profile: Any) -> dict:
-    candidates = {}
-    for row in rows:
-        entry: dict[str, Any] = {"family": task.CANDIDATES.get(row["candidate"]).family}
-        if "skipped" in row:
-            candidates[row["candidate"]] = {**entry, "skipped": row["skipped"]}
-            continue
+    def entry_of(row: dict) -> dict[str, Any]:
         model = task.models[row["candidate"]]
-        entry.update(
-            validation=row["validation_metrics"],
-            test=row["test"],
-            fit_seconds=row["fit_seconds"],
-            predict_ms_per_row=row["predict_us_per_row"] / 1000.0,
-            size_bytes=row.get("size_bytes"),
-        )
+        entry = {
+            "validation": row["validation_metrics"],
+            "test": row["test"],
+            "fit_seconds": row["fit_seconds"],
+            "predict_ms_per_row": row["predict_us_per_row"] / 1000.0,
+            "size_bytes": row.get("size_bytes"),
+        }
         if model.history is not None:
             entry.update(epochs=len(model.history), stopped=getattr(model, "stopped_reason", ""))
         entry.update(getattr(model, "facts", dict)())
-        candidates[row["candidate"]] = entry
+        return entry
+
+    families = {r["candidate"]: task.CANDIDATES.get(r["candidate"]).family for r in rows}
     chosen = next(r for r in rows if r["candidate"] == task.chosen)
-    return {
-        "task": task.name,
-        "metric": plan.metric,
-        "greater_is_better": False,
-        "validation_protocol": plan.protocol,
-        "chosen": task.chosen,
-        "test": chosen["test"],
-        "candidates": candidates,
-        "horizon": task.meta["horizon"],
-        "total_seconds": seconds,
-    }
+    return bakeoff_metrics(
+        task.name,
+        metric=plan.metric,
+        greater_is_better=False,
+        protocol=plan.protocol,
+        chosen=task.chosen,
+        test=chosen["test"],
+        candidates=candidate_entries(rows, entry_of, families),
+        horizon=task.meta["horizon"],
+        total_seconds=seconds,
+    )
 
 
 def forecast_frame(task: Any, series: Any, windows: Windows, scaled: np.ndarray) -> pd.DataFrame:
@@ -259,20 +257,11 @@ def write_forecast_run(
 
     infos = save_models(task, run, rows)
     families = {n: task.CANDIDATES.get(n).family for n in task.CANDIDATES.names()}
-    run.write_text(
-        names.DECISION,
-        advisor.decision_markdown(profile, plan, rows, task.chosen, reason, families),
-    )
+    decision = advisor.decision_markdown(profile, plan, rows, task.chosen, reason, families)
     stats = {k: {"mean": m.tolist(), "std": s.tolist()} for k, (m, s) in task.stats.items()}
-    run.write_json(
-        names.PREPROCESS,
-        {"classes": [], "chosen": task.chosen, "target": task.target, "meta": task.meta,
-         "stats": stats, "widths": task.widths, "models": infos},
-    )  # fmt: skip
-    run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
-    run.write_json(
-        names.METRICS, _metrics(task, plan, rows, time.perf_counter() - started, profile)
-    )
+    preprocess = {"classes": [], "chosen": task.chosen, "target": task.target, "meta": task.meta,
+                  "stats": stats, "widths": task.widths, "models": infos}  # fmt: skip
+    metrics = _metrics(task, plan, rows, time.perf_counter() - started, profile)
     run.write_json("profile.json", profile.to_dict())
     run.write_json(
         BY_STEP,
@@ -283,12 +272,14 @@ def write_forecast_run(
     future = Windows(val.series, ends, task.meta["horizon"])
     frame = forecast_frame(task, task.series, future, task.models[task.chosen].forecast(future))
     run.write_with(FORECAST, lambda p: frame.to_csv(p, index=False))
+    history = None
     deep = [r for r in measured if task.models[r["candidate"]].history is not None]
     if deep:  # the chosen model's curves, else those of the best deep model on validation
         model = task.models[task.chosen]
         if model.history is None:
             model = task.models[min(deep, key=lambda r: r["validation"])["candidate"]]
-        model.history.write_csv(run.file(names.HISTORY))
-    report = close_run(task, run, task.chosen)
+        history = model.history
+    files = StandardFiles(preprocess, task_schema(task), metrics, decision, history)
+    report = finish_run(task, run, files, task.chosen)
     metrics = run.read_json(names.METRICS)
     return Run(run.path, task, metrics, task.chosen, report, list(profile.notes))

@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from layerwise.core.bakeoff import bakeoff_metrics, decision_page, markdown_table
 from layerwise.core.task import Run
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
-from layerwise.runs.writer import close_run
+from layerwise.runs.writer import StandardFiles, finish_run, task_schema
 
 JUDGE = "judge.safetensors"
 SAMPLES = "samples.json"
@@ -34,20 +35,17 @@ def write_image_run(task: Any, run: RunFolder, images: Any, rows: list[dict], ex
     tensors, meta = task.judge.state()
     save_weights(run.file(JUDGE), tensors)
     options = {k: task.option(k) for k in GENERATION_OPTIONS}
-    run.write_json(names.PREPROCESS, {
+    preprocess = {
         "chosen": task.chosen, "side": task.side, "channels": task.channels,
-        "classes": task.classes, "model": info, "judge": meta, "options": options})  # fmt: skip
-    run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
+        "classes": task.classes, "model": info, "judge": meta, "options": options}  # fmt: skip
     deep = _traced(task.chosen, extras)  # whose curves and grids the run keeps
-    if deep:
-        extras[deep]["history"].write_csv(run.file(names.HISTORY))
     models = {name: extra["model"] for name, extra in extras.items()}
     grids = extras[deep]["grids"] if deep else []
     run.write_json(SAMPLES, {"model": deep, **_write_grids(task, run, images, grids, models)})
     metrics = _metrics(task, images, rows, extras, judging, run, time.perf_counter() - started)
-    run.write_json(names.METRICS, metrics)
-    run.write_text(names.DECISION, _decision(task, rows, metrics))
-    report = close_run(task, run, task.chosen)
+    files = StandardFiles(preprocess, task_schema(task), metrics, _decision(task, rows, metrics),
+                          extras[deep]["history"] if deep else None)  # fmt: skip
+    report = finish_run(task, run, files, task.chosen)
     return Run(run.path, task, run.read_json(names.METRICS), task.chosen, report,
                list(images.notes))  # fmt: skip
 
@@ -127,43 +125,44 @@ def _metrics(task: Any, images: Any, rows: list[dict], extras: dict, judging: di
         candidates[row["candidate"]] = entry
     candidates[task.chosen]["size_bytes"] = run.file("model.safetensors").stat().st_size
     judge = judging["judge"]
-    return {
-        "task": task.name, "chosen": task.chosen, "metric": "fd", "greater_is_better": False,
-        "validation_protocol": "Fréchet distance between the judge's penultimate features of "
+    return bakeoff_metrics(
+        task.name, metric="fd", greater_is_better=False,
+        protocol="Fréchet distance between the judge's penultimate features of "
         f"{int(task.option('n_samples'))} generated images and of the held-out real images",
-        "test": dict(candidates[task.chosen]["test"]), "candidates": candidates,
-        "floor": judging["floor"], "judge": {k: judge[k] for k in judge if k != "config"},
-        "images": len(images), "side": task.side, "channels": task.channels,
-        "classes": task.classes, "seconds": seconds, "notes": list(images.notes),
-    }  # fmt: skip
+        chosen=task.chosen, test=dict(candidates[task.chosen]["test"]), candidates=candidates,
+        floor=judging["floor"], judge={k: judge[k] for k in judge if k != "config"},
+        images=len(images), side=task.side, channels=task.channels,
+        classes=task.classes, seconds=seconds, notes=list(images.notes),
+    )  # fmt: skip
 
 
 def _decision(task: Any, rows: list[dict], metrics: dict) -> str:
     best = metrics["candidates"][task.chosen]
     judge, floor = metrics["judge"], metrics["floor"]
     what = "classes" if judge["kind"] == "classes" else "rotation of each image (no classes given)"
-    lines = ["# Why this model", "",
-             f"**Served: {task.chosen}**: the smaller Fréchet distance to the validation images "
-             f"({best['validation']['fd']:.2f}).", "",
-             f"The judge is a ResNet trained here on the training images' {what}; validation "
-             f"accuracy {judge['val_accuracy']:.1%}. Distances are on its penultimate features, "
-             "so they compare models on this data, not with published FIDs (Inception's). "
-             f"Real training images score {floor['test']:.2f} against the test images: "
-             "the best a generator can hope for.", "",
-             "| candidate | family | validation FD | test FD | test accuracy on asked class | fit s |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    choice = (f"**Served: {task.chosen}**: the smaller Fréchet distance to the validation "
+              f"images ({best['validation']['fd']:.2f}).")  # fmt: skip
+    judged = [f"The judge is a ResNet trained here on the training images' {what}; validation "
+              f"accuracy {judge['val_accuracy']:.1%}. Distances are on its penultimate features, "
+              "so they compare models on this data, not with published FIDs (Inception's). "
+              f"Real training images score {floor['test']:.2f} against the test images: "
+              "the best a generator can hope for."]  # fmt: skip
+    cells = []
     for row in rows:
         accuracy = row["test"].get("class_accuracy")
         shown = "-" if accuracy is None else f"{accuracy:.1%}"
-        lines.append(f"| {row['candidate']} | {row['family']} | {row['validation']['fd']:.2f} | "
-                     f"{row['test']['fd']:.2f} | {shown} | {row['fit_seconds']:.1f} |")  # fmt: skip
+        cells.append([row["candidate"], row["family"], f"{row['validation']['fd']:.2f}",
+                      f"{row['test']['fd']:.2f}", shown, f"{row['fit_seconds']:.1f}"])  # fmt: skip
+    head = ["candidate", "family", "validation FD", "test FD", "test accuracy on asked class",
+            "fit s"]  # fmt: skip
+    blocks = [judged, markdown_table(head, cells)]
     for name, what in (("gan", "GAN: generator"), ("vae", "VAE: decoder")):
         entry = metrics["candidates"].get(name)
         if entry:
-            lines += ["", f"{what} of {entry['parameters']:,} parameters, {entry['epochs']} "
-                      f"epochs, best at epoch {entry['best_epoch']}, stopped by "
-                      f"{entry['stopped']}."]  # fmt: skip
-    return "\n".join(lines) + "\n"
+            blocks.append([f"{what} of {entry['parameters']:,} parameters, {entry['epochs']} "
+                           f"epochs, best at epoch {entry['best_epoch']}, stopped by "
+                           f"{entry['stopped']}."])  # fmt: skip
+    return decision_page("Why this model", choice, blocks)
 
 
 def restore(cls: Any, run: RunFolder) -> Any:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from layerwise.core.bakeoff import bakeoff_metrics, decision_page, markdown_table
 from layerwise.core.task import Run
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
-from layerwise.runs.writer import close_run
+from layerwise.runs.writer import StandardFiles, finish_run, task_schema
 
 TOKENIZER = "tokenizer.json"
 SAMPLES = "samples.json"
@@ -23,16 +24,14 @@ def write_language_run(task: Any, run: RunFolder, corpus: Any, rows: list[dict],
     run.write_json(TOKENIZER, task.tokenizer.to_dict())
     info = _save_model(task, run)
     options = {k: task.option(k) for k in GENERATION_OPTIONS}
-    run.write_json(names.PREPROCESS, {"chosen": task.chosen, "model": info, "options": options})
-    run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
+    preprocess = {"chosen": task.chosen, "model": info, "options": options}
     gpt = next((r for r in rows if r["candidate"] == "gpt"), None)
     if gpt is not None:
-        gpt["history"].write_csv(run.file(names.HISTORY))
         run.write_json(SAMPLES, {"prompt": task.option("prompt"), "samples": gpt["samples"]})
     metrics = _metrics(task, corpus, rows, info, run, time.perf_counter() - started)
-    run.write_json(names.METRICS, metrics)
-    run.write_text(names.DECISION, _decision(task, rows, metrics))
-    report = close_run(task, run, task.chosen)
+    files = StandardFiles(preprocess, task_schema(task), metrics, _decision(task, rows, metrics),
+                          None if gpt is None else gpt["history"])  # fmt: skip
+    report = finish_run(task, run, files, task.chosen)
     return Run(
         run.path, task, run.read_json(names.METRICS), task.chosen, report, list(corpus.notes)
     )
@@ -59,35 +58,37 @@ def _metrics(task: Any, corpus: Any, rows: list[dict], info: dict, run: RunFolde
         candidates[row["candidate"]] = entry
     files = [v for k, v in info.items() if k.endswith("file") and isinstance(v, str)]
     candidates[task.chosen]["size_bytes"] = sum(run.file(f).stat().st_size for f in files)
-    return {
-        "task": task.name, "chosen": task.chosen, "metric": "loss", "greater_is_better": False,
-        "validation_protocol": f"the last {task.option('val_fraction'):.0%} of the text, every "
-        "token scored (nats per token)", "test": dict(candidates[task.chosen]["validation"]),
-        "candidates": candidates, "characters": len(corpus.text),
-        "tokenizer": task.option("tokenizer"), "vocab_size": task.tokenizer.vocab_size,
-        "seconds": seconds, "notes": list(corpus.notes),
-    }  # fmt: skip
+    return bakeoff_metrics(
+        task.name, metric="loss", greater_is_better=False,
+        protocol=f"the last {task.option('val_fraction'):.0%} of the text, every "
+        "token scored (nats per token)", chosen=task.chosen,
+        test=dict(candidates[task.chosen]["validation"]),
+        candidates=candidates, characters=len(corpus.text),
+        tokenizer=task.option("tokenizer"), vocab_size=task.tokenizer.vocab_size,
+        seconds=seconds, notes=list(corpus.notes),
+    )  # fmt: skip
 
 
 def _decision(task: Any, rows: list[dict], metrics: dict) -> str:
     best = metrics["candidates"][task.chosen]["validation"]
-    lines = ["# Why this model", "",
-             f"**Served: {task.chosen}**: the lower loss on the validation text "
-             f"({best['loss']:.4f} nats per token, perplexity {best['perplexity']:.2f}).", "",
-             f"{metrics['characters']:,} characters, {task.option('tokenizer')} tokens "
-             f"(vocabulary {metrics['vocab_size']}); {metrics['validation_protocol']}.", "",
-             "| candidate | family | validation loss (nats/token) | perplexity | nats/char | fit s |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
-    for row in rows:
-        v = row["validation"]
-        lines.append(f"| {row['candidate']} | {row['family']} | {v['loss']:.4f} | "
-                     f"{v['perplexity']:.2f} | {v['nats_per_char']:.4f} | {row['fit_seconds']:.1f} |")  # fmt: skip
+    choice = (
+        f"**Served: {task.chosen}**: the lower loss on the validation text "
+        f"({best['loss']:.4f} nats per token, perplexity {best['perplexity']:.2f})."
+    )
+    corpus = [f"{metrics['characters']:,} characters, {task.option('tokenizer')} tokens "
+              f"(vocabulary {metrics['vocab_size']}); {metrics['validation_protocol']}."]  # fmt: skip
+    head = ["candidate", "family", "validation loss (nats/token)", "perplexity", "nats/char",
+            "fit s"]  # fmt: skip
+    cells = [[row["candidate"], row["family"], f"{row['validation']['loss']:.4f}",
+              f"{row['validation']['perplexity']:.2f}", f"{row['validation']['nats_per_char']:.4f}",
+              f"{row['fit_seconds']:.1f}"] for row in rows]  # fmt: skip
+    blocks = [corpus, markdown_table(head, cells)]
     gpt = metrics["candidates"].get("gpt")
     if gpt:
-        lines += ["", f"GPT: {gpt['parameters']['total']:,} parameters, {gpt['steps']:,} steps, "
-                  f"stopped by {gpt['stopped']}."]  # fmt: skip
+        blocks.append([f"GPT: {gpt['parameters']['total']:,} parameters, {gpt['steps']:,} "
+                       f"steps, stopped by {gpt['stopped']}."])  # fmt: skip
     ngram = metrics["candidates"].get("ngram")
     if ngram:
-        lines += ["", f"n-gram: order {ngram['order']} (chosen on the validation text), "
-                  "interpolated Kneser-Ney smoothing."]  # fmt: skip
-    return "\n".join(lines) + "\n"
+        blocks.append([f"n-gram: order {ngram['order']} (chosen on the validation text), "
+                       "interpolated Kneser-Ney smoothing."])  # fmt: skip
+    return decision_page("Why this model", choice, blocks)

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from layerwise.core.bakeoff import bakeoff_metrics, candidate_entries, decision_page, markdown_table
 from layerwise.core.task import Run
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
-from layerwise.runs.writer import close_run
+from layerwise.runs.writer import StandardFiles, finish_run, task_schema
 from layerwise.tasks.recommendation.base import RANKERS, RATERS, Interactions
 
 INTERACTIONS = "interactions.safetensors"
@@ -37,25 +38,22 @@ def write_recommend_run(
     ranker_info = task.ranker.save(run, "model")
     rater_name = task.rater.name if task.rater is not None else None
     rater_info = task.rater.save(run, "rating_model") if task.rater is not None else None
-    run.write_json(names.PREPROCESS, {
+    preprocess = {
         "columns": task.columns, "user_ids": task.user_ids, "item_ids": task.item_ids,
         "rating_range": task.rating_range, "has_time": task.has_time,
         "ranker": {"name": chosen, "info": ranker_info},
         "rater": None if rater_name is None else {"name": rater_name, "info": rater_info},
         "interactions": INTERACTIONS,
-    })  # fmt: skip
-    run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
+    }  # fmt: skip
     size = sum(run.file(f).stat().st_size for f in _files_of(ranker_info))
     metrics = _metrics(task, log, split, rows, chosen, raters, size, time.perf_counter() - started)
-    run.write_json(names.METRICS, metrics)
-    run.write_text(names.DECISION, _decision(task, log, split, rows, chosen, reason, raters))
     run.write_json(PLOTS, _plot_data(task, split, rows, fitted, chosen))
     history = getattr(task.ranker, "validation_history", None) or fitted[chosen].history
     if history is None:
         history = next((m.history for m in fitted.values() if m.history is not None), None)
-    if history is not None:
-        history.write_csv(run.file(names.HISTORY))
-    report = close_run(task, run, chosen)
+    decision = _decision(task, log, split, rows, chosen, reason, raters)
+    files = StandardFiles(preprocess, task_schema(task), metrics, decision, history)
+    report = finish_run(task, run, files, chosen)
     return Run(run.path, task, run.read_json(names.METRICS), chosen, report, list(log.notes))
 
 
@@ -135,16 +133,10 @@ def predicted_ratings(task: Any, users: np.ndarray, items: np.ndarray) -> np.nda
 def _metrics(task: Any, log: Any, split: Any, rows: list[dict], chosen: str, raters: list[dict],
              size: int, seconds: float) -> dict[str, Any]:  # fmt: skip
     data = log.interactions
-    candidates = {}
-    for row in rows:
-        entry = {"family": row["family"]}
-        if "skipped" in row:
-            entry["skipped"] = row["skipped"]
-        else:
-            entry.update(fit_seconds=row["fit_seconds"], validation=row["validation"],
-                         test=row["test"], predict_ms_per_row=row["predict_ms_per_user"],
-                         tuned=row["tuned"], size_bytes=size if row["candidate"] == chosen else None)  # fmt: skip
-        candidates[row["candidate"]] = entry
+    candidates = candidate_entries(rows, lambda row: {
+        "fit_seconds": row["fit_seconds"], "validation": row["validation"], "test": row["test"],
+        "predict_ms_per_row": row["predict_ms_per_user"], "tuned": row["tuned"],
+        "size_bytes": size if row["candidate"] == chosen else None})  # fmt: skip
     test = dict(next(r for r in rows if r["candidate"] == chosen)["test"])
     rating = None
     if raters:
@@ -153,59 +145,58 @@ def _metrics(task: Any, log: Any, split: Any, rows: list[dict], chosen: str, rat
         rating = {"chosen": served["candidate"], "candidates": {
             r["candidate"]: {"family": r["family"], "fit_seconds": r["fit_seconds"],
                              "validation": r["validation"], "test": r["test"]} for r in raters}}  # fmt: skip
-    return {
-        "task": task.name, "chosen": chosen, "metric": "ndcg@10", "greater_is_better": True,
-        "validation_protocol": split.protocol, "test": test, "candidates": candidates,
-        "rating": rating, "users": data.n_users, "items": data.n_items,
-        "interactions": len(data), "density": len(data) / (data.n_users * data.n_items),
-        "validation_users": len(split.val_users), "test_users": len(split.test_users),
-        "training_only_users": split.single_users, "explicit": log.explicit,
-        "refit": bool(task.option("refit")), "seconds": seconds, "notes": list(log.notes),
-    }  # fmt: skip
+    return bakeoff_metrics(
+        task.name, metric="ndcg@10", greater_is_better=True, protocol=split.protocol,
+        chosen=chosen, test=test, candidates=candidates,
+        rating=rating, users=data.n_users, items=data.n_items,
+        interactions=len(data), density=len(data) / (data.n_users * data.n_items),
+        validation_users=len(split.val_users), test_users=len(split.test_users),
+        training_only_users=split.single_users, explicit=log.explicit,
+        refit=bool(task.option("refit")), seconds=seconds, notes=list(log.notes),
+    )  # fmt: skip
 
 
 def _decision(task: Any, log: Any, split: Any, rows: list[dict], chosen: str, reason: str,
               raters: list[dict]) -> str:  # fmt: skip
     d = log.interactions
-    lines = ["# Why this model", "", f"**Served: {chosen}**. {reason}", "",
-             f"{len(d)} interactions, {d.n_users} users, {d.n_items} items "
+    data = [f"{len(d)} interactions, {d.n_users} users, {d.n_items} items "
              f"({len(d) / (d.n_users * d.n_items):.2%} of the matrix filled). {split.protocol[0].upper()}"
              f"{split.protocol[1:]}; {len(split.val_users)} validation users, "
              f"{len(split.test_users)} test users; {split.single_users} users with a single "
              "interaction are used for training only. Every item a user has not interacted "
-             "with is ranked (full ranking, no sampled negatives).", ""]  # fmt: skip
-    head = "| candidate | family | validation NDCG@10 | validation HR@10 | test NDCG@10 | test HR@10 | test recall@20 | test coverage@10 | fit s |"
-    lines += ["## Ranking", "", head, "|---|---|---|---|---|---|---|---|---|"]
+             "with is ranked (full ranking, no sampled negatives)."]  # fmt: skip
+    head = ["candidate", "family", "validation NDCG@10", "validation HR@10", "test NDCG@10",
+            "test HR@10", "test recall@20", "test coverage@10", "fit s"]  # fmt: skip
+    cells: list[list[str] | str] = []
     for row in rows:
         if "skipped" in row:
-            lines.append(
+            cells.append(
                 f"| {row['candidate']} | {row['family']} | skipped: {row['skipped']} |||||||"
             )
             continue
         v, t = row["validation"], row["test"]
-        cells = [row["candidate"], row["family"], f"{v['ndcg@10']:.4f}", f"{v['hr@10']:.4f}",
-                 f"{t['ndcg@10']:.4f}", f"{t['hr@10']:.4f}", f"{t['recall@20']:.4f}",
-                 f"{t['coverage@10']:.3f}", f"{row['fit_seconds']:.1f}"]  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
+        cells.append([row["candidate"], row["family"], f"{v['ndcg@10']:.4f}", f"{v['hr@10']:.4f}",
+                      f"{t['ndcg@10']:.4f}", f"{t['hr@10']:.4f}", f"{t['recall@20']:.4f}",
+                      f"{t['coverage@10']:.3f}", f"{row['fit_seconds']:.1f}"])  # fmt: skip
+    blocks = [data, ["## Ranking", "", *markdown_table(head, cells)]]
     tuned = [f"{r['candidate']}: " + ", ".join(f"{k}={v}" for k, v in r["tuned"].items())
              for r in rows if r.get("tuned")]  # fmt: skip
     if tuned:
-        lines += ["", "Tuned on validation: " + "; ".join(tuned) + "."]
+        blocks.append(["Tuned on validation: " + "; ".join(tuned) + "."])
     if task.option("refit"):
-        lines += ["", f"The served {chosen} was retrained on all {len(d)} interactions with the "
-                  "settings validated above (deep models: the best epoch count), so it knows "
-                  "each user's latest items; the test figures are those of the model trained "
-                  "without them."]  # fmt: skip
+        blocks.append([f"The served {chosen} was retrained on all {len(d)} interactions with "
+                       "the settings validated above (deep models: the best epoch count), so it "
+                       "knows each user's latest items; the test figures are those of the model "
+                       "trained without them."])  # fmt: skip
     if raters:
-        lines += ["", "## Ratings", "", "| model | family | validation RMSE | test RMSE |",
-                  "|---|---|---|---|"]  # fmt: skip
-        for r in raters:
-            mark = " (served)" if r.get("chosen") else ""
-            lines.append(f"| {r['candidate']}{mark} | {r['family']} | "
-                         f"{r['validation']['rmse']:.4f} | {r['test']['rmse']:.4f} |")  # fmt: skip
+        ratings = [[r["candidate"] + (" (served)" if r.get("chosen") else ""), r["family"],
+                    f"{r['validation']['rmse']:.4f}", f"{r['test']['rmse']:.4f}"]
+                   for r in raters]  # fmt: skip
+        head = ["model", "family", "validation RMSE", "test RMSE"]
+        blocks.append(["## Ratings", "", *markdown_table(head, ratings)])
     if log.notes:
-        lines += ["", "Notes: " + "; ".join(log.notes) + "."]
-    return "\n".join(lines) + "\n"
+        blocks.append(["Notes: " + "; ".join(log.notes) + "."])
+    return decision_page("Why this model", f"**Served: {chosen}**. {reason}", blocks)
 
 
 def _plot_data(task: Any, split: Any, rows: list[dict], fitted: dict, chosen: str) -> dict:

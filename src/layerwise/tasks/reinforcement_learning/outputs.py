@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from layerwise.core.bakeoff import bakeoff_metrics, decision_page
 from layerwise.core.task import Run
 from layerwise.errors import ConfigError
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
-from layerwise.runs.writer import close_run
+from layerwise.runs.writer import StandardFiles, finish_run, task_schema
 
 EPISODES = "episodes.csv"
 PLAY_JSON = "play.json"
@@ -67,20 +68,18 @@ def write_rl_run(task: Any, run: RunFolder, chance: Any, trained: dict, tested: 
     from layerwise.engine.checkpoint import save_weights
 
     save_weights(run.file("model.safetensors"), task.policy.state_dict())
-    run.write_json(names.PREPROCESS, {
+    preprocess = {
         "algo": task.algo, "env": task.env_spec, "info": task.info.to_dict(),
         "architecture": trained["architecture"], "algo_config": trained["algo_config"],
         "test_seed": task.test_seed,  # set by fit_agent; restore reads it back
-        "options": {k: task.option(k) for k in KEPT_OPTIONS}})  # fmt: skip
-    run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
-    trained["history"].write_csv(run.file(names.HISTORY))
+        "options": {k: task.option(k) for k in KEPT_OPTIONS}}  # fmt: skip
     run.write_with(EPISODES, lambda p: trained["episodes"].to_frame().to_csv(p, index=False))
     if play is not None:
         run.write_json(PLAY_JSON, play)
     metrics = _metrics(task, chance, trained, tested, time.perf_counter() - started)
-    run.write_json(names.METRICS, metrics)
-    run.write_text(names.DECISION, _decision(task, metrics, trained))
-    report = close_run(task, run, task.algo)
+    files = StandardFiles(preprocess, task_schema(task), metrics,
+                          _decision(task, metrics, trained), trained["history"])  # fmt: skip
+    report = finish_run(task, run, files, task.algo)
     return Run(run.path, task, run.read_json(names.METRICS), task.algo, report, [])
 
 
@@ -95,26 +94,26 @@ def _metrics(task: Any, chance: Any, trained: dict, tested: Any, seconds: float)
              **{k: trained[k] for k in ("env_steps", "fit_seconds", "steps_to_threshold",
                                         "best_epoch", "epochs", "stopped")},
              "parameters": parameters}  # fmt: skip
-    return {
-        "task": task.name, "chosen": task.algo, "metric": "mean_return", "greater_is_better": True,
-        "env": task.info.name, "reward_threshold": threshold,
-        "validation_protocol": f"{int(task.option('eval_episodes'))} deterministic episodes "
+    return bakeoff_metrics(
+        task.name, metric="mean_return", greater_is_better=True,
+        protocol=f"{int(task.option('eval_episodes'))} deterministic episodes "
         "after each twentieth of training (the best one's weights are kept); test: "
         f"{test['episodes']} fresh episodes on seeds training never used",
-        "test": test, "candidates": {"random": {"family": "baseline", "test": chance.summary()},
-                                     task.algo: agent}, "seconds": seconds,
-    }  # fmt: skip
+        chosen=task.algo, test=test,
+        candidates={"random": {"family": "baseline", "test": chance.summary()}, task.algo: agent},
+        env=task.info.name, reward_threshold=threshold, seconds=seconds,
+    )  # fmt: skip
 
 
 def _decision(task: Any, metrics: dict, trained: dict) -> str:
     agent, chance = metrics["candidates"][task.algo], metrics["candidates"]["random"]["test"]
     test, threshold = metrics["test"], metrics["reward_threshold"]
     algo = task.algo.upper()
-    lines = ["# Why this agent", "",
-             f"**Served: {algo}**'s deterministic policy. Over {test['episodes']} fresh episodes it "
-             f"scores a mean return of {test['mean_return']:.1f} (± {test['std_return']:.1f}); "
-             f"random actions score {chance['mean_return']:.1f} on the same seeds "
-             f"({test['mean_return'] - chance['mean_return']:+.1f}).", ""]  # fmt: skip
+    choice = (f"**Served: {algo}**'s deterministic policy. Over {test['episodes']} fresh episodes "
+              f"it scores a mean return of {test['mean_return']:.1f} (± {test['std_return']:.1f}); "
+              f"random actions score {chance['mean_return']:.1f} on the same seeds "
+              f"({test['mean_return'] - chance['mean_return']:+.1f}).")  # fmt: skip
+    lines = []
     if threshold is None:
         lines.append(f"{task.info.name} declares no return at which it is solved.")
     else:
@@ -127,13 +126,12 @@ def _decision(task: Any, metrics: dict, trained: dict) -> str:
     why = ("PPO is the default: it learns discrete and continuous actions, and in the "
            "benchmark (benchmarks/rl.py) it solved CartPole in fewer steps and less time than "
            "DQN." if task.algo == "ppo" else "DQN was asked for (--algo dqn).")  # fmt: skip
-    lines += ["", why, "",
-              f"It trained for {agent['env_steps']:,} environment steps in {agent['fit_seconds']:.1f} s "
-              f"({agent['epochs']} evaluations of {int(task.option('eval_episodes'))} episodes; "
-              f"stopped by {agent['stopped']}). The weights served are from evaluation "
-              f"{agent['best_epoch']}, the best; a policy network of {agent['parameters']:,} "
-              "parameters."]  # fmt: skip
-    return "\n".join(lines) + "\n"
+    trained_for = (f"It trained for {agent['env_steps']:,} environment steps in "
+                   f"{agent['fit_seconds']:.1f} s ({agent['epochs']} evaluations of "
+                   f"{int(task.option('eval_episodes'))} episodes; stopped by {agent['stopped']}). "
+                   f"The weights served are from evaluation {agent['best_epoch']}, the best; a "
+                   f"policy network of {agent['parameters']:,} parameters.")  # fmt: skip
+    return decision_page("Why this agent", choice, [lines, [why], [trained_for]])
 
 
 def restore(cls: Any, run: RunFolder) -> Any:

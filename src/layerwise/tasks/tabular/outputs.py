@@ -7,44 +7,40 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from layerwise.core.bakeoff import bakeoff_metrics, candidate_entries
 from layerwise.core.task import Run
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
-from layerwise.runs.writer import close_run
+from layerwise.runs.writer import StandardFiles, finish_run, task_schema
 from layerwise.tasks.tabular.candidates import CANDIDATES
 
 
 def _metrics(task: Any, plan: Any, rows: list[dict], chosen: str, seconds: float) -> dict[str, Any]:
-    candidates = {}
-    for row in rows:
-        name = row["candidate"]
-        entry: dict[str, Any] = {"family": CANDIDATES.get(name).family}
-        if "skipped" in row:
-            entry["skipped"] = row["skipped"]
-        else:
-            entry.update(
-                validation={
-                    plan.metric: row["validation"],
-                    f"{plan.metric}_std": row["validation_std"],
-                },
-                test=row.get("test", {}),
-                fit_seconds=row.get("final_fit_seconds"),
-                cv_fit_seconds=row["fit_seconds"],
-                predict_ms_per_row=row.get("predict_us_per_row", 0.0) / 1000.0,
-                size_bytes=row.get("size_bytes"),
-            )
-        candidates[name] = entry
+    def entry_of(row: dict) -> dict[str, Any]:
+        return {
+            "validation": {
+                plan.metric: row["validation"],
+                f"{plan.metric}_std": row["validation_std"],
+            },
+            "test": row.get("test", {}),
+            "fit_seconds": row.get("final_fit_seconds"),
+            "cv_fit_seconds": row["fit_seconds"],
+            "predict_ms_per_row": row.get("predict_us_per_row", 0.0) / 1000.0,
+            "size_bytes": row.get("size_bytes"),
+        }
+
+    families = {r["candidate"]: CANDIDATES.get(r["candidate"]).family for r in rows}
     chosen_row = next(r for r in rows if r["candidate"] == chosen)
-    return {
-        "task": task.name,
-        "metric": plan.metric,
-        "greater_is_better": plan.greater_is_better,
-        "validation_protocol": plan.protocol,
-        "chosen": chosen,
-        "test": chosen_row.get("test", {}),
-        "candidates": candidates,
-        "total_seconds": seconds,
-    }
+    return bakeoff_metrics(
+        task.name,
+        metric=plan.metric,
+        greater_is_better=plan.greater_is_better,
+        protocol=plan.protocol,
+        chosen=chosen,
+        test=chosen_row.get("test", {}),
+        candidates=candidate_entries(rows, entry_of, families),
+        total_seconds=seconds,
+    )
 
 
 def _test_predictions(task: Any, test_df: pd.DataFrame) -> pd.DataFrame:
@@ -112,29 +108,23 @@ def write_run(
         "seed": task.option("seed"),
         **model.save(run),
     }
-    run.write_json(
-        names.PREPROCESS,
-        {
-            "target": task.target,
-            "kind": task.kind,
-            "classes": task.classes,
-            "encoder": task.encoder.to_json(),
-            "model": info,
-        },
-    )
-    run.write_json(names.SCHEMA, {"input": task.input_schema(), "output": task.output_schema()})
+    preprocess = {
+        "target": task.target,
+        "kind": task.kind,
+        "classes": task.classes,
+        "encoder": task.encoder.to_json(),
+        "model": info,
+    }
     metrics = _metrics(task, plan, rows, chosen, seconds)
-    run.write_json(names.METRICS, metrics)
     run.write_json("profile.json", profile.to_dict())
     deep = next((m for m in fitted.values() if m.history is not None), None)
-    if deep is not None:
-        deep.history.write_csv(run.file(names.HISTORY))
     run.write_with(
         names.PREDICTIONS, lambda p: _test_predictions(task, frame).to_csv(p, index=False)
     )
     run.write_json(names.IMPORTANCE, _importance(task, frame, task.option("seed")))
-    run.write_text(names.DECISION, decision)
-    report = close_run(task, run, chosen)
+    history = None if deep is None else deep.history
+    files = StandardFiles(preprocess, task_schema(task), metrics, decision, history)
+    report = finish_run(task, run, files, chosen)
     return Run(
         path=run.path,
         task=task,
