@@ -174,7 +174,7 @@ def test_cli_export(tmp_path, capsys):
 
 
 def test_ensemble_error_names_its_members():
-    from layerwise.export.onnx import _not_torch
+    from layerwise.tasks.tabular.onnx_export import _not_torch
 
     info = {
         "candidate": "ensemble",

@@ -1,6 +1,6 @@
 """What an application can do beyond fit, predict and evaluate, asked with ``isinstance``.
 
-The generic layers (cli, serve, api) never test a task's name: ``layerwise play`` asks
+The generic layers (cli, serve, api, export) never test a task's name: ``layerwise play`` asks
 ``isinstance(task, Plays)``, so a new application gains a command by having the methods.
 ``runtime_checkable`` looks only at member names, so each Protocol is told apart by its names
 (both generators have ``generate``; only text has ``encode_prompt``). Methods only: a task
@@ -54,3 +54,14 @@ class Explains(Protocol):
 
     def explain(self, data: Any, out_dir: str | Path, prefix: str = "") -> list[Path]:
         """Write the views of ``data`` into ``out_dir``; the paths written."""
+
+
+@runtime_checkable
+class ExportsOnnx(Protocol):
+    """Has a torch network to export (``layerwise export``, :mod:`layerwise.export.onnx`)."""
+
+    def onnx_module(self) -> tuple[Any, tuple, list[str], list[str]]:
+        """The module to export, example inputs (batch first), input names, output names."""
+
+    def onnx_description(self) -> tuple[list[dict], dict, str]:
+        """For the sidecar JSON: the inputs, the output and the candidate's name."""

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from layerwise.core.capabilities import ExportsOnnx
 from layerwise.errors import ConfigError, LayerwiseError
 from layerwise.io import atomic_write
 
@@ -359,81 +360,9 @@ def _median_us(call: Callable[[], Any], repeats: int) -> float:
 
 
 # ------------------------------------------------------------------------- run folders
-class _Probabilities(nn.Module):
-    """The tabular MLP with softmax: the same probabilities as ``task.predict``."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(numeric, categorical).float(), dim=1)
-
-
-class _Value(nn.Module):
-    """The tabular MLP's output de-standardised: ``y * std + mean``, shape [batch]."""
-
-    def __init__(self, model: nn.Module, mean: float, std: float):
-        super().__init__()
-        self.model = model
-        self.mean, self.std = float(mean), float(std)
-
-    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        return self.model(numeric, categorical)[:, 0].float() * self.std + self.mean
-
-
-def _not_torch(run_dir: Path, stored: dict[str, Any]) -> ConfigError:
-    candidate = stored.get("candidate", "?")
-    if candidate == "ensemble":
-        members = stored.get("members", {})
-        files = ", ".join(sorted({m.get("file", "?") for m in members.values()}))
-        what = f"an ensemble of {', '.join(members)}, not a single neural network"
-        portable = f"its member files ({files}) are in the run folder"
-    else:
-        what = f"'{candidate}', not a neural network"
-        portable = f"its model file {stored.get('file', '?')} is already portable"
-    return ConfigError(
-        f"Run {run_dir}'s model is {what}: ONNX export covers torch models; {portable}.",
-        "Train with --candidates mlp (or candidates=['mlp']) for an exportable deep model.",
-    )
-
-
-def tabular_module(
-    task: Any, run_dir: Path | str = ""
-) -> tuple[nn.Module, tuple, list[str], list[str]]:
-    """The exportable module of a tabular task whose model is the MLP, with example inputs."""
-    stored_model = task.model
-    if getattr(stored_model, "name", None) != "mlp":
-        from layerwise.runs.folder import RunFolder
-
-        info = RunFolder(run_dir).read_json("preprocess.json")["model"]
-        raise _not_torch(Path(run_dir), info)
-    model = stored_model.model.eval()
-    config = model.config
-    if task.kind == "classification":
-        wrapped: nn.Module = _Probabilities(model)
-        outputs = ["probabilities"]
-    else:
-        wrapped = _Value(model, stored_model.y_mean, stored_model.y_std)
-        outputs = ["value"]
-    width = int(config.n_numeric)  # standardised columns plus missing indicators
-    numeric = torch.randn(4, width, generator=torch.Generator().manual_seed(0))
-    top = torch.tensor([max(k - 1, 0) for k in config.cardinalities], dtype=torch.int64)
-    categorical = torch.stack([torch.zeros_like(top), top, top // 2, torch.zeros_like(top)])
-    example = (numeric, categorical.reshape(4, len(config.cardinalities)))
-    return wrapped.eval(), example, ["numeric", "categorical"], outputs
-
-
-def _sidecar(
-    task: Any, run_dir: Path, onnx_path: Path, facts: dict[str, Any], example: tuple
-) -> dict:
+def _sidecar(task: Any, run_dir: Path, onnx_path: Path, facts: dict[str, Any]) -> dict:
     _, ort = _require_onnx()
-    describe = getattr(task, "onnx_description", None)
-    if callable(describe):  # tasks other than tables describe their own inputs and outputs
-        inputs, output, candidate = describe()
-    else:
-        inputs, output = _tabular_description(task, example)
-        candidate = "mlp"
+    inputs, output, candidate = task.onnx_description()  # the task describes its graph
     return {
         "format": "onnx",
         "file": onnx_path.name,
@@ -456,64 +385,20 @@ def _sidecar(
     }
 
 
-def _tabular_description(task: Any, example: tuple) -> tuple[list[dict], dict]:
-    encoder = task.encoder
-    indicators = [f"{encoder.numeric_names[j]} (missing)" for j in encoder.indicators]
-    categorical = [s["name"] for s in encoder.categorical_specs]
-    inputs = [
-        {
-            "name": "numeric",
-            "dtype": "float32",
-            "shape": ["batch", int(example[0].shape[1])],
-            "features": [*encoder.numeric_names, *indicators],
-            "encoding": "(x - mean) / std per numeric column with NaN -> 0, clipped to "
-            "[-1000, 1000], then a 0/1 missing "
-            "indicator per column in 'indicators'; mean, std and indicators are in preprocess.json "
-            "under 'encoder'",
-        },
-        {
-            "name": "categorical",
-            "dtype": "int64",
-            "shape": ["batch", len(categorical)],
-            "features": categorical,
-            "encoding": "one code per categorical column, from preprocess.json 'encoder.specs': "
-            "0 = missing, i + 1 = categories[i], len(categories) + 1 = any other value when the "
-            "column has an 'other' slot (else unseen values are 0 too)",
-        },
-    ]
-    if task.kind == "classification":
-        output = {
-            "name": "probabilities",
-            "dtype": "float32",
-            "shape": ["batch", len(task.classes)],
-            "classes": task.classes,
-            "meaning": "class probabilities (softmax in the graph), columns in 'classes' order",
-        }
-    else:
-        output = {
-            "name": "value",
-            "dtype": "float32",
-            "shape": ["batch"],
-            "meaning": f"predicted {task.target}, in the target's own units",
-        }
-    return inputs, output
-
-
 def run_module(run_dir: str | os.PathLike) -> tuple[Any, nn.Module, tuple, list[str], list[str]]:
-    """Load a run (verifying it) and return (task, module, example inputs, input/output names)."""
+    """Load a run (verifying it) and return (task, module, example inputs, input/output names).
+
+    The task says what to export: :class:`~layerwise.core.capabilities.ExportsOnnx`."""
     import layerwise
 
     run_dir = Path(run_dir)
     task = layerwise.load(run_dir)  # RunFolder.open checks every file's sha256
-    builder = getattr(task, "onnx_module", None)
-    if callable(builder):  # tasks other than tables may offer their own module
-        return (task, *builder())
-    if not hasattr(task, "encoder"):
+    if not isinstance(task, ExportsOnnx):
         raise ConfigError(
             f"Run {run_dir} ({task.name}) has no ONNX export yet.",
             "ONNX export covers runs whose model is a torch network.",
         )
-    return (task, *tabular_module(task, run_dir))
+    return (task, *task.onnx_module())
 
 
 def export_run(
@@ -521,9 +406,9 @@ def export_run(
 ) -> Path:
     """Export a run folder's torch model; writes ``model.onnx`` and ``model.onnx.json``.
 
-    A tabular MLP's graph takes ``numeric`` (float32 [batch, d], standardised) and
-    ``categorical`` (int64 [batch, k], codes) as ``preprocess.json`` describes, and gives
-    ``probabilities`` (classification) or ``value`` (regression), equal to ``predict``.
+    The task gives the module and describes its inputs and outputs for the sidecar (e.g. a
+    tabular MLP's ``numeric`` and ``categorical`` inputs, encoded as ``preprocess.json``
+    describes, giving ``probabilities`` or ``value``, equal to ``predict``).
     Exports into the run folder refresh its manifest, so the run still verifies.
 
     Raises:
@@ -546,7 +431,7 @@ def export_run(
     if path.suffix != ".onnx":
         path = path / MODEL_ONNX if path.is_dir() else path.with_suffix(".onnx")
     facts = _export(module, example, path, input_names, output_names)
-    sidecar = _sidecar(task, run_dir, path, facts, example)
+    sidecar = _sidecar(task, run_dir, path, facts)
     sidecar_path = path.with_name(path.name + ".json")
     atomic_write(sidecar_path, lambda p: p.write_text(json.dumps(sidecar, indent=2) + "\n"))
     if _inside(path, run_dir):

@@ -59,6 +59,7 @@ class TabularTask(Task):
         self.model: Candidate | None = None
         self.objective = "regression"
         self._deadline: float | None = None
+        self._run_dir: Path | None = None  # the run folder written or loaded
 
     # ---- options and messages ---------------------------------------------------------
     def _check_options(self, options: dict[str, Any]) -> None:
@@ -112,7 +113,7 @@ class TabularTask(Task):
         self.model = fitted[chosen]
         families = {n: CANDIDATES.get(n).family for n in names}
         decision = advisor.decision_markdown(profile, plan, rows, chosen, reason, families)
-        return write_run(
+        run = write_run(
             self,
             run_folder,
             frame=test_df,
@@ -124,6 +125,8 @@ class TabularTask(Task):
             profile=profile,
             seconds=time.perf_counter() - started,
         )
+        self._run_dir = run.path
+        return run
 
     def profile_and_plan(self, data: Any, target: str | None) -> tuple[pd.DataFrame, Any, Any]:
         """Read and check the data, profile it, and let the advisor plan the bake-off.
@@ -397,6 +400,20 @@ class TabularTask(Task):
         metrics["notes"] = notes + more
         return metrics
 
+    # ---- export ------------------------------------------------------------------------------
+    def onnx_module(self) -> tuple[Any, tuple, list[str], list[str]]:
+        """For ``layerwise export``: the MLP (softmax or de-standardised value in the graph) on
+        encoded inputs; a ConfigError naming the run's model when it is not the MLP."""
+        from layerwise.tasks.tabular.onnx_export import tabular_module
+
+        self._require_fitted()
+        return tabular_module(self, self._run_dir or "")
+
+    def onnx_description(self) -> tuple[list[dict], dict, str]:
+        from layerwise.tasks.tabular.onnx_export import tabular_description
+
+        return tabular_description(self)
+
     # ---- schema and loading --------------------------------------------------------------
     def input_schema(self) -> dict[str, Any]:
         self._require_fitted()
@@ -435,4 +452,5 @@ class TabularTask(Task):
         task.objective = stored["model"]["objective"]
         task.encoder = TabularEncoder.from_json(stored["encoder"])
         task.model = CANDIDATES.get(stored["model"]["candidate"]).load(run, stored["model"])
+        task._run_dir = run.path
         return task
