@@ -50,6 +50,8 @@ def _metrics(task: Any, plan: Any, rows: list[dict], seconds: float, profile: An
             "size_bytes": row.get("size_bytes"),
             "threshold": getattr(model, "threshold", None),
         }
+        if "test_at_0.5" in row:
+            entry["test_at_0.5"] = row["test_at_0.5"]
         if model.history is not None:
             entry.update(
                 epochs=len(model.history),
