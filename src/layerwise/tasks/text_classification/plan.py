@@ -78,8 +78,9 @@ def plan_texts(profile: TextProfile, protocol: str) -> Plan:
         Rule(
             "binary-threshold",
             len(profile.classes) == 2,
-            "two classes: the decision threshold is chosen on validation (Youden's J) when the "
-            "classes are imbalanced, else 0.5; sensitivity and specificity are reported at it.",
+            "two classes: the decision threshold maximises macro-F1 (imbalanced) or accuracy on "
+            "validation, moved from 0.5 only when the gain holds on held-out rows; "
+            "sensitivity and specificity are reported at it.",
         ),
     ]
     return Plan(
