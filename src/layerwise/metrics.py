@@ -9,7 +9,7 @@ import numpy as np
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     """Accuracy, balanced accuracy, macro-F1, ROC-AUC (binary, or one-vs-rest macro when every
-    class is present) and log loss.
+    class is present), log loss and the expected calibration error of the top class (``ece``).
 
     >>> classification_metrics(np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]))["accuracy"]
     1.0
@@ -28,6 +28,7 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
         "accuracy": float(accuracy_score(y_true, predicted)),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, predicted)),
         "macro_f1": float(f1_score(y_true, predicted, average="macro", labels=np.unique(y_true))),
+        "ece": expected_calibration_error(y_true, proba),
     }
     present = np.unique(y_true)
     if len(present) == n_classes and n_classes >= 2:
@@ -41,6 +42,27 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
                 roc_auc_score(y_true, clipped, multi_class="ovr", average="macro")
             )
     return result
+
+
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, bins: int = 15) -> float:
+    """How far the top-class probability is from how often it is right: the mean over equal-width
+    confidence bins of |accuracy - mean confidence|, weighted by the rows in each bin (0 is
+    perfectly calibrated). A user reads probabilities as confidence; this says if they may.
+
+    >>> expected_calibration_error(np.array([0, 1, 1, 0]), np.array([[0.9, 0.1]] * 4))
+    0.4
+    """
+    y_true, proba = np.asarray(y_true), np.asarray(proba, dtype=float)
+    if len(y_true) == 0:
+        return float("nan")
+    confidence = proba.max(axis=1)
+    right = (proba.argmax(axis=1) == y_true).astype(float)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in np.unique(which):
+        inside = which == b
+        total += inside.sum() * abs(right[inside].mean() - confidence[inside].mean())
+    return round(float(total / len(y_true)), 6)
 
 
 def youden_threshold(y_true: np.ndarray, score: np.ndarray) -> float:

@@ -57,3 +57,19 @@ def test_one_class_or_an_unknown_metric():
     assert metric_threshold(np.zeros(10), np.linspace(0, 1, 10))[0] == 0.5
     with pytest.raises(ValueError, match="one of accuracy"):
         metric_threshold(np.r_[0, 1], np.r_[0.2, 0.8], "youden")
+
+
+def test_calibration_error_tells_calibrated_from_overconfident_probabilities():
+    """The figure metrics.json reports beside accuracy: near 0 for probabilities that match how
+    often the model is right, large for the same ranking pushed towards 0 and 1."""
+    from layerwise.metrics import classification_metrics, expected_calibration_error
+
+    rng = np.random.default_rng(0)
+    p = rng.random(20_000)
+    y = (rng.random(20_000) < p).astype(int)
+    calibrated = np.c_[1 - p, p]
+    sharp = np.clip((p - 0.5) * 4 + 0.5, 0.001, 0.999)
+    overconfident = np.c_[1 - sharp, sharp]
+    assert expected_calibration_error(y, calibrated) < 0.02
+    assert expected_calibration_error(y, overconfident) > 0.15
+    assert classification_metrics(y, calibrated)["ece"] == expected_calibration_error(y, calibrated)
