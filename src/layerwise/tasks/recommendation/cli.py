@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from layerwise.core.cli_spec import CommandLine, Demo, TrainOption
-
-MOVIELENS_FILES = ("u.data", "ratings.dat")
+from layerwise.tasks.recommendation.movielens_files import MOVIELENS_FILES
 
 
 def looks_like_movielens(data: Any) -> bool:

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from layerwise.tasks.recommendation.movielens_files import MOVIELENS_FILES
+
 TEMPERATURE = 0.12  # sharpness of taste: logits are u·v / TEMPERATURE (u, v unit vectors)
 ZIPF = 1.5  # popularity logit is -ZIPF * log(popularity rank)
 FOLLOW = 0.35  # chance that a user takes the next item of a chain right after this one
@@ -29,8 +31,7 @@ DRIFT = 0.35  # how far a user's taste moves from their first to their last inte
 MAX_CHAIN = 8
 ITEM_NOISE, USER_NOISE = 0.8, 0.5  # spread of items and users around their genre centres
 START = 880_000_000  # 1997-11, where MovieLens-100k begins
-SHARED = Path(__file__).resolve().parents[4] / "shared" / "datasets"
-MOVIELENS_FILES = ("u.data", "ratings.dat")
+SHARED = Path(__file__).resolve().parents[5] / "shared" / "datasets"
 
 
 def latent_log(

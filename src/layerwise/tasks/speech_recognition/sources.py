@@ -12,7 +12,7 @@ import numpy as np
 
 DEMO_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 TONE_WORDS = ("rise", "fall", "flat", "wave")
-FSDD_HOME = Path(__file__).resolve().parents[4] / "shared" / "datasets" / "fsdd" / "recordings"
+FSDD_HOME = Path(__file__).resolve().parents[5] / "shared" / "datasets" / "fsdd" / "recordings"
 
 
 # (first, second formant) in Hz of each made-up word's vowel: "ee", "ah", "eh", "oo"
