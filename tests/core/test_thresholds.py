@@ -73,3 +73,39 @@ def test_calibration_error_tells_calibrated_from_overconfident_probabilities():
     assert expected_calibration_error(y, calibrated) < 0.02
     assert expected_calibration_error(y, overconfident) > 0.15
     assert classification_metrics(y, calibrated)["ece"] == expected_calibration_error(y, calibrated)
+
+
+def test_temperature_recovers_an_overconfident_model_and_keeps_labels():
+    from layerwise.metrics import (
+        apply_temperature,
+        expected_calibration_error,
+        fit_temperature,
+        threshold_after_temperature,
+    )
+
+    rng = np.random.default_rng(3)
+    p = rng.random(4000)
+    y = (rng.random(4000) < p).astype(int)
+    sharp = apply_temperature(np.c_[1 - p, p], 0.4)
+    t = fit_temperature(y, sharp)
+    fixed = apply_temperature(sharp, t)
+    assert 2.0 < t < 3.2
+    assert expected_calibration_error(y, fixed) < expected_calibration_error(y, sharp) / 3
+    assert (fixed.argmax(1) == sharp.argmax(1)).all()
+    cut = 0.7
+    moved = threshold_after_temperature(cut, t)
+    assert ((sharp[:, 1] >= cut) == (fixed[:, 1] >= moved)).all()
+
+
+@pytest.mark.parametrize("name", ["image-classification", "speech-recognition"])
+def test_the_chosen_model_is_calibrated_and_a_loaded_run_predicts_the_same(contract_run, name):
+    """metrics.json says what calibration did, and a loaded run predicts with it."""
+    import layerwise
+
+    run, _, inputs = contract_run(name)
+    calibration = run.metrics.get("calibration")
+    assert calibration is not None and calibration["temperature"] > 0
+    assert calibration["validation_ece_after"] <= calibration["validation_ece_before"] + 1e-9
+    loaded = layerwise.load(run.path)
+    assert loaded.temperature == run.task.temperature
+    assert loaded.predict(inputs).equals(run.task.predict(inputs))

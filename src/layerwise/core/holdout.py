@@ -61,6 +61,8 @@ class HoldoutTask(Task):
         self.models: dict[str, Any] = {}
         self.chosen: str | None = None
         self.threshold: float | None = None
+        self.temperature = 1.0  # the chosen model's calibration (fit_temperature)
+        self.calibration: dict[str, Any] = {}
         self.target: str | None = None
 
     def read(self, data: Any, target: str | None = None, labelled: bool = True) -> Any:
@@ -138,6 +140,7 @@ class HoldoutTask(Task):
         task = cls(**{k: v for k, v in options.items() if k in cls.DEFAULTS})
         task.classes, task.chosen = stored["classes"], stored["chosen"]
         task.threshold, task.target = stored.get("threshold"), stored.get("target")
+        task.temperature = float(stored.get("temperature", 1.0))  # runs before it: uncalibrated
         task.restore(stored)
         # models built from others (an ensemble's "members") load after them
         for name, info in sorted(stored["models"].items(), key=lambda kv: "members" in kv[1]):
@@ -288,6 +291,7 @@ class HoldoutTask(Task):
             labels, oof, fold_of = val.labels, val_proba, None
         model.threshold = self._pick_threshold(labels, oof)
         validation = self.score(labels, oof, model.threshold)
+        row["calibration_data"] = (labels, oof)  # the probabilities its temperature is fit on
         row.update(
             validation=validation[plan.metric],
             validation_metrics=validation,
@@ -398,7 +402,9 @@ class HoldoutTask(Task):
 
     def predict_proba(self, inputs: Any) -> np.ndarray:
         self._require_fitted()
-        return self.models[self.chosen].predict(inputs)
+        from layerwise.metrics import apply_temperature
+
+        return apply_temperature(self.models[self.chosen].predict(inputs), self.temperature)
 
     def labels_of(self, proba: np.ndarray) -> list[str]:
         if self.threshold is not None and proba.shape[1] == 2:
@@ -445,6 +451,40 @@ class HoldoutTask(Task):
         metrics["notes"] = notes
         return metrics
 
+    def _calibrate(self, row: dict, test: Any) -> None:
+        """Temperature scaling of the chosen model on its own validation (out-of-fold where it
+        was cross-validated) probabilities: what it says becomes how often it is right. The
+        ranking and every label stay the same (a two-class cut is moved with it); the test
+        figures after it go to metrics.json beside the validation ECE before and after."""
+        from layerwise.metrics import (
+            apply_temperature,
+            expected_calibration_error,
+            fit_temperature,
+            threshold_after_temperature,
+        )
+
+        if "calibration_data" not in row:  # built from others (an ensemble): left as it is
+            return
+        labels, proba = row["calibration_data"]
+        known = labels >= 0
+        labels, proba = labels[known], proba[known]
+        self.temperature = fit_temperature(labels, proba)
+        calibrated = apply_temperature(proba, self.temperature)
+        self.calibration = {
+            "method": "temperature",
+            "temperature": self.temperature,
+            "validation_ece_before": expected_calibration_error(labels, proba),
+            "validation_ece_after": expected_calibration_error(labels, calibrated),
+        }
+        if self.temperature == 1.0:
+            return
+        if self.threshold is not None:
+            self.threshold = threshold_after_temperature(self.threshold, self.temperature)
+        row["test_proba_calibrated"] = apply_temperature(row["test_proba"], self.temperature)
+        row["test_calibrated"] = self.score(
+            test.labels, row["test_proba_calibrated"], self.threshold
+        )
+
     def choose_and_write(
         self, run: RunFolder, test: Any, plan: Any, rows: list[dict], profile: Any, started: float
     ) -> Run:
@@ -458,6 +498,7 @@ class HoldoutTask(Task):
         self.chosen, reason = advisor.choose(rows, plan, complexity)
         self.chosen, reason = self._keep_cross_validated(rows, plan, self.chosen, reason)
         self.threshold = getattr(self.models[self.chosen], "threshold", None)
+        self._calibrate(next(r for r in rows if r["candidate"] == self.chosen), test)
         self.say(f"[bold green]chosen[/bold green] {reason}")
         return write_holdout_run(
             self,

@@ -69,10 +69,11 @@ def _metrics(task: Any, plan: Any, rows: list[dict], seconds: float, profile: An
         greater_is_better=True,
         protocol=plan.protocol,
         chosen=task.chosen,
-        test=chosen_row["test"],
+        test=chosen_row.get("test_calibrated", chosen_row["test"]),
         candidates=candidate_entries(rows, entry_of, families),
         **{f"skipped_{task.unit}": len(getattr(profile, "skipped", []))},
         total_seconds=seconds,
+        **({"calibration": task.calibration} if task.calibration else {}),
         **task.extra_metrics(),
     )
 
@@ -114,7 +115,8 @@ def write_holdout_run(
     if deep:  # the chosen deep model's curves, else the first deep model's
         chosen = task.models[task.chosen]
         history = (chosen if chosen.history is not None else deep[0]).history
-    proba = next(r for r in rows if r["candidate"] == task.chosen)["test_proba"]
+    chosen_row = next(r for r in rows if r["candidate"] == task.chosen)
+    proba = chosen_row.get("test_proba_calibrated", chosen_row["test_proba"])
     frame = _test_predictions(task, test, proba)
     run.write_with(names.PREDICTIONS, lambda p: frame.to_csv(p, index=False))
     task.write_extras(run, test, {r["candidate"]: r["test_proba"] for r in rows})
@@ -122,6 +124,7 @@ def write_holdout_run(
         "classes": task.classes,
         "target": task.target,
         "threshold": task.threshold,
+        "temperature": task.temperature,
         "chosen": task.chosen,
         **task.preprocess_json(),
         "models": infos,
@@ -132,6 +135,8 @@ def write_holdout_run(
         row.pop("test_proba", None)
         row.pop("val_proba", None)
         row.pop("oof", None)
+        for key in ("calibration_data", "test_proba_calibrated", "test_calibrated"):
+            row.pop(key, None)
     return Run(
         path=run.path,
         task=task,

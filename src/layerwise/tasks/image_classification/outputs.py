@@ -77,7 +77,14 @@ def onnx_parts(task: Any) -> tuple[Any, tuple, list[str], list[str]]:
             "Its model.pixels.json is plain JSON (downsample, standardise, one matrix product); "
             "train with --candidates cnn to export a CNN.",
         )
-    wrapped = torch.nn.Sequential(task.models["cnn"].model.eval(), torch.nn.Softmax(dim=1))
+
+    class Tempered(torch.nn.Module):  # the run's calibration, inside the graph
+        def forward(self, logits: torch.Tensor) -> torch.Tensor:
+            return logits / float(task.temperature)
+
+    wrapped = torch.nn.Sequential(
+        task.models["cnn"].model.eval(), Tempered(), torch.nn.Softmax(dim=1)
+    )
     height, width = task.size
     generator = torch.Generator().manual_seed(0)
     example = (torch.rand(4, task.channels, height, width, generator=generator),)
@@ -101,7 +108,7 @@ def onnx_description(task: Any) -> tuple[list[dict], dict, str]:
         "shape": ["batch", len(task.classes)],
         "classes": task.classes,
         "meaning": "class probabilities, columns in 'classes' order (without test-time "
-        "augmentation)",
+        f"augmentation; calibrated: logits / {task.temperature:g} before the softmax)",
     }
     if task.threshold is not None:
         output["threshold"] = task.threshold
