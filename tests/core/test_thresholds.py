@@ -109,3 +109,34 @@ def test_the_chosen_model_is_calibrated_and_a_loaded_run_predicts_the_same(contr
     loaded = layerwise.load(run.path)
     assert loaded.temperature == run.task.temperature
     assert loaded.predict(inputs).equals(run.task.predict(inputs))
+
+
+def test_the_threshold_option_names_what_the_cut_serves(cli, tmp_path):
+    """`--threshold` takes a metric or a probability; anything else is one line before any
+    training (no folder left)."""
+    from layerwise.core.holdout import _threshold_metric
+
+    assert _threshold_metric("auto") == "auto"
+    assert _threshold_metric("F1") == "macro_f1" == _threshold_metric("macro-f1")
+    assert _threshold_metric("balanced-accuracy") == "balanced_accuracy"
+    assert _threshold_metric("0.3") is None and _threshold_metric(None) is None
+    from layerwise.data.image_sources import scans, write_folder
+
+    folder = write_folder(scans(40, seed=0), tmp_path / "scans")
+    code, _, err = cli("train", folder, "--threshold", "youden", "-o", tmp_path / "runs")
+    assert code == 2 and "threshold='youden' is not valid" in err and "macro-f1" in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    code, _, err = cli("train", folder, "--threshold", "1.5", "-o", tmp_path / "runs")
+    assert code == 2 and "between 0 and 1" in err
+
+
+def test_a_named_metric_reaches_the_cut(tmp_path):
+    import layerwise
+    from layerwise.data.image_sources import scans
+
+    run = layerwise.fit(scans(300, seed=1), task="image-classification", threshold="balanced-accuracy",
+                        candidates=["pixel-logistic"], output_dir=str(tmp_path), verbose=False,
+                        report=False)  # fmt: skip
+    assert run.task.option("threshold") == "balanced-accuracy"
+    assert 0.0 < run.task.threshold < 1.0
+    assert run.metrics["candidates"]["pixel-logistic"]["threshold"] is not None

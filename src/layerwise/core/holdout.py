@@ -28,11 +28,40 @@ HOLDOUT_DEFAULTS: dict[str, Any] = {
     "test_size": 0.2,
     "val_size": 0.15,
     "threshold": "auto",  # two classes: the cut that maximises the reported metric on validation
-    # (macro-F1 where imbalanced, else accuracy), moved from 0.5 only when the gain is larger
-    # than its bootstrap spread; or a number, or None (argmax)
+    # (macro-F1 where imbalanced, else accuracy), moved from 0.5 only when the gain holds on
+    # held-out rows; or the metric to serve (accuracy, macro-f1, balanced-accuracy), a
+    # probability, or None (argmax)
     "cheap_folds": 5,  # cheap candidates (n-gram models): k-fold CV over training + validation,
     # then refit on all of it; 0 or 1: one holdout and no refit, as for the deep ones
 }
+
+
+def _threshold_metric(setting: Any) -> str | None:
+    """What the ``threshold`` option asks the cut to maximise: "auto", a metric of
+    :data:`layerwise.metrics.THRESHOLD_METRICS` (``f1`` and dashes accepted), or None for a
+    fixed cut (a number) or no cut (None); a ConfigError for anything else."""
+    from layerwise.metrics import THRESHOLD_METRICS
+
+    if isinstance(setting, str):
+        try:  # "0.3" from a command line or a config file
+            setting = float(setting)
+        except ValueError:
+            pass
+    if setting is None or (isinstance(setting, (int, float)) and not isinstance(setting, bool)):
+        if setting is not None and not 0.0 < float(setting) < 1.0:
+            raise ConfigError(
+                f"threshold={setting!r} is not valid.", "Use a probability between 0 and 1."
+            )
+        return None
+    name = str(setting).strip().lower().replace("-", "_")
+    name = {"f1": "macro_f1"}.get(name, name)
+    if name == "auto" or name in THRESHOLD_METRICS:
+        return name
+    raise ConfigError(
+        f"threshold={setting!r} is not valid.",
+        "Use auto, accuracy, macro-f1 (or f1), balanced-accuracy, a probability such as 0.3, "
+        "or None for the most probable class.",
+    )
 
 
 def imbalance(counts: list[int]) -> float:
@@ -154,6 +183,7 @@ class HoldoutTask(Task):
 
     def _check_options(self, options: dict[str, Any]) -> None:
         self.check_option_names(options)
+        _threshold_metric(options.get("threshold", "auto"))  # a bad one fails before training
         for name in options.get("candidates") or []:
             if name not in self.CANDIDATES:
                 guess = closest(name, self.CANDIDATES.names())
@@ -356,11 +386,14 @@ class HoldoutTask(Task):
         setting = self.option("threshold")
         if len(self.classes) != 2 or setting is None:
             return None
-        if setting == "auto":
+        metric = _threshold_metric(setting)
+        if metric is not None:
             # The cut serves the metric the user reads (macro-F1 where imbalanced, accuracy
-            # otherwise), not sensitivity + specificity: Youden's J served a chest X-ray CNN at
-            # 0.145, four points of accuracy below 0.5. It moves only on evidence.
-            metric = "macro_f1" if getattr(self, "_imbalanced", True) else "accuracy"
+            # otherwise, or the one asked for), not sensitivity + specificity: Youden's J served
+            # a chest X-ray CNN at 0.145, four points of accuracy below 0.5. It moves only on
+            # evidence.
+            if metric == "auto":
+                metric = "macro_f1" if getattr(self, "_imbalanced", True) else "accuracy"
             known = labels >= 0
             seed = int(self.option("seed") or 0)
             return metric_threshold(labels[known], proba[known, 1], metric, seed=seed)[0]

@@ -39,6 +39,9 @@ COMMAND_LINE = CommandLine(
     recognises=looks_like_images,
     panel="Image classification",
     train_options=(
+        TrainOption("--threshold", "threshold", str,
+                    "Two classes: what the cut serves: auto [macro-F1 if imbalanced, else "
+                    "accuracy], accuracy, macro-f1, balanced-accuracy, or a probability."),
         TrainOption("--image-column", "image_column", str,
                     "Images listed in a CSV: the column of file paths."),
         TrainOption("--image-size", "image_size", int,

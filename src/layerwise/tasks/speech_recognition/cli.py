@@ -78,6 +78,9 @@ COMMAND_LINE = CommandLine(
     recognises=looks_like_audio,
     panel="Speech recognition",
     train_options=(
+        TrainOption("--threshold", "threshold", str,
+                    "Two classes: what the cut serves: auto [macro-F1 if imbalanced, else "
+                    "accuracy], accuracy, macro-f1, balanced-accuracy, or a probability."),
         TrainOption("--label-pattern", "label_pattern", str,
                     "Speech: read the word from flat file names, e.g. "
                     "'{label}_{speaker}_{take}.wav'."),

@@ -27,6 +27,9 @@ def read_class_files(given: list[str] | None, data: str | None) -> tuple[Any, st
 COMMAND_LINE = CommandLine(
     panel="Text classification",
     train_options=(
+        TrainOption("--threshold", "threshold", str,
+                    "Two classes: what the cut serves: auto [macro-F1 if imbalanced, else "
+                    "accuracy], accuracy, macro-f1, balanced-accuracy, or a probability."),
         TrainOption("--text-column", "text_column", str,
                     "Texts in a table: the column holding the text."),
         TrainOption("--class-files", "class_files", list[str],
