@@ -114,7 +114,7 @@ def test_the_chosen_model_is_calibrated_and_a_loaded_run_predicts_the_same(contr
 def test_the_threshold_option_names_what_the_cut_serves(cli, tmp_path):
     """`--threshold` takes a metric or a probability; anything else is one line before any
     training (no folder left)."""
-    from layerwise.core.holdout import _threshold_metric
+    from layerwise.core.operating_point import threshold_metric as _threshold_metric
 
     assert _threshold_metric("auto") == "auto"
     assert _threshold_metric("F1") == "macro_f1" == _threshold_metric("macro-f1")

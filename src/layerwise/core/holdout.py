@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from layerwise.core.operating_point import calibrate_chosen, threshold_metric
 from layerwise.core.registry import Registry
 from layerwise.core.task import RUN_DEFAULTS, Run, Task
 from layerwise.errors import ConfigError, DataError, closest
@@ -34,34 +35,6 @@ HOLDOUT_DEFAULTS: dict[str, Any] = {
     "cheap_folds": 5,  # cheap candidates (n-gram models): k-fold CV over training + validation,
     # then refit on all of it; 0 or 1: one holdout and no refit, as for the deep ones
 }
-
-
-def _threshold_metric(setting: Any) -> str | None:
-    """What the ``threshold`` option asks the cut to maximise: "auto", a metric of
-    :data:`layerwise.metrics.THRESHOLD_METRICS` (``f1`` and dashes accepted), or None for a
-    fixed cut (a number) or no cut (None); a ConfigError for anything else."""
-    from layerwise.metrics import THRESHOLD_METRICS
-
-    if isinstance(setting, str):
-        try:  # "0.3" from a command line or a config file
-            setting = float(setting)
-        except ValueError:
-            pass
-    if setting is None or (isinstance(setting, (int, float)) and not isinstance(setting, bool)):
-        if setting is not None and not 0.0 < float(setting) < 1.0:
-            raise ConfigError(
-                f"threshold={setting!r} is not valid.", "Use a probability between 0 and 1."
-            )
-        return None
-    name = str(setting).strip().lower().replace("-", "_")
-    name = {"f1": "macro_f1"}.get(name, name)
-    if name == "auto" or name in THRESHOLD_METRICS:
-        return name
-    raise ConfigError(
-        f"threshold={setting!r} is not valid.",
-        "Use auto, accuracy, macro-f1 (or f1), balanced-accuracy, a probability such as 0.3, "
-        "or None for the most probable class.",
-    )
 
 
 def imbalance(counts: list[int]) -> float:
@@ -183,7 +156,7 @@ class HoldoutTask(Task):
 
     def _check_options(self, options: dict[str, Any]) -> None:
         self.check_option_names(options)
-        _threshold_metric(options.get("threshold", "auto"))  # a bad one fails before training
+        threshold_metric(options.get("threshold", "auto"))  # a bad one fails before training
         for name in options.get("candidates") or []:
             if name not in self.CANDIDATES:
                 guess = closest(name, self.CANDIDATES.names())
@@ -386,7 +359,7 @@ class HoldoutTask(Task):
         setting = self.option("threshold")
         if len(self.classes) != 2 or setting is None:
             return None
-        metric = _threshold_metric(setting)
+        metric = threshold_metric(setting)
         if metric is not None:
             # The cut serves the metric the user reads (macro-F1 where imbalanced, accuracy
             # otherwise, or the one asked for), not sensitivity + specificity: Youden's J served
@@ -484,40 +457,6 @@ class HoldoutTask(Task):
         metrics["notes"] = notes
         return metrics
 
-    def _calibrate(self, row: dict, test: Any) -> None:
-        """Temperature scaling of the chosen model on its own validation (out-of-fold where it
-        was cross-validated) probabilities: what it says becomes how often it is right. The
-        ranking and every label stay the same (a two-class cut is moved with it); the test
-        figures after it go to metrics.json beside the validation ECE before and after."""
-        from layerwise.metrics import (
-            apply_temperature,
-            expected_calibration_error,
-            fit_temperature,
-            threshold_after_temperature,
-        )
-
-        if "calibration_data" not in row:  # built from others (an ensemble): left as it is
-            return
-        labels, proba = row["calibration_data"]
-        known = labels >= 0
-        labels, proba = labels[known], proba[known]
-        self.temperature = fit_temperature(labels, proba)
-        calibrated = apply_temperature(proba, self.temperature)
-        self.calibration = {
-            "method": "temperature",
-            "temperature": self.temperature,
-            "validation_ece_before": expected_calibration_error(labels, proba),
-            "validation_ece_after": expected_calibration_error(labels, calibrated),
-        }
-        if self.temperature == 1.0:
-            return
-        if self.threshold is not None:
-            self.threshold = threshold_after_temperature(self.threshold, self.temperature)
-        row["test_proba_calibrated"] = apply_temperature(row["test_proba"], self.temperature)
-        row["test_calibrated"] = self.score(
-            test.labels, row["test_proba_calibrated"], self.threshold
-        )
-
     def choose_and_write(
         self, run: RunFolder, test: Any, plan: Any, rows: list[dict], profile: Any, started: float
     ) -> Run:
@@ -531,7 +470,7 @@ class HoldoutTask(Task):
         self.chosen, reason = advisor.choose(rows, plan, complexity)
         self.chosen, reason = self._keep_cross_validated(rows, plan, self.chosen, reason)
         self.threshold = getattr(self.models[self.chosen], "threshold", None)
-        self._calibrate(next(r for r in rows if r["candidate"] == self.chosen), test)
+        calibrate_chosen(self, next(r for r in rows if r["candidate"] == self.chosen), test)
         self.say(f"[bold green]chosen[/bold green] {reason}")
         return write_holdout_run(
             self,
