@@ -365,7 +365,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sets, shorter time limits")
     parser.add_argument("--only", nargs="+", choices=APPS, help="only these applications")
+    parser.add_argument("--simpler-z", type=float, default=None,
+                        help="the selection rule's standard errors within which a simpler model "
+                        "is served (layerwise.core.selection.SIMPLER_Z; to measure its effect)")  # fmt: skip
     args = parser.parse_args(argv)
+    name = "regret"
+    if args.simpler_z is not None:
+        from layerwise.core import selection
+
+        selection.SIMPLER_Z = args.simpler_z
+        name = f"regret-z{args.simpler_z:g}"
     started, rows, apps = time.perf_counter(), [], list(args.only or APPS)
     for k, app in enumerate(apps):
         progress(f"{app} ...")
@@ -378,8 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as error:  # one application failing must not lose the others' rows
             progress(traceback.format_exc())
             rows.append(Row(app, "(run failed)", note=f"{type(error).__name__}: {error}"[:200]))
-        path = write_result("regret", render(rows, time.perf_counter() - started, apps[: k + 1],
-                                             apps), args.quick)  # fmt: skip
+        page = render(rows, time.perf_counter() - started, apps[: k + 1], apps)
+        path = write_result(name, page, args.quick)
     print(path.read_text())
     progress(f"wrote {path}")
     return 0

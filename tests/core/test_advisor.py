@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from layerwise.core import advisor
+from layerwise.core import advisor, selection
 from layerwise.data.profile import ColumnInfo
 
 
@@ -83,7 +83,7 @@ def _rows(**scores):
 
 def test_choose_prefers_simpler_within_tolerance():
     plan = advisor.plan(_profile())
-    chosen, reason = advisor.choose(
+    chosen, reason = selection.choose(
         _rows(lightgbm=0.950, linear=0.949, mlp=0.951), plan, COMPLEXITY
     )
     assert chosen == "linear" and "simpler" in reason
@@ -92,23 +92,23 @@ def test_choose_prefers_simpler_within_tolerance():
 def test_a_preferred_candidate_wins_within_tolerance_only():
     plan = advisor.plan(_profile())
     plan.prefer, plan.prefer_reason = "mlp", "validation cannot see new voices."
-    chosen, reason = advisor.choose(
+    chosen, reason = selection.choose(
         _rows(lightgbm=0.950, linear=0.950, mlp=0.949), plan, COMPLEXITY
     )
     assert chosen == "mlp" and "new voices" in reason
-    chosen, _ = advisor.choose(_rows(lightgbm=0.95, linear=0.95, mlp=0.90), plan, COMPLEXITY)
+    chosen, _ = selection.choose(_rows(lightgbm=0.95, linear=0.95, mlp=0.90), plan, COMPLEXITY)
     assert chosen == "linear"
 
 
 def test_choose_takes_the_clear_winner():
     plan = advisor.plan(_profile())
-    chosen, _ = advisor.choose(_rows(lightgbm=0.90, linear=0.85, mlp=0.95), plan, COMPLEXITY)
+    chosen, _ = selection.choose(_rows(lightgbm=0.90, linear=0.85, mlp=0.95), plan, COMPLEXITY)
     assert chosen == "mlp"
 
 
 def test_choose_lower_is_better_for_rmse():
     plan = advisor.plan(_profile(task_kind="regression", n_classes=None, minority_fraction=None))
-    chosen, _ = advisor.choose(_rows(lightgbm=10.0, linear=12.0, mlp=11.0), plan, COMPLEXITY)
+    chosen, _ = selection.choose(_rows(lightgbm=10.0, linear=12.0, mlp=11.0), plan, COMPLEXITY)
     assert chosen == "lightgbm"
 
 
@@ -123,7 +123,7 @@ def test_bake_off_skips_candidates_after_the_time_limit():
 def test_nothing_scored_is_an_error():
     plan = advisor.plan(_profile())
     with pytest.raises(ValueError):
-        advisor.choose([{"candidate": "mlp", "skipped": "time"}], plan, COMPLEXITY)
+        selection.choose([{"candidate": "mlp", "skipped": "time"}], plan, COMPLEXITY)
 
 
 def test_ensemble_competes_unless_interpretable():

@@ -3,8 +3,9 @@
 Two steps. ``plan`` applies explicit rules to a :class:`~layerwise.data.profile.DataProfile`
 (and the user's constraints) to decide which candidates compete, in what order, under which
 validation protocol and metric. ``bake_off`` then measures every candidate on the same
-splits, and ``choose`` picks the best validation score, preferring the simpler model when
-scores are within the stated tolerance. ``decision_markdown`` writes it all down.
+splits, and :func:`layerwise.core.selection.choose` picks the best validation score, preferring
+the simpler model within the stated tolerance or the noise of the evidence.
+``decision_markdown`` writes it all down.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from layerwise.core import selection
 
 SMALL_ROWS = 2000
 LARGE_ROWS = 50_000
@@ -233,6 +236,7 @@ def bake_off(
                 "validation": float(np.mean(scores)),
                 "validation_std": float(np.std(scores)),
                 "fit_seconds": float(np.mean(seconds)),
+                "evidence": selection.folds(scores) if len(folds) > 1 else None,
             }
         )
         if on_progress:
@@ -240,45 +244,6 @@ def bake_off(
                 f"{name}: validation {plan.metric} {np.mean(scores):.4f} ± {np.std(scores):.4f}"
             )
     return rows
-
-
-def choose(rows: list[dict[str, Any]], plan: Plan, complexity: dict[str, int]) -> tuple[str, str]:
-    """Best validation score; among those within tolerance of it, the simplest model."""
-    scored = [r for r in rows if "validation" in r and np.isfinite(r["validation"])]
-    if not scored:
-        raise ValueError("no candidate produced a validation score")
-    sign = 1.0 if plan.greater_is_better else -1.0
-    best = max(scored, key=lambda r: sign * r["validation"])
-    if plan.greater_is_better:
-        close = [r for r in scored if r["validation"] >= best["validation"] - plan.tolerance]
-        band = f"{plan.tolerance:g} {plan.metric}"
-    else:
-        close = [r for r in scored if r["validation"] <= best["validation"] * (1 + plan.tolerance)]
-        band = f"{plan.tolerance:.1%} of the best {plan.metric}"
-    chosen = min(close, key=lambda r: (complexity.get(r["candidate"], 99), -sign * r["validation"]))
-    preferred = [r for r in close if r["candidate"] == plan.prefer]
-    if preferred and preferred[0] is not chosen:
-        chosen = preferred[0]
-        reason = (
-            f"{chosen['candidate']} ({chosen['validation']:.4f}) is within {band} of the best "
-            f"({best['validation']:.4f}) and is preferred: {plan.prefer_reason}"
-        )
-        return chosen["candidate"], reason
-    if chosen is best:
-        others = [r for r in scored if r is not best]
-        runner = max(others, key=lambda r: sign * r["validation"]) if others else None
-        gap = (
-            f", {abs(best['validation'] - runner['validation']):.4f} ahead of {runner['candidate']}"
-            if runner
-            else ""
-        )
-        reason = f"{best['candidate']} has the best validation {plan.metric} ({best['validation']:.4f}{gap})."
-    else:
-        reason = (
-            f"{chosen['candidate']} ({chosen['validation']:.4f}) is within {band} of the best, "
-            f"{best['candidate']} ({best['validation']:.4f}), and is simpler, so it is preferred."
-        )
-    return chosen["candidate"], reason
 
 
 def _size(n_bytes: float | None) -> str:
@@ -289,6 +254,16 @@ def _size(n_bytes: float | None) -> str:
             return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
         n_bytes /= 1024
     return "-"
+
+
+def _paired(row: dict[str, Any]) -> str:
+    paired = row.get("paired")
+    if not paired:
+        return "-"
+    return (
+        f"{paired['behind_best']:+.4f} ± {paired['standard_error']:.4f} "
+        f"({paired['units']:,} {paired['kind']})"
+    )
 
 
 def decision_markdown(
@@ -318,6 +293,7 @@ def decision_markdown(
         "family",
         f"validation {plan.metric}",
         f"test {plan.metric}",
+        "behind the best, paired (± 1 SE)",
         "fit time (s)",
         "predict (µs/row)",
         "model size",
@@ -327,7 +303,7 @@ def decision_markdown(
         name = row["candidate"] + (" (chosen)" if row["candidate"] == chosen else "")
         if "skipped" in row:
             cells.append(
-                f"| {name} | {families.get(row['candidate'], '')} | skipped: {row['skipped']} | | | | |"
+                f"| {name} | {families.get(row['candidate'], '')} | skipped: {row['skipped']} | | | | | |"
             )
             continue
         test = row.get("test", {}).get(plan.metric)
@@ -338,6 +314,7 @@ def decision_markdown(
                 families.get(row["candidate"], ""),
                 f"{row['validation']:.4f} ± {row['validation_std']:.4f}",
                 "-" if test is None else f"{test:.4f}",
+                _paired(row),
                 f"{row.get('final_fit_seconds', row['fit_seconds']):.2f}",
                 "-" if latency is None else f"{latency:.1f}",
                 _size(row.get("size_bytes")),
@@ -347,7 +324,9 @@ def decision_markdown(
         "## Measured bake-off",
         "",
         f"Protocol: {plan.protocol} on the training rows; the test rows were never used to choose. "
-        f"Metric: {plan.metric} ({direction} is better); tolerance for preferring a simpler model: {tolerance}"
+        f"Metric: {plan.metric} ({direction} is better); a simpler model is preferred within "
+        f"{tolerance} of the best or within {selection.SIMPLER_Z:g} standard error of its paired "
+        "difference with the best on the same validation units"
         + (f"; within it {plan.prefer} is preferred: {plan.prefer_reason}" if plan.prefer else "."),
         "",
         *markdown_table(head, cells),

@@ -48,6 +48,8 @@ def candidate_entries(
             entry["skipped"] = row["skipped"]
         else:
             entry.update(entry_of(row))
+        if "paired" in row:  # its paired difference with the best (core/selection.py)
+            entry["paired_with_best"] = row["paired"]
         entries[name] = entry
     return entries
 

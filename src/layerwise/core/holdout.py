@@ -316,42 +316,32 @@ class HoldoutTask(Task):
             )
         )
 
-    def _keep_cross_validated(
-        self, rows: list[dict], plan: Any, chosen: str, reason: str
-    ) -> tuple[str, str]:
-        """A candidate scored on the holdout alone (a deep model) replaces the best
-        cross-validated one only when it beats it on the same holdout examples by more than
-        noise (a paired z of 2 on per-example correctness): a small holdout's luck would
-        otherwise decide, as it did in 4 of 10 folds of rt-polarity before this rule."""
-        by_name = {r["candidate"]: r for r in rows}
-        crossed = [r for r in rows if "oof" in r or r.get("cross_validated")]
-        if not crossed or chosen in {r["candidate"] for r in crossed}:
-            return chosen, reason
-        sign = 1.0 if plan.greater_is_better else -1.0
-        best = max(crossed, key=lambda r: sign * r["validation"])
-        labels = self._val_labels
+    def _evidence(self, row: dict, plan: Any) -> list[Any]:
+        """What the advisor pairs this candidate on: its out-of-fold credit where it was
+        cross-validated (many examples, shared by the other cross-validated candidates), then
+        its credit on the holdout examples (shared by every candidate)."""
+        from layerwise.core import selection
 
-        def correct(row: dict) -> np.ndarray:
-            model = self.models[row["candidate"]]
-            threshold = getattr(model, "threshold", None)
-            proba = row["val_proba"]
+        model, out = self.models[row["candidate"]], []
+        threshold, n_classes = getattr(model, "threshold", None), len(self.classes)
+
+        def called(proba: np.ndarray) -> np.ndarray:
             if threshold is not None and proba.shape[1] == 2:
-                return ((proba[:, 1] >= threshold).astype(int) == labels).astype(float)
-            return (proba.argmax(axis=1) == labels).astype(float)
+                return (proba[:, 1] >= threshold).astype(int)
+            return proba.argmax(axis=1)
 
-        diff = correct(by_name[chosen]) - correct(best)
-        spread = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
-        z = diff.mean() / spread if spread > 0 else (np.inf if diff.mean() > 0 else 0.0)
-        if z >= 2.0:
-            return (
-                chosen,
-                reason + f" It beats {best['candidate']} on the same holdout (paired z {z:.1f}).",
-            )
-        return best["candidate"], (
-            f"{best['candidate']} (cross-validated {plan.metric} {best['validation']:.4f}) is kept: "
-            f"{chosen} scored {by_name[chosen]['validation']:.4f} on the holdout alone, and on the "
-            f"same holdout examples it is not clearly better (paired z {z:.1f} < 2)."
-        )
+        if "oof" in row:
+            labels, proba, _ = row["oof"]
+            known = labels >= 0
+            credit = selection.credit(labels[known], called(proba[known]), plan.metric, n_classes)
+            out.append(selection.examples(credit, "out-of-fold examples"))
+        labels = self._val_labels
+        known = labels >= 0
+        proba = row["val_proba"][known]
+        out.append(selection.examples(
+            selection.credit(labels[known], called(proba), plan.metric, n_classes)
+        ))  # fmt: skip
+        return out
 
     def _pick_threshold(self, labels: np.ndarray, proba: np.ndarray) -> float | None:
         from layerwise.metrics import metric_threshold
@@ -461,14 +451,17 @@ class HoldoutTask(Task):
         self, run: RunFolder, test: Any, plan: Any, rows: list[dict], profile: Any, started: float
     ) -> Run:
         """The advisor's choice among the measured candidates, then the run folder."""
-        from layerwise.core import advisor
+        from layerwise.core import selection
         from layerwise.core.holdout_outputs import write_holdout_run
 
         for model in self.models.values():
             profile.notes += getattr(model, "notes", [])
         complexity = {n: self.CANDIDATES.get(n).complexity for n in self.CANDIDATES.names()}
-        self.chosen, reason = advisor.choose(rows, plan, complexity)
-        self.chosen, reason = self._keep_cross_validated(rows, plan, self.chosen, reason)
+        for row in rows:
+            if "val_proba" in row:
+                row["evidence"] = self._evidence(row, plan)
+                row["cross_validated"] = "oof" in row or bool(row.get("cross_validated"))
+        self.chosen, reason = selection.choose(rows, plan, complexity)
         self.threshold = getattr(self.models[self.chosen], "threshold", None)
         calibrate_chosen(self, next(r for r in rows if r["candidate"] == self.chosen), test)
         self.say(f"[bold green]chosen[/bold green] {reason}")

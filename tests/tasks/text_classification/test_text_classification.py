@@ -166,6 +166,7 @@ def test_a_holdout_only_candidate_must_clearly_beat_the_cross_validated_one():
 
     import numpy as np
 
+    from layerwise.core import selection
     from layerwise.core.advisor import Plan
     from layerwise.tasks.text_classification.task import TextClassification
 
@@ -180,19 +181,20 @@ def test_a_holdout_only_candidate_must_clearly_beat_the_cross_validated_one():
         predicted = np.where((index >= start) & (index < stop), labels, 1 - labels)
         return np.eye(2)[predicted]
 
-    def rows(start: int, stop: int) -> list[dict]:
-        return [
-            {"candidate": "ngram", "validation": 0.80, "val_proba": proba(0, 320), "oof": ()},
-            {
-                "candidate": "deep",
-                "validation": (stop - start) / 400,
-                "val_proba": proba(start, stop),
-            },
-        ]
+    def choose(start: int, stop: int) -> tuple[str, str]:
+        rows = [
+            {"candidate": "ngram", "validation": 0.80, "val_proba": proba(0, 320),
+             "cross_validated": True},
+            {"candidate": "deep", "validation": (stop - start) / 400,
+             "val_proba": proba(start, stop)},
+        ]  # fmt: skip
+        for row in rows:
+            row["evidence"] = task._evidence(row, plan)
+        return selection.choose(rows, plan, {"ngram": 1, "deep": 4})
 
     # 2 points up, but right and wrong on different texts (48 vs 40 discordant): noise
-    chosen, reason = task._keep_cross_validated(rows(40, 368), plan, "deep", "deep is best.")
+    chosen, reason = choose(40, 368)
     assert chosen == "ngram" and "not clearly better" in reason
     # 10 points up on the same texts
-    chosen, reason = task._keep_cross_validated(rows(0, 360), plan, "deep", "deep is best.")
+    chosen, reason = choose(0, 360)
     assert chosen == "deep" and "paired z" in reason

@@ -84,9 +84,28 @@ def greedy_weights(forecasts: dict[str, np.ndarray], truth: np.ndarray, rounds: 
     return {name: n / rounds for name, n in counts.items()}
 
 
+def cross_fitted(
+    forecasts: dict[str, np.ndarray], truth: np.ndarray, blocks: np.ndarray
+) -> np.ndarray:
+    """The ensemble's validation forecasts with each block's weights fitted on the other
+    blocks (all of them when there is one block).
+
+    >>> t = np.zeros((4, 1, 1)); f = {"a": t + 1, "b": t - 1}
+    >>> cross_fitted(f, t, np.array([0, 0, 1, 1]))[:, 0, 0].tolist()
+    [0.0, 0.0, 0.0, 0.0]
+    """
+    out = np.zeros_like(truth, dtype=np.float64)
+    for b in np.unique(blocks):
+        inside = blocks == b
+        fit = ~inside if (~inside).any() else inside
+        weights = greedy_weights({n: f[fit] for n, f in forecasts.items()}, truth[fit])
+        out[inside] = sum(w * forecasts[n][inside] for n, w in weights.items())
+    return out
+
+
 def ensemble_row(task: Any, rows: list[dict]) -> dict | None:
     """The greedy weighted mean of the measured forecasters (but ETS), when it mixes two or
-    more."""
+    more, scored on cross-fitted validation forecasts."""
     from layerwise.tasks.forecasting.scoring import errors
 
     # members read a fixed lookback, so the ensemble forecasts from recent history alone (ETS
@@ -96,7 +115,8 @@ def ensemble_row(task: Any, rows: list[dict]) -> dict | None:
         for r in rows
         if "skipped" not in r and task.models[r["candidate"]].lookback is not None
     }
-    weights = greedy_weights({n: r["val_forecast"] for n, r in measured.items()}, task._val_truth)
+    forecasts = {n: r["val_forecast"] for n, r in measured.items()}
+    weights = greedy_weights(forecasts, task._val_truth)
     if len(weights) < 2:
         return None
     members = {name: task.models[name] for name in weights}
@@ -104,7 +124,10 @@ def ensemble_row(task: Any, rows: list[dict]) -> dict | None:
         members, list(weights.values()), horizon=task.meta["horizon"], season=task.meta["season"]
     )
     task.models["ensemble"] = model
-    val_forecast = sum(w * measured[n]["val_forecast"] for n, w in weights.items())
+    # Its weights are fitted on the validation forecasts, so its score there is optimistic
+    # (co2: 0.0055 against ridge's 0.0060, and 0.0087 against 0.0073 on test). It is scored
+    # on cross-fitted forecasts instead: each validation block by weights fitted on the others.
+    val_forecast = cross_fitted(forecasts, task._val_truth, task._val_blocks)
     test_forecast = sum(w * measured[n]["test_forecast"] for n, w in weights.items())
     seconds = sum(measured[n]["fit_seconds"] for n in weights)
     validation = errors(task._val_truth, val_forecast)
@@ -235,17 +258,19 @@ def write_forecast_run(
     started: float,
 ) -> Run:
     """Choose, calibrate the intervals, and write every file of the run folder."""
-    from layerwise.core import advisor
+    from layerwise.core import advisor, selection
     from layerwise.tasks.forecasting.scoring import coverage, error_by_step, interval_widths
 
     val, test = parts
     measured = [r for r in rows if "skipped" not in r]
     for row in measured:
         row["test"] = _test_scores(task, test, row["test_forecast"])
+        losses = np.mean((row["val_forecast"] - task._val_truth) ** 2, axis=(1, 2))
+        row["evidence"] = selection.blocks(losses, task._val_blocks)
     for model in task.models.values():
         profile.notes += getattr(model, "notes", [])
     complexity = {n: task.CANDIDATES.get(n).complexity for n in task.CANDIDATES.names()}
-    task.chosen, reason = advisor.choose(measured, plan, complexity)
+    task.chosen, reason = selection.choose(measured, plan, complexity)
     task.say(f"[bold green]chosen[/bold green] {reason}")
     chosen = next(r for r in measured if r["candidate"] == task.chosen)
     levels = tuple(float(x) for x in task.option("levels"))

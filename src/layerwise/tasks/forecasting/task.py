@@ -18,6 +18,7 @@ import pandas as pd
 
 from layerwise.core.holdout import HOLDOUT_DEFAULTS, HoldoutTask
 from layerwise.core.registry import Registry
+from layerwise.core.selection import block_labels
 from layerwise.core.task import Run
 from layerwise.errors import ConfigError, DataError, TrainingError
 from layerwise.runs.folder import RunFolder
@@ -169,6 +170,11 @@ class Forecasting(HoldoutTask):
             Windows(scaled, origins_between(lengths, test_start, lengths, horizon), horizon),
         ]
         longest = int(np.argmax(lengths))
+        # the validation origins in blocks of about one horizon or more (2 to 10 blocks), the
+        # units the advisor pairs candidates on: neighbouring origins share most of their future
+        position = parts[1].origins[:, 1] - np.asarray(val_start)[parts[1].origins[:, 0]]
+        span = test_start[longest] - val_start[longest]
+        self._val_blocks = block_labels(position, int(np.clip(span // horizon, 2, 10)))
         self.meta = {
             "columns": series.columns,
             "freq": series.freq,
@@ -202,7 +208,8 @@ class Forecasting(HoldoutTask):
         protocol = (
             f"chronological split ({1 - self.option('val_size') - self.option('test_size'):.0%} "
             f"/ {self.option('val_size'):.0%} / {self.option('test_size'):.0%} of each series), "
-            "every forecast origin of the validation part"
+            "every forecast origin of the validation part, candidates compared over "
+            f"{self._val_blocks.max() + 1} blocks of consecutive origins"
         )
         self.series = series
         return tuple(parts), profile, self.announce(profile, plan_forecast(profile, protocol))

@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from layerwise.core.selection import examples
 from layerwise.errors import DataError, TrainingError
 from layerwise.tasks.recommendation.base import RANKERS, RATERS, Interactions
 from layerwise.tasks.recommendation.metrics import (
     BATCH_USERS,
     evaluate_ranking,
     held_out_ranks,
+    ndcg_per_user,
     rmse,
     top_items,
 )
@@ -177,8 +179,9 @@ def bake_off(task: Any, split: Split, run: Any) -> tuple[list[dict], dict[str, A
             rows.append({**row, "skipped": error.one_line()})
             continue
         row["fit_seconds"] = time.perf_counter() - start
-        row["validation"], _ = evaluate_ranking(model.score, split.val_users, val_hist,
-                                                split.val_held, split.train.n_items)  # fmt: skip
+        row["validation"], top = evaluate_ranking(model.score, split.val_users, val_hist,
+                                                  split.val_held, split.train.n_items)  # fmt: skip
+        row["evidence"] = examples(ndcg_per_user(top, split.val_held), "validation users")
         start = time.perf_counter()
         row["test"], row["top"], row["ranks"] = measure_test(model, split, test_hist)
         row["predict_ms_per_user"] = 1000 * (time.perf_counter() - start) / max(len(test_hist), 1)
@@ -221,18 +224,22 @@ def measure_test(
 
 
 def choose(rows: list[dict], split: Split) -> tuple[str, str]:
-    """Best validation NDCG@10; a simpler candidate within TOLERANCE (relative) of it wins."""
+    """Best validation NDCG@10; a simpler candidate within TOLERANCE (relative) of it, or
+    within one standard error of its paired difference over the validation users, wins."""
     from layerwise.core.advisor import Plan
-    from layerwise.core.advisor import choose as advisor_choose
+    from layerwise.core.selection import choose as advisor_choose
 
-    scored = [{"candidate": r["candidate"], "validation": r["validation"]["ndcg@10"]}
-              for r in rows if "validation" in r]  # fmt: skip
+    scored = [{"candidate": r["candidate"], "validation": r["validation"]["ndcg@10"],
+               "evidence": r.get("evidence")} for r in rows if "validation" in r]  # fmt: skip
     best = max(s["validation"] for s in scored)
     plan = Plan(candidates=[s["candidate"] for s in scored], rules=[], protocol=split.protocol,
                 n_splits=0, metric="NDCG@10", greater_is_better=True,
                 tolerance=round(TOLERANCE * best, 4), class_weights=False, recommendation="")  # fmt: skip
     complexity = {r["candidate"]: r["complexity"] for r in rows}
     chosen, reason = advisor_choose(scored, plan, complexity)
+    for row, score in zip([r for r in rows if "validation" in r], scored, strict=True):
+        if "paired" in score:
+            row["paired"] = score["paired"]
     return chosen, reason + _margin(rows, chosen)
 
 

@@ -80,6 +80,22 @@ def ranking_metrics(top: np.ndarray, held: list[np.ndarray], n_items: int, k: in
             f"coverage@{k}": coverage, "users": n}  # fmt: skip
 
 
+def ndcg_per_user(top: np.ndarray, held: list[np.ndarray], k: int = 10) -> np.ndarray:
+    """Each user's NDCG@k (their mean is ranking_metrics' ``ndcg@k``): the units the advisor
+    pairs rankers on.
+
+    >>> top = np.array([[3, 1, 2] + [-1] * 17, [0, 2, 1] + [-1] * 17])
+    >>> ndcg_per_user(top, [np.array([1]), np.array([4])]).round(4).tolist()
+    [0.6309, 0.0]
+    """
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    out = np.zeros(len(held))
+    for j, target in enumerate(held):
+        in_k = np.isin(top[j, :k], target)
+        out[j] = discounts[in_k].sum() / discounts[: min(len(target), k)].sum()
+    return out
+
+
 def evaluate_ranking(
     score: Any, users: np.ndarray, histories: list[np.ndarray], held: list[np.ndarray],
     n_items: int, k: int = 10, recall_k: int = 20,

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from layerwise.core import selection
 from layerwise.core.candidate import Candidate
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.tabular.candidates import CANDIDATES
@@ -76,4 +77,5 @@ def ensemble_row(
         "validation_std": float(np.std(scores)),
         "fit_seconds": float(sum(r["fit_seconds"] for r in members)),
         "members": [r["candidate"] for r in members],
+        "evidence": selection.folds(scores) if len(folds) > 1 else None,
     }

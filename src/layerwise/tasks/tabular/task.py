@@ -79,7 +79,7 @@ class TabularTask(Task):
     # ---- fit ---------------------------------------------------------------------------
     def fit(self, data: Any, target: str | None = None, **options: Any) -> Run:
         """Profile, plan, bake off every candidate, refit, and write the run folder."""
-        from layerwise.core import advisor
+        from layerwise.core import advisor, selection
         from layerwise.data.tabular_encoder import TabularEncoder
         from layerwise.runs.writer import open_run_folder
         from layerwise.tasks.tabular.outputs import write_run
@@ -104,7 +104,7 @@ class TabularTask(Task):
 
         rows = self._bake_off(plan, table, y_train, weights)
         names = [r["candidate"] for r in rows]
-        chosen, reason = advisor.choose(
+        chosen, reason = selection.choose(
             rows, plan, {n: CANDIDATES.get(n).complexity for n in names}
         )
         self.say(f"[bold green]chosen[/bold green] {reason}")

@@ -92,7 +92,7 @@ def _row(
     task.say(
         f"{name} of {' + '.join(members)}: validation {plan.metric} {validation[plan.metric]:.4f}"
     )
-    return {
+    row: dict[str, Any] = {
         "candidate": name,
         "members": members,
         "validation": validation[plan.metric],
@@ -105,4 +105,12 @@ def _row(
         "test": task.score(test.labels, test_proba, model.threshold),
         "predict_us_per_row": latency,
         "test_proba": test_proba,
+        # the mean of members' probabilities is calibrated like any model (its temperature
+        # on the same validation probabilities its cut was chosen on)
+        "calibration_data": (labels, val_proba),
     }
+    if crossed:  # its out-of-fold predictions pair it with the other cross-validated models
+        row["oof"] = (labels, val_proba, fold_of)
+    if model.threshold not in (None, 0.5):
+        row["test_at_0.5"] = task.score(test.labels, test_proba, 0.5)
+    return row
