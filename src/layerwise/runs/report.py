@@ -84,7 +84,7 @@ def build_report(run: RunFolder) -> Path:
     body = [_section(title, render) for title, render in sections]
     page = _page(run, manifest, task, "".join(b for b in body if b))
     run.write_text(REPORT, page)
-    return run.file(REPORT)
+    return run.path / REPORT  # not run.file: an opened folder trained without one does not list it
 
 
 def _task_sections(run: RunFolder, task: str) -> list[tuple[str, Callable[[], str | None]]]:
