@@ -52,17 +52,43 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, bins: int 
     >>> expected_calibration_error(np.array([0, 1, 1, 0]), np.array([[0.9, 0.1]] * 4))
     0.4
     """
-    y_true, proba = np.asarray(y_true), np.asarray(proba, dtype=float)
     if len(y_true) == 0:
         return float("nan")
-    confidence = proba.max(axis=1)
-    right = (proba.argmax(axis=1) == y_true).astype(float)
+    return reliability_bins(y_true, proba, bins)["ece"]
+
+
+def reliability_bins(y_true: np.ndarray, proba: np.ndarray, bins: int = 15) -> dict[str, Any]:
+    """The numbers of a reliability diagram: each row's top-class probability (its confidence)
+    falls in one of ``bins`` equal-width bins over [0, 1]; per bin, the rows (``count``), their
+    mean confidence and how often the arg-max class was right (``accuracy``; None for an empty
+    bin), and ``ece``, the rows-weighted mean gap (:func:`expected_calibration_error`). A
+    calibrated model's bins lie on the diagonal.
+
+    >>> r = reliability_bins(np.array([0, 1, 1, 0]), np.array([[0.9, 0.1]] * 4), bins=10)
+    >>> r["count"][9], r["confidence"][9], r["accuracy"][9], r["ece"]
+    (4, 0.9, 0.5, 0.4)
+    """
+    y_true, proba = np.asarray(y_true), np.asarray(proba, dtype=float)
+    confidence = proba.max(axis=1) if len(proba) else np.zeros(0)
+    right = (proba.argmax(axis=1) == y_true).astype(float) if len(proba) else np.zeros(0)
     which = np.minimum((confidence * bins).astype(int), bins - 1)
+    count = np.bincount(which, minlength=bins)
+    mean_confidence: list[float | None] = [None] * bins
+    accuracy: list[float | None] = [None] * bins
     total = 0.0
-    for b in np.unique(which):
+    for b in np.flatnonzero(count):
         inside = which == b
-        total += inside.sum() * abs(right[inside].mean() - confidence[inside].mean())
-    return round(float(total / len(y_true)), 6)
+        mean, hit = float(confidence[inside].mean()), float(right[inside].mean())
+        total += count[b] * abs(hit - mean)
+        mean_confidence[b], accuracy[b] = round(mean, 6), round(hit, 6)
+    ece = round(float(total / len(y_true)), 6) if len(y_true) else float("nan")
+    return {
+        "edges": np.linspace(0.0, 1.0, bins + 1).round(6).tolist(),
+        "count": count.tolist(),
+        "confidence": mean_confidence,
+        "accuracy": accuracy,
+        "ece": ece,
+    }
 
 
 def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
@@ -235,6 +261,47 @@ def binary_operating_point(
         "specificity": specificity,
         "accuracy": float(np.mean(called == positive)),
         "balanced_accuracy": float(np.nanmean([sensitivity, specificity])),
+    }
+
+
+def threshold_curves(
+    y_true: np.ndarray, score: np.ndarray, cuts: Any = 101
+) -> dict[str, list[float | None]]:
+    """Two-class metrics of calling class 1 where ``score >= cut``, for each cut: accuracy,
+    macro-F1, balanced accuracy, sensitivity (recall of class 1) and specificity (recall of
+    class 0), the same figures :func:`binary_operating_point` and scikit-learn's macro-F1
+    give at one cut. ``cuts``: the cuts, or how many evenly spaced over [0, 1]. A recall of a
+    class with no row is None.
+
+    >>> curves = threshold_curves(np.array([0, 1, 1]), np.array([0.2, 0.9, 0.4]), [0.3, 0.5])
+    >>> curves["accuracy"], curves["sensitivity"]
+    ([1.0, 0.666667], [1.0, 0.5])
+    """
+    y = np.asarray(y_true).astype(int)
+    score = np.asarray(score, dtype=float)
+    cuts = np.linspace(0.0, 1.0, cuts) if np.ndim(cuts) == 0 else np.asarray(cuts, dtype=float)
+    positives, negatives = np.sort(score[y == 1]), np.sort(score[y != 1])
+    n_pos, n_neg = len(positives), len(negatives)
+    tp = n_pos - np.searchsorted(positives, cuts, side="left")  # rows at or above the cut
+    fp = n_neg - np.searchsorted(negatives, cuts, side="left")
+    fn, tn = n_pos - tp, n_neg - fp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sensitivity = tp / n_pos if n_pos else np.full(len(cuts), np.nan)
+        specificity = tn / n_neg if n_neg else np.full(len(cuts), np.nan)
+        f1_pos = np.nan_to_num(2 * tp / (2 * tp + fp + fn))
+        f1_neg = np.nan_to_num(2 * tn / (2 * tn + fn + fp))
+    present = [f for f, n in ((f1_neg, n_neg), (f1_pos, n_pos)) if n]  # as sklearn's labels=
+    curves = {
+        "cut": cuts,
+        "accuracy": (tp + tn) / max(len(y), 1),
+        "macro_f1": np.mean(present, axis=0) if present else np.full(len(cuts), np.nan),
+        "balanced_accuracy": np.nanmean([sensitivity, specificity], axis=0),
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+    }
+    return {
+        name: [None if not np.isfinite(v) else round(float(v), 6) for v in values]
+        for name, values in curves.items()
     }
 
 

@@ -91,6 +91,65 @@ def _test_predictions(task: Any, test: Any, proba: np.ndarray) -> pd.DataFrame:
     return frame
 
 
+def _served_metric(task: Any) -> str | None:
+    """The metric the run's two-class cut was chosen for, as ``HoldoutTask._pick_threshold``
+    resolves the ``threshold`` option; None for a fixed cut, no cut, or an unreadable option."""
+    from layerwise.core.operating_point import threshold_metric
+    from layerwise.errors import ConfigError
+
+    if task.threshold is None:
+        return None
+    try:
+        metric = threshold_metric(task.option("threshold"))
+    except ConfigError:
+        return None
+    if metric == "auto":
+        metric = "macro_f1" if getattr(task, "_imbalanced", True) else "accuracy"
+    return metric
+
+
+def _validation_scores(task: Any, row: dict) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """The rows the chosen model's cut was chosen on, with their calibrated probability of
+    class 1: its out-of-fold or validation probabilities (an ensemble: its holdout ones)."""
+    from layerwise.metrics import apply_temperature
+
+    if "calibration_data" in row:
+        labels, proba = row["calibration_data"]
+        source = "out-of-fold training + validation rows" if "oof" in row else "validation"
+    elif "val_proba" in row and getattr(task, "_val_labels", None) is not None:
+        labels, proba, source = task._val_labels, row["val_proba"], "validation"
+    else:
+        return None
+    return labels, apply_temperature(proba, task.temperature)[:, 1], source
+
+
+def write_probability_files(task: Any, run: RunFolder, test: Any, row: dict) -> None:
+    """reliability.json and, for two classes, threshold_curves.json, from the chosen model's
+    test probabilities (:mod:`layerwise.runs.probability_report`)."""
+    from layerwise.runs.probability_report import write_reliability, write_threshold_curves
+
+    calibrated = "test_proba_calibrated" in row
+    proba = row["test_proba_calibrated"] if calibrated else row["test_proba"]
+    write_reliability(
+        run,
+        test.labels,
+        proba,
+        model=task.chosen,
+        raw=row["test_proba"] if calibrated else None,
+        calibration=task.calibration,
+    )
+    if len(task.classes) == 2:
+        write_threshold_curves(
+            run,
+            test.labels,
+            proba[:, 1],
+            positive=task.classes[1],
+            threshold=task.threshold,
+            served=_served_metric(task),
+            validation=_validation_scores(task, row),
+        )
+
+
 def write_holdout_run(
     task: Any,
     run: RunFolder,
@@ -119,6 +178,7 @@ def write_holdout_run(
     proba = chosen_row.get("test_proba_calibrated", chosen_row["test_proba"])
     frame = _test_predictions(task, test, proba)
     run.write_with(names.PREDICTIONS, lambda p: frame.to_csv(p, index=False))
+    write_probability_files(task, run, test, chosen_row)
     task.write_extras(run, test, {r["candidate"]: r["test_proba"] for r in rows})
     preprocess = {
         "classes": task.classes,

@@ -42,6 +42,8 @@ DECISION = "decision.md"
 REPORT = "report.html"
 PREDICTIONS = "test_predictions.csv"
 IMPORTANCE = "importance.json"
+RELIABILITY = "reliability.json"  # a classifier's test confidence against its accuracy
+THRESHOLD_CURVES = "threshold_curves.json"  # a two-class classifier's metrics at each cut
 CHECKPOINTS = "checkpoints"
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from layerwise.runs import plots, report_images
+from layerwise.runs import plots, probability_report, report_images
 from layerwise.runs.folder import (
     DECISION,
     HISTORY,
@@ -77,6 +77,10 @@ def build_report(run: RunFolder) -> Path:
         ("Candidates", lambda: _candidates(metrics)),
         ("Learning curves", lambda: _learning_curves(run)),
         (_predictions_title(run, task), lambda: _predictions(run, task)),
+        *[
+            (title, lambda render=render: render(run))
+            for title, render in probability_report.SECTIONS
+        ],
         *_task_sections(run, task),
         ("Feature importance", lambda: _importance(run)),
         ("Files", lambda: _files(run, manifest)),
@@ -84,7 +88,7 @@ def build_report(run: RunFolder) -> Path:
     body = [_section(title, render) for title, render in sections]
     page = _page(run, manifest, task, "".join(b for b in body if b))
     run.write_text(REPORT, page)
-    return run.file(REPORT)
+    return run.path / REPORT  # not run.file: an opened folder trained without one does not list it
 
 
 def _task_sections(run: RunFolder, task: str) -> list[tuple[str, Callable[[], str | None]]]:

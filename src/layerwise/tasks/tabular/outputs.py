@@ -55,6 +55,22 @@ def _test_predictions(task: Any, test_df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def _write_probability_files(
+    task: Any, run: RunFolder, test_df: pd.DataFrame, predictions: pd.DataFrame, chosen: str
+) -> None:
+    """reliability.json and, for two classes, threshold_curves.json from the test predictions
+    (the most probable class: no calibration, no moved cut)."""
+    from layerwise.runs.probability_report import write_reliability, write_threshold_curves
+
+    labels = task._codes(test_df[task.target])
+    proba = predictions[[f"proba_{c}" for c in task.classes]].to_numpy(dtype=float)
+    write_reliability(run, labels, proba, model=chosen)
+    if len(task.classes) == 2:
+        write_threshold_curves(
+            run, labels, proba[:, 1], positive=str(task.classes[1]), threshold=None
+        )
+
+
 def _importance(task: Any, test_df: pd.DataFrame, seed: int) -> dict[str, Any]:
     from layerwise.explain.importance import permutation_importance
 
@@ -118,9 +134,10 @@ def write_run(
     metrics = _metrics(task, plan, rows, chosen, seconds)
     run.write_json("profile.json", profile.to_dict())
     deep = next((m for m in fitted.values() if m.history is not None), None)
-    run.write_with(
-        names.PREDICTIONS, lambda p: _test_predictions(task, frame).to_csv(p, index=False)
-    )
+    predictions = _test_predictions(task, frame)
+    run.write_with(names.PREDICTIONS, lambda p: predictions.to_csv(p, index=False))
+    if task.kind == "classification":
+        _write_probability_files(task, run, frame, predictions, chosen)
     run.write_json(names.IMPORTANCE, _importance(task, frame, task.option("seed")))
     history = None if deep is None else deep.history
     files = StandardFiles(preprocess, task_schema(task), metrics, decision, history)
