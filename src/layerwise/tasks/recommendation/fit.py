@@ -26,6 +26,7 @@ from layerwise.tasks.recommendation.metrics import (
 )
 
 CPU_BUDGET_S = 120.0  # each deep candidate's training time on a CPU when no time limit is given
+RATING_TOLERANCE = 0.005  # relative, of the RMSE: as for tables' regression models
 TOLERANCE = 0.02  # relative: a simpler candidate within 2% of the best validation NDCG@10 is served
 MIN_VALIDATION_USERS = 5
 RANK_USERS = 5000  # test users whose held-out item's rank is kept for the report
@@ -265,16 +266,38 @@ def bake_off_ratings(task: Any, log: Any, split: Split, run: Any) -> list[dict]:
         model = cls(seed=int(task.option("seed")), **candidate_params(task, name, cls, run, 1))
         start = time.perf_counter()
         model.fit(split.train, val)
+        guess = _clipped(log, model.predict(val.users, val.items))
         row = {"candidate": name, "family": cls.family, "model": model,
                "fit_seconds": time.perf_counter() - start,
-               "validation": {"rmse": rmse(_clipped(log, model.predict(val.users, val.items)), val.ratings)},
+               "validation": {"rmse": rmse(guess, val.ratings)},
+               "squared_errors": (guess - val.ratings) ** 2,
                "test": {"rmse": rmse(_clipped(log, model.predict(test.users, test.items)), test.ratings)}}  # fmt: skip
         task.say(f"  {name:<13} RMSE validation {row['validation']['rmse']:.4f}, "
                  f"test {row['test']['rmse']:.4f}")  # fmt: skip
         rows.append(row)
-    best = min(rows, key=lambda r: r["validation"]["rmse"])
-    best["chosen"] = True
+    chosen, reason = choose_rater(rows)
+    task.say(f"  rating model: {reason}")
+    for row in rows:
+        row["chosen"] = row["candidate"] == chosen
+        row.pop("squared_errors")
     return rows
+
+
+def choose_rater(rows: list[dict]) -> tuple[str, str]:
+    """The core rule on the validation ratings: compared by MSE (RMSE's square: the same
+    order, and a mean of per-rating units), the simpler model (the bias baseline) served
+    within RATING_TOLERANCE of the RMSE (twice that of the MSE) or one standard error of the
+    paired difference."""
+    from types import SimpleNamespace
+
+    from layerwise.core.selection import choose as select
+
+    scored = [{"candidate": r["candidate"], "validation": float(np.mean(r["squared_errors"])),
+               "evidence": examples(r["squared_errors"], "validation ratings")} for r in rows]  # fmt: skip
+    plan = SimpleNamespace(metric="MSE", greater_is_better=False, tolerance=2 * RATING_TOLERANCE,
+                           prefer=None, prefer_reason="")  # fmt: skip
+    complexity = {r["candidate"]: 0 if r["family"] != "deep" else 1 for r in rows}
+    return select(scored, plan, complexity)
 
 
 def _clipped(log: Any, values: np.ndarray) -> np.ndarray:
