@@ -57,6 +57,31 @@ APPS = ("tables", "images", "texts", "anomaly", "recommendation", "speech", "for
         "language")  # fmt: skip
 CLASSICAL_FAMILIES = ("classical", "baseline")
 TARGET_MEAN_PCT, TARGET_MAX_PCT = 0.5, 2.0
+SIMPLER = 1.0  # the setting in force (layerwise.core.selection.SIMPLER_Z, or --simpler-z)
+Z_LEVELS = (0.0, 0.5, 1.0, 2.0)  # the simplicity preference's settings compared on the same runs
+CHOICES: list[tuple[frozenset, dict[float, str]]] = []  # what each z would serve, per choice
+
+
+def record_choices() -> None:
+    """Wrap the core rule so that every choice in this process also records what it would
+    have served at each of Z_LEVELS (same rows: same trained models, so the comparison has no
+    training noise), then returns the choice at the configured setting."""
+    from layerwise.core import selection
+
+    original = selection.choose
+
+    def recording(rows: list[dict], plan: Any, complexity: dict) -> tuple[str, str]:
+        configured, served = selection.SIMPLER_Z, {}
+        try:
+            for z in Z_LEVELS:
+                selection.SIMPLER_Z = z
+                served[z] = original([dict(r) for r in rows], plan, complexity)[0]
+        finally:
+            selection.SIMPLER_Z = configured
+        CHOICES.append((frozenset(r["candidate"] for r in rows if "validation" in r), served))
+        return original(rows, plan, complexity)
+
+    selection.choose = recording
 
 
 @dataclass
@@ -76,6 +101,7 @@ class Row:
     candidates: int = 0
     note: str = ""
     notes: list[str] = field(default_factory=list)
+    by_z: dict[float, float] = field(default_factory=dict)  # regret % had z been each level
 
     @property
     def regret(self) -> float | None:
@@ -128,12 +154,19 @@ def from_metrics(app: str, dataset: str, metrics: dict, seconds: float, metric: 
     row.served_score, row.best_score = served, scores[row.best]
     if scores[row.best] == served:
         row.best = chosen if chosen in scores else row.best
+    choice = next((c for names, c in reversed(CHOICES) if chosen in names and names <= set(cands)
+                   and c.get(SIMPLER) == chosen), None)  # fmt: skip
+    if choice and row.best_score:
+        sign = 1.0 if row.greater_is_better else -1.0
+        row.by_z = {z: 100.0 * sign * (row.best_score - scores.get(name, served)) /
+                    abs(row.best_score) for z, name in choice.items()}  # fmt: skip
     return row
 
 
 def fit(data: Any, task: str, **options: Any) -> tuple[Any, float]:
     import layerwise
 
+    CHOICES.clear()
     with tempfile.TemporaryDirectory(prefix="lw-regret-") as tmp:
         started = time.perf_counter()
         run = layerwise.fit(data, task=task, output_dir=tmp, verbose=False, report=False,
@@ -345,6 +378,18 @@ def summary(rows: list[Row]) -> str:
             f"{TARGET_MAX_PCT:g}%: {', '.join(above) or 'none'}. Targets (mean <= "
             f"{TARGET_MEAN_PCT:g}%, none above {TARGET_MAX_PCT:g}%): **{'met' if met else 'not met'}**."
         )
+    compared = [r for r in chosen_by_validation if r.by_z]
+    if compared:
+        parts = []
+        for z in Z_LEVELS:
+            pct = np.array([r.by_z[z] for r in compared])
+            parts.append(f"z {z:g}: mean {pct.mean():.2f}%, max {pct.max():.2f}%, "
+                         f"{int(np.sum(pct > TARGET_MAX_PCT))} above {TARGET_MAX_PCT:g}%")  # fmt: skip
+        lines.append(
+            f"- **The simplicity preference** (a simpler model served within z standard errors "
+            f"of its paired difference with the best; layerwise uses z {SIMPLER:g}), on the same "
+            f"trained models of {len(compared)} datasets: " + "; ".join(parts) + "."
+        )
     served = [r for r in rows if r.served]
     classical = [r for r in served if r.family in CLASSICAL_FAMILIES]
     families: dict[str, int] = {}
@@ -370,11 +415,14 @@ def main(argv: list[str] | None = None) -> int:
                         "is served (layerwise.core.selection.SIMPLER_Z; to measure its effect)")  # fmt: skip
     args = parser.parse_args(argv)
     name = "regret"
-    if args.simpler_z is not None:
-        from layerwise.core import selection
+    from layerwise.core import selection
 
+    if args.simpler_z is not None:
         selection.SIMPLER_Z = args.simpler_z
         name = f"regret-z{args.simpler_z:g}"
+    global SIMPLER
+    SIMPLER = selection.SIMPLER_Z
+    record_choices()
     started, rows, apps = time.perf_counter(), [], list(args.only or APPS)
     for k, app in enumerate(apps):
         progress(f"{app} ...")

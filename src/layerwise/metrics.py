@@ -7,9 +7,12 @@ from typing import Any
 import numpy as np
 
 
-def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, sample_weight: np.ndarray | None = None
+) -> dict[str, float]:
     """Accuracy, balanced accuracy, macro-F1, ROC-AUC (binary, or one-vs-rest macro when every
-    class is present), log loss and the expected calibration error of the top class (``ece``).
+    class is present), log loss and the expected calibration error of the top class (``ece``);
+    ``sample_weight`` weighs the rows (e.g. :func:`prior_weights`).
 
     >>> classification_metrics(np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]))["accuracy"]
     1.0
@@ -24,45 +27,55 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
 
     n_classes = proba.shape[1]
     predicted = proba.argmax(axis=1)
+    w = sample_weight
+    f1 = f1_score(y_true, predicted, average="macro", labels=np.unique(y_true), sample_weight=w)
     result = {
-        "accuracy": float(accuracy_score(y_true, predicted)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, predicted)),
-        "macro_f1": float(f1_score(y_true, predicted, average="macro", labels=np.unique(y_true))),
-        "ece": expected_calibration_error(y_true, proba),
+        "accuracy": float(accuracy_score(y_true, predicted, sample_weight=w)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, predicted, sample_weight=w)),
+        "macro_f1": float(f1),
+        "ece": expected_calibration_error(y_true, proba, weights=w),
     }
     present = np.unique(y_true)
     if len(present) == n_classes and n_classes >= 2:
         clipped = np.clip(proba, 1e-12, 1.0)
         clipped = clipped / clipped.sum(axis=1, keepdims=True)
-        result["log_loss"] = float(log_loss(y_true, clipped, labels=list(range(n_classes))))
+        result["log_loss"] = float(
+            log_loss(y_true, clipped, labels=list(range(n_classes)), sample_weight=w)
+        )
         if n_classes == 2:
-            result["roc_auc"] = float(roc_auc_score(y_true, proba[:, 1]))
+            result["roc_auc"] = float(roc_auc_score(y_true, proba[:, 1], sample_weight=w))
         else:
             result["roc_auc"] = float(
-                roc_auc_score(y_true, clipped, multi_class="ovr", average="macro")
+                roc_auc_score(y_true, clipped, multi_class="ovr", average="macro", sample_weight=w)
             )
     return result
 
 
-def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, bins: int = 15) -> float:
+def expected_calibration_error(
+    y_true: np.ndarray, proba: np.ndarray, bins: int = 15, weights: np.ndarray | None = None
+) -> float:
     """How far the top-class probability is from how often it is right: the mean over equal-width
     confidence bins of |accuracy - mean confidence|, weighted by the rows in each bin (0 is
-    perfectly calibrated). A user reads probabilities as confidence; this says if they may.
+    perfectly calibrated; ``weights`` weigh the rows). A user reads probabilities as
+    confidence; this says if they may.
 
     >>> expected_calibration_error(np.array([0, 1, 1, 0]), np.array([[0.9, 0.1]] * 4))
     0.4
     """
     if len(y_true) == 0:
         return float("nan")
-    return reliability_bins(y_true, proba, bins)["ece"]
+    return reliability_bins(y_true, proba, bins, weights)["ece"]
 
 
-def reliability_bins(y_true: np.ndarray, proba: np.ndarray, bins: int = 15) -> dict[str, Any]:
+def reliability_bins(
+    y_true: np.ndarray, proba: np.ndarray, bins: int = 15, weights: np.ndarray | None = None
+) -> dict[str, Any]:
     """The numbers of a reliability diagram: each row's top-class probability (its confidence)
     falls in one of ``bins`` equal-width bins over [0, 1]; per bin, the rows (``count``), their
     mean confidence and how often the arg-max class was right (``accuracy``; None for an empty
     bin), and ``ece``, the rows-weighted mean gap (:func:`expected_calibration_error`). A
-    calibrated model's bins lie on the diagonal.
+    calibrated model's bins lie on the diagonal. ``weights`` weigh the rows (a prior's
+    reweighting); ``count`` stays the number of rows.
 
     >>> r = reliability_bins(np.array([0, 1, 1, 0]), np.array([[0.9, 0.1]] * 4), bins=10)
     >>> r["count"][9], r["confidence"][9], r["accuracy"][9], r["ece"]
@@ -71,6 +84,7 @@ def reliability_bins(y_true: np.ndarray, proba: np.ndarray, bins: int = 15) -> d
     y_true, proba = np.asarray(y_true), np.asarray(proba, dtype=float)
     confidence = proba.max(axis=1) if len(proba) else np.zeros(0)
     right = (proba.argmax(axis=1) == y_true).astype(float) if len(proba) else np.zeros(0)
+    w = np.ones(len(y_true)) if weights is None else np.asarray(weights, dtype=float)
     which = np.minimum((confidence * bins).astype(int), bins - 1)
     count = np.bincount(which, minlength=bins)
     mean_confidence: list[float | None] = [None] * bins
@@ -78,10 +92,14 @@ def reliability_bins(y_true: np.ndarray, proba: np.ndarray, bins: int = 15) -> d
     total = 0.0
     for b in np.flatnonzero(count):
         inside = which == b
-        mean, hit = float(confidence[inside].mean()), float(right[inside].mean())
-        total += count[b] * abs(hit - mean)
+        mass = w[inside].sum()
+        if mass <= 0:
+            continue
+        mean = float(np.average(confidence[inside], weights=w[inside]))
+        hit = float(np.average(right[inside], weights=w[inside]))
+        total += mass * abs(hit - mean)
         mean_confidence[b], accuracy[b] = round(mean, 6), round(hit, 6)
-    ece = round(float(total / len(y_true)), 6) if len(y_true) else float("nan")
+    ece = round(float(total / w.sum()), 6) if len(y_true) and w.sum() > 0 else float("nan")
     return {
         "edges": np.linspace(0.0, 1.0, bins + 1).round(6).tolist(),
         "count": count.tolist(),
@@ -164,18 +182,30 @@ def youden_threshold(y_true: np.ndarray, score: np.ndarray) -> float:
 THRESHOLD_METRICS = ("accuracy", "macro_f1", "balanced_accuracy")
 
 
-def _metric_at_cuts(y: np.ndarray, score: np.ndarray, cuts: np.ndarray, metric: str) -> np.ndarray:
-    """``metric`` of calling class 1 where ``score >= cut``, for every cut at once."""
-    called = score[None, :] >= cuts[:, None]  # [cuts, n]
+def _metric_at_cuts(
+    y: np.ndarray,
+    score: np.ndarray,
+    cuts: np.ndarray,
+    metric: str,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """``metric`` of calling class 1 where ``score >= cut``, for every cut at once (also
+    ``precision``, nan where nothing is called, and ``recall``); ``weights`` weigh the rows."""
+    called = (score[None, :] >= cuts[:, None]).astype(float)  # [cuts, n]
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     pos = y == 1
-    tp = (called & pos).sum(1).astype(float)
-    fp = (called & ~pos).sum(1).astype(float)
-    fn = pos.sum() - tp
-    tn = (~pos).sum() - fp
+    positives, negatives = float(w[pos].sum()), float(w[~pos].sum())
+    tp, fp = called @ (w * pos), called @ (w * ~pos)
+    fn, tn = positives - tp, negatives - fp
     if metric == "accuracy":
-        return (tp + tn) / len(y)
-    recall1 = tp / max(pos.sum(), 1)
-    recall0 = tn / max((~pos).sum(), 1)
+        return (tp + tn) / (positives + negatives)
+    recall1 = tp / positives if positives > 0 else np.zeros_like(tp)
+    recall0 = tn / negatives if negatives > 0 else np.zeros_like(tn)
+    if metric == "recall":
+        return recall1
+    if metric == "precision":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1e-300), np.nan)
     if metric == "balanced_accuracy":
         return (recall1 + recall0) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -193,7 +223,11 @@ def _cuts(score: np.ndarray, most: int = 200) -> np.ndarray:
 
 
 def metric_threshold(
-    y_true: np.ndarray, score: np.ndarray, metric: str = "macro_f1", seed: int = 0
+    y_true: np.ndarray,
+    score: np.ndarray,
+    metric: str = "macro_f1",
+    seed: int = 0,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, dict[str, float]]:
     """The cut on ``score`` (probability of class 1) that maximises ``metric`` on these labels,
     kept at 0.5 unless moving holds up on rows the cut was not chosen on: over bootstrap
@@ -202,7 +236,8 @@ def metric_threshold(
     best cut on the same rows is optimistic: on a calibrated model it is noise.)
 
     Returns the threshold and the evidence: the metric at 0.5 and at the best cut, the
-    out-of-sample gain and its standard deviation, and whether the cut moved.
+    out-of-sample gain and its standard deviation, and whether the cut moved. ``weights``
+    weigh the rows (a resampled row keeps its weight), e.g. to another prevalence.
 
     >>> y = np.array([0] * 80 + [1] * 20)
     >>> score = np.r_[np.linspace(0.0, 0.3, 80), np.linspace(0.32, 0.45, 20)]  # squeezed
@@ -212,12 +247,13 @@ def metric_threshold(
     if metric not in THRESHOLD_METRICS:
         raise ValueError(f"metric {metric!r}: one of {', '.join(THRESHOLD_METRICS)}")
     y, score = np.asarray(y_true).astype(int), np.asarray(score, dtype=float)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     facts = {"metric_at_0.5": float("nan"), "metric_at_cut": float("nan"), "gain": 0.0,
              "gain_std": 0.0, "moved": False}  # fmt: skip
     if len(np.unique(y)) < 2:
         return 0.5, facts
     cuts = _cuts(score)
-    values = _metric_at_cuts(y, score, cuts, metric)
+    values = _metric_at_cuts(y, score, cuts, metric, w)
     best = int(np.argmax(values))
     facts.update({"metric_at_0.5": float(values[0]), "metric_at_cut": float(values[best])})
     if best == 0 or values[best] <= values[0]:
@@ -229,9 +265,9 @@ def metric_threshold(
         out = np.setdiff1d(np.arange(len(y)), rows)
         if len(np.unique(y[rows])) < 2 or len(np.unique(y[out])) < 2:
             continue
-        inside = _metric_at_cuts(y[rows], score[rows], cuts, metric)
+        inside = _metric_at_cuts(y[rows], score[rows], cuts, metric, w[rows])
         pair = np.r_[0.5, cuts[int(np.argmax(inside))]]
-        at = _metric_at_cuts(y[out], score[out], pair, metric)
+        at = _metric_at_cuts(y[out], score[out], pair, metric, w[out])
         gains.append(at[1] - at[0])
     if len(gains) < 10:
         return 0.5, facts
@@ -241,25 +277,211 @@ def metric_threshold(
     return (float(cuts[best]) if moved else 0.5), facts
 
 
+def cut_figures(
+    y_true: np.ndarray,
+    score: np.ndarray,
+    cut: float,
+    weights: np.ndarray | None = None,
+    costs: tuple[float, float] | None = None,
+) -> dict[str, float]:
+    """Accuracy, balanced accuracy, macro-F1, and the precision and recall of class 1 of calling
+    it where ``score >= cut``; with ``costs`` (false positive, false negative) also the mean
+    cost per row. ``weights`` weigh the rows.
+
+    >>> cut_figures(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.7, 0.4]), 0.5)["precision"]
+    0.5
+    """
+    y, score = np.asarray(y_true).astype(int), np.asarray(score, dtype=float)
+    cuts = np.array([cut], dtype=float)
+    names = ("accuracy", "balanced_accuracy", "macro_f1", "precision", "recall")
+    figures = {m: float(_metric_at_cuts(y, score, cuts, m, weights)[0]) for m in names}
+    if costs is not None:
+        figures["cost"] = float(_costs_at_cuts(y, score, cuts, costs, weights)[0])
+    return figures
+
+
+def _costs_at_cuts(
+    y: np.ndarray,
+    score: np.ndarray,
+    cuts: np.ndarray,
+    costs: tuple[float, float],
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Mean cost per row, ``cost_fp * FP + cost_fn * FN`` over the rows' weight, at every cut."""
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    called = (score[None, :] >= cuts[:, None]).astype(float)
+    pos = y == 1
+    fp = called @ (w * ~pos)
+    fn = float(w[pos].sum()) - called @ (w * pos)
+    return (costs[0] * fp + costs[1] * fn) / w.sum()
+
+
+def _every_cut(score: np.ndarray) -> np.ndarray:
+    """One cut per distinct way of calling rows, ascending: the lowest score (call every row),
+    midpoints between neighbouring distinct scores, and one above the highest (call none)."""
+    distinct = np.unique(score)
+    top = (distinct[-1] + 1.0) / 2 if distinct[-1] < 1.0 else np.nextafter(distinct[-1], 2.0)
+    return np.r_[distinct[0], (distinct[1:] + distinct[:-1]) / 2, top]
+
+
+def _sweep(
+    y: np.ndarray, score: np.ndarray, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cuts of :func:`_every_cut` with the (weighted) true and false positives of each, in
+    one sort instead of a cuts x rows table."""
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    order = np.argsort(-score, kind="stable")
+    ranked, pos = score[order], (y == 1)[order]
+    tp, fp = np.cumsum(w[order] * pos), np.cumsum(w[order] * ~pos)
+    last = np.r_[np.nonzero(ranked[1:] != ranked[:-1])[0], len(ranked) - 1]  # of each score
+    tp, fp = np.r_[0.0, tp[last]], np.r_[0.0, fp[last]]  # calling none, then more and more
+    return _every_cut(score)[::-1], tp, fp
+
+
+def goal_threshold(
+    y_true: np.ndarray,
+    score: np.ndarray,
+    goal: str,
+    level: float,
+    weights: np.ndarray | None = None,
+) -> tuple[float, dict[str, Any]]:
+    """The cut that meets a stated goal on these labels: ``goal`` "recall@precision" gives the
+    highest recall of class 1 among the cuts whose precision is at least ``level``;
+    "precision@recall" the highest precision among those whose recall is at least ``level``.
+    No cut meets it: the one with the best precision (the best recall), and ``reached`` False.
+
+    >>> y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    >>> round(goal_threshold(y, np.linspace(0.1, 0.8, 8), "recall@precision", 0.8)[0], 2)  # 4 of 5
+    0.35
+    """
+    if goal not in ("recall@precision", "precision@recall"):
+        raise ValueError(f"goal {goal!r}: recall@precision or precision@recall")
+    y, score = np.asarray(y_true).astype(int), np.asarray(score, dtype=float)
+    if len(y) == 0 or (y == 1).sum() == 0:
+        return 0.5, {"reached": False}
+    cuts, tp, fp = _sweep(y, score, weights)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), -1.0)  # nothing called: never meets
+    recall = tp / tp[-1]
+    held, best = (precision, recall) if goal == "recall@precision" else (recall, precision)
+    meets = held >= level - 1e-12
+    reached = bool(meets.any())
+    # the best of the goal's figure, ties to the better held one; none meets: the best held one
+    order = np.lexsort((held, best)) if reached else np.lexsort((best, held))
+    pick = next(i for i in order[::-1] if meets[i] or not reached)
+    return float(cuts[pick]), {"reached": reached}
+
+
+def cost_threshold(
+    y_true: np.ndarray,
+    score: np.ndarray,
+    cost_fp: float = 1.0,
+    cost_fn: float = 1.0,
+    weights: np.ndarray | None = None,
+) -> tuple[float, dict[str, Any]]:
+    """The cut with the lowest mean cost ``cost_fp * FP + cost_fn * FN`` on these labels (ties
+    to the one nearest the Bayes cut). For calibrated probabilities the Bayes cut
+    ``cost_fp / (cost_fp + cost_fn)`` is the expected optimum; it is returned beside it with
+    its cost on these rows.
+
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.random(20000); y = (rng.random(20000) < p).astype(int)
+    >>> cut, facts = cost_threshold(y, p, 1.0, 4.0)
+    >>> facts["bayes_cut"], abs(cut - 0.2) < 0.05
+    (0.2, True)
+    """
+    y, score = np.asarray(y_true).astype(int), np.asarray(score, dtype=float)
+    bayes = float(cost_fp / (cost_fp + cost_fn))
+    facts: dict[str, Any] = {"bayes_cut": bayes}
+    if len(y) == 0:
+        return bayes, facts
+    costs = (cost_fp, cost_fn)
+    facts["cost_at_bayes_cut"] = float(_costs_at_cuts(y, score, np.r_[bayes], costs, weights)[0])
+    cuts, tp, fp = _sweep(y, score, weights)
+    total = float(len(y) if weights is None else np.sum(weights))
+    cost = (cost_fp * fp + cost_fn * (tp[-1] - tp)) / total
+    lowest = cost.min()
+    near = np.where(cost <= lowest + 1e-12 * max(1.0, lowest), -np.abs(cuts - bayes), -np.inf)
+    return float(cuts[int(np.argmax(near))]), facts
+
+
+def prior_log_odds(prior: float, prevalence: float) -> float:
+    """How much Bayes' rule moves the log-odds of class 1 when its share goes from
+    ``prevalence`` (where the model learnt) to ``prior`` (where it is used):
+    ``log(P / (1 - P)) - log(p / (1 - p))``; 0 when they are equal.
+
+    >>> round(prior_log_odds(0.5, 0.2), 4)
+    1.3863
+    """
+    return float(np.log(prior / (1 - prior)) - np.log(prevalence / (1 - prevalence)))
+
+
+def shift_probabilities(proba: np.ndarray, shift: float) -> np.ndarray:
+    """Two-class probabilities with ``shift`` added to the log-odds of class 1
+    (:func:`prior_log_odds`): odds' = odds * (P / (1 - P)) / (p / (1 - p)). The ranking does
+    not change; a cut t becomes :func:`threshold_after_shift` (t, shift).
+
+    >>> shift_probabilities(np.array([[0.8, 0.2]]), prior_log_odds(0.5, 0.2)).round(3)
+    array([[0.5, 0.5]])
+    """
+    if shift == 0.0:
+        return proba
+    clipped = np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)
+    log_odds = np.log(clipped[:, 1]) - np.log(clipped[:, 0]) + shift
+    one = 1.0 / (1.0 + np.exp(-log_odds))
+    return np.c_[1.0 - one, one]
+
+
+def threshold_after_shift(threshold: float, shift: float) -> float:
+    """The cut on shifted probabilities that calls the same rows as ``threshold`` did."""
+    t = min(max(threshold, 1e-12), 1 - 1e-12)
+    return float(1 / (1 + np.exp(-(np.log(t / (1 - t)) + shift))))
+
+
+def prior_weights(y_true: np.ndarray, prior: float) -> np.ndarray:
+    """Row weights that give class 1 the share ``prior`` in these labels (importance weights
+    ``P / p`` for class 1 and ``(1 - P) / (1 - p)`` for class 0, ``p`` its share here): a
+    metric computed with them estimates the metric where the classes come in that share.
+
+    >>> prior_weights(np.array([0, 0, 0, 1]), 0.5).tolist()
+    [0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 2.0]
+    """
+    y = np.asarray(y_true)
+    known = y[y >= 0]  # -1: a class not seen in training, left out of every figure
+    share = float(np.mean(known == 1)) if len(known) else 0.0
+    if share in (0.0, 1.0):
+        return np.ones(len(y))
+    return np.where(y == 1, prior / share, (1 - prior) / (1 - share))
+
+
 def binary_operating_point(
-    y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5
+    y_true: np.ndarray,
+    score: np.ndarray,
+    threshold: float = 0.5,
+    weights: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Sensitivity (recall of class 1), specificity (recall of class 0), and the accuracy and
-    balanced accuracy of calling class 1 when ``score >= threshold``.
+    balanced accuracy of calling class 1 when ``score >= threshold`` (``weights`` weigh rows).
 
     >>> binary_operating_point(np.array([0, 1, 1]), np.array([0.2, 0.9, 0.4]))["sensitivity"]
     0.5
     """
     y_true = np.asarray(y_true)
+    w = np.ones(len(y_true)) if weights is None else np.asarray(weights, dtype=float)
     called = np.asarray(score) >= threshold
     positive, negative = y_true == 1, y_true == 0
-    sensitivity = float(called[positive].mean()) if positive.any() else float("nan")
-    specificity = float((~called[negative]).mean()) if negative.any() else float("nan")
+    nan = float("nan")
+    sensitivity = (
+        float(np.average(called[positive], weights=w[positive])) if positive.any() else nan
+    )
+    specificity = (
+        float(np.average(~called[negative], weights=w[negative])) if negative.any() else nan
+    )
     return {
         "threshold": float(threshold),
         "sensitivity": sensitivity,
         "specificity": specificity,
-        "accuracy": float(np.mean(called == positive)),
+        "accuracy": float(np.average(called == positive, weights=w)),
         "balanced_accuracy": float(np.nanmean([sensitivity, specificity])),
     }
 

@@ -16,7 +16,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from layerwise.core.operating_point import calibrate_chosen, threshold_metric
+from layerwise.core.operating_point import (
+    calibrate_chosen,
+    check_operating_options,
+    check_two_classes,
+    operating_point_sentence,
+    pick_operating_point,
+    settle_operating_point,
+)
 from layerwise.core.registry import Registry
 from layerwise.core.task import RUN_DEFAULTS, Run, Task
 from layerwise.errors import ConfigError, DataError, closest
@@ -30,8 +37,12 @@ HOLDOUT_DEFAULTS: dict[str, Any] = {
     "val_size": 0.15,
     "threshold": "auto",  # two classes: the cut that maximises the reported metric on validation
     # (macro-F1 where imbalanced, else accuracy), moved from 0.5 only when the gain holds on
-    # held-out rows; or the metric to serve (accuracy, macro-f1, balanced-accuracy), a
-    # probability, or None (argmax)
+    # held-out rows; or the metric to serve (accuracy, macro-f1, balanced-accuracy), a goal
+    # (recall@precision=0.9, precision@recall=0.95), cost (the lowest cost_fp x FP + cost_fn x
+    # FN), a probability, or None (argmax); see core/operating_point.py
+    "cost_fp": None,  # threshold=cost: the cost of a false positive [1]
+    "cost_fn": None,  # threshold=cost: the cost of a false negative [1]
+    "prior": None,  # two classes: the share of the second class where the model will be used
     "cheap_folds": 5,  # cheap candidates (n-gram models): k-fold CV over training + validation,
     # then refit on all of it; 0 or 1: one holdout and no refit, as for the deep ones
 }
@@ -65,6 +76,9 @@ class HoldoutTask(Task):
         self.threshold: float | None = None
         self.temperature = 1.0  # the chosen model's calibration (fit_temperature)
         self.calibration: dict[str, Any] = {}
+        self.prior: dict[str, float] | None = None  # {prior, training_prevalence, ...}
+        self.prior_shift = 0.0  # what the prior adds to the log-odds of the second class
+        self.operating_point: dict[str, Any] = {}  # the cut's target and evidence
         self.target: str | None = None
 
     def read(self, data: Any, target: str | None = None, labelled: bool = True) -> Any:
@@ -107,6 +121,8 @@ class HoldoutTask(Task):
         self.options = {**self.options, **options}
         started = time.perf_counter()
         (train, val, test), profile, plan = self.profile_and_plan(data, target)
+        check_two_classes(self)
+        self._train_labels = np.asarray(train.labels)
         run = open_run_folder(self, data)  # after the data checks: bad input leaves no folder
         weights = class_weights(train.labels, len(self.classes)) if plan.class_weights else None
         rows = self._bake_off(plan, (train, val, test), weights, run, started)
@@ -125,12 +141,15 @@ class HoldoutTask(Task):
         return plan
 
     def output_schema(self) -> dict[str, Any]:
-        return {
+        schema = {
             "type": "label",
             "classes": self.classes,
             "threshold": self.threshold,
             "fields": ["prediction"] + [f"probability_{c}" for c in self.classes],
         }
+        if self.prior is not None:  # the probabilities are those at this share of classes[1]
+            schema["prior"] = self.prior["prior"]
+        return schema
 
     def load_model(self, run: RunFolder, name: str, info: dict[str, Any]) -> Any:
         return self.CANDIDATES.get(name).load(run, info)
@@ -143,6 +162,8 @@ class HoldoutTask(Task):
         task.classes, task.chosen = stored["classes"], stored["chosen"]
         task.threshold, task.target = stored.get("threshold"), stored.get("target")
         task.temperature = float(stored.get("temperature", 1.0))  # runs before it: uncalibrated
+        if stored.get("prior") is not None:  # runs before it, or without one: no prior
+            task.restore_prior(run, stored)
         task.restore(stored)
         # models built from others (an ensemble's "members") load after them
         for name, info in sorted(stored["models"].items(), key=lambda kv: "members" in kv[1]):
@@ -150,13 +171,33 @@ class HoldoutTask(Task):
             task.models[name].threshold = info.get("threshold")
         return task
 
+    def restore_prior(self, run: RunFolder, stored: dict[str, Any]) -> None:
+        """The prior of a run that has one, checked: preprocess.json is read as untrusted."""
+        from layerwise.errors import RunFolderError
+        from layerwise.metrics import prior_log_odds
+
+        keys = ("prior", "training_prevalence", "model_prevalence")
+        try:
+            prior = {k: float(stored[k]) for k in keys}
+        except (KeyError, TypeError, ValueError):
+            prior = {}
+        if len(self.classes) != 2 or not prior or not all(0 < v < 1 for v in prior.values()):
+            raise RunFolderError(
+                f"preprocess.json in {run.path} has a prior that is not a share between 0 "
+                "and 1 for a two-class model.",
+                "The run folder was changed after training; train it again.",
+            )
+        self.prior = prior
+        self.prior_shift = prior_log_odds(prior["prior"], prior["model_prevalence"])
+
     def candidate_params(self, name: str) -> dict[str, Any]:
         """The user's parameters for candidate ``name``; subclasses add their defaults."""
         return dict(self.option("candidate_params").get(name, {}))
 
     def _check_options(self, options: dict[str, Any]) -> None:
         self.check_option_names(options)
-        threshold_metric(options.get("threshold", "auto"))  # a bad one fails before training
+        # a bad threshold, cost or prior fails before training
+        check_operating_options({**getattr(self, "options", {}), **options})
         for name in options.get("candidates") or []:
             if name not in self.CANDIDATES:
                 guess = closest(name, self.CANDIDATES.names())
@@ -292,9 +333,10 @@ class HoldoutTask(Task):
             row.update(final_fit_seconds=time.perf_counter() - t0, oof=(labels, oof, fold_of))
         else:
             labels, oof, fold_of = val.labels, val_proba, None
-        model.threshold = self._pick_threshold(labels, oof)
+        model.threshold, row["threshold_facts"] = pick_operating_point(self, labels, oof)
         validation = self.score(labels, oof, model.threshold)
         row["calibration_data"] = (labels, oof)  # the probabilities its temperature is fit on
+        row["threshold_data"] = (labels, oof)  # and its cut chosen on
         row.update(
             validation=validation[plan.metric],
             validation_metrics=validation,
@@ -343,49 +385,38 @@ class HoldoutTask(Task):
         ))  # fmt: skip
         return out
 
-    def _pick_threshold(self, labels: np.ndarray, proba: np.ndarray) -> float | None:
-        from layerwise.metrics import metric_threshold
-
-        setting = self.option("threshold")
-        if len(self.classes) != 2 or setting is None:
-            return None
-        metric = threshold_metric(setting)
-        if metric is not None:
-            # The cut serves the metric the user reads (macro-F1 where imbalanced, accuracy
-            # otherwise, or the one asked for), not sensitivity + specificity: Youden's J served
-            # a chest X-ray CNN at 0.145, four points of accuracy below 0.5. It moves only on
-            # evidence.
-            if metric == "auto":
-                metric = "macro_f1" if getattr(self, "_imbalanced", True) else "accuracy"
-            known = labels >= 0
-            seed = int(self.option("seed") or 0)
-            return metric_threshold(labels[known], proba[known, 1], metric, seed=seed)[0]
-        return float(setting)
-
     def _threshold_of(self, name: str) -> float | None:
         return getattr(self.models[name], "threshold", None)
 
     # ---- metrics, predict, evaluate -----------------------------------------------------
     def score(
-        self, labels: np.ndarray, proba: np.ndarray, threshold: float | None
+        self,
+        labels: np.ndarray,
+        proba: np.ndarray,
+        threshold: float | None,
+        weights: np.ndarray | None = None,
     ) -> dict[str, float]:
         """Accuracy, balanced accuracy, macro-F1, ROC-AUC, log loss; with two classes and a
-        threshold, the label-based ones at that threshold plus sensitivity and specificity."""
+        threshold, the label-based ones at that threshold plus sensitivity and specificity.
+        ``weights`` weigh the rows (a prior's, :func:`layerwise.metrics.prior_weights`)."""
         from sklearn.metrics import f1_score
 
         from layerwise.metrics import binary_operating_point, classification_metrics
 
         known = labels >= 0
         labels, proba = labels[known], proba[known]
+        weights = None if weights is None else np.asarray(weights)[known]
         if len(labels) == 0:
             return {}
-        result = classification_metrics(labels, proba)
+        result = classification_metrics(labels, proba, weights)
         if threshold is not None and proba.shape[1] == 2:
-            point = binary_operating_point(labels, proba[:, 1], threshold)
+            point = binary_operating_point(labels, proba[:, 1], threshold, weights)
             called = (proba[:, 1] >= threshold).astype(int)
             result.update(point)
             result["macro_f1"] = float(
-                f1_score(labels, called, average="macro", labels=np.unique(labels))
+                f1_score(
+                    labels, called, average="macro", labels=np.unique(labels), sample_weight=weights
+                )
             )
         return result
 
@@ -398,9 +429,14 @@ class HoldoutTask(Task):
 
     def predict_proba(self, inputs: Any) -> np.ndarray:
         self._require_fitted()
-        from layerwise.metrics import apply_temperature
+        return self.served(self.models[self.chosen].predict(inputs))
 
-        return apply_temperature(self.models[self.chosen].predict(inputs), self.temperature)
+    def served(self, proba: np.ndarray) -> np.ndarray:
+        """The chosen model's own probabilities as the run serves them: calibrated (its
+        temperature), then moved to the prior where one was given."""
+        from layerwise.metrics import apply_temperature, shift_probabilities
+
+        return shift_probabilities(apply_temperature(proba, self.temperature), self.prior_shift)
 
     def labels_of(self, proba: np.ndarray) -> list[str]:
         if self.threshold is not None and proba.shape[1] == 2:
@@ -440,6 +476,11 @@ class HoldoutTask(Task):
         unknown = int((examples.labels < 0).sum())
         if unknown:
             notes.append(f"{unknown} {self.unit} have classes not seen in training; left out.")
+        if self.prior is not None:
+            notes.append(
+                f"probabilities adjusted to a prior of {self.prior['prior']:g} for "
+                f"'{self.classes[1]}'; the rows are scored as they are, unweighted"
+            )
         metrics: dict[str, Any] = self.score(
             examples.labels, self.predict_proba(self.inputs_of(examples)), self.threshold
         )
@@ -463,8 +504,12 @@ class HoldoutTask(Task):
                 row["cross_validated"] = "oof" in row or bool(row.get("cross_validated"))
         self.chosen, reason = selection.choose(rows, plan, complexity)
         self.threshold = getattr(self.models[self.chosen], "threshold", None)
-        calibrate_chosen(self, next(r for r in rows if r["candidate"] == self.chosen), test)
+        chosen_row = next(r for r in rows if r["candidate"] == self.chosen)
+        calibrate_chosen(self, chosen_row, test)
+        settle_operating_point(self, chosen_row, test, self._train_labels)
         self.say(f"[bold green]chosen[/bold green] {reason}")
+        if operating_point_sentence(self):
+            self.say(f"[cyan]threshold[/cyan] {operating_point_sentence(self)}")
         return write_holdout_run(
             self,
             run,

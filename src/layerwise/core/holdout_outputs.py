@@ -63,17 +63,33 @@ def _metrics(task: Any, plan: Any, rows: list[dict], seconds: float, profile: An
 
     families = {r["candidate"]: task.CANDIDATES.get(r["candidate"]).family for r in rows}
     chosen_row = next(r for r in rows if r["candidate"] == task.chosen)
+    unshifted = chosen_row.get("test_calibrated", chosen_row["test"])
+    prior: dict[str, Any] = {}
+    if task.prior is not None:
+        prior = {
+            "prior": {
+                **task.prior,
+                "test": "test figures are under the prior: probabilities adjusted to it and the "
+                "test rows weighted to its share of the second class (P/p for it, (1-P)/(1-p) "
+                "for the other, p its share in the test split, which has about the training "
+                "prevalence); test_without_prior: the probabilities without the prior and the "
+                "cut chosen without it, on the test split as it is",
+            },
+            "test_without_prior": unshifted,
+        }
     return bakeoff_metrics(
         task.name,
         metric=plan.metric,
         greater_is_better=True,
         protocol=plan.protocol,
         chosen=task.chosen,
-        test=chosen_row.get("test_calibrated", chosen_row["test"]),
+        test=chosen_row.get("test_prior", unshifted),
         candidates=candidate_entries(rows, entry_of, families),
         **{f"skipped_{task.unit}": len(getattr(profile, "skipped", []))},
         total_seconds=seconds,
         **({"calibration": task.calibration} if task.calibration else {}),
+        **({"threshold": task.operating_point} if task.operating_point else {}),
+        **prior,
         **task.extra_metrics(),
     )
 
@@ -92,20 +108,15 @@ def _test_predictions(task: Any, test: Any, proba: np.ndarray) -> pd.DataFrame:
 
 
 def _served_metric(task: Any) -> str | None:
-    """The metric the run's two-class cut was chosen for, as ``HoldoutTask._pick_threshold``
-    resolves the ``threshold`` option; None for a fixed cut, no cut, or an unreadable option."""
-    from layerwise.core.operating_point import threshold_metric
-    from layerwise.errors import ConfigError
+    """The metric the run's two-class cut was chosen for (the target in its operating point,
+    as ``core/operating_point.py`` resolved the ``threshold`` option); None for a fixed cut, no
+    cut, or a goal or cost (no metric curve of theirs is drawn)."""
+    from layerwise.metrics import THRESHOLD_METRICS
 
     if task.threshold is None:
         return None
-    try:
-        metric = threshold_metric(task.option("threshold"))
-    except ConfigError:
-        return None
-    if metric == "auto":
-        metric = "macro_f1" if getattr(task, "_imbalanced", True) else "accuracy"
-    return metric
+    target = (getattr(task, "operating_point", None) or {}).get("target")
+    return target if target in THRESHOLD_METRICS else None
 
 
 def _validation_scores(task: Any, row: dict) -> tuple[np.ndarray, np.ndarray, str] | None:
@@ -120,7 +131,9 @@ def _validation_scores(task: Any, row: dict) -> tuple[np.ndarray, np.ndarray, st
         labels, proba, source = task._val_labels, row["val_proba"], "validation"
     else:
         return None
-    return labels, apply_temperature(proba, task.temperature)[:, 1], source
+    served = getattr(task, "served", None)  # temperature and prior, as predict_proba
+    proba = served(proba) if served else apply_temperature(proba, task.temperature)
+    return labels, proba[:, 1], source
 
 
 def write_probability_files(task: Any, run: RunFolder, test: Any, row: dict) -> None:
@@ -130,6 +143,7 @@ def write_probability_files(task: Any, run: RunFolder, test: Any, row: dict) -> 
 
     calibrated = "test_proba_calibrated" in row
     proba = row["test_proba_calibrated"] if calibrated else row["test_proba"]
+    proba = row.get("test_proba_prior", proba)  # with a prior: what a user is served
     write_reliability(
         run,
         test.labels,
@@ -163,10 +177,14 @@ def write_holdout_run(
 ) -> Run:
     """Write every file of the run folder, the manifest last, and return the Run."""
     from layerwise.core.advisor import decision_markdown
+    from layerwise.core.operating_point import operating_point_sentence
 
     infos = save_models(task, run, rows)  # first: decision.md shows the model sizes
     families = {n: task.CANDIDATES.get(n).family for n in task.CANDIDATES.names()}
     decision = decision_markdown(profile, plan, rows, task.chosen, reason, families)
+    sentence = operating_point_sentence(task)
+    if sentence:
+        decision = decision.rstrip("\n") + f"\n\n## Decision threshold\n\n{sentence}\n"
     metrics = _metrics(task, plan, rows, seconds, profile)
     run.write_json("profile.json", profile.to_dict())
     history = None
@@ -176,6 +194,7 @@ def write_holdout_run(
         history = (chosen if chosen.history is not None else deep[0]).history
     chosen_row = next(r for r in rows if r["candidate"] == task.chosen)
     proba = chosen_row.get("test_proba_calibrated", chosen_row["test_proba"])
+    proba = chosen_row.get("test_proba_prior", proba)
     frame = _test_predictions(task, test, proba)
     run.write_with(names.PREDICTIONS, lambda p: frame.to_csv(p, index=False))
     write_probability_files(task, run, test, chosen_row)
@@ -185,6 +204,7 @@ def write_holdout_run(
         "target": task.target,
         "threshold": task.threshold,
         "temperature": task.temperature,
+        **(task.prior or {}),  # prior, training_prevalence, model_prevalence
         "chosen": task.chosen,
         **task.preprocess_json(),
         "models": infos,
@@ -195,7 +215,15 @@ def write_holdout_run(
         row.pop("test_proba", None)
         row.pop("val_proba", None)
         row.pop("oof", None)
-        for key in ("calibration_data", "test_proba_calibrated", "test_calibrated"):
+        for key in (
+            "calibration_data",
+            "test_proba_calibrated",
+            "test_calibrated",
+            "threshold_data",
+            "threshold_facts",
+            "test_proba_prior",
+            "test_prior",
+        ):
             row.pop(key, None)
     return Run(
         path=run.path,

@@ -29,7 +29,8 @@ from layerwise.runs.folder import RunFolder
 
 DEFAULTS: dict[str, Any] = {
     **{k: v for k, v in HOLDOUT_DEFAULTS.items() if k not in ("test_data", "val_size",
-                                                               "threshold", "cheap_folds")},
+                                                               "threshold", "cheap_folds",
+                                                               "prior")},
     "alert_budget": None,
     "target_precision": None,
     "target_recall": None,

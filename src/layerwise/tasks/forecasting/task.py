@@ -53,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
     **{
         k: v
         for k, v in HOLDOUT_DEFAULTS.items()
-        if k not in ("threshold", "cheap_folds", "test_data")
+        if k not in ("threshold", "cost_fp", "cost_fn", "prior", "cheap_folds", "test_data")
     },
     "test_size": 0.2,
     "val_size": 0.2,

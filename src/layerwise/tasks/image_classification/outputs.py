@@ -78,9 +78,16 @@ def onnx_parts(task: Any) -> tuple[Any, tuple, list[str], list[str]]:
             "train with --candidates cnn to export a CNN.",
         )
 
-    class Tempered(torch.nn.Module):  # the run's calibration, inside the graph
+    class Tempered(torch.nn.Module):  # the run's calibration and prior, inside the graph
+        def __init__(self) -> None:
+            super().__init__()
+            offset = torch.zeros(len(task.classes))
+            if task.prior_shift:  # two classes: Bayes' rule moves the second one's log-odds
+                offset[1] = float(task.prior_shift)
+            self.register_buffer("offset", offset)
+
         def forward(self, logits: torch.Tensor) -> torch.Tensor:
-            return logits / float(task.temperature)
+            return logits / float(task.temperature) + self.offset
 
     wrapped = torch.nn.Sequential(
         task.models["cnn"].model.eval(), Tempered(), torch.nn.Softmax(dim=1)
@@ -110,6 +117,12 @@ def onnx_description(task: Any) -> tuple[list[dict], dict, str]:
         "meaning": "class probabilities, columns in 'classes' order (without test-time "
         f"augmentation; calibrated: logits / {task.temperature:g} before the softmax)",
     }
+    if task.prior is not None:
+        output["prior"] = task.prior["prior"]
+        output["meaning"] += (
+            f"; adjusted to a prior of {task.prior['prior']:g} for '{task.classes[1]}': "
+            f"{task.prior_shift:+.6g} added to its logit"
+        )
     if task.threshold is not None:
         output["threshold"] = task.threshold
         output["meaning"] += f"; call '{task.classes[1]}' when its probability >= threshold"

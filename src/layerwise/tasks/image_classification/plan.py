@@ -98,8 +98,8 @@ def plan_images(profile: ImageProfile, protocol: str, flip: bool) -> Plan:
             "binary-threshold",
             binary,
             "two classes: the decision threshold maximises macro-F1 (imbalanced) or accuracy on "
-            "validation, moved from 0.5 only when the gain holds on held-out rows; "
-            "sensitivity and specificity are reported at it.",
+            "validation, moved from 0.5 only when the gain holds on held-out rows, unless "
+            "--threshold names another target; sensitivity and specificity are reported at it.",
         ),
     ]
     metric = "balanced_accuracy" if imbalanced else "accuracy"

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from layerwise.core.operating_point import pick_operating_point
 from layerwise.runs.folder import RunFolder
 
 
@@ -81,7 +82,7 @@ def _row(
         val_proba = np.mean([r["oof"][1] for r in chosen], axis=0)
     else:
         labels, fold_of, val_proba = val.labels, None, holdout
-    model.threshold = task._pick_threshold(labels, val_proba)
+    model.threshold, facts = pick_operating_point(task, labels, val_proba)
     validation = task.score(labels, val_proba, model.threshold)
     spread = task._fold_std(labels, val_proba, fold_of, model.threshold, plan.metric)
     t0 = time.perf_counter()
@@ -99,6 +100,8 @@ def _row(
         "validation_std": spread,
         "validation_metrics": validation,
         "val_proba": holdout,
+        "threshold_facts": facts,
+        "threshold_data": (labels, val_proba),
         "cross_validated": crossed,
         "fit_seconds": seconds,
         "final_fit_seconds": sum(r["final_fit_seconds"] for r in rows if r["candidate"] in members),

@@ -79,8 +79,8 @@ def plan_texts(profile: TextProfile, protocol: str) -> Plan:
             "binary-threshold",
             len(profile.classes) == 2,
             "two classes: the decision threshold maximises macro-F1 (imbalanced) or accuracy on "
-            "validation, moved from 0.5 only when the gain holds on held-out rows; "
-            "sensitivity and specificity are reported at it.",
+            "validation, moved from 0.5 only when the gain holds on held-out rows, unless "
+            "--threshold names another target; sensitivity and specificity are reported at it.",
         ),
     ]
     return Plan(
