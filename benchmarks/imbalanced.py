@@ -8,9 +8,12 @@ Sets:
   image model against logistic regression on the standardised pixels at 0.5; also with
   ``--prior 0.625``, the test prevalence given as the expected share, to show the prior's effect.
 
-For each: accuracy and macro-F1 of the served model at its threshold and at 0.5, the fold-to-fold
-(or bootstrap) spread of its validation score, and the baseline's. The targets: at its cut the
-served model is never below itself at 0.5 by more than that spread, and never below the baseline.
+For each: accuracy and macro-F1 of the served model at its cut and at 0.5, the spread the cut had
+to beat (the bootstrap standard deviation of its validation gain; without a moved cut, the
+fold-to-fold spread), and the baseline's. The checks, on the metric the cut serves (macro-F1
+where the classes are imbalanced, else accuracy): at its cut the served model is not below
+itself at 0.5 by more than that spread, and not below the baseline at 0.5. A cut chosen for
+macro-F1 trades accuracy for it by design; ``--threshold accuracy`` is run beside it.
 
     python benchmarks/imbalanced.py [--quick]
 """
@@ -55,13 +58,20 @@ def _row(name: str, metrics: dict, baseline: dict, baseline_name: str, seconds: 
     entry = metrics["candidates"][chosen]
     at_cut = metrics["test"]
     at_half = entry.get("test_at_0.5", at_cut)  # the same as at the cut when it did not move
-    spread = float(entry.get("validation_std") or 0.0)
-    threshold = metrics.get("threshold")
-    cut = threshold.get("value") if isinstance(threshold, dict) else threshold
-    ok_self = all(at_cut[m] >= at_half[m] - spread - 1e-9 for m in ("accuracy", "macro_f1"))
-    ok_base = all(at_cut[m] >= baseline[m] - 1e-9 for m in ("accuracy", "macro_f1"))
-    return [name, chosen, fmt(cut, 3), fmt(at_cut["accuracy"], 4), fmt(at_cut["macro_f1"], 4),
-            fmt(at_half["accuracy"], 4), fmt(at_half["macro_f1"], 4), fmt(spread, 4),
+    point = metrics.get("threshold") or {}
+    target = point.get("target") or "most probable class"
+    served = target if target in ("accuracy", "macro_f1", "balanced_accuracy") else "accuracy"
+    # the spread the cut had to beat: its validation gain's (bootstrap) standard deviation;
+    # without a moved cut, the chosen model's fold-to-fold spread of the metric
+    spread = point.get("gain_std")
+    if spread is None:
+        spread = (entry.get("validation") or {}).get(f"{served}_std", 0.0)
+    spread = float(spread or 0.0)
+    ok_self = at_cut[served] >= at_half[served] - spread - 1e-9
+    ok_base = at_cut[served] >= baseline.get(served, at_cut[served]) - 1e-9
+    return [name, chosen, target, fmt(point.get("value", 0.5), 3), fmt(at_cut["accuracy"], 4),
+            fmt(at_cut["macro_f1"], 4), fmt(at_half["accuracy"], 4), fmt(at_half["macro_f1"], 4),
+            fmt(spread, 4),
             f"{baseline_name}: {fmt(baseline['accuracy'], 4)} / {fmt(baseline['macro_f1'], 4)}",
             "yes" if ok_self else "**no**", "yes" if ok_base else "**no**",
             f"{seconds:.0f}"]  # fmt: skip
@@ -95,11 +105,16 @@ def texts(quick: bool) -> list[list]:
     called = plain.predict(vectoriser.transform([data.texts[i] for i in test]))
     baseline = _scores(data.labels[test], called)
     limit = 90.0 if quick else 300.0
-    metrics, seconds = _fit(data.subset(train), "text-classification",
-                            test_data=data.subset(test), time_limit=limit)  # fmt: skip
     share = float(np.mean(data.labels == negative))
     name = f"rt-polarity, 85% of negatives dropped ({len(data):,} sentences, {share:.0%} negative)"
-    return [_row(name, metrics, baseline, "TF-IDF + LR", seconds)]
+    rows = []
+    for threshold in ("auto", "accuracy"):
+        metrics, seconds = _fit(data.subset(train), "text-classification",
+                                test_data=data.subset(test), time_limit=limit,
+                                threshold=threshold)  # fmt: skip
+        label = name + ("" if threshold == "auto" else f", --threshold {threshold}")
+        rows.append(_row(label, metrics, baseline, "TF-IDF + LR", seconds))
+    return rows
 
 
 def images(quick: bool) -> list[list]:
@@ -131,9 +146,10 @@ def images(quick: bool) -> list[list]:
     return rows
 
 
-HEAD = ["data", "served", "cut", "accuracy at cut", "macro-F1 at cut", "accuracy at 0.5",
+HEAD = ["data", "served", "the cut serves", "cut", "accuracy at cut", "macro-F1 at cut", "accuracy at 0.5",
         "macro-F1 at 0.5", "validation spread", "baseline at 0.5 (acc / macro-F1)",
-        "not below itself at 0.5 - spread", "not below baseline", "run s"]  # fmt: skip
+        "served metric: not below itself at 0.5 - spread", "served metric: not below baseline",
+        "run s"]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

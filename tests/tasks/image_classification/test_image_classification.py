@@ -20,7 +20,10 @@ PIXELS = {"candidates": ["pixel-logistic"], "verbose": False}
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    """One real training on sklearn digits, shared by the tests that read its run folder."""
+    """One real training on sklearn digits, shared by the tests that read its run folder.
+
+    A quarter of the training images validate: on the default 15% (216 images) the CNN's lead
+    over the pixel model was 3 images, one standard error, and the simpler model was served."""
     out = tmp_path_factory.mktemp("digits-runs")
     images = digits()
     return layerwise.fit(
@@ -29,6 +32,7 @@ def digits_run(tmp_path_factory):
         output_dir=str(out),
         verbose=False,
         candidate_params={"cnn": {"epochs": 12}},
+        val_size=0.25,
     )
 
 
