@@ -101,3 +101,22 @@ def test_forecast_blocks_are_consecutive_and_balanced():
     for b in range(5):
         steps = position[labels == b]
         assert steps.max() - steps.min() < 11  # one stretch of time, from both series
+
+
+def test_a_holdout_cut_is_scored_on_parts_it_was_not_chosen_on():
+    from layerwise.tasks.text_classification.task import TextClassification
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(300) < 0.85).astype(int)
+    proba1 = rng.random(300)  # pure noise: any cut's gain on these rows is luck
+    proba = np.column_stack([1 - proba1, proba1])
+    task = TextClassification(threshold="recall@precision=0.9")
+    task.classes = ["neg", "pos"]
+    calls = task._cross_fitted_calls(labels, proba)
+    from layerwise.core.operating_point import pick_operating_point
+
+    cut, _ = pick_operating_point(task, labels, proba)
+    in_sample = ((proba1 >= cut).astype(int) == labels).mean()
+    crossed = (calls == labels).mean()
+    assert calls.shape == labels.shape and set(np.unique(calls)) <= {0, 1}
+    assert crossed <= in_sample + 0.02  # no better than the flattering in-sample figure

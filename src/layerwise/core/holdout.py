@@ -379,11 +379,29 @@ class HoldoutTask(Task):
             out.append(selection.examples(credit, "out-of-fold examples"))
         labels = self._val_labels
         known = labels >= 0
-        proba = row["val_proba"][known]
-        out.append(selection.examples(
-            selection.credit(labels[known], called(proba), plan.metric, n_classes)
-        ))  # fmt: skip
+        labels, proba = labels[known], row["val_proba"][known]
+        calls = called(proba)
+        if "oof" not in row and (row.get("threshold_facts") or {}).get("moved"):
+            calls = self._cross_fitted_calls(labels, proba)
+        credit = selection.credit(labels, calls, plan.metric, n_classes)
+        out.append(selection.examples(credit))
         return out
+
+    def _cross_fitted_calls(self, labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
+        """Two-class calls on the holdout, each part's cut chosen on the other parts: a cut
+        chosen on the very examples it is scored on flatters the candidate (an ensemble led
+        TF-IDF by 0.11 macro-F1 on a 270-text holdout at its own cut, and lost on test)."""
+        from sklearn.model_selection import StratifiedKFold
+
+        calls = proba.argmax(axis=1)
+        if np.bincount(labels, minlength=2).min() < 5:
+            return calls
+        parts = StratifiedKFold(5, shuffle=True, random_state=int(self.option("seed") or 0))
+        for fit_rows, call_rows in parts.split(labels, labels):
+            cut, _ = pick_operating_point(self, labels[fit_rows], proba[fit_rows])
+            cut = 0.5 if cut is None else cut
+            calls[call_rows] = (proba[call_rows, 1] >= cut).astype(int)
+        return calls
 
     def _threshold_of(self, name: str) -> float | None:
         return getattr(self.models[name], "threshold", None)

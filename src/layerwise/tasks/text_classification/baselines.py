@@ -150,7 +150,7 @@ class _LinearText(Candidate):
         how = f"by {self.folds}-fold cross-validation over" if getattr(self, "folds", 0) else "on"
         self.notes = [
             f"{self.name}: C={self.C:g} chosen {how} the training and validation texts, then "
-            f"refit on all {len(both):,} of them; its test figures are those of the refit model."
+            f"refit on all {len(both.labels):,} of them; its test figures are those of the refit model."
         ]
 
     def _fixed_params(self) -> dict[str, Any]:
