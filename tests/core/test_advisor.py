@@ -120,6 +120,41 @@ def test_bake_off_skips_candidates_after_the_time_limit():
     assert all("skipped" in row for row in rows[1:])
 
 
+def test_bake_off_skips_a_candidate_its_first_fold_projects_past_the_time_left(monkeypatch):
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(advisor, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    cost = {"linear": 1.0, "lightgbm": 2.0, "mlp": 10.0}  # seconds per fold
+    ran: list[str] = []
+
+    def fit_and_score(name, tr, va):
+        ran.append(name)
+        clock.now += cost[name]
+        return 0.5
+
+    plan = advisor.plan(_profile(), time_limit=40.0)
+    folds = [(np.arange(8), np.arange(8, 10))] * 5
+    rows = advisor.bake_off(
+        plan, fit_and_score, folds, 40.0, run_order=["linear", "lightgbm", "mlp"]
+    )
+    assert [r["candidate"] for r in rows] == plan.candidates  # the plan's order
+    by_name = {r["candidate"]: r for r in rows}
+    assert ran[:5] == ["linear"] * 5  # the cheapest first
+    assert "validation" in by_name["linear"] and "validation" in by_name["lightgbm"]
+    # at 15 s, with 1.25 + 2.5 s of final fits reserved: 40 - 15 - 3.75 = 21.25 s left
+    assert by_name["mlp"]["skipped"] == (
+        "its 5 folds and final fit would take ~62 s (10 s for the first fold), 21 s were left"
+    )
+    assert ran.count("mlp") == 1  # measured once, not abandoned midway
+
+
+def test_projection_counts_the_other_folds_and_the_final_fit():
+    folds = [(np.arange(80), np.arange(80, 100))] * 5
+    assert advisor.projected_seconds(1.0, folds) == pytest.approx(4 + 1.25)
+    holdout = [(np.arange(80), np.arange(80, 100))]
+    assert advisor.time_skip_reason(4.0, holdout, 6.0).startswith("its validation fit")
+    assert advisor.time_skip_reason(4.0, holdout, 9.0) is None
+
+
 def test_nothing_scored_is_an_error():
     plan = advisor.plan(_profile())
     with pytest.raises(ValueError):

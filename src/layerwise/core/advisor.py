@@ -133,8 +133,9 @@ def plan(
         Rule(
             "time limit",
             time_limit is not None,
-            f"Time limit {time_limit}s: candidates run in order; one that cannot finish its validation folds "
-            "within the limit is skipped, and the deep model's training is capped by the time left.",
+            f"Time limit {time_limit}s: candidates run cheapest first; one whose first fold shows that its "
+            "folds and final fit cannot finish in the time left is skipped (the projection is recorded), "
+            "and the deep model's training is capped by the time left.",
         ),
     ]
     names = list(candidates) if candidates else ["lightgbm", "linear", "mlp"]
@@ -145,8 +146,9 @@ def plan(
         Rule(
             "ensemble",
             ensemble,
-            "The mean of the candidates' predictions competes as well, scored on the same out-of-fold "
-            "predictions (no extra training); as the most complex model it must win by more than the tolerance.",
+            "A greedy weighted mean of the candidates' predictions competes as well, its weights fitted on "
+            "their out-of-fold predictions and scored on folds its weights did not see (no extra training); "
+            "as the most complex model it must win by more than the tolerance.",
         )
     )
     if wide:
@@ -205,45 +207,124 @@ def splits(
     return list(splitter.split(index, y if stratify else None))
 
 
+def projected_seconds(first_fold: float, folds: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """What a candidate still needs after its first fold took ``first_fold`` seconds: its other
+    folds, and its final fit on all the rows (longer by the rows it adds).
+
+    >>> folds = [(np.arange(8), np.arange(8, 10))] * 5
+    >>> projected_seconds(2.0, folds)
+    10.5
+    """
+    train, val = folds[0]
+    final_fit = first_fold * (len(train) + len(val)) / max(len(train), 1)
+    return first_fold * (len(folds) - 1) + final_fit
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+
+
+def time_skip_reason(
+    first_fold: float, folds: list[tuple[np.ndarray, np.ndarray]], left: float
+) -> str | None:
+    """Why a candidate whose first fold took ``first_fold`` seconds is skipped when ``left``
+    seconds were left as it started (None when its folds and final fit fit in them).
+
+    >>> folds = [(np.arange(8), np.arange(8, 10))] * 5
+    >>> time_skip_reason(16.0, folds, 30.0)
+    'its 5 folds and final fit would take ~100 s (16 s for the first fold), 30 s were left'
+    >>> time_skip_reason(1.0, folds, 30.0) is None
+    True
+    """
+    needed = first_fold + projected_seconds(first_fold, folds)
+    if needed <= left:
+        return None
+    what = f"its {len(folds)} folds" if len(folds) > 1 else "its validation fit"
+    return (
+        f"{what} and final fit would take ~{_seconds(needed)} "
+        f"({_seconds(first_fold)} for the first fold), {_seconds(max(left, 0.0))} were left"
+    )
+
+
 def bake_off(
     plan: Plan,
     fit_and_score: Callable[[str, np.ndarray, np.ndarray], float],
     folds: list[tuple[np.ndarray, np.ndarray]],
     time_limit: float | None = None,
     on_progress: Callable[[str], None] | None = None,
+    *,
+    deadline: float | None = None,
+    run_order: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Score every candidate on the same folds. Past the time limit, a candidate still to run, or
-    one that cannot finish its folds, is skipped; the first always runs, so there is a model to serve."""
-    deadline = None if time_limit is None else time.perf_counter() + time_limit
-    rows: list[dict[str, Any]] = []
-    for name in plan.candidates:
-        scores, seconds = [], []
-        for train_idx, val_idx in folds:
-            if rows and deadline is not None and time.perf_counter() > deadline:
-                break
-            t0 = time.perf_counter()
-            scores.append(fit_and_score(name, train_idx, val_idx))
-            seconds.append(time.perf_counter() - t0)
-        if len(scores) < len(folds):
-            done = f" after {len(scores)} of {len(folds)} folds" if scores else ""
-            rows.append(
-                {"candidate": name, "skipped": f"time limit of {time_limit:g}s reached{done}"}
-            )
-            continue
-        rows.append(
-            {
-                "candidate": name,
-                "validation": float(np.mean(scores)),
-                "validation_std": float(np.std(scores)),
-                "fit_seconds": float(np.mean(seconds)),
-                "evidence": selection.folds(scores) if len(folds) > 1 else None,
-            }
-        )
-        if on_progress:
+    """Score every candidate on the same folds; the rows come back in the plan's order.
+
+    With a time limit (``deadline``, a ``time.perf_counter()`` instant, or ``time_limit``
+    seconds from now) candidates run in ``run_order`` (cheapest first, so a short limit still
+    serves a model; the plan's order by default). Each one's first fold is timed: a candidate
+    whose other folds and final fit (:func:`projected_seconds`) would not finish in the time
+    left, after the final fits of those already measured, is skipped with the projection as
+    its reason instead of being abandoned midway. A candidate still to start after the limit
+    is skipped, and one that overruns its projection stops between folds. The first to run
+    always runs, so there is a model to serve."""
+    if deadline is None and time_limit is not None:
+        deadline = time.perf_counter() + time_limit
+    limit = f"time limit of {time_limit:g}s" if time_limit is not None else "time limit"
+    order = [n for n in (run_order or []) if n in plan.candidates]
+    order += [n for n in plan.candidates if n not in order]
+    by_name: dict[str, dict[str, Any]] = {}
+    reserved = 0.0  # the final fits of the candidates measured so far
+    for name in order:
+        first = not any("validation" in r for r in by_name.values())
+        row, final_fit = _measure(name, fit_and_score, folds, deadline, reserved, first)
+        if "skipped" in row and row["skipped"].startswith("time limit"):
+            row["skipped"] = row["skipped"].replace("time limit", limit, 1)
+        by_name[name] = row
+        reserved += final_fit
+        if on_progress and "validation" in row:
             on_progress(
-                f"{name}: validation {plan.metric} {np.mean(scores):.4f} ± {np.std(scores):.4f}"
+                f"{name}: validation {plan.metric} {row['validation']:.4f} ± {row['validation_std']:.4f}"
             )
-    return rows
+        elif on_progress:
+            on_progress(f"{name}: skipped: {row['skipped']}")
+    return [by_name[n] for n in plan.candidates]
+
+
+def _measure(
+    name: str,
+    fit_and_score: Callable[[str, np.ndarray, np.ndarray], float],
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    deadline: float | None,
+    reserved: float,
+    first: bool,
+) -> tuple[dict[str, Any], float]:
+    """One candidate's bake-off row, and the seconds its final fit is projected to take."""
+    scores: list[float] = []
+    seconds: list[float] = []
+    if deadline is not None and not first and time.perf_counter() > deadline - reserved:
+        return {"candidate": name, "skipped": "time limit reached before it started"}, 0.0
+    started = time.perf_counter()
+    for i, (train_idx, val_idx) in enumerate(folds):
+        t0 = time.perf_counter()
+        scores.append(fit_and_score(name, train_idx, val_idx))
+        seconds.append(time.perf_counter() - t0)
+        if deadline is None or first:
+            continue
+        if i == 0:  # seconds left when it started, after the final fits of those before it
+            reason = time_skip_reason(seconds[0], folds, deadline - reserved - started)
+            if reason is not None:
+                return {"candidate": name, "skipped": reason}, 0.0
+        elif i < len(folds) - 1 and time.perf_counter() > deadline - reserved:
+            done = f" after {i + 1} of {len(folds)} folds"
+            return {"candidate": name, "skipped": f"time limit reached{done}"}, 0.0
+    final_fit = projected_seconds(seconds[0], folds) - seconds[0] * (len(folds) - 1)
+    row = {
+        "candidate": name,
+        "validation": float(np.mean(scores)),
+        "validation_std": float(np.std(scores)),
+        "fit_seconds": float(np.mean(seconds)),
+        "evidence": selection.folds(scores) if len(folds) > 1 else None,
+    }
+    return row, final_fit
 
 
 def _size(n_bytes: float | None) -> str:
@@ -331,6 +412,9 @@ def decision_markdown(
         "",
         *markdown_table(head, cells),
     ]
+    details = [f"- **{r['candidate']}**: {r['detail']}" for r in rows if r.get("detail")]
+    if details:
+        bakeoff += ["", *details]
     versus = None
     deep = [r for r in rows if families.get(r["candidate"]) == "deep" and "validation" in r]
     classical = [

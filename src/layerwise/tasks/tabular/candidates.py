@@ -15,5 +15,7 @@ CANDIDATES.register(
     "yaml", "layerwise.tasks.tabular.yaml_model:YAMLModelCandidate", "your YAML network"
 )
 CANDIDATES.register(
-    "ensemble", "layerwise.tasks.tabular.ensemble:EnsembleCandidate", "mean of the others"
+    "ensemble",
+    "layerwise.tasks.tabular.ensemble:EnsembleCandidate",
+    "greedy weighted mean of the others",
 )

@@ -27,6 +27,7 @@ def _metrics(task: Any, plan: Any, rows: list[dict], chosen: str, seconds: float
             "cv_fit_seconds": row["fit_seconds"],
             "predict_ms_per_row": row.get("predict_us_per_row", 0.0) / 1000.0,
             "size_bytes": row.get("size_bytes"),
+            **({"weights": row["weights"], "detail": row["detail"]} if "weights" in row else {}),
         }
 
     families = {r["candidate"]: CANDIDATES.get(r["candidate"]).family for r in rows}

@@ -22,7 +22,12 @@ from layerwise.errors import ConfigError, DataError, closest, missing_column, no
 from layerwise.metrics import classification_metrics, regression_metrics
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.tabular.candidates import CANDIDATES
-from layerwise.tasks.tabular.ensemble import EnsembleCandidate, ensemble_row
+from layerwise.tasks.tabular.ensemble import (
+    EnsembleCandidate,
+    describe,
+    ensemble_row,
+    smooth_loss,
+)
 
 DEFAULTS: dict[str, Any] = {
     **RUN_DEFAULTS,
@@ -191,12 +196,25 @@ class TabularTask(Task):
             oof.setdefault(name, np.zeros((len(y), *output.shape[1:])))[va] = output
             return score(va, output)
 
-        rows = advisor.bake_off(plan, fit_and_score, folds, self.option("time_limit"), self.say)
-        row = ensemble_row(rows, oof, folds, score) if plan.ensemble else None
+        cheapest_first = sorted(plan.candidates, key=lambda n: CANDIDATES.get(n).complexity)
+        rows = advisor.bake_off(
+            plan,
+            fit_and_score,
+            folds,
+            self.option("time_limit"),
+            self.say,
+            deadline=self._deadline,
+            run_order=cheapest_first,
+        )
+        loss = smooth_loss(y, self.kind == "classification", weights)
+        row = ensemble_row(rows, oof, folds, score, loss) if plan.ensemble else None
         if row is not None:
             rows.append(row)
             self.say(
-                f"ensemble of {', '.join(row['members'])}: validation {plan.metric} {row['validation']:.4f}"
+                f"ensemble: skipped: {row['skipped']}"
+                if "skipped" in row
+                else f"ensemble {describe(row['weights'])}: validation {plan.metric} "
+                f"{row['validation']:.4f} (cross-fitted)"
             )
         return rows
 
@@ -292,7 +310,9 @@ class TabularTask(Task):
                 continue
             name = row["candidate"]
             if name == "ensemble":  # its members are fitted already (they come first)
-                model = EnsembleCandidate.of({m: fitted[m] for m in row["members"]})
+                model = EnsembleCandidate.of(
+                    {m: fitted[m] for m in row["members"]}, row.get("weights")
+                )
                 row["final_fit_seconds"] = sum(
                     r.get("final_fit_seconds", 0.0)
                     for r in rows
