@@ -19,6 +19,7 @@ from layerwise.runs.folder import RunFolder
 from layerwise.tasks.tabular.lightgbm_model import early_stopping_split
 
 MODEL_FILE = "model.cbm"
+FIXED_ITERATIONS = 200  # without early stopping (under 100 rows)
 MAX_MODEL_BYTES = 1 << 30  # what loading reads at most: a large CatBoost model is ~100 MB
 
 
@@ -51,7 +52,8 @@ class CatBoostCandidate(Candidate):
     Parameters (``candidate_params={"catboost": {...}}``): ``iterations`` (the most rounds,
     1000), ``learning_rate`` (0.08 under 10,000 rows, else 0.05), ``depth`` (6),
     ``l2_leaf_reg`` (3), ``early_stopping_rounds`` (50), ``validation_fraction`` (0.15 under
-    2,000 rows, else 0.1), ``refit`` (True: refit on every row with the best round count),
+    2,000 rows, else 0.1), ``refit`` (True: refit on every row with the best round count; under 100 rows there is
+    no split and 200 rounds are run),
     ``thread_count`` (2), ``time_limit`` (seconds, none).
 
     >>> CatBoostCandidate("binary", n_classes=2).complexity
@@ -140,6 +142,8 @@ class CatBoostCandidate(Candidate):
                 self.model = model
                 return
             params["iterations"] = self.best_iteration + 1
+        else:  # too few rows to spare a validation split: a fixed, modest number of rounds
+            params["iterations"] = int(self.params.get("iterations", FIXED_ITERATIONS))
         self.model = catboost.CatBoost(params)
         self.model.fit(self._pool(frame, y, sample_weight), callbacks=callbacks)
 
