@@ -46,7 +46,7 @@ def train(
     candidates: Optional[str] = typer.Option(
         None,
         "--candidates",
-        help="Comma-separated subset to compare (tables: lightgbm,linear,mlp; images: "
+        help="Comma-separated subset to compare (tables: lightgbm,linear,catboost,mlp; images: "
         "pixel-logistic,cnn).",
     ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),

@@ -25,6 +25,33 @@ HIGH_CARDINALITY = 50
 IMBALANCE_MINORITY = 0.10  # for two classes; with k classes the bar is min(0.10, 0.5 / k)
 
 
+TABULAR_CANDIDATES = ("lightgbm", "linear", "catboost", "mlp")  # in bake-off order
+OPTIONAL_PACKAGES = {"catboost": "catboost"}  # candidate -> the package (and extra) it needs
+
+
+def default_tabular_candidates() -> tuple[list[str], list[str]]:
+    """The tables' default candidates, and a note for each left out because its optional
+    package is not installed (looked up without importing it, so planning stays light).
+
+    >>> names, notes = default_tabular_candidates()
+    >>> names[:2]
+    ['lightgbm', 'linear']
+    """
+    from importlib.util import find_spec
+
+    names, notes = [], []
+    for name in TABULAR_CANDIDATES:
+        package = OPTIONAL_PACKAGES.get(name)
+        if package is not None and find_spec(package) is None:
+            notes.append(
+                f"{name} is not installed, so it does not compete: "
+                f'`pip install "layerwise[{package}]"` adds it to the bake-off.'
+            )
+            continue
+        names.append(name)
+    return names, notes
+
+
 @dataclass
 class Rule:
     name: str
@@ -68,7 +95,7 @@ def plan(
     >>> from types import SimpleNamespace as P
     >>> p = P(modality="tabular", n_rows=500, n_columns=10, task_kind="classification",
     ...       n_classes=2, minority_fraction=0.4, missing_fraction=0.0, columns={})
-    >>> plan(p).candidates
+    >>> [n for n in plan(p).candidates if n != "catboost"]  # catboost where installed
     ['lightgbm', 'linear', 'mlp']
     """
     rows, cols = profile.n_rows, max(profile.n_columns, 1)
@@ -109,8 +136,8 @@ def plan(
         Rule(
             "interpretability requested",
             interpretable,
-            "Interpretability requested: only the linear model and boosted trees compete (coefficients and importances "
-            "can be read); the MLP is left out.",
+            "Interpretability requested: only the linear model and boosted trees (LightGBM, CatBoost) compete "
+            "(coefficients and importances can be read); the MLP is left out.",
         ),
         Rule(
             "imbalanced classes",
@@ -121,14 +148,14 @@ def plan(
         Rule(
             "missing values",
             profile.missing_fraction > 0,
-            f"{profile.missing_fraction:.1%} of cells are missing: LightGBM handles them natively; the linear model "
+            f"{profile.missing_fraction:.1%} of cells are missing: the boosted trees handle them natively; the linear model "
             "and the MLP get mean imputation plus missing-value indicators.",
         ),
         Rule(
             "high-cardinality categories",
             bool(high_card),
             f"Categorical columns with > {HIGH_CARDINALITY} levels ({', '.join(high_card[:3])}): the MLP learns embeddings "
-            "and LightGBM splits on categories natively; one-hot makes the linear model wide.",
+            "and the boosted trees split on categories natively; one-hot makes the linear model wide.",
         ),
         Rule(
             "time limit",
@@ -138,7 +165,11 @@ def plan(
             "and the deep model's training is capped by the time left.",
         ),
     ]
-    names = list(candidates) if candidates else ["lightgbm", "linear", "mlp"]
+    notes: list[str] = []
+    if candidates:
+        names = list(candidates)
+    else:
+        names, notes = default_tabular_candidates()
     if interpretable:
         names = [n for n in names if n not in ("mlp", "yaml")]  # the deep candidates
     ensemble = not interpretable and len(names) >= 2
@@ -170,6 +201,7 @@ def plan(
         metric, greater, tolerance = "accuracy", True, 0.002
     first = {
         "lightgbm": "classical first: gradient-boosted trees",
+        "catboost": "classical first: gradient-boosted trees (CatBoost)",
         "linear": "classical first: a linear model",
         "mlp": "deep first: an MLP",
     }.get(names[0], names[0])
@@ -185,6 +217,7 @@ def plan(
         f"{first}, confirmed by a measured bake-off of {', '.join(names)}"
         + (" and their ensemble." if ensemble else "."),
         ensemble=ensemble,
+        notes=notes,
     )
 
 

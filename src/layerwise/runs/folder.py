@@ -59,7 +59,7 @@ def library_versions() -> dict[str, str]:
     from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for name in ("layerwise", "torch", "numpy", "pandas", "scikit-learn", "lightgbm"):
+    for name in ("layerwise", "torch", "numpy", "pandas", "scikit-learn", "lightgbm", "catboost"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -9,6 +9,9 @@ CANDIDATES = Registry("candidate")
 CANDIDATES.register(
     "lightgbm", "layerwise.tasks.tabular.lightgbm_model:LightGBMCandidate", "LightGBM"
 )
+CANDIDATES.register(
+    "catboost", "layerwise.tasks.tabular.catboost_model:CatBoostCandidate", "CatBoost"
+)
 CANDIDATES.register("linear", "layerwise.candidates.linear:LinearCandidate", "logistic / ridge")
 CANDIDATES.register("mlp", "layerwise.tasks.tabular.mlp:MLPCandidate", "MLP with embeddings")
 CANDIDATES.register(

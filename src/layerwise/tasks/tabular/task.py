@@ -171,7 +171,11 @@ class TabularTask(Task):
         from layerwise.tasks.tabular.yaml_model import read_model_file
 
         self._model_config = read_model_file(self.option("model_file"))  # fails early on a typo
-        names = [n for n in (names or ["lightgbm", "linear", "mlp"]) if n != "mlp"]
+        if not names:
+            from layerwise.core.advisor import default_tabular_candidates
+
+            names = default_tabular_candidates()[0]
+        names = [n for n in names if n != "mlp"]
         return [*names, "yaml"]
 
     def _bake_off(
@@ -272,12 +276,10 @@ class TabularTask(Task):
             params.update(config=self._model_config, source=str(self.option("model_file")))
         if name == "mlp":
             params.setdefault("device", self.option("device"))
-            if (
-                self._deadline is not None
-            ):  # share what is left of the time limit between the deep fits
-                params.setdefault(
-                    "time_limit", max(1.0, (self._deadline - time.perf_counter()) / 3)
-                )
+        if (name == "mlp" or getattr(CANDIDATES.get(name), "time_capped", False)) and (
+            self._deadline is not None
+        ):  # share what is left of the time limit between the capped fits
+            params.setdefault("time_limit", max(1.0, (self._deadline - time.perf_counter()) / 3))
         params.update(extra)
         return CANDIDATES.get(name)(
             self.objective, len(self.classes), self.option("seed"), **params
