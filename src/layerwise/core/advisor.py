@@ -166,10 +166,23 @@ def plan(
         ),
     ]
     notes: list[str] = []
+    categorical = [c.name for c in profile.columns.values() if c.kind == "categorical"]
     if candidates:
         names = list(candidates)
     else:
         names, notes = default_tabular_candidates()
+        if not categorical:  # CatBoost's edge is its ordered statistics of categories
+            names = [n for n in names if n != "catboost"]
+    rules.append(
+        Rule(
+            "categorical columns",
+            bool(categorical) and "catboost" in names,
+            f"{len(categorical)} categorical column(s) ({', '.join(categorical[:3])}): CatBoost, "
+            "whose ordered target statistics are made for them, competes beside LightGBM. "
+            "(On all-numeric tables it would be a second boosted-trees model at several times "
+            "LightGBM's cost, so it is left out unless asked for.)",
+        )
+    )
     if interpretable:
         names = [n for n in names if n not in ("mlp", "yaml")]  # the deep candidates
     ensemble = not interpretable and len(names) >= 2
