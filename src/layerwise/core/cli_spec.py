@@ -67,3 +67,22 @@ class Demo:
     options: dict[str, Any] = field(default_factory=dict)
     hint: str | None = None
     next: tuple[str, ...] = ()
+
+
+# The two-class cut's options (core/operating_point.py), shared by the classifiers that use the
+# holdout machinery: images, texts and speech.
+CUT_OPTIONS = (
+    TrainOption("--threshold", "threshold", str,
+                "Two classes: what the cut serves: auto (macro-F1 if imbalanced, else "
+                "accuracy), accuracy, macro-f1, balanced-accuracy, recall@precision=0.9, "
+                "precision@recall=0.95, cost, or a probability."),
+    TrainOption("--cost-fp", "cost_fp", float,
+                "With --threshold cost: the cost of a false positive [1] (anomaly-detection: "
+                "of a false alarm)."),
+    TrainOption("--cost-fn", "cost_fn", float,
+                "With --threshold cost: the cost of a false negative [1] (anomaly-detection: "
+                "of a missed anomaly)."),
+    TrainOption("--prior", "prior", float,
+                "Two classes: the share of the second class where the model will be used; "
+                "probabilities and the cut are adjusted to it."),
+)  # fmt: skip

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from layerwise.core.cli_spec import CommandLine, Demo, TrainOption
+from layerwise.core.cli_spec import CUT_OPTIONS, CommandLine, Demo, TrainOption
 
 
 def looks_like_images(data: Any) -> bool:
@@ -39,19 +39,7 @@ COMMAND_LINE = CommandLine(
     recognises=looks_like_images,
     panel="Image classification",
     train_options=(
-        TrainOption("--threshold", "threshold", str,
-                    "Two classes: what the cut serves: auto [macro-F1 if imbalanced, else "
-                    "accuracy], accuracy, macro-f1, balanced-accuracy, recall@precision=0.9, "
-                    "precision@recall=0.95, cost, or a probability."),
-        TrainOption("--cost-fp", "cost_fp", float,
-                    "With --threshold cost: the cost of a false positive [1] (anomaly-detection: "
-                    "of a false alarm)."),
-        TrainOption("--cost-fn", "cost_fn", float,
-                    "With --threshold cost: the cost of a false negative [1] (anomaly-detection: "
-                    "of a missed anomaly)."),
-        TrainOption("--prior", "prior", float,
-                    "Two classes: the share of the second class where the model will be used; "
-                    "probabilities and the cut are adjusted to it."),
+        *CUT_OPTIONS,
         TrainOption("--image-column", "image_column", str,
                     "Images listed in a CSV: the column of file paths."),
         TrainOption("--image-size", "image_size", int,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from layerwise.core.cli_spec import CommandLine, Demo, TrainOption
+from layerwise.core.cli_spec import CUT_OPTIONS, CommandLine, Demo, TrainOption
 
 
 def read_class_files(given: list[str] | None, data: str | None) -> tuple[Any, str | None]:
@@ -27,19 +27,7 @@ def read_class_files(given: list[str] | None, data: str | None) -> tuple[Any, st
 COMMAND_LINE = CommandLine(
     panel="Text classification",
     train_options=(
-        TrainOption("--threshold", "threshold", str,
-                    "Two classes: what the cut serves: auto [macro-F1 if imbalanced, else "
-                    "accuracy], accuracy, macro-f1, balanced-accuracy, recall@precision=0.9, "
-                    "precision@recall=0.95, cost, or a probability."),
-        TrainOption("--cost-fp", "cost_fp", float,
-                    "With --threshold cost: the cost of a false positive [1] (anomaly-detection: "
-                    "of a false alarm)."),
-        TrainOption("--cost-fn", "cost_fn", float,
-                    "With --threshold cost: the cost of a false negative [1] (anomaly-detection: "
-                    "of a missed anomaly)."),
-        TrainOption("--prior", "prior", float,
-                    "Two classes: the share of the second class where the model will be used; "
-                    "probabilities and the cut are adjusted to it."),
+        *CUT_OPTIONS,
         TrainOption("--text-column", "text_column", str,
                     "Texts in a table: the column holding the text."),
         TrainOption("--class-files", "class_files", list[str],
