@@ -84,11 +84,22 @@ class Plan:
         return asdict(self)
 
 
+# what a table's run may be judged by (``metric``), whether higher is better, and the tolerance
+# within which a simpler model wins (absolute for scores, relative for errors)
+TABLE_METRICS = {
+    "classification": {"accuracy": (True, 0.002), "balanced_accuracy": (True, 0.002),
+                       "macro_f1": (True, 0.002), "roc_auc": (True, 0.002),
+                       "log_loss": (False, 0.005)},
+    "regression": {"rmse": (False, 0.005), "mae": (False, 0.005)},
+}  # fmt: skip
+
+
 def plan(
     profile: Any,
     interpretable: bool = False,
     time_limit: float | None = None,
     candidates: Sequence[str] | None = None,
+    metric: str | None = None,
 ) -> Plan:
     """Decide candidates, protocol and metric for a tabular profile.
 
@@ -202,7 +213,11 @@ def plan(
     else:
         n_splits = 5 if rows <= 5000 else 3
         protocol = f"{n_splits}-fold {'stratified ' if classification else ''}cross-validation"
-    if not classification:
+    weigh_classes = imbalanced
+    if metric is not None:  # the user's: the run is chosen, and the losses weighted, for it
+        greater, tolerance = TABLE_METRICS[profile.task_kind][metric]
+        weigh_classes = imbalanced and metric not in ("accuracy", "log_loss", "roc_auc")
+    elif not classification:
         metric, greater, tolerance = "rmse", False, 0.005
     elif imbalanced:
         metric, greater, tolerance = (
@@ -226,7 +241,7 @@ def plan(
         metric,
         greater,
         tolerance,
-        imbalanced,
+        weigh_classes,
         f"{first}, confirmed by a measured bake-off of {', '.join(names)}"
         + (" and their ensemble." if ensemble else "."),
         ensemble=ensemble,

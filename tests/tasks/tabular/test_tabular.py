@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import layerwise
-from layerwise.errors import ColumnError
+from layerwise.errors import ColumnError, ConfigError
 
 FAST = {"candidate_params": {"mlp": {"epochs": 10}}}  # the scikit-learn tables: floors hold
 MIXED = {"candidate_params": {"mlp": {"epochs": 30}}}  # the mixed table's MLP needs longer
@@ -118,6 +118,26 @@ def test_imbalanced_classes_get_weights_and_auc_selection(tmp_path):
     assert run.metrics["metric"] == "roc_auc"
     assert "imbalanced classes" in (run.path / "decision.md").read_text()
     assert run.metrics["test"]["roc_auc"] > 0.9
+
+
+def test_the_metric_a_user_asks_for_chooses_and_turns_class_weights_off(tmp_path):
+    from layerwise.core import advisor
+    from layerwise.data.profile import profile_table
+
+    rng = np.random.default_rng(1)
+    n = 600
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    frame["fraud"] = (frame["a"] + rng.normal(0, 0.3, n) > 1.8).astype(int)
+    profile = profile_table(frame, "fraud", "classification")
+    assert advisor.plan(profile).class_weights  # imbalanced: weighted, chosen by ROC-AUC
+    asked = advisor.plan(profile, metric="accuracy")
+    assert asked.metric == "accuracy" and not asked.class_weights
+    run = layerwise.fit(frame, target="fraud", output_dir=tmp_path / "runs", verbose=False,
+                        report=False, metric="accuracy", candidates=["linear"])  # fmt: skip
+    assert run.metrics["metric"] == "accuracy" and run.metrics["test"]["accuracy"] > 0.9
+    with pytest.raises(ConfigError, match="rmse") as error:
+        layerwise.fit(frame, target="fraud", output_dir=tmp_path / "bad", metric="rmse")
+    assert "accuracy" in error.value.hint and not (tmp_path / "bad").exists()
 
 
 def test_interpretable_run_has_no_mlp(tmp_path):

@@ -1,4 +1,4 @@
-"""What the tabular applications add to the ``layerwise`` command: two ``train`` options and
+"""What the tabular applications add to the ``layerwise`` command: its ``train`` options and
 the demos. Read at the command's start-up: nothing heavy at the top (see core.cli_spec)."""
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ COMMAND_LINE = CommandLine(
                     "Only models whose reasoning can be read.", default=False),
         TrainOption("--model", "model_file", str,
                     "A YAML model file: your network competes in the MLP's place."),
+        TrainOption("--metric", "metric", str,
+                    "What the run is chosen by: accuracy, balanced-accuracy, macro-f1, roc-auc, "
+                    "log-loss (classes), rmse, mae (values) [the advisor's: macro-F1 or ROC-AUC "
+                    "where classes are imbalanced, with class-weighted losses]."),
     ),
 )  # fmt: skip
 

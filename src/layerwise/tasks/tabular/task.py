@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "test_size": 0.2,
     "interpretable": False,
     "model_file": None,
+    "metric": None,  # what the run is judged and chosen by; None: the advisor's choice
 }
 
 
@@ -156,6 +157,7 @@ class TabularTask(Task):
             self.option("interpretable"),
             self.option("time_limit"),
             self._candidate_names(),
+            self._metric(),
         )
         for line in profile.summary_lines():
             self.say(f"[dim]{line}[/dim]")
@@ -249,6 +251,22 @@ class TabularTask(Task):
             frame, test_size=size, random_state=self.option("seed"), stratify=stratify
         )
         return train_df.reset_index(drop=True), test_df.reset_index(drop=True)
+
+    def _metric(self) -> str | None:
+        """The ``metric`` option, checked against this kind of table's metrics."""
+        from layerwise.core.advisor import TABLE_METRICS
+
+        given = self.option("metric")
+        if given is None:
+            return None
+        name = str(given).strip().lower().replace("-", "_")
+        known = TABLE_METRICS[self.kind]
+        if name not in known:
+            raise ConfigError(
+                f"metric={given!r} is not a {self.kind} metric.",
+                f"Use one of: {', '.join(m.replace('_', '-') for m in known)}.",
+            )
+        return name
 
     def _set_labels(self, y: pd.Series) -> None:
         if self.kind == "classification":
