@@ -206,3 +206,26 @@ def test_the_onnx_graph_carries_the_temperature_and_the_prior():
     want = shift_probabilities(apply_temperature(own, 1.7), task.prior_shift)
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert "prior of 0.1" in onnx_description(task)[1]["meaning"]
+
+
+def test_asking_for_accuracy_turns_class_weights_off(tmp_path):
+    import layerwise
+    from layerwise.data.image_sources import scans
+
+    data = scans(300, prevalence=0.1, seed=2)  # imbalanced: the losses would be class-weighted
+    runs = {
+        threshold: layerwise.fit(
+            data,
+            task="image-classification",
+            threshold=threshold,
+            candidates=["pixel-logistic"],
+            output_dir=str(tmp_path / threshold),
+            verbose=False,
+            report=False,
+        )
+        for threshold in ("auto", "accuracy")
+    }
+    note = "the losses are not class-weighted"
+    assert note in (runs["accuracy"].path / "decision.md").read_text()
+    assert note not in (runs["auto"].path / "decision.md").read_text()
+    assert "imbalanced" in (runs["auto"].path / "decision.md").read_text()
