@@ -215,18 +215,14 @@ def plan(
         protocol = f"{n_splits}-fold {'stratified ' if classification else ''}cross-validation"
     weigh_classes = imbalanced
     if metric is not None:  # the user's: the run is chosen, and the losses weighted, for it
-        greater, tolerance = TABLE_METRICS[profile.task_kind][metric]
         weigh_classes = imbalanced and metric not in ("accuracy", "log_loss", "roc_auc")
     elif not classification:
-        metric, greater, tolerance = "rmse", False, 0.005
+        metric = "rmse"
     elif imbalanced:
-        metric, greater, tolerance = (
-            ("roc_auc" if profile.n_classes == 2 else "macro_f1"),
-            True,
-            0.002,
-        )
+        metric = "roc_auc" if profile.n_classes == 2 else "macro_f1"
     else:
-        metric, greater, tolerance = "accuracy", True, 0.002
+        metric = "accuracy"
+    greater, tolerance = TABLE_METRICS[profile.task_kind][metric]
     first = {
         "lightgbm": "classical first: gradient-boosted trees",
         "catboost": "classical first: gradient-boosted trees (CatBoost)",

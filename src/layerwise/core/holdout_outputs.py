@@ -122,8 +122,6 @@ def _served_metric(task: Any) -> str | None:
 def _validation_scores(task: Any, row: dict) -> tuple[np.ndarray, np.ndarray, str] | None:
     """The rows the chosen model's cut was chosen on, with their calibrated probability of
     class 1: its out-of-fold or validation probabilities (an ensemble: its holdout ones)."""
-    from layerwise.metrics import apply_temperature
-
     if "calibration_data" in row:
         labels, proba = row["calibration_data"]
         source = "out-of-fold training + validation rows" if "oof" in row else "validation"
@@ -131,9 +129,7 @@ def _validation_scores(task: Any, row: dict) -> tuple[np.ndarray, np.ndarray, st
         labels, proba, source = task._val_labels, row["val_proba"], "validation"
     else:
         return None
-    served = getattr(task, "served", None)  # temperature and prior, as predict_proba
-    proba = served(proba) if served else apply_temperature(proba, task.temperature)
-    return labels, proba[:, 1], source
+    return labels, task.served(proba)[:, 1], source  # temperature and prior, as predict_proba
 
 
 def write_probability_files(task: Any, run: RunFolder, test: Any, row: dict) -> None:
