@@ -131,7 +131,7 @@ def test_bake_off_skips_a_candidate_its_first_fold_projects_past_the_time_left(m
         clock.now += cost[name]
         return 0.5
 
-    plan = advisor.plan(_profile(), time_limit=40.0)
+    plan = advisor.plan(_profile(), time_limit=40.0, candidates=list(cost))
     folds = [(np.arange(8), np.arange(8, 10))] * 5
     rows = advisor.bake_off(
         plan, fit_and_score, folds, 40.0, run_order=["linear", "lightgbm", "mlp"]

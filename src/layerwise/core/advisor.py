@@ -25,7 +25,13 @@ HIGH_CARDINALITY = 50
 IMBALANCE_MINORITY = 0.10  # for two classes; with k classes the bar is min(0.10, 0.5 / k)
 
 
-TABULAR_CANDIDATES = ("lightgbm", "linear", "catboost", "mlp")  # in bake-off order
+# in bake-off order (cheapest first within a complexity tier): the default learners, then the
+# portfolio of other tree ensembles (random splits, forests, larger trees), then the MLP
+TABULAR_CANDIDATES = (
+    "lightgbm", "linear", "catboost", "lightgbm-xt", "random-forest", "extra-trees",
+    "lightgbm-large", "mlp",
+)  # fmt: skip
+INTERPRETABLE_CANDIDATES = ("linear", "lightgbm", "catboost")  # coefficients, importances
 OPTIONAL_PACKAGES = {"catboost": "catboost"}  # candidate -> the package (and extra) it needs
 
 
@@ -106,8 +112,8 @@ def plan(
     >>> from types import SimpleNamespace as P
     >>> p = P(modality="tabular", n_rows=500, n_columns=10, task_kind="classification",
     ...       n_classes=2, minority_fraction=0.4, missing_fraction=0.0, columns={})
-    >>> [n for n in plan(p).candidates if n != "catboost"]  # catboost where installed
-    ['lightgbm', 'linear', 'mlp']
+    >>> plan(p).candidates  # no categorical column: no CatBoost
+    ['lightgbm', 'linear', 'lightgbm-xt', 'random-forest', 'extra-trees', 'lightgbm-large', 'mlp']
     """
     rows, cols = profile.n_rows, max(profile.n_columns, 1)
     classification = profile.task_kind == "classification"
@@ -125,8 +131,9 @@ def plan(
         Rule(
             "structured data",
             True,
-            "A table of structured columns: gradient-boosted trees are the strongest default here, so they go first; "
-            "a deep MLP has to earn its place in the bake-off.",
+            "A table of structured columns: gradient-boosted trees are the strongest default here, so they go first, "
+            "beside a portfolio of other tree ensembles (random split points, larger trees, random forests) whose "
+            "errors differ, for the ensemble; a deep MLP has to earn its place in the bake-off.",
         ),
         Rule(
             "small data",
@@ -195,7 +202,7 @@ def plan(
         )
     )
     if interpretable:
-        names = [n for n in names if n not in ("mlp", "yaml")]  # the deep candidates
+        names = [n for n in names if n in INTERPRETABLE_CANDIDATES]
     ensemble = not interpretable and len(names) >= 2
     rules.append(
         Rule(

@@ -23,7 +23,10 @@ def test_breast_cancer_accuracy_floor(tmp_path):
     assert run.metrics["test"]["accuracy"] > 0.94
     assert run.metrics["test"]["roc_auc"] > 0.97
     # all-numeric: CatBoost (for categorical columns) is left out even where installed
-    assert set(run.metrics["candidates"]) == {"lightgbm", "linear", "mlp", "ensemble"}
+    assert set(run.metrics["candidates"]) == {
+        "lightgbm", "lightgbm-xt", "lightgbm-large", "random-forest", "extra-trees", "linear",
+        "mlp", "ensemble",
+    }  # fmt: skip
     decision = (run.path / "decision.md").read_text()
     assert "small data" in decision and "| mlp" in decision and "| lightgbm" in decision
 

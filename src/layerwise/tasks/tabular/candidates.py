@@ -10,6 +10,22 @@ CANDIDATES.register(
     "lightgbm", "layerwise.tasks.tabular.lightgbm_model:LightGBMCandidate", "LightGBM"
 )
 CANDIDATES.register(
+    "lightgbm-xt",
+    "layerwise.tasks.tabular.lightgbm_model:LightGBMExtraTrees",
+    "LightGBM, random split points",
+)
+CANDIDATES.register(
+    "lightgbm-large",
+    "layerwise.tasks.tabular.lightgbm_model:LightGBMLarge",
+    "LightGBM, 128 leaves",
+)
+CANDIDATES.register(
+    "random-forest", "layerwise.tasks.tabular.forest:RandomForestCandidate", "random forest"
+)
+CANDIDATES.register(
+    "extra-trees", "layerwise.tasks.tabular.forest:ExtraTreesCandidate", "extra-trees"
+)
+CANDIDATES.register(
     "catboost", "layerwise.tasks.tabular.catboost_model:CatBoostCandidate", "CatBoost"
 )
 CANDIDATES.register("linear", "layerwise.candidates.linear:LinearCandidate", "logistic / ridge")

@@ -12,6 +12,11 @@ from layerwise.runs.folder import RunFolder
 
 MODEL_FILE = "model.lgbm.txt"
 MIN_EARLY_STOPPING_ROWS = 100  # fewer training rows: a fixed number of rounds
+# LightGBM settings passed through as given (``candidate_params``, or a portfolio preset)
+TREE_SETTINGS = (
+    "extra_trees", "feature_fraction", "bagging_fraction", "bagging_freq", "lambda_l1",
+    "lambda_l2", "min_sum_hessian_in_leaf", "max_depth", "max_bin", "cat_smooth", "cat_l2",
+)  # fmt: skip
 
 
 def early_stopping_split(
@@ -55,16 +60,20 @@ class LightGBMCandidate(Candidate):
     complexity: ClassVar[int] = 2
     description: ClassVar[str] = "gradient-boosted trees (LightGBM, early-stopped)"
 
+    preset: ClassVar[dict[str, Any]] = {}  # a portfolio member's settings (the user's win)
+
     def _params(self, rows: int) -> dict[str, Any]:
+        given = {**self.preset, **self.params}
         params: dict[str, Any] = {
             "verbosity": -1,
             "seed": self.seed,
             "deterministic": True,
-            "num_threads": self.params.get("num_threads", 2),
-            "learning_rate": self.params.get("learning_rate", self._schedule(rows)[0]),
-            "num_leaves": self.params.get("num_leaves", 31),
-            "min_data_in_leaf": self.params.get("min_data_in_leaf", 20),
+            "num_threads": given.get("num_threads", 2),
+            "learning_rate": given.get("learning_rate", self._schedule(rows)[0]),
+            "num_leaves": given.get("num_leaves", 31),
+            "min_data_in_leaf": given.get("min_data_in_leaf", 20),
         }
+        params.update({k: given[k] for k in TREE_SETTINGS if k in given})
         if self.objective == "regression":
             params["objective"] = "regression"
         elif self.objective == "binary":
@@ -164,3 +173,36 @@ class LightGBMCandidate(Candidate):
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
         model.booster = lgb.Booster(model_str=run.read_text(info["file"]))
         return model
+
+
+# A small portfolio of LightGBM settings that work across many tables, after AutoGluon's
+# (Erickson et al. 2020): each is a candidate of its own, so the bake-off measures it and the
+# weighted ensemble can combine them. Extremely randomised split points smooth what the default
+# overfits on small noisy tables; larger, slower trees catch the interactions of larger ones.
+class LightGBMExtraTrees(LightGBMCandidate):
+    """LightGBM with random split points (``extra_trees``).
+
+    >>> LightGBMExtraTrees("regression")._params(500)["extra_trees"]
+    True
+    """
+
+    name: ClassVar[str] = "lightgbm-xt"
+    description: ClassVar[str] = "gradient-boosted trees (LightGBM, random split points)"
+    preset: ClassVar[dict[str, Any]] = {"extra_trees": True}
+
+
+class LightGBMLarge(LightGBMCandidate):
+    """LightGBM with 128 leaves, small leaves and a lower learning rate.
+
+    >>> LightGBMLarge("regression")._params(500)["num_leaves"]
+    128
+    """
+
+    name: ClassVar[str] = "lightgbm-large"
+    description: ClassVar[str] = "gradient-boosted trees (LightGBM, 128 leaves, slower rate)"
+    preset: ClassVar[dict[str, Any]] = {
+        "num_leaves": 128,
+        "min_data_in_leaf": 3,
+        "learning_rate": 0.03,
+        "feature_fraction": 0.9,
+    }

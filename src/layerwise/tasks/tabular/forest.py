@@ -1,0 +1,308 @@
+"""Random forests and extra-trees as bake-off candidates for tables: scikit-learn grows the
+trees, and they are exported to flat arrays (one safetensors file, no pickle) and walked here
+in numpy, so a run folder holds data, not code.
+
+Both are low-bias averaging models that boosting does not replace: on tables with many
+near-duplicate rows (panels of the same people over years) fully grown trees remember what
+boosted trees smooth over, and their errors differ from boosting's, which is what the weighted
+ensemble needs. The leaf size, the one setting that matters most, is chosen per table on
+evidence: the random forest's out-of-bag predictions (free: every tree left a third of the
+rows out), extra-trees' an internal validation split.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+
+from layerwise.core.candidate import Candidate
+from layerwise.errors import RunFolderError
+from layerwise.runs.folder import RunFolder
+
+MODEL_FILE = "model.forest.safetensors"
+LEAF_SIZES = (1, 3, 8)  # min_samples_leaf tried: memorising, smoothed, strongly smoothed
+TREES = 100  # past ~100 trees the gain is a few tenths of a point at 3x the size and time
+BATCH = 25  # trees grown at a time, so a time limit stops between batches
+CELLS = 1 << 22  # rows x trees walked at once (bounds the walk's memory to ~100 MB)
+_FIX = "Use the run folder as `layerwise train` wrote it, or train again."
+
+
+def flatten(trees: list[Any], n_classes: int, classes: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The fitted sklearn trees as flat arrays: children by global node index (-1 at leaves),
+    split column and threshold, where a missing value goes, and each node's output row
+    (class fractions over all ``n_classes`` columns, or the mean)."""
+    offsets = np.concatenate([[0], np.cumsum([t.node_count for t in trees])]).astype(np.int64)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("left", "right", "feature", "value")}
+    threshold, missing = [], []
+    for tree, start in zip(trees, offsets[:-1], strict=True):
+        leaf = tree.children_left < 0
+        parts["left"].append(np.where(leaf, -1, tree.children_left + start))
+        parts["right"].append(np.where(leaf, -1, tree.children_right + start))
+        parts["feature"].append(np.where(leaf, -1, tree.feature))
+        threshold.append(np.where(leaf, 0.0, tree.threshold))
+        missing.append(np.asarray(tree.missing_go_to_left, dtype=np.uint8))
+        value = tree.value[:, 0, :]  # [nodes, classes seen] fractions, or [nodes, 1] means
+        if classes is not None:  # a fold that lacks a class still gives every column
+            full = np.zeros((len(value), n_classes))
+            full[:, classes] = value
+            value = full
+        parts["value"].append(value)
+    arrays = {k: np.concatenate(v).astype(np.int32) for k, v in parts.items() if k != "value"}
+    arrays.update(
+        roots=offsets[:-1].astype(np.int32),
+        threshold=np.concatenate(threshold).astype(np.float64),
+        missing_left=np.concatenate(missing),
+        value=np.concatenate(parts["value"]).astype(np.float32),
+    )
+    return arrays
+
+
+def check(arrays: dict[str, np.ndarray], n_features: int, n_outputs: int, where: str) -> None:
+    """Refuse arrays that do not make a forest a walk can finish: every split's children come
+    after it (so every path ends within the node count), indices and columns in range."""
+    names = ("left", "right", "feature", "threshold", "missing_left", "value", "roots")
+    problem = None
+    if set(arrays) != set(names):
+        problem = f"arrays {sorted(arrays)} instead of {list(names)}"
+    else:
+        n = len(arrays["left"])
+        left, right, feature = (arrays[k].astype(np.int64) for k in ("left", "right", "feature"))
+        inner, node = left >= 0, np.arange(n)
+        roots = arrays["roots"].astype(np.int64)
+        if any(arrays[k].shape != (n,) for k in ("right", "feature", "threshold", "missing_left")):
+            problem = "node arrays of different lengths"
+        elif arrays["value"].shape != (n, n_outputs):
+            problem = f"node values of shape {list(arrays['value'].shape)}"
+        elif roots.ndim != 1 or not len(roots) or roots.min() < 0 or roots.max() >= n:
+            problem = "tree roots out of range"
+        elif not np.array_equal(inner, right >= 0) or np.any(left[~inner] != -1):
+            problem = "a node with one child"
+        elif np.any(left[inner] <= node[inner]) or np.any(right[inner] <= node[inner]):
+            problem = "a split whose child does not come after it"
+        elif np.any(left >= n) or np.any(right >= n):
+            problem = "a child out of range"
+        elif np.any((feature[inner] < 0) | (feature[inner] >= n_features)):
+            problem = f"a split on a column outside 0..{n_features - 1}"
+        elif not np.all(np.isfinite(arrays["value"])):
+            problem = "a leaf value that is not finite"
+    if problem:
+        raise RunFolderError(f"The forest in '{where}' is not valid ({problem}).", _FIX)
+
+
+def walk(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The mean over the trees of the leaf each row of ``x`` reaches: ``[n, outputs]``.
+
+    sklearn grows trees on float32 copies of the inputs, so the comparison is made in float32
+    too (a float64 value between two float32 neighbours would otherwise go the other way)."""
+    x = np.asarray(x, dtype=np.float32)
+    left, right, feature = arrays["left"], arrays["right"], arrays["feature"]
+    threshold, missing_left = arrays["threshold"], arrays["missing_left"].astype(bool)
+    roots, value = arrays["roots"], arrays["value"]
+    n_trees = len(roots)
+    out = np.zeros((len(x), value.shape[1]))
+    step = max(1, CELLS // n_trees)
+    for start in range(0, len(x), step):
+        rows = np.repeat(np.arange(start, min(len(x), start + step)), n_trees)
+        node = np.tile(roots, len(rows) // n_trees).astype(np.int64)
+        active = np.flatnonzero(left[node] >= 0)
+        while active.size:  # children come after parents (checked): every path ends
+            at = node[active]
+            seen = x[rows[active], feature[at]]
+            go_left = np.where(np.isnan(seen), missing_left[at], seen <= threshold[at])
+            node[active] = np.where(go_left, left[at], right[at])
+            active = active[left[node[active]] >= 0]
+        leaves = value[node].reshape(-1, n_trees, value.shape[1])
+        out[start : start + len(leaves)] = leaves.mean(axis=1)
+    return out
+
+
+class _Forest(Candidate):
+    """What the two forests share: growing in batches under a time limit, choosing the leaf
+    size, the matrix they see, prediction by walking the flat arrays, save and load."""
+
+    family: ClassVar[str] = "classical"
+    complexity: ClassVar[int] = 2
+    time_capped: ClassVar[bool] = True  # the task passes it a share of the time limit
+    bootstrap: ClassVar[bool]
+
+    @staticmethod
+    def _matrix(table: Any) -> np.ndarray:
+        """Raw numeric values (NaN kept: sklearn's trees route missing values) beside the
+        categorical codes as ordinals, as AutoGluon's forests see them."""
+        return np.hstack([table.numeric, table.categorical]).astype(np.float32)
+
+    def _estimator(self, leaf: int, trees: int, oob: bool = False) -> Any:
+        from sklearn import ensemble
+
+        kind = ("RandomForest" if self.bootstrap else "ExtraTrees") + (
+            "Classifier" if self.is_classifier else "Regressor"
+        )
+        # sqrt of the columns per split for classes (Breiman's default), half of them for a
+        # value (all of them, sklearn's regression default, was worse on 3 of 4 tables tried)
+        features = self.params.get("max_features", "sqrt" if self.is_classifier else 0.5)
+        return getattr(ensemble, kind)(
+            n_estimators=trees,
+            min_samples_leaf=leaf,
+            max_features=features,
+            bootstrap=self.bootstrap,
+            oob_score=oob,
+            n_jobs=int(self.params.get("n_jobs", 2)),
+            random_state=self.seed,
+            warm_start=True,
+        )
+
+    def _grow(
+        self, model: Any, x: np.ndarray, y: np.ndarray, w: Any, trees: int, stop: float
+    ) -> Any:
+        """Add trees BATCH at a time until ``trees`` or the time is up (at least one batch)."""
+        grown = 0
+        while grown < trees:
+            grown = min(trees, grown + BATCH)
+            model.set_params(n_estimators=grown)
+            model.fit(x, y, sample_weight=w)
+            if time.perf_counter() > stop:
+                break
+        return model
+
+    def _loss(self, y: np.ndarray, output: np.ndarray, w: Any) -> float:
+        """Log loss or squared error of validation outputs: proper scores, so the leaf size
+        is chosen for probabilities and values, whatever the run is judged by."""
+        if self.is_classifier:
+            p = np.clip(output[np.arange(len(y)), y], 1e-6, 1.0)
+            return float(np.average(-np.log(p), weights=w))
+        return float(np.average((output - y) ** 2, weights=w))
+
+    def fit(
+        self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> None:
+        """Choose the leaf size among ``leaf_sizes`` (or take ``min_samples_leaf``) by probe
+        forests of a quarter of the trees, then grow ``n_estimators`` trees (100) with it,
+        within ``time_limit`` seconds.
+
+        Parameters (``candidate_params={"random-forest": {...}}``): ``n_estimators``,
+        ``min_samples_leaf``, ``leaf_sizes``, ``max_features``, ``n_jobs`` (2), ``time_limit``."""
+        x = self._matrix(table)
+        self.n_features = x.shape[1]
+        cap = self.params.get("time_limit")
+        stop = time.perf_counter() + (float(cap) if cap else np.inf)
+        trees = int(self.params.get("n_estimators", TREES))
+        if "min_samples_leaf" in self.params:
+            sizes = [int(self.params["min_samples_leaf"])]
+        else:
+            sizes = [int(s) for s in self.params.get("leaf_sizes", LEAF_SIZES)]
+        self.leaf_size, best = sizes[0], np.inf
+        for leaf in sizes if len(sizes) > 1 else []:
+            loss = self._probe_loss(leaf, max(BATCH, trees // 4), x, y, sample_weight)
+            if loss is not None and loss < best:
+                best, self.leaf_size = loss, leaf
+            if time.perf_counter() > stop:
+                break
+        model = self._grow(self._estimator(self.leaf_size, trees), x, y, sample_weight, trees, stop)
+        classes = model.classes_.astype(np.int64) if self.is_classifier else None
+        n_outputs = self.n_classes if self.is_classifier else 1
+        self.arrays = flatten([e.tree_ for e in model.estimators_], n_outputs, classes)
+
+    def _probe_loss(
+        self, leaf: int, trees: int, x: np.ndarray, y: np.ndarray, w: Any
+    ) -> float | None:
+        """The validation loss of a small forest with this leaf size; None: not measurable."""
+        raise NotImplementedError
+
+    def _columns(self, output: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """Class outputs over the classes a fit saw, as every class's column."""
+        full = np.zeros((len(output), self.n_classes))
+        full[:, classes.astype(np.int64)] = output
+        return full
+
+    def _output(self, raw: np.ndarray) -> np.ndarray:
+        if self.is_classifier:
+            return raw / np.maximum(raw.sum(axis=1, keepdims=True), 1e-12)
+        return raw[:, 0]
+
+    def predict(self, table: Any, encoder: Any) -> np.ndarray:
+        return self._output(walk(self.arrays, self._matrix(table)))
+
+    def save(self, run: RunFolder) -> dict[str, Any]:
+        from safetensors.numpy import save_file
+
+        tensors = {k: np.ascontiguousarray(v) for k, v in self.arrays.items()}
+        run.write_with(MODEL_FILE, lambda path: save_file(tensors, str(path)))
+        return {
+            "file": MODEL_FILE,
+            "n_features": self.n_features,
+            "trees": len(self.arrays["roots"]),
+            "leaf_size": getattr(self, "leaf_size", None),
+        }
+
+    @classmethod
+    def load(cls, run: RunFolder, info: dict[str, Any]) -> _Forest:
+        from layerwise.runs.weights import read_tensors
+
+        model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
+        model.n_features = int(info["n_features"])
+        arrays = {k: v.numpy() for k, v in read_tensors(run, info["file"]).items()}
+        n_outputs = model.n_classes if model.is_classifier else 1
+        check(arrays, model.n_features, n_outputs, str(run.path))
+        model.arrays = arrays
+        return model
+
+
+class RandomForestCandidate(_Forest):
+    """Breiman's random forest: bootstrap samples, the best split among a random subset of the
+    columns; the leaf size chosen by out-of-bag loss.
+
+    >>> RandomForestCandidate("binary", n_classes=2).family
+    'classical'
+    """
+
+    name: ClassVar[str] = "random-forest"
+    description: ClassVar[str] = "random forest (leaf size by out-of-bag loss)"
+    bootstrap: ClassVar[bool] = True
+
+    def _probe_loss(self, leaf, trees, x, y, w):  # type: ignore[no-untyped-def]
+        # out-of-bag: each row scored by the trees whose bootstrap left it out (no split);
+        # the few rows every probe tree saw are left out of the loss (sklearn warns of them)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            probe = self._estimator(leaf, trees, oob=True).fit(x, y, sample_weight=w)
+        if self.is_classifier:
+            oob = self._columns(np.nan_to_num(probe.oob_decision_function_), probe.classes_)
+            seen = oob.sum(axis=1) > 0
+        else:
+            oob = probe.oob_prediction_
+            seen = np.isfinite(oob)
+        if not seen.any():
+            return None
+        return self._loss(y[seen], oob[seen], None if w is None else w[seen])
+
+
+class ExtraTreesCandidate(_Forest):
+    """Geurts et al.'s extremely randomised trees: every row, random cut points; the leaf size
+    chosen on an internal validation split, then grown on every row.
+
+    >>> ExtraTreesCandidate("regression").name
+    'extra-trees'
+    """
+
+    name: ClassVar[str] = "extra-trees"
+    description: ClassVar[str] = "extra-trees (leaf size by validation loss)"
+    bootstrap: ClassVar[bool] = False
+
+    def _probe_loss(self, leaf, trees, x, y, w):  # type: ignore[no-untyped-def]
+        from layerwise.tasks.tabular.lightgbm_model import early_stopping_split
+
+        split = early_stopping_split(y, self.is_classifier, self.seed)
+        if split is None:
+            return None
+        tr, va = split
+        probe = self._estimator(leaf, trees).fit(
+            x[tr], y[tr], sample_weight=None if w is None else w[tr]
+        )
+        if self.is_classifier:
+            output = self._columns(probe.predict_proba(x[va]), probe.classes_)
+        else:
+            output = probe.predict(x[va])
+        return self._loss(y[va], output, None if w is None else w[va])
