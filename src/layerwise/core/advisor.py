@@ -43,10 +43,20 @@ def default_tabular_candidates() -> tuple[list[str], list[str]]:
     >>> names[:2]
     ['lightgbm', 'linear']
     """
+    return installed_candidates(TABULAR_CANDIDATES)
+
+
+def installed_candidates(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``names`` without those whose optional package (``OPTIONAL_PACKAGES``) is missing, and a
+    note for each left out naming the extra that adds it.
+
+    >>> installed_candidates(["lightgbm", "mlp"])
+    (['lightgbm', 'mlp'], [])
+    """
     from importlib.util import find_spec
 
-    names, notes = [], []
-    for name in TABULAR_CANDIDATES:
+    kept, notes = [], []
+    for name in names:
         package = OPTIONAL_PACKAGES.get(name)
         if package is not None and find_spec(package) is None:
             notes.append(
@@ -54,8 +64,8 @@ def default_tabular_candidates() -> tuple[list[str], list[str]]:
                 f'`pip install "layerwise[{package}]"` adds it to the bake-off.'
             )
             continue
-        names.append(name)
-    return names, notes
+        kept.append(name)
+    return kept, notes
 
 
 @dataclass

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from layerwise.candidates.boosting import early_stopping_split
 from layerwise.data.tabular_encoder import EncodedTable
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.tabular.lightgbm_model import LightGBMCandidate, early_stopping_split
+from layerwise.tasks.tabular.lightgbm_model import LightGBMCandidate
 
 
 def _table(n: int = 600, seed: int = 0) -> tuple[EncodedTable, np.ndarray, np.ndarray]:

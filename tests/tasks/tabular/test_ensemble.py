@@ -10,19 +10,18 @@ import pytest
 
 import layerwise
 from layerwise.candidates.linear import LinearCandidate
-from layerwise.data.profile import infer_column_types
-from layerwise.data.tabular_encoder import TabularEncoder
-from layerwise.errors import RunFolderError
-from layerwise.runs.folder import RunFolder
-from layerwise.tasks.tabular.ensemble import (
-    EnsembleCandidate,
+from layerwise.core.ensemble_selection import (
     cross_fitted,
     describe,
-    ensemble_row,
     greedy_weights,
     mix,
     smooth_loss,
 )
+from layerwise.data.profile import infer_column_types
+from layerwise.data.tabular_encoder import TabularEncoder
+from layerwise.errors import RunFolderError
+from layerwise.runs.folder import RunFolder
+from layerwise.tasks.tabular.ensemble import EnsembleCandidate, ensemble_row
 from layerwise.tasks.tabular.lightgbm_model import LightGBMCandidate
 
 

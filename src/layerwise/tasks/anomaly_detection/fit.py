@@ -15,6 +15,7 @@ from layerwise.tasks.anomaly_detection.model import (
     DETECTORS,
     ENSEMBLE,
     ENSEMBLE_MEMBERS,
+    FRAUD_ENSEMBLE,
     AnomalyModel,
 )
 
@@ -31,6 +32,7 @@ def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started:
     from layerwise.tasks.anomaly_detection.outputs import write_anomaly_run
 
     seed = int(task.option("seed"))
+    task.fraud = {}  # fraud mode's own choice among its models, for metrics.json and decision.md
     known = np.zeros(len(frame), bool) if labels is None else ~np.isnan(labels)
     test = _test_rows(labels, known, float(task.option("test_size")), seed, MIN_TEST)
     fit_rows = np.setdiff1d(np.arange(len(frame)), test)
@@ -38,6 +40,7 @@ def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started:
     notes = [*frame.attrs.get("notes", []), *task.features.notes]
     for note in notes:
         task.say(f"[dim]note: {note}[/dim]")
+    fraud_models, fraud_notes = supervised_names(task)  # before the folder: a bad name is one line
     run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
     x = task.features.transform(_rows(frame, fit_rows))
     task.say(f"{len(x)} rows x {x.shape[1]} features; {_label_line(labels, known)}")
@@ -51,7 +54,11 @@ def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started:
         row["scores"] = scores[row["candidate"]]
     positives = int(np.nansum(y)) if y is not None else 0
     if y is not None and min(positives, int(lab.sum()) - positives) >= MIN_SUPERVISED:
-        rows += _fit_supervised(task, model, x[lab], y[lab].astype(int), scores, lab)
+        for note in fraud_notes:
+            task.say(f"[dim]note: {note}[/dim]")
+        notes += fraud_notes
+        labelled = (x[lab], y[lab].astype(int), lab)
+        rows += _fit_supervised(task, model, labelled, scores, fraud_models)
     chosen, reason = _choose(task, rows, y, lab)
     model.chosen = chosen
     task.model = model
@@ -90,6 +97,23 @@ def _test_rows(labels: Any, known: np.ndarray, size: float, seed: int, minimum: 
     return np.sort(test)
 
 
+ENSEMBLES = (ENSEMBLE, FRAUD_ENSEMBLE)
+
+
+def supervised_names(task: Any) -> tuple[list[str], list[str]]:
+    """The fraud models to train when labels allow, and a note for each left out because its
+    optional package is missing; one asked for by name but missing is a one-line error."""
+    from layerwise.candidates.boosting import import_catboost
+    from layerwise.core.advisor import installed_candidates
+    from layerwise.tasks.anomaly_detection.supervised import SUPERVISED
+
+    asked = task.option("candidates")
+    names, notes = installed_candidates([n for n in SUPERVISED if not asked or n in asked])
+    if asked and notes:
+        import_catboost()  # the only optional fraud model: raises, naming its extra
+    return names, notes
+
+
 def _detector_names(task: Any) -> list[str]:
     from layerwise.tasks.anomaly_detection.supervised import SUPERVISED
 
@@ -97,7 +121,7 @@ def _detector_names(task: Any) -> list[str]:
     if not asked:
         return DETECTORS.names()
     for name in asked:
-        if name not in DETECTORS and name not in SUPERVISED and name != ENSEMBLE:
+        if name not in DETECTORS and name not in SUPERVISED and name not in ENSEMBLES:
             DETECTORS.get(name)  # raises, listing the valid names
     names = [n for n in asked if n in DETECTORS]
     if not names:
@@ -163,14 +187,21 @@ def training_scores(model: AnomalyModel, x: np.ndarray) -> dict[str, np.ndarray]
 
 
 def _fit_supervised(
-    task: Any, model: AnomalyModel, x: np.ndarray, y: np.ndarray, scores: dict, lab: np.ndarray
+    task: Any, model: AnomalyModel, labelled: tuple, scores: dict, names: list[str]
 ) -> list[dict]:
-    from layerwise.tasks.anomaly_detection.supervised import SUPERVISED, out_of_fold
+    """Every fraud model out of fold on the same folds of the labelled rows, then refitted on
+    all of them; their weighted ensemble; each row with its out-of-fold scores and evidence."""
+    from layerwise.tasks.anomaly_detection.fraud_choice import ensemble_row, fold_evidence
+    from layerwise.tasks.anomaly_detection.supervised import (
+        SUPERVISED,
+        out_of_fold,
+        stratified_folds,
+    )
 
-    asked = task.option("candidates")
-    names = [n for n in SUPERVISED if not asked or n in asked]
+    x, y, lab = labelled
     inputs = model.with_scores(x, {n: s[lab] for n, s in scores.items()}, list(model.detectors))
     seed, rows = int(task.option("seed")), []
+    folds = stratified_folds(y, seed)
     for name in names:
         cls = SUPERVISED[name]
         params = {
@@ -178,22 +209,31 @@ def _fit_supervised(
             **task.candidate_options(name),
         }
         start = time.perf_counter()
-        oof = out_of_fold(lambda cls=cls, params=params: cls(seed, **params), inputs, y, seed)
+        oof = out_of_fold(lambda cls=cls, params=params: cls(seed, **params), inputs, y, folds)
         final = cls(seed, **params)
         final.fit(inputs, y)
         seconds = time.perf_counter() - start
         model.supervised[name] = final
-        task.say(f"  {name:<17} fitted in {seconds:.1f} s (5-fold on the labelled rows)")
-        p = np.clip(oof, 1e-9, 1 - 1e-9)
-        full = np.full(len(lab), np.nan)
-        full[lab] = np.log(p / (1 - p))  # out-of-fold log-odds: the candidate's score
+        task.say(f"  {name:<17} fitted in {seconds:.1f} s ({len(folds)}-fold on the labelled rows)")
         rows.append({"candidate": name, "family": cls.family, "fit_seconds": seconds,
-                     "scores": full, "out_of_fold": True})  # fmt: skip
+                     "oof": oof, "out_of_fold": True})  # fmt: skip
+    asked = task.option("candidates")
+    if not asked or FRAUD_ENSEMBLE in asked:
+        row, model.weights, task.fraud["ensemble"] = ensemble_row(rows, y, folds)
+        rows += [row] if row is not None else []
+        task.say(f"  {task.fraud['ensemble']}")
+    for row in rows:
+        p = np.clip(row["oof"], 1e-9, 1 - 1e-9)
+        row["scores"] = np.full(len(lab), np.nan)
+        row["scores"][lab] = np.log(p / (1 - p))  # out-of-fold log-odds: the candidate's score
+        row["evidence"] = fold_evidence(y, row["oof"], folds)
     return rows
 
 
 def _choose(task: Any, rows: list[dict], y: Any, lab: np.ndarray) -> tuple[str, str]:
-    """The ensemble, unless labelled rows show another candidate is better almost surely."""
+    """The ensemble, unless labelled rows show another candidate is better almost surely. The
+    fraud ensemble challenges it only where the selection rule prefers it to the best single
+    fraud model (``fraud_choice.pick``), in their place."""
     from layerwise.tasks.anomaly_detection.scoring import ranking_metrics
 
     if y is None:
@@ -206,6 +246,16 @@ def _choose(task: Any, rows: list[dict], y: Any, lab: np.ndarray) -> tuple[str, 
     yl = y[lab].astype(int)
     for row in rows:
         row["validation"] = ranking_metrics(yl, row["scores"][lab])
+    fraud, not_picked = [r for r in rows if r.get("out_of_fold")], set()
+    if any(r["candidate"] == FRAUD_ENSEMBLE for r in fraud):
+        from layerwise.tasks.anomaly_detection.fraud_choice import pick
+
+        # the fraud ensemble challenges only where the selection rule serves it over the best
+        # single fraud model, and then stands for them all
+        picked, task.fraud["choice"] = pick(fraud)
+        task.fraud["served_among_fraud_models"] = picked
+        single = {r["candidate"] for r in fraud} - {FRAUD_ENSEMBLE}
+        not_picked = single if picked == FRAUD_ENSEMBLE else {FRAUD_ENSEMBLE}
     positives = int(yl.sum())
     if positives < MIN_TO_CHOOSE:
         return ENSEMBLE, (
@@ -214,7 +264,8 @@ def _choose(task: Any, rows: list[dict], y: Any, lab: np.ndarray) -> tuple[str, 
         )
     ensemble = next(r for r in rows if r["candidate"] == ENSEMBLE)
     challengers = sorted(
-        (r for r in rows if r["candidate"] != ENSEMBLE), key=lambda r: -r["validation"]["pr_auc"]
+        (r for r in rows if r["candidate"] != ENSEMBLE and r["candidate"] not in not_picked),
+        key=lambda r: -r["validation"]["pr_auc"],
     )
     base = ensemble["validation"]["pr_auc"]
     if not challengers or challengers[0]["validation"]["pr_auc"] <= base:

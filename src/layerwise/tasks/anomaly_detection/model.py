@@ -4,7 +4,8 @@ scales, the ensemble, the fraud-mode models, and which of them is served.
 Scores pass through three steps. Each detector's raw score is standardised against its own
 training scores (``ScoreScale``); the ensemble averages the standardised scores of its
 members; a fraud-mode model reads the features plus those standardised scores and gives the
-log-odds of fraud. The served score is then standardised once more against the training rows,
+log-odds of fraud; the fraud ensemble mixes the fraud models' probabilities with the weights
+of Caruana's ensemble selection and gives the mixture's log-odds. The served score is then standardised once more against the training rows,
 so a user reads every run's score the same way (0 = a typical row, 1 = the 90th percentile).
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from layerwise.core.registry import Registry
+from layerwise.errors import RunFolderError
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.anomaly_detection.detector import ScoreScale
 
@@ -35,18 +37,21 @@ ENSEMBLE = "ensemble"
 # the mean ROC-AUC (benchmarks/results/anomaly.md): the others are fitted and compared, and
 # labelled rows can choose them, but they do not vote by default.
 ENSEMBLE_MEMBERS = ("isolation-forest", "robust-gaussian")
+FRAUD_ENSEMBLE = "fraud-ensemble"  # the weighted mean of the fraud models' probabilities
 
 
 class AnomalyModel:
     """The fitted detectors (``detectors``: name -> Detector), their ``scales``, the ensemble's
-    ``members``, fraud-mode models (``supervised``: name -> model), the ``chosen`` one and the
-    scale of the served score (``served_scale``)."""
+    ``members``, fraud-mode models (``supervised``: name -> model), the fraud ensemble's
+    ``weights`` (name -> weight; empty when there is none), the ``chosen`` one and the scale of
+    the served score (``served_scale``)."""
 
     def __init__(self) -> None:
         self.detectors: dict[str, Any] = {}
         self.scales: dict[str, ScoreScale] = {}
         self.members: list[str] = []
         self.supervised: dict[str, Any] = {}
+        self.weights: dict[str, float] = {}
         self.chosen = ENSEMBLE
         self.served_scale: ScoreScale | None = None
 
@@ -80,6 +85,8 @@ class AnomalyModel:
         if self.supervised:
             inputs = self.with_scores(x, out, list(self.detectors))
             out.update({n: m.score(inputs) for n, m in self.supervised.items()})
+        if self.weights:
+            out[FRAUD_ENSEMBLE] = mixed_log_odds({n: out[n] for n in self.weights}, self.weights)
         return out
 
     def served_raw(self, x: np.ndarray, scores: dict[str, np.ndarray] | None = None) -> np.ndarray:
@@ -94,11 +101,9 @@ class AnomalyModel:
     def contributions(self, x: np.ndarray) -> np.ndarray | None:
         """Per-feature shares of each row's score ``[n, d]`` for the chosen candidate: its own
         when it can tell, the mean over the ensemble members that can tell, else None."""
-        if self.chosen in self.supervised:
-            scores = self.detector_scores(x)
-            shares = self.supervised[self.chosen].contributions(
-                self.with_scores(x, scores, list(self.detectors))
-            )
+        if self.chosen in self.supervised or self.chosen == FRAUD_ENSEMBLE:
+            inputs = self.with_scores(x, self.detector_scores(x), list(self.detectors))
+            shares = self._supervised_contributions(inputs)
             if shares is None:
                 return None
             # the push of the detectors' scores is spread over the columns that made them high
@@ -107,6 +112,18 @@ class AnomalyModel:
             return own if spread is None else own + overall[:, None] * spread
         names = self.members if self.chosen == ENSEMBLE else [self.chosen]
         return self._members_contributions(x, names)
+
+    def _supervised_contributions(self, inputs: np.ndarray) -> np.ndarray | None:
+        """The chosen fraud model's shares of the columns of ``inputs``; for the fraud
+        ensemble, its members' weighted mean over those that can tell."""
+        weights = self.weights if self.chosen == FRAUD_ENSEMBLE else {self.chosen: 1.0}
+        parts = [
+            (w, p) for n, w in weights.items()
+            if (p := self.supervised[n].contributions(inputs)) is not None
+        ]  # fmt: skip
+        if not parts:
+            return None
+        return sum(w * p for w, p in parts) / sum(w for w, _ in parts)
 
     def _members_contributions(self, x: np.ndarray, names: list[str]) -> np.ndarray | None:
         parts = [p for n in names if (p := self.detectors[n].contributions(x)) is not None]
@@ -124,6 +141,7 @@ class AnomalyModel:
                 for n, d in self.detectors.items()
             },
             "supervised": {n: m.save(run, f"fraud-{n}") for n, m in self.supervised.items()},
+            "fraud_ensemble": dict(self.weights),
         }
 
     @classmethod
@@ -139,4 +157,42 @@ class AnomalyModel:
             model.scales[name] = ScoreScale.from_json(entry["scale"])
         for name, entry in info["supervised"].items():
             model.supervised[name] = SUPERVISED[name].load(run, entry)
+        model.weights = _checked_weights(info.get("fraud_ensemble") or {}, model.supervised)
+        served = [*model.detectors, ENSEMBLE, *model.supervised]
+        if model.chosen not in served + ([FRAUD_ENSEMBLE] if model.weights else []):
+            raise RunFolderError(
+                f"The run's chosen model '{model.chosen}' is not among its models "
+                f"({', '.join(served)}).",
+                "The run folder may be damaged: train it again.",
+            )
         return model
+
+
+def mixed_log_odds(scores: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """The log-odds of the weighted mean of the probabilities behind log-odds ``scores``.
+
+    >>> float(mixed_log_odds({"a": np.array([0.0]), "b": np.array([0.0])}, {"a": 1, "b": 3})[0])
+    0.0
+    """
+    total = sum(weights.values())
+    p = sum((w / total) / (1.0 + np.exp(-scores[n])) for n, w in weights.items())
+    p = np.clip(p, 1e-9, 1 - 1e-9)
+    return np.log(p / (1 - p))
+
+
+def _checked_weights(weights: Any, supervised: dict[str, Any]) -> dict[str, float]:
+    """The fraud ensemble's weights from a run folder: one finite non-negative number per
+    fraud model of the run, not all zero (the folder is untrusted input)."""
+    ok = isinstance(weights, dict) and set(weights) <= set(supervised)
+    values = list(weights.values()) if ok else []
+    ok = ok and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) and v >= 0
+        for v in values
+    )
+    if not ok or (values and sum(values) <= 0):
+        raise RunFolderError(
+            f"The fraud ensemble's weights in preprocess.json are not valid: {weights!r}.",
+            "Expected one non-negative number per fraud model of the run, not all zero; the "
+            "run folder may be damaged: train it again.",
+        )
+    return {n: float(w) for n, w in weights.items()}

@@ -55,33 +55,33 @@ def write_anomaly_run(
 
 
 def _measure(task: Any, rows: list[dict], info: dict, run: RunFolder, x: np.ndarray) -> None:
-    """Each candidate's file size and scoring time per row (on up to 2,000 training rows); the
-    ensemble's are its members' sums, a fraud model's include every detector it reads."""
-    sample = x[:2000]
-    saved = {**info["detectors"], **info["supervised"]}
+    """Each candidate's file size and scoring time per row (on up to 2,000 training rows), as
+    the sums over the models that serve it: the ensemble's members; a fraud model and every
+    detector it reads; the fraud ensemble's weighted models and those detectors."""
+    from layerwise.tasks.anomaly_detection.model import ENSEMBLE, FRAUD_ENSEMBLE
+
+    model, sample = task.model, x[:2000]
+    files = {**info["detectors"], **info["supervised"]}
+    size = {name: run.file(entry["file"]).stat().st_size for name, entry in files.items()}
+
+    def us_per_row(score: Any) -> float:
+        start = time.perf_counter()
+        score()
+        return 1e6 * (time.perf_counter() - start) / max(len(sample), 1)
+
+    cost = {name: us_per_row(lambda d=d: d.score(sample)) for name, d in model.detectors.items()}
+    if model.supervised:
+        inputs = model.with_scores(sample, model.detector_scores(sample), list(model.detectors))
+        cost.update(
+            {n: us_per_row(lambda m=m: m.score(inputs)) for n, m in model.supervised.items()}
+        )
     for row in rows:
         name = row["candidate"]
-        if name in saved:
-            row["size_bytes"] = run.file(saved[name]["file"]).stat().st_size
-            model = task.model.detectors.get(name)
-            start = time.perf_counter()
-            if model is not None:
-                model.score(sample)
-            else:
-                scores = task.model.detector_scores(sample)
-                task.model.supervised[name].score(
-                    task.model.with_scores(sample, scores, list(task.model.detectors))
-                )
-            row["predict_us_per_row"] = 1e6 * (time.perf_counter() - start) / max(len(sample), 1)
-    by_name = {r["candidate"]: r for r in rows}
-    detectors = [by_name[n] for n in task.model.detectors]
-    for row in rows:
-        if row["family"] == "ensemble":
-            members = [by_name[n] for n in task.model.members]
-            row["size_bytes"] = sum(m.get("size_bytes", 0) for m in members)
-            row["predict_us_per_row"] = sum(m.get("predict_us_per_row", 0) for m in members)
-        elif row["candidate"] in task.model.supervised:
-            row["size_bytes"] += sum(d.get("size_bytes", 0) for d in detectors)
+        parts = {ENSEMBLE: model.members, FRAUD_ENSEMBLE: [*model.detectors, *model.weights]}.get(
+            name, [*model.detectors, name] if name in model.supervised else [name]
+        )
+        row["size_bytes"] = sum(size.get(p, 0) for p in parts)
+        row["predict_us_per_row"] = sum(cost.get(p, 0.0) for p in parts)
 
 
 def _test_scores(task: Any, rows: list[dict], test: tuple | None) -> dict[str, dict]:
@@ -117,6 +117,9 @@ def _metrics(
         if "validation" in row:
             entry["validation"] = row["validation"]
             entry["validated_on"] = "out of fold" if row.get("out_of_fold") else "labelled rows"
+        for fact in ("weights", "paired"):  # the fraud ensemble's; the selection rule's
+            if fact in row:
+                entry[fact] = row[fact]
         if row["candidate"] in test:
             entry["test"] = test[row["candidate"]]
         candidates[row["candidate"]] = entry
@@ -141,6 +144,7 @@ def _metrics(
         dropped_columns=task.features.dropped,
         seconds=seconds,
         notes=notes,
+        fraud_models=task.fraud or None,
     )
 
 
@@ -173,13 +177,20 @@ def _decision(task: Any, rows: list[dict], reason: str, metrics: dict) -> str:
         ([f"{p['budget']:.1%}", f"{p['threshold']:.3f}", _f(p.get("precision")),
           _f(p.get("recall"))] for p in t["operating_points"]),
     )  # fmt: skip
+    fraud = None
+    if metrics.get("fraud_models"):
+        chosen = metrics["fraud_models"]
+        fraud = ["## Fraud models", "", chosen.get("ensemble", "")]
+        if "choice" in chosen:
+            fraud += ["", f"The fraud ensemble against the best single fraud model: "
+                      f"{chosen['choice']}"]  # fmt: skip
     dropped = None
     if metrics["dropped_columns"]:
         dropped = [f"Columns not used: {', '.join(metrics['dropped_columns'])}."]
     return decision_page(
         "Why this model", f"**Served: {task.model.chosen}**. {reason}",
-        [mode, ["## Candidates", "", *markdown_table(head, cells)], unlabelled, threshold,
-         points, dropped],
+        [mode, ["## Candidates", "", *markdown_table(head, cells)], fraud, unlabelled,
+         threshold, points, dropped],
     )  # fmt: skip
 
 

@@ -6,9 +6,11 @@ ensemble (the mean of isolation forest's and the Mahalanobis score, the pair tha
 ADBench) is served: with no labels there is no score to choose by, and no single detector wins
 across datasets. With a label column (``target``; blank cells are unlabelled rows) the
 labelled rows choose: every detector is scored on them and, with enough labelled anomalies
-(fraud mode), LightGBM and a focal-loss MLP learn from them with the detectors' scores as
-extra features, compared out of fold. Precision-recall AUC decides, and the ensemble stays
-served unless another candidate beats it on nearly every bootstrap resample of the labels.
+(fraud mode), LightGBM, CatBoost (when installed) and a focal-loss MLP learn from them with
+the detectors' scores as extra features, compared out of fold, beside their greedy weighted
+ensemble (scored cross-fitted, kept only where the project's selection rule prefers it to the
+best single model over the folds). Precision-recall AUC decides, and the ensemble of detectors
+stays served unless a candidate beats it on nearly every bootstrap resample.
 
 Flags come from a threshold a user can act on: an alert budget (flag the top 1% by
 default), a target precision or recall, or the costs of a false alarm and a miss.
@@ -71,6 +73,7 @@ class AnomalyDetection(Task):
         self.model: Any = None
         self.threshold: dict[str, Any] = {}
         self.calibrator: Any = None
+        self.fraud: dict[str, Any] = {}  # set by fit in fraud mode: see fit._fit_supervised
 
     def _check_options(self, options: dict[str, Any]) -> None:
         self.check_option_names(options)
@@ -97,25 +100,31 @@ class AnomalyDetection(Task):
         from layerwise.core.advisor import Plan, Rule
         from layerwise.data.profile import profile_table
         from layerwise.tasks.anomaly_detection.fit import (
+            FRAUD_ENSEMBLE,
             MIN_SUPERVISED,
             MIN_TO_CHOOSE,
             _detector_names,
+            supervised_names,
         )
-        from layerwise.tasks.anomaly_detection.supervised import SUPERVISED
 
         frame, labels = self.read(data, target)
         profile = profile_table(frame, None)
         positives = 0 if labels is None else int(np.nansum(labels))
         known = 0 if labels is None else int((~np.isnan(labels)).sum())
         fraud = min(positives, known - positives) >= MIN_SUPERVISED
-        candidates = [*_detector_names(self), "ensemble", *(list(SUPERVISED) if fraud else [])]
+        fraud_models, notes = supervised_names(self) if fraud else ([], [])
+        asked = self.option("candidates")
+        if len(fraud_models) > 1 and (not asked or FRAUD_ENSEMBLE in asked):
+            fraud_models.append(FRAUD_ENSEMBLE)
+        candidates = [*_detector_names(self), "ensemble", *fraud_models]
         rules = [
             Rule("no labels", labels is None, "serve the ensemble of isolation forest and the "
                  "Mahalanobis score; no validation score exists"),
             Rule("few labels", labels is not None and positives < MIN_TO_CHOOSE,
                  f"{positives} labelled anomalies: too few to overrule the ensemble"),
-            Rule("fraud mode", fraud, f"{positives} labelled anomalies: LightGBM and a "
-                 "focal-loss MLP learn from them, detector scores as features"),
+            Rule("fraud mode", fraud, f"{positives} labelled anomalies: "
+                 f"{', '.join(fraud_models)} learn from them, detector scores as features; "
+                 "the ensemble only where it beats the best single one beyond the folds' noise"),
         ]  # fmt: skip
         labelled = labels is not None
         plan = Plan(
@@ -129,6 +138,8 @@ class AnomalyDetection(Task):
             class_weights=fraud,
             recommendation="the ensemble, unless labelled rows show another candidate better "
             "on 90% of bootstrap resamples",
+            ensemble=fraud,
+            notes=notes,
         )
         return frame, profile, plan
 

@@ -13,26 +13,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from layerwise.candidates.boosting import (
+    boosting_threads,
+    catboost_early_stopped,
+    early_stopping_split,
+    import_catboost,
+    load_catboost,
+)
 from layerwise.core.candidate import Candidate
-from layerwise.errors import ConfigError
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.tabular.lightgbm_model import early_stopping_split
 
 MODEL_FILE = "model.cbm"
 FIXED_ITERATIONS = 200  # without early stopping (under 100 rows)
-MAX_MODEL_BYTES = 1 << 30  # what loading reads at most: a large CatBoost model is ~100 MB
-
-
-def _catboost() -> Any:
-    try:
-        import catboost
-    except ImportError as exc:
-        raise ConfigError(
-            "The 'catboost' candidate needs the catboost package, which is not installed.",
-            'Install it with `pip install "layerwise[catboost]"`, or leave catboost out of '
-            "--candidates.",
-        ) from exc
-    return catboost
 
 
 class _TimeCap:
@@ -54,7 +46,7 @@ class CatBoostCandidate(Candidate):
     ``l2_leaf_reg`` (3), ``early_stopping_rounds`` (50), ``validation_fraction`` (0.15 under
     2,000 rows, else 0.1), ``refit`` (True: refit on every row with the best round count; under 100 rows there is
     no split and 200 rounds are run),
-    ``thread_count`` (2), ``time_limit`` (seconds, none).
+    ``thread_count`` (one thread under 50,000 rows), ``time_limit`` (seconds, none).
 
     >>> CatBoostCandidate("binary", n_classes=2).complexity
     2
@@ -75,7 +67,7 @@ class CatBoostCandidate(Candidate):
             "learning_rate": float(get("learning_rate", 0.08 if rows < 10_000 else 0.05)),
             "depth": int(get("depth", 6)),
             "l2_leaf_reg": float(get("l2_leaf_reg", 3.0)),
-            "thread_count": int(get("thread_count", 2)),
+            "thread_count": int(get("thread_count", boosting_threads(rows))),
             "random_seed": self.seed,
             "allow_writing_files": False,
             "logging_level": "Silent",
@@ -106,12 +98,12 @@ class CatBoostCandidate(Candidate):
 
     def _pool(self, frame: Any, y: Any = None, weight: Any = None) -> Any:
         cat = [c for c in frame.columns if c.startswith("c")]
-        return _catboost().Pool(frame, label=y, weight=weight, cat_features=cat)
+        return import_catboost().Pool(frame, label=y, weight=weight, cat_features=cat)
 
     def fit(
         self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> None:
-        catboost = _catboost()
+        catboost = import_catboost()
         frame, rows = self._frame(table), len(table)
         params = self._params(rows)
         cap = self.params.get("time_limit")
@@ -119,31 +111,21 @@ class CatBoostCandidate(Candidate):
         split = early_stopping_split(
             y, self.is_classifier, self.seed, self.params.get("validation_fraction")
         )
-        weight = (lambda idx: None) if sample_weight is None else (lambda idx: sample_weight[idx])
+        patience = int(self.params.get("early_stopping_rounds", 50))
         self.best_iteration = None
-        if split is not None and int(self.params.get("early_stopping_rounds", 50)) > 0:
-            train, val = split
-            model = catboost.CatBoost(
-                {
-                    **params,
-                    "od_type": "Iter",
-                    "od_wait": int(self.params.get("early_stopping_rounds", 50)),
-                    "use_best_model": True,
-                }
+        if split is not None and patience > 0:
+
+            def pool(idx: np.ndarray) -> Any:
+                weight = None if sample_weight is None else sample_weight[idx]
+                return self._pool(frame.iloc[idx], y[idx], weight)
+
+            refit = bool(self.params.get("refit", True))
+            self.model, self.best_iteration = catboost_early_stopped(
+                params, pool, split, patience, refit, callbacks
             )
-            model.fit(
-                self._pool(frame.iloc[train], y[train], weight(train)),
-                eval_set=self._pool(frame.iloc[val], y[val], weight(val)),
-                callbacks=callbacks,
-            )
-            best = model.get_best_iteration()
-            self.best_iteration = int(best) if best is not None else int(model.tree_count_) - 1
-            if not self.params.get("refit", True):
-                self.model = model
-                return
-            params["iterations"] = self.best_iteration + 1
-        else:  # too few rows to spare a validation split: a fixed, modest number of rounds
-            params["iterations"] = int(self.params.get("iterations", FIXED_ITERATIONS))
+            return
+        # too few rows to spare a validation split: a fixed, modest number of rounds
+        params["iterations"] = int(self.params.get("iterations", FIXED_ITERATIONS))
         self.model = catboost.CatBoost(params)
         self.model.fit(self._pool(frame, y, sample_weight), callbacks=callbacks)
 
@@ -162,9 +144,6 @@ class CatBoostCandidate(Candidate):
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> CatBoostCandidate:
-        catboost = _catboost()
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
-        blob = run.read_bytes(info["file"], MAX_MODEL_BYTES)  # listed and hashed: verified
-        model.model = catboost.CatBoost()
-        model.model.load_model(blob=blob)
+        model.model = load_catboost(run, info["file"])
         return model

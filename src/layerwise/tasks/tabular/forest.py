@@ -292,7 +292,7 @@ class ExtraTreesCandidate(_Forest):
     bootstrap: ClassVar[bool] = False
 
     def _probe_loss(self, leaf, trees, x, y, w):  # type: ignore[no-untyped-def]
-        from layerwise.tasks.tabular.lightgbm_model import early_stopping_split
+        from layerwise.candidates.boosting import early_stopping_split
 
         split = early_stopping_split(y, self.is_classifier, self.seed)
         if split is None:

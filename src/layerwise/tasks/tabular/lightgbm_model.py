@@ -7,45 +7,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from layerwise.candidates.boosting import (
+    boosting_threads,
+    early_stopping_split,
+    lightgbm_early_stopped,
+)
 from layerwise.core.candidate import Candidate
 from layerwise.runs.folder import RunFolder
 
 MODEL_FILE = "model.lgbm.txt"
-MIN_EARLY_STOPPING_ROWS = 100  # fewer training rows: a fixed number of rounds
 # LightGBM settings passed through as given (``candidate_params``, or a portfolio preset)
 TREE_SETTINGS = (
     "extra_trees", "feature_fraction", "bagging_fraction", "bagging_freq", "lambda_l1",
     "lambda_l2", "min_sum_hessian_in_leaf", "max_depth", "max_bin", "cat_smooth", "cat_l2",
 )  # fmt: skip
-
-
-def early_stopping_split(
-    y: np.ndarray, classification: bool, seed: int, fraction: float | None = None
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Training and validation rows for early stopping (stratified for classes when every
-    class can be on both sides), 15% of them under 2,000 rows and 10% above; None when there
-    are too few rows to spare any.
-
-    >>> tr, va = early_stopping_split(np.arange(200) % 2, True, seed=0)
-    >>> len(tr), len(va)
-    (170, 30)
-    """
-    from sklearn.model_selection import train_test_split
-
-    rows = len(y)
-    if rows < MIN_EARLY_STOPPING_ROWS:
-        return None
-    fraction = fraction or (0.15 if rows < 2000 else 0.1)
-    stratify = None
-    if classification:
-        counts = np.bincount(np.asarray(y, dtype=np.int64))
-        present = counts[counts > 0]
-        if present.min() >= 2 and int(np.ceil(fraction * rows)) >= len(present):
-            stratify = y
-    train, val = train_test_split(
-        np.arange(rows), test_size=fraction, random_state=seed, stratify=stratify
-    )
-    return np.sort(train), np.sort(val)
 
 
 class LightGBMCandidate(Candidate):
@@ -68,7 +43,7 @@ class LightGBMCandidate(Candidate):
             "verbosity": -1,
             "seed": self.seed,
             "deterministic": True,
-            "num_threads": given.get("num_threads", 2),
+            "num_threads": given.get("num_threads", boosting_threads(rows)),
             "learning_rate": given.get("learning_rate", self._schedule(rows)[0]),
             "num_leaves": given.get("num_leaves", 31),
             "min_data_in_leaf": given.get("min_data_in_leaf", 20),
@@ -136,21 +111,11 @@ class LightGBMCandidate(Candidate):
             rounds = int(self.params.get("n_estimators", 100))
             self.booster = lgb.train(params, dataset(everything), num_boost_round=rounds)
             return
-        train, val = split
-        fitting = dataset(train)
         max_rounds = int(self.params.get("max_rounds", self._schedule(rows)[1]))
-        booster = lgb.train(
-            params,
-            fitting,
-            num_boost_round=max_rounds,
-            valid_sets=[dataset(val, reference=fitting)],
-            callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)],
+        refit = bool(self.params.get("refit", True))
+        self.booster, self.best_iteration = lightgbm_early_stopped(
+            params, dataset, split, max_rounds, patience, refit
         )
-        self.best_iteration = max(int(booster.best_iteration or max_rounds), 1)
-        if not self.params.get("refit", True):
-            self.booster = booster
-            return
-        self.booster = lgb.train(params, dataset(everything), num_boost_round=self.best_iteration)
 
     def predict(self, table: Any, encoder: Any) -> np.ndarray:
         matrix, _ = self._matrix(table)

@@ -17,17 +17,13 @@ import numpy as np
 import pandas as pd
 
 from layerwise.core.candidate import Candidate
+from layerwise.core.ensemble_selection import describe, smooth_loss
 from layerwise.core.task import RUN_DEFAULTS, Run, Task
 from layerwise.errors import ConfigError, DataError, closest, missing_column, no_target
 from layerwise.metrics import classification_metrics, regression_metrics
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.tabular.candidates import CANDIDATES
-from layerwise.tasks.tabular.ensemble import (
-    EnsembleCandidate,
-    describe,
-    ensemble_row,
-    smooth_loss,
-)
+from layerwise.tasks.tabular.ensemble import EnsembleCandidate, ensemble_row
 
 DEFAULTS: dict[str, Any] = {
     **RUN_DEFAULTS,
