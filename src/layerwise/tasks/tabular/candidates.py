@@ -29,7 +29,7 @@ CANDIDATES.register(
     "catboost", "layerwise.tasks.tabular.catboost_model:CatBoostCandidate", "CatBoost"
 )
 CANDIDATES.register("linear", "layerwise.candidates.linear:LinearCandidate", "logistic / ridge")
-CANDIDATES.register("mlp", "layerwise.tasks.tabular.mlp:MLPCandidate", "MLP with embeddings")
+CANDIDATES.register("mlp", "layerwise.tasks.tabular.mlp:MLPCandidate", "TabM, an MLP ensemble")
 CANDIDATES.register(
     "yaml", "layerwise.tasks.tabular.yaml_model:YAMLModelCandidate", "your YAML network"
 )

@@ -45,7 +45,11 @@ class TorchCandidate(Candidate):
 
 
 class MLPCandidate(TorchCandidate):
-    """MLP with categorical embeddings, early-stopped on a held-out 15% of its training data.
+    """The deep candidate for tables, early-stopped on a held-out 15% of its training data.
+
+    ``architecture`` (a param): "tabm" (the default), piecewise-linear embeddings of the numeric
+    columns and an efficient ensemble of k MLPs (:mod:`layerwise.models.tabm`); "plain", the
+    earlier MLP with categorical embeddings (:class:`~layerwise.models.tabular_mlp.TabularMLP`).
 
     >>> MLPCandidate("multiclass", n_classes=3).family
     'deep'
@@ -54,7 +58,9 @@ class MLPCandidate(TorchCandidate):
     name: ClassVar[str] = "mlp"
     family: ClassVar[str] = "deep"
     complexity: ClassVar[int] = 3
-    description: ClassVar[str] = "MLP with categorical embeddings, trained by the layerwise engine"
+    description: ClassVar[str] = (
+        "TabM: an efficient ensemble of MLPs on piecewise-linear numeric embeddings"
+    )
 
     def _inputs(self, table: Any, encoder: Any) -> tuple[Any, Any]:
         import torch
@@ -63,18 +69,67 @@ class MLPCandidate(TorchCandidate):
         categorical = torch.from_numpy(table.categorical.astype(np.int64))
         return numeric, categorical
 
-    def _build(self, n_numeric: int, cardinalities: list[int]) -> Any:
-        from layerwise.models.tabular_mlp import TabularMLP, TabularMLPConfig
+    @property
+    def _ensemble(self) -> bool:
+        return getattr(self.model, "config", None) is not None and hasattr(self.model.config, "k")
 
-        n_outputs = self.n_classes if self.is_classifier else 1
-        config = TabularMLPConfig(
-            n_numeric=n_numeric,
-            cardinalities=list(cardinalities),
-            n_outputs=n_outputs,
-            hidden=list(self.params.get("hidden", [256, 128])),
-            dropout=float(self.params.get("dropout", 0.3 if self._rows < 5000 else 0.1)),
+    def _build(self, numeric: Any, table: Any, train_idx: np.ndarray) -> Any:
+        architecture = str(self.params.get("architecture", "tabm"))
+        if architecture == "tabm":
+            return self._build_tabm(numeric, table, train_idx)
+        if architecture == "plain":
+            from layerwise.models.tabular_mlp import TabularMLP, TabularMLPConfig
+
+            config = TabularMLPConfig(
+                n_numeric=numeric.shape[1],
+                cardinalities=list(table.cardinalities),
+                n_outputs=self.n_classes if self.is_classifier else 1,
+                hidden=list(self.params.get("hidden", [256, 128])),
+                dropout=float(self.params.get("dropout", 0.3 if len(numeric) < 5000 else 0.1)),
+            )
+            return TabularMLP(config)
+        from layerwise.errors import ConfigError
+
+        raise ConfigError(
+            f"The mlp's architecture={architecture!r} is not one it has.",
+            "Use 'tabm' (the default) or 'plain'.",
         )
-        return TabularMLP(config)
+
+    def _build_tabm(self, numeric: Any, table: Any, train_idx: np.ndarray) -> Any:
+        from layerwise.models.tabm import TabM, TabMConfig, quantile_edges
+
+        p = self.params
+        n_encoded = table.numeric.shape[1]  # the numeric columns; the missing indicators follow
+        # ~100 training rows a bin, 8 to 48 (the papers' range): finer bins on few rows overfit.
+        n_bins = int(p.get("n_bins", min(48, max(8, len(train_idx) // 100))))
+        try:
+            config = TabMConfig(
+                n_numeric=numeric.shape[1],
+                cardinalities=list(table.cardinalities),
+                n_outputs=self.n_classes if self.is_classifier else 1,
+                n_encoded=n_encoded if n_bins else 0,
+                n_bins=n_bins,
+                d_embedding=int(p.get("d_embedding", 16)),
+                hidden=list(p.get("hidden", [128, 128])),
+                dropout=float(p.get("dropout", 0.1)),
+                k=int(p.get("k", 8)),
+                adapters=str(p.get("adapters", "hidden")),
+            )
+        except ValueError as error:  # adapters or k the network does not have
+            from layerwise.errors import ConfigError
+
+            raise ConfigError(
+                f"The mlp's params do not make a TabM: {error}.",
+                "Use adapters 'hidden', 'input' or 'all', k from 1 to 256, and hidden layers.",
+            ) from error
+        model = TabM(config)
+        if model.ple is not None:
+            # Edges at the quantiles of the training rows' observed values (a missing value is
+            # 0 in the standardised input, with its indicator beside it, and no quantile here).
+            raw = table.numeric[train_idx].astype(np.float64)
+            values = np.where(np.isnan(raw), np.nan, numeric[train_idx, :n_encoded].numpy())
+            model.ple.edges.copy_(torch_tensor(quantile_edges(values, n_bins)))
+        return model
 
     def _validation_split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from sklearn.model_selection import train_test_split
@@ -97,29 +152,27 @@ class MLPCandidate(TorchCandidate):
 
         torch.manual_seed(self.seed)
         numeric, categorical = self._inputs(table, encoder)
+        weight = None
         if self.is_classifier:
             target = torch.from_numpy(y.astype(np.int64))
-            weight = None
             if sample_weight is not None:
                 counts = np.bincount(y, weights=sample_weight, minlength=self.n_classes)
                 rows = np.maximum(np.bincount(y, minlength=self.n_classes), 1)
                 weight = torch.tensor(counts / rows, dtype=torch.float32)
-            loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
-            metrics = {"accuracy": _accuracy}
         else:
             target = torch.from_numpy(self.standardise(y))
-            loss_fn = _mse
-            metrics = {}
         train_idx, val_idx = self._validation_split(y)
-        self._rows = len(y)  # small tables get more dropout
-        self.model = self._build(numeric.shape[1], table.cardinalities)
+        self.model = self._build(numeric, table, train_idx)
+        loss_fn, metrics, fixed = _objective(self.is_classifier, self._ensemble, weight)
         n = len(train_idx)
         config = TrainerConfig.from_params(
             self.params,
             self.seed,
             {"epochs": 200, "batch_size": min(256, max(32, n // 16)), "lr": 2e-3,
-             "weight_decay": 1e-4, "patience": 20},
+             "weight_decay": 3e-4 if self._ensemble else 1e-4,
+             "patience": 16 if self._ensemble else 20, "schedule": "cosine"},
             cpu_threads=1,  # a table's MLP is tiny: one thread is as fast and immune to contention
+            **fixed,
         )  # fmt: skip
         trainer = Trainer(self.model, loss_fn, config, metrics=metrics)
         tensors = (numeric, categorical, target)
@@ -136,24 +189,85 @@ class MLPCandidate(TorchCandidate):
         with torch.no_grad():
             for start in range(0, len(numeric), 4096):
                 stop = start + 4096
-                outputs.append(self.model(numeric[start:stop], categorical[start:stop]))
-        raw = torch.cat(outputs) if outputs else torch.zeros(0, self.model.config.n_outputs)
+                out = self.model(numeric[start:stop], categorical[start:stop])
+                if self._ensemble:
+                    from layerwise.models.tabm import ensemble_mean
+
+                    out = ensemble_mean(out, self.is_classifier)
+                elif self.is_classifier:
+                    out = torch.softmax(out.float(), dim=1)
+                outputs.append(out)
+        width = self.n_classes if self.is_classifier else 1
+        raw = torch.cat(outputs) if outputs else torch.zeros(0, width)
         if self.is_classifier:
-            return torch.softmax(raw.float(), dim=1).numpy().astype(np.float64)
+            return raw.double().numpy()
         return self.unstandardise(raw[:, 0].double().numpy())
 
     def save(self, run: RunFolder) -> dict[str, Any]:
-        return self.save_weights(run, MODEL_FILE, architecture=self.model.config.to_dict())
+        network = {"network": "tabm"} if self._ensemble else {}
+        return self.save_weights(
+            run, MODEL_FILE, architecture=self.model.config.to_dict(), **network
+        )
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> MLPCandidate:
-        from layerwise.models.tabular_mlp import TabularMLP, TabularMLPConfig
         from layerwise.runs.weights import config_from
 
         model = cls(info["objective"], info.get("n_classes", 0), info.get("seed", 0))
-        config = config_from(TabularMLPConfig, info["architecture"], run)
-        model.restore(run, info, lambda: TabularMLP(config))
+        if info.get("network") == "tabm":  # run folders from before TabM have no "network"
+            from layerwise.models.tabm import TabM as Network
+            from layerwise.models.tabm import TabMConfig as Config
+        else:
+            from layerwise.models.tabular_mlp import TabularMLP as Network
+            from layerwise.models.tabular_mlp import TabularMLPConfig as Config
+        config = config_from(Config, info["architecture"], run)
+        model.restore(run, info, lambda: Network(config))
         return model
+
+
+def torch_tensor(array: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _objective(classifier: bool, ensemble: bool, weight: Any) -> tuple[Any, dict, dict]:
+    """The loss, the validation metrics and the trainer options that follow from them.
+
+    An ensemble trains on the mean of its members' losses (each member learns on its own,
+    which keeps them diverse), but is early-stopped on the loss of its averaged prediction,
+    the one it serves."""
+    import torch
+
+    if not ensemble:
+        if classifier:
+            return torch.nn.CrossEntropyLoss(weight=weight), {"accuracy": _accuracy}, {}
+        return _mse, {}, {}
+    if classifier:
+        cross_entropy = torch.nn.CrossEntropyLoss(weight=weight)
+
+        def members_loss(outputs: Any, targets: Any) -> Any:
+            k = outputs.shape[1]
+            return cross_entropy(outputs.flatten(0, 1), targets.repeat_interleave(k))
+
+        def ensemble_loss(outputs: Any, targets: Any) -> float:
+            mean = torch.softmax(outputs.float(), dim=-1).mean(dim=1)
+            log = torch.log(mean.clamp_min(1e-12))
+            return float(torch.nn.functional.nll_loss(log, targets, weight=weight))
+
+        def ensemble_accuracy(outputs: Any, targets: Any) -> float:
+            return _accuracy(torch.softmax(outputs.float(), dim=-1).mean(dim=1), targets)
+
+        metrics = {"ensemble_loss": ensemble_loss, "accuracy": ensemble_accuracy}
+        return members_loss, metrics, {"monitor": "val_ensemble_loss"}
+
+    def members_mse(outputs: Any, targets: Any) -> Any:
+        return ((outputs[..., 0].float() - targets.unsqueeze(1)) ** 2).mean()
+
+    def ensemble_mse(outputs: Any, targets: Any) -> float:
+        return float(((outputs[..., 0].float().mean(dim=1) - targets) ** 2).mean())
+
+    return members_mse, {"ensemble_loss": ensemble_mse}, {"monitor": "val_ensemble_loss"}
 
 
 def _accuracy(outputs: Any, targets: Any) -> float:

@@ -4,7 +4,8 @@
 ``onnx_module()`` and ``onnx_description()`` (the ``ExportsOnnx`` Protocol), which call these.
 The graph takes ``numeric`` (float32 [batch, d], standardised) and ``categorical`` (int64
 [batch, k], codes) as ``preprocess.json`` describes, and gives ``probabilities``
-(classification) or ``value`` (regression), equal to ``predict``.
+(classification) or ``value`` (regression), equal to ``predict``: TabM's piecewise-linear
+encoding (its bin edges a constant of the graph) and the averaging of its members included.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from layerwise.errors import ConfigError
+from layerwise.models.tabm import ensemble_mean
 
 
 class _Probabilities(nn.Module):
@@ -26,7 +28,10 @@ class _Probabilities(nn.Module):
         self.model = model
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(numeric, categorical).float(), dim=1)
+        out = self.model(numeric, categorical)
+        if out.dim() == 3:  # TabM: every member's logits, [batch, k, classes]
+            return ensemble_mean(out, classifier=True)
+        return torch.softmax(out.float(), dim=1)
 
 
 class _Value(nn.Module):
@@ -38,7 +43,10 @@ class _Value(nn.Module):
         self.mean, self.std = float(mean), float(std)
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        return self.model(numeric, categorical)[:, 0].float() * self.std + self.mean
+        out = self.model(numeric, categorical)
+        if out.dim() == 3:  # TabM: every member's value, [batch, k, 1]
+            out = ensemble_mean(out, classifier=False)
+        return out[:, 0].float() * self.std + self.mean
 
 
 def _not_torch(run_dir: Path, stored: dict[str, Any]) -> ConfigError:
@@ -101,7 +109,7 @@ def tabular_description(task: Any) -> tuple[list[dict], dict, str]:
             "encoding": "(x - mean) / std per numeric column with NaN -> 0, clipped to "
             "[-1000, 1000], then a 0/1 missing "
             "indicator per column in 'indicators'; mean, std and indicators are in preprocess.json "
-            "under 'encoder'",
+            "under 'encoder' (any piecewise-linear encoding of these values is inside the graph)",
         },
         {
             "name": "categorical",
