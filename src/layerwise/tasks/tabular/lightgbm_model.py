@@ -12,6 +12,7 @@ from layerwise.runs.folder import RunFolder
 
 MODEL_FILE = "model.lgbm.txt"
 MIN_EARLY_STOPPING_ROWS = 100  # fewer training rows: a fixed number of rounds
+SEARCHED = ("feature_fraction", "bagging_fraction", "bagging_freq", "lambda_l2", "extra_trees")
 
 
 def early_stopping_split(
@@ -65,6 +66,11 @@ class LightGBMCandidate(Candidate):
             "num_leaves": self.params.get("num_leaves", 31),
             "min_data_in_leaf": self.params.get("min_data_in_leaf", 20),
         }
+        for name in SEARCHED:  # set only when given (--tune searches them: tuning.py)
+            if name in self.params:
+                params[name] = self.params[name]
+        if params.get("bagging_fraction", 1.0) < 1.0:
+            params.setdefault("bagging_freq", 1)  # LightGBM bags only with a frequency
         if self.objective == "regression":
             params["objective"] = "regression"
         elif self.objective == "binary":
@@ -99,7 +105,9 @@ class LightGBMCandidate(Candidate):
         Parameters (``candidate_params={"lightgbm": {...}}``): ``n_estimators``,
         ``max_rounds`` and ``learning_rate`` (by size: :meth:`_schedule`),
         ``early_stopping_rounds`` (50), ``validation_fraction``, ``refit`` (True),
-        ``num_leaves``, ``min_data_in_leaf``, ``num_threads``."""
+        ``num_leaves``, ``min_data_in_leaf``, ``num_threads``; and, left to LightGBM's
+        defaults unless given, ``feature_fraction``, ``bagging_fraction`` (bagged every round
+        when under 1), ``lambda_l2``, ``extra_trees``."""
         import lightgbm as lgb
 
         matrix, cat_index = self._matrix(table)
