@@ -288,6 +288,40 @@ def importance_chart(features: list[dict], metric: str | None, top: int = 20) ->
     return _encode(fig)
 
 
+def trials_chart(
+    trials: Sequence[dict], metric: str | None, greater_is_better: bool, baseline: float | None
+) -> str | None:
+    """A hyperparameter search's score by trial: finished trials as dots, pruned ones (their
+    running mean when stopped) as crosses, the best so far as a step line and the untuned
+    configuration (``baseline``) dashed. ``trials``: dicts with ``value`` and ``state``."""
+    points = [
+        (i + 1, float(t["value"]), str(t.get("state")))
+        for i, t in enumerate(trials)
+        if isinstance(t, dict) and isinstance(t.get("value"), int | float)
+    ]
+    if not points:
+        return None
+    fig, (ax,) = _figure(7.5, 3.4)
+    done = [(n, v) for n, v, state in points if state == "complete"]
+    cut = [(n, v) for n, v, state in points if state != "complete"]
+    if done:
+        ax.plot(*zip(*done, strict=True), "o", color=BLUE, ms=5, label="finished")
+        pick = max if greater_is_better else min
+        best, line = None, []
+        for n, v in done:
+            best = v if best is None else pick(best, v)
+            line.append((n, best))
+        ax.step(*zip(*line, strict=True), where="post", color=GREEN, label="best so far")
+    if cut:
+        ax.plot(*zip(*cut, strict=True), "x", color=GREY, ms=6, label="pruned (running mean)")
+    if baseline is not None:
+        ax.axhline(baseline, color=ORANGE, linestyle="--", linewidth=1, label="untuned")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"{metric or 'score'} on the bake-off's folds")
+    ax.legend(fontsize=8, loc="best")
+    return _encode(fig)
+
+
 def img_tag(b64: str | None, alt: str) -> str:
     """An ``<img>`` embedding a base64 PNG (from this module's plots); "" for no image."""
     if not b64:

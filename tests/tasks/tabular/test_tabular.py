@@ -24,7 +24,13 @@ def test_breast_cancer_accuracy_floor(tmp_path):
     assert run.metrics["test"]["roc_auc"] > 0.97
     # all-numeric: CatBoost (for categorical columns) is left out even where installed
     assert set(run.metrics["candidates"]) == {
-        "lightgbm", "lightgbm-xt", "random-forest", "extra-trees", "linear", "mlp", "ensemble",
+        "lightgbm",
+        "lightgbm-xt",
+        "random-forest",
+        "extra-trees",
+        "linear",
+        "mlp",
+        "ensemble",
     }  # fmt: skip  (569 rows: the 128-leaf LightGBM is for larger tables)
     decision = (run.path / "decision.md").read_text()
     assert "small data" in decision and "| mlp" in decision and "| lightgbm" in decision

@@ -38,3 +38,9 @@ CANDIDATES.register(
     "layerwise.tasks.tabular.ensemble:EnsembleCandidate",
     "greedy weighted mean of the others",
 )
+# --tune N: the searched family's best configuration competes as "<family>-tuned" (tuning.py)
+for _family, _cls in (("lightgbm", "TunedLightGBM"), ("catboost", "TunedCatBoost"),
+                      ("linear", "TunedLinear"), ("mlp", "TunedMLP")):  # fmt: skip
+    CANDIDATES.register(
+        f"{_family}-tuned", f"layerwise.tasks.tabular.tuning:{_cls}", f"{_family}, tuned by --tune"
+    )

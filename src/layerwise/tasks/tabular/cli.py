@@ -18,6 +18,11 @@ COMMAND_LINE = CommandLine(
                     "What the run is chosen by: accuracy, balanced-accuracy, macro-f1, roc-auc, "
                     "log-loss (classes), rmse, mae (values) [the advisor's: macro-F1 or ROC-AUC "
                     "where classes are imbalanced, with class-weighted losses]."),
+        TrainOption("--tune", "tune", int,
+                    "After the bake-off, search the chosen model's hyperparameters with Optuna "
+                    "for up to N trials on the same folds (pruned fold by fold, within "
+                    "--time-limit); the best competes as <model>-tuned, its optimism taken out "
+                    'on a fresh split. Needs `pip install "layerwise[tune]"`.'),
     ),
 )  # fmt: skip
 

@@ -48,7 +48,9 @@ class LightGBMCandidate(Candidate):
             "num_leaves": given.get("num_leaves", 31),
             "min_data_in_leaf": given.get("min_data_in_leaf", 20),
         }
-        params.update({k: given[k] for k in TREE_SETTINGS if k in given})
+        params.update({k: given[k] for k in TREE_SETTINGS if k in given})  # --tune searches some
+        if params.get("bagging_fraction", 1.0) < 1.0:
+            params.setdefault("bagging_freq", 1)  # LightGBM bags only with a frequency
         if self.objective == "regression":
             params["objective"] = "regression"
         elif self.objective == "binary":
@@ -83,7 +85,9 @@ class LightGBMCandidate(Candidate):
         Parameters (``candidate_params={"lightgbm": {...}}``): ``n_estimators``,
         ``max_rounds`` and ``learning_rate`` (by size: :meth:`_schedule`),
         ``early_stopping_rounds`` (50), ``validation_fraction``, ``refit`` (True),
-        ``num_leaves``, ``min_data_in_leaf``, ``num_threads``."""
+        ``num_leaves``, ``min_data_in_leaf``, ``num_threads``; and, left to LightGBM's
+        defaults unless given, ``feature_fraction``, ``bagging_fraction`` (bagged every round
+        when under 1), ``lambda_l2``, ``extra_trees``."""
         import lightgbm as lgb
 
         matrix, cat_index = self._matrix(table)

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "interpretable": False,
     "model_file": None,
     "metric": None,  # what the run is judged and chosen by; None: the advisor's choice
+    "tune": None,  # trials of a search of the chosen family after the bake-off (tuning.py)
 }
 
 
@@ -67,8 +68,10 @@ class TabularTask(Task):
     def _check_options(self, options: dict[str, Any]) -> None:
         self.check_option_names(options)
         selectable = [
-            n for n in CANDIDATES.names() if n not in ("ensemble", "yaml")
-        ]  # derived, --model
+            n
+            for n in CANDIDATES.names()
+            if n not in ("ensemble", "yaml") and not n.endswith("-tuned")
+        ]  # derived, --model, --tune
         for name in options.get("candidates") or []:
             if name not in selectable:
                 guess = closest(name, selectable)
@@ -88,6 +91,10 @@ class TabularTask(Task):
 
         self._check_options(options)
         self.options = {**self.options, **options}
+        if self.option("tune") is not None:  # before any data is read: a bad N, no optuna
+            from layerwise.tasks.tabular.tuning import check_tune
+
+            check_tune(self.option("tune"))
         started = time.perf_counter()
         limit = self.option("time_limit")
         self._deadline = None if limit is None else started + float(limit)
@@ -105,6 +112,11 @@ class TabularTask(Task):
         weights = self._class_weights(y_train) if plan.class_weights else None
 
         rows = self._bake_off(plan, table, y_train, weights)
+        tuning = None
+        if self.option("tune") is not None:  # --tune N: the chosen family searched (tuning.py)
+            from layerwise.tasks.tabular.tuning import tune
+
+            rows, tuning = tune(self, plan, rows, (table, y_train, weights), run_folder)
         names = [r["candidate"] for r in rows]
         chosen, reason = selection.choose(
             rows, plan, {n: CANDIDATES.get(n).complexity for n in names}
@@ -115,6 +127,10 @@ class TabularTask(Task):
         self.model = fitted[chosen]
         families = {n: CANDIDATES.get(n).family for n in names}
         decision = advisor.decision_markdown(profile, plan, rows, chosen, reason, families)
+        if tuning is not None:
+            from layerwise.tasks.tabular.tuning_report import tuning_markdown
+
+            decision += tuning_markdown(tuning, chosen)
         run = write_run(
             self,
             run_folder,
@@ -449,6 +465,12 @@ class TabularTask(Task):
         from layerwise.tasks.tabular.onnx_export import tabular_description
 
         return tabular_description(self)
+
+    @classmethod
+    def report_sections(cls) -> list[tuple[str, Any]]:
+        from layerwise.tasks.tabular.tuning_report import SECTIONS
+
+        return SECTIONS
 
     # ---- schema and loading --------------------------------------------------------------
     def input_schema(self) -> dict[str, Any]:
