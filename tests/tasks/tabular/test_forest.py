@@ -118,6 +118,8 @@ def test_a_doctored_forest_is_refused(tmp_path):
     assert RandomForestCandidate.load(honest, info).predict(table, None).shape == (200, 3)
     with pytest.raises(RunFolderError, match="column outside"):
         RandomForestCandidate.load(honest, {**info, "n_features": 1})
+    with pytest.raises(RunFolderError, match="trained on 9 columns"):  # n_features lies
+        RandomForestCandidate.load(honest, {**info, "n_features": 9}).predict(table, None)
     with pytest.raises(RunFolderError, match="child does not come after"):
         RandomForestCandidate.load(RunFolder.open(paths[1]), info)
 
