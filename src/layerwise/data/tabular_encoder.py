@@ -9,7 +9,7 @@ missing: tree models want them so); categorical columns become integer codes
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,15 @@ class EncodedTable:
 
     def __len__(self) -> int:
         return int(self.numeric.shape[0])
+
+    def rows(self, index: np.ndarray) -> EncodedTable:
+        """The rows ``index`` (a fold, a split), the column facts unchanged.
+
+        >>> t = EncodedTable(np.arange(3.0).reshape(3, 1), np.zeros((3, 0), "int64"), ["x"], [], [])
+        >>> t.rows(np.array([2, 0])).numeric[:, 0].tolist()
+        [2.0, 0.0]
+        """
+        return replace(self, numeric=self.numeric[index], categorical=self.categorical[index])
 
 
 def _missing(values: np.ndarray) -> np.ndarray:

@@ -32,13 +32,6 @@ def _table(n: int = 500, seed: int = 0) -> tuple[EncodedTable, np.ndarray, np.nd
     return EncodedTable(numeric, codes, ["a", "b", "c"], ["d"], [4]), classes, value
 
 
-def _rows(table: EncodedTable, index: np.ndarray) -> EncodedTable:
-    return EncodedTable(
-        table.numeric[index], table.categorical[index], table.numeric_names,
-        table.categorical_names, table.cardinalities,
-    )  # fmt: skip
-
-
 def _saved(model, tmp_path):
     run = RunFolder.create(tmp_path, "tabular-classification")
     info = {"objective": model.objective, "n_classes": model.n_classes, **model.save(run)}
@@ -68,18 +61,18 @@ def test_forests_learn_classes_and_values_and_round_trip(kind, tmp_path):
     table, classes, value = _table()
     train, test = np.arange(400), np.arange(400, 500)
     model = kind("multiclass", n_classes=3, seed=0, n_estimators=40)
-    model.fit(_rows(table, train), None, classes[train])
-    proba = model.predict(_rows(table, test), None)
+    model.fit(table.rows(train), None, classes[train])
+    proba = model.predict(table.rows(test), None)
     assert proba.shape == (100, 3) and np.allclose(proba.sum(axis=1), 1.0)
     assert (proba.argmax(axis=1) == classes[test]).mean() > 0.6  # chance is 1/3
     assert model.leaf_size in (1, 3, 8)
     run, info = _saved(model, tmp_path / "c")
     loaded = kind.load(RunFolder.open(run.path), info)
-    np.testing.assert_array_equal(loaded.predict(_rows(table, test), None), proba)
+    np.testing.assert_array_equal(loaded.predict(table.rows(test), None), proba)
 
     regressor = kind("regression", seed=0, n_estimators=40)
-    regressor.fit(_rows(table, train), None, value[train])
-    rmse = np.sqrt(np.mean((regressor.predict(_rows(table, test), None) - value[test]) ** 2))
+    regressor.fit(table.rows(train), None, value[train])
+    rmse = np.sqrt(np.mean((regressor.predict(table.rows(test), None) - value[test]) ** 2))
     assert rmse < 0.6 * np.std(value[test])
 
 

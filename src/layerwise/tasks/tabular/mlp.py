@@ -58,6 +58,7 @@ class MLPCandidate(TorchCandidate):
     name: ClassVar[str] = "mlp"
     family: ClassVar[str] = "deep"
     complexity: ClassVar[int] = 3
+    time_capped: ClassVar[bool] = True  # the task passes it a share of the time limit
     description: ClassVar[str] = (
         "TabM: an efficient ensemble of MLPs on piecewise-linear numeric embeddings"
     )

@@ -6,7 +6,6 @@ contract example; everything else lives here.
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import time
 import warnings
@@ -34,13 +33,6 @@ DEFAULTS: dict[str, Any] = {
     "metric": None,  # what the run is judged and chosen by; None: the advisor's choice
     "tune": None,  # trials of a search of the chosen family after the bake-off (tuning.py)
 }
-
-
-def take(table: Any, index: np.ndarray) -> Any:
-    """Rows ``index`` of an EncodedTable."""
-    return dataclasses.replace(
-        table, numeric=table.numeric[index], categorical=table.categorical[index]
-    )
 
 
 class TabularTask(Task):
@@ -207,10 +199,8 @@ class TabularTask(Task):
 
         def fit_and_score(name: str, tr: np.ndarray, va: np.ndarray) -> float:
             model = self._candidate(name)
-            model.fit(
-                take(table, tr), self.encoder, y[tr], None if weights is None else weights[tr]
-            )
-            output = model.predict(take(table, va), self.encoder)
+            model.fit(table.rows(tr), self.encoder, y[tr], None if weights is None else weights[tr])
+            output = model.predict(table.rows(va), self.encoder)
             oof.setdefault(name, np.zeros((len(y), *output.shape[1:])))[va] = output
             return score(va, output)
 
@@ -306,10 +296,11 @@ class TabularTask(Task):
             params.update(config=self._model_config, source=str(self.option("model_file")))
         if name == "mlp":
             params.setdefault("device", self.option("device"))
-        if (name == "mlp" or getattr(CANDIDATES.get(name), "time_capped", False)) and (
-            self._deadline is not None
-        ):  # share what is left of the time limit between the capped fits
-            params.setdefault("time_limit", max(1.0, (self._deadline - time.perf_counter()) / 3))
+        least = extra.pop("least_seconds", 0.0)
+        if getattr(CANDIDATES.get(name), "time_capped", False) and self._deadline is not None:
+            # a share of what is left of the time limit, and no less than a final fit needs
+            share = (self._deadline - time.perf_counter()) / 3
+            params.setdefault("time_limit", max(1.0, share, least))
         params.update(extra)
         return CANDIDATES.get(name)(
             self.objective, len(self.classes), self.option("seed"), **params
@@ -352,8 +343,13 @@ class TabularTask(Task):
                 )
             else:
                 self.say(f"Final fit: {name}")
-                extras = {**self._deep_extras(name, checkpoints), **self._final_cap(row)}
-                model = self._candidate(name, **extras)
+                # at least twice what a fold took (a quarter more rows): a share of what was
+                # left alone starved the final fits, which come last (a CatBoost cut to 1 s
+                # served DoctorAUS 0.547 where its folds measured 0.600); the bake-off's
+                # projection reserved this time for them
+                least = 2.0 * float(row.get("fit_seconds", 0.0))
+                extras = self._deep_extras(name, checkpoints)
+                model = self._candidate(name, least_seconds=least, **extras)
                 t0 = time.perf_counter()
                 model.fit(table, self.encoder, y, weights)
                 row["final_fit_seconds"] = time.perf_counter() - t0
@@ -368,19 +364,6 @@ class TabularTask(Task):
                 )
             fitted[name] = model
         return fitted
-
-    def _final_cap(self, row: dict) -> dict[str, Any]:
-        """A time-capped candidate's final fit gets at least twice what a fold took (it sees a
-        quarter more rows). A share of what is left of the limit alone starved it: the final
-        fits come last, and a CatBoost cut to 1 s served DoctorAUS 0.547 where its folds
-        measured 0.600 (the bake-off's projection reserved this time for them)."""
-        if self._deadline is None or not (
-            row["candidate"] == "mlp"
-            or getattr(CANDIDATES.get(row["candidate"]), "time_capped", False)
-        ):
-            return {}
-        share = (self._deadline - time.perf_counter()) / 3
-        return {"time_limit": max(1.0, share, 2.0 * float(row.get("fit_seconds", 0.0)))}
 
     def _deep_extras(self, name: str, checkpoints: Path) -> dict[str, Any]:
         """A deep final fit shows progress and checkpoints every epoch, so --resume can continue it."""

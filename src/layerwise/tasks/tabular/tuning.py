@@ -206,8 +206,8 @@ class Search:
         extra = {} if params is None else candidate_params(self.base, params)
         model = task._candidate(self.base, **extra)
         weights = None if self.weights is None else self.weights[train]
-        model.fit(_rows(self.table, train), task.encoder, self.y[train], weights)
-        output = model.predict(_rows(self.table, val), task.encoder)
+        model.fit(self.table.rows(train), task.encoder, self.y[train], weights)
+        output = model.predict(self.table.rows(val), task.encoder)
         return float(task._score(self.y[val], output).get(self.plan.metric, np.nan))
 
     def trial(self, trial: Any, stop_at: float | None) -> dict[str, Any]:
@@ -236,12 +236,6 @@ class Search:
             "value": float(np.mean(scores)) if scores else None,
             "seconds": time.perf_counter() - started,
         }
-
-
-def _rows(table: Any, index: np.ndarray) -> Any:
-    return dataclasses.replace(
-        table, numeric=table.numeric[index], categorical=table.categorical[index]
-    )
 
 
 def searched_family(rows: list[dict], plan: Any) -> tuple[str | None, str]:
