@@ -19,6 +19,7 @@ AutoGluon runs in its own environment (it pins its own versions), called as a su
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -89,7 +90,12 @@ def folds(frame: pd.DataFrame, target: str, kind: str) -> list[tuple[list[int], 
     return [(a.tolist(), b.tolist()) for a, b in splitter.split(frame, labels)]
 
 
-def run_layerwise(frame: pd.DataFrame, target: str, kind: str, splits: list, limit: float) -> list:
+def hash_folds(splits: list) -> str:
+    return hashlib.sha256(json.dumps(splits).encode()).hexdigest()[:12]
+
+
+def run_layerwise(frame: pd.DataFrame, target: str, kind: str, splits: list, limit: float,
+                  extra: dict | None = None) -> list:  # fmt: skip
     import layerwise
 
     out = []
@@ -101,7 +107,8 @@ def run_layerwise(frame: pd.DataFrame, target: str, kind: str, splits: list, lim
             metric = "accuracy" if kind == "classification" else "rmse"
             run = layerwise.fit(frame.iloc[train], task=f"tabular-{kind}", target=target,
                                 test_data=frame.iloc[test], time_limit=limit, output_dir=tmp,
-                                verbose=False, report=False, seed=SEED, metric=metric)  # fmt: skip
+                                verbose=False, report=False, seed=SEED, metric=metric,
+                                **(extra or {}))  # fmt: skip
             seconds = time.perf_counter() - started
         out.append({"score": float(run.metrics["test"][metric]), "seconds": seconds,
                     "model": run.chosen})  # fmt: skip
@@ -134,17 +141,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--autogluon-python", required=True, help="python of AutoGluon's venv")
     parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per fit, both")
     parser.add_argument("--quick", action="store_true", help="the first three tables only")
+    parser.add_argument("--tables", help="comma-separated table names (default: all six)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="a JSON file of AutoGluon's fold results: "
+        "read when it holds a table (same folds and limit), written after a run",
+    )
+    parser.add_argument("--options", default="{}", help="layerwise.fit options as JSON, "
+                        'e.g. \'{"bag": false}\' to compare a setting')  # fmt: skip
     args = parser.parse_args(argv)
+    extra = json.loads(args.options)
+    cache = json.loads(args.cache.read_text()) if args.cache and args.cache.exists() else {}
     started, rows, wins = time.perf_counter(), [], 0
     tables = TABLES[:3] if args.quick else TABLES
+    if args.tables:
+        tables = [t for t in tables if t[0] in args.tables.split(",")]
     lw_total = ag_total = 0.0
     for name, target, kind, drop in tables:
         frame = load(name, target, drop)
         splits = folds(frame, target, kind)
         progress(f"{name}: {len(frame):,} rows x {frame.shape[1] - 1} columns, {kind}")
-        ours = run_layerwise(frame, target, kind, splits, args.time_limit)
-        theirs = run_autogluon(args.autogluon_python, frame, target, kind, splits,
-                               args.time_limit)  # fmt: skip
+        ours = run_layerwise(frame, target, kind, splits, args.time_limit, extra)
+        key = f"{name}|{args.time_limit:g}|{hash_folds(splits)}"
+        if key in cache:  # the same folds and limit: AutoGluon's earlier run stands
+            theirs, VERSION["autogluon"] = cache[key]["folds"], cache[key]["version"]
+            progress("  AutoGluon: from the cache")
+        else:
+            theirs = run_autogluon(args.autogluon_python, frame, target, kind, splits,
+                                   args.time_limit)  # fmt: skip
+            cache[key] = {"folds": theirs, "version": VERSION["autogluon"],
+                          "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
+            if args.cache:
+                args.cache.write_text(json.dumps(cache, indent=1))
         a = float(np.mean([r["score"] for r in ours]))
         b = float(np.mean([r["score"] for r in theirs]))
         sa = float(np.sum([r["seconds"] for r in ours]))
@@ -173,7 +202,14 @@ def main(argv: list[str] | None = None) -> int:
             __doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else "",
             "",
             f"Each fit: time limit {args.time_limit:g} s; AutoGluon {VERSION.get('autogluon', '?')} "
-            '`presets="medium_quality"` in its own environment; layerwise with its defaults.',
+            '`presets="medium_quality"` in its own environment; layerwise with its defaults'
+            + (f" and `{args.options}`" if extra else "")
+            + (
+                " (AutoGluon's fold results from the cache: a run on the same folds, limit "
+                "and machine)."
+                if args.cache
+                else "."
+            ),
             "",
             markdown_table(
                 [

@@ -11,7 +11,7 @@ the simpler model within the stated tolerance or the noise of the evidence.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -284,17 +284,22 @@ def splits(
     return list(splitter.split(index, y if stratify else None))
 
 
-def projected_seconds(first_fold: float, folds: list[tuple[np.ndarray, np.ndarray]]) -> float:
+def projected_seconds(
+    first_fold: float, folds: list[tuple[np.ndarray, np.ndarray]], final_fit: bool = True
+) -> float:
     """What a candidate still needs after its first fold took ``first_fold`` seconds: its other
-    folds, and its final fit on all the rows (longer by the rows it adds).
+    folds, and its final fit on all the rows (longer by the rows it adds) unless it has none
+    (a bagged candidate serves its fold models).
 
     >>> folds = [(np.arange(8), np.arange(8, 10))] * 5
     >>> projected_seconds(2.0, folds)
     10.5
+    >>> projected_seconds(2.0, folds, final_fit=False)
+    8.0
     """
     train, val = folds[0]
-    final_fit = first_fold * (len(train) + len(val)) / max(len(train), 1)
-    return first_fold * (len(folds) - 1) + final_fit
+    last = first_fold * (len(train) + len(val)) / max(len(train), 1) if final_fit else 0.0
+    return first_fold * (len(folds) - 1) + last
 
 
 def _seconds(value: float) -> str:
@@ -302,7 +307,10 @@ def _seconds(value: float) -> str:
 
 
 def time_skip_reason(
-    first_fold: float, folds: list[tuple[np.ndarray, np.ndarray]], left: float
+    first_fold: float,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    left: float,
+    final_fit: bool = True,
 ) -> str | None:
     """Why a candidate whose first fold took ``first_fold`` seconds is skipped when ``left``
     seconds were left as it started (None when its folds and final fit fit in them).
@@ -313,14 +321,20 @@ def time_skip_reason(
     >>> time_skip_reason(1.0, folds, 30.0) is None
     True
     """
-    needed = first_fold + projected_seconds(first_fold, folds)
+    needed = first_fold + projected_seconds(first_fold, folds, final_fit)
     if needed <= left:
         return None
     what = f"its {len(folds)} folds" if len(folds) > 1 else "its validation fit"
+    what += " and final fit" if final_fit else ""
     return (
-        f"{what} and final fit would take ~{_seconds(needed)} "
+        f"{what} would take ~{_seconds(needed)} "
         f"({_seconds(first_fold)} for the first fold), {_seconds(max(left, 0.0))} were left"
     )
+
+
+class CandidateSkipped(Exception):
+    """Raised by a bake-off's ``fit_and_score`` to skip its candidate; the message is the
+    reason decision.md gives (a deep model cut short by its share of the time limit)."""
 
 
 def bake_off(
@@ -332,6 +346,7 @@ def bake_off(
     *,
     deadline: float | None = None,
     run_order: Sequence[str] | None = None,
+    bagged: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """Score every candidate on the same folds; the rows come back in the plan's order.
 
@@ -342,7 +357,8 @@ def bake_off(
     left, after the final fits of those already measured, is skipped with the projection as
     its reason instead of being abandoned midway. A candidate still to start after the limit
     is skipped, and one that overruns its projection stops between folds. The first to run
-    always runs, so there is a model to serve."""
+    always runs, so there is a model to serve. A ``bagged`` candidate serves its fold models:
+    it has no final fit to project or reserve."""
     if deadline is None and time_limit is not None:
         deadline = time.perf_counter() + time_limit
     limit = f"time limit of {time_limit:g}s" if time_limit is not None else "time limit"
@@ -352,7 +368,9 @@ def bake_off(
     reserved = 0.0  # the final fits of the candidates measured so far
     for name in order:
         first = not any("validation" in r for r in by_name.values())
-        row, final_fit = _measure(name, fit_and_score, folds, deadline, reserved, first)
+        row, final_fit = _measure(
+            name, fit_and_score, folds, deadline, reserved, first, name not in bagged
+        )
         if "skipped" in row and row["skipped"].startswith("time limit"):
             row["skipped"] = row["skipped"].replace("time limit", limit, 1)
         by_name[name] = row
@@ -373,6 +391,7 @@ def _measure(
     deadline: float | None,
     reserved: float,
     first: bool,
+    refits: bool = True,
 ) -> tuple[dict[str, Any], float]:
     """One candidate's bake-off row, and the seconds its final fit is projected to take."""
     scores: list[float] = []
@@ -382,18 +401,22 @@ def _measure(
     started = time.perf_counter()
     for i, (train_idx, val_idx) in enumerate(folds):
         t0 = time.perf_counter()
-        scores.append(fit_and_score(name, train_idx, val_idx))
+        try:
+            scores.append(fit_and_score(name, train_idx, val_idx))
+        except CandidateSkipped as skipped:
+            return {"candidate": name, "skipped": str(skipped)}, 0.0
         seconds.append(time.perf_counter() - t0)
         if deadline is None or first:
             continue
         if i == 0:  # seconds left when it started, after the final fits of those before it
-            reason = time_skip_reason(seconds[0], folds, deadline - reserved - started)
+            left = deadline - reserved - started
+            reason = time_skip_reason(seconds[0], folds, left, refits)
             if reason is not None:
                 return {"candidate": name, "skipped": reason}, 0.0
         elif i < len(folds) - 1 and time.perf_counter() > deadline - reserved:
             done = f" after {i + 1} of {len(folds)} folds"
             return {"candidate": name, "skipped": f"time limit reached{done}"}, 0.0
-    final_fit = projected_seconds(seconds[0], folds) - seconds[0] * (len(folds) - 1)
+    final_fit = projected_seconds(seconds[0], folds, refits) - seconds[0] * (len(folds) - 1)
     row = {
         "candidate": name,
         "validation": float(np.mean(scores)),

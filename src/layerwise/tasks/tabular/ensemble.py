@@ -20,7 +20,7 @@ from layerwise.core.candidate import Candidate
 from layerwise.core.ensemble_selection import ROUNDS, Loss, cross_fitted, describe, greedy_weights
 from layerwise.errors import RunFolderError
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.tabular.candidates import CANDIDATES
+from layerwise.tasks.tabular.bagging import load_model
 
 
 class EnsembleCandidate(Candidate):
@@ -74,9 +74,7 @@ class EnsembleCandidate(Candidate):
 
     @classmethod
     def load(cls, run: RunFolder, info: dict[str, Any]) -> EnsembleCandidate:
-        members = {
-            name: CANDIDATES.get(name).load(run, member) for name, member in info["members"].items()
-        }
+        members = {name: load_model(name, run, member) for name, member in info["members"].items()}
         weights = info.get("weights")  # runs before the weighted ensemble: equal weights
         if weights is not None:
             ok = isinstance(weights, dict) and set(weights) == set(members)

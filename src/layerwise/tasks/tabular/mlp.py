@@ -181,6 +181,7 @@ class MLPCandidate(TorchCandidate):
             tuple(t[train_idx] for t in tensors), val=tuple(t[val_idx] for t in tensors)
         )
         self.model = trainer.model.to("cpu").eval()
+        self.stopped_reason = trainer.stopped_reason  # "time limit": cut short by its cap
 
     def predict(self, table: Any, encoder: Any) -> np.ndarray:
         import torch

@@ -21,6 +21,7 @@ from layerwise.core.task import RUN_DEFAULTS, Run, Task
 from layerwise.errors import ConfigError, DataError, closest, missing_column, no_target
 from layerwise.metrics import classification_metrics, regression_metrics
 from layerwise.runs.folder import RunFolder
+from layerwise.tasks.tabular.bagging import BaggedCandidate, load_model
 from layerwise.tasks.tabular.candidates import CANDIDATES
 from layerwise.tasks.tabular.ensemble import EnsembleCandidate, ensemble_row
 
@@ -32,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "model_file": None,
     "metric": None,  # what the run is judged and chosen by; None: the advisor's choice
     "tune": None,  # trials of a search of the chosen family after the bake-off (tuning.py)
+    "bag": True,  # k-fold: a classical candidate serves the mean of its fold models instead
+    # of a refit on every row (bagging.py); False: one refitted model each
 }
 
 
@@ -54,6 +57,7 @@ class TabularTask(Task):
         self.model: Candidate | None = None
         self.objective = "regression"
         self._deadline: float | None = None
+        self._fold_models: dict[str, list[Candidate]] = {}  # bagged candidates' fold models
         self._run_dir: Path | None = None  # the run folder written or loaded
 
     # ---- options and messages ---------------------------------------------------------
@@ -116,6 +120,14 @@ class TabularTask(Task):
         self.say(f"[bold green]chosen[/bold green] {reason}")
         checkpoints = run_folder.file("checkpoints")
         fitted = self._final_fits(rows, table, y_train, weights, (test_table, y_test), checkpoints)
+        bags = sorted(r["candidate"] for r in rows if "bagged" in r)
+        if bags:
+            plan.notes.append(
+                f"Bagged: {', '.join(bags)} serve the mean of the "
+                f"{len(self._fold_models[bags[0]])} models their cross-validation trained "
+                "(each on all rows but its fold) instead of a refit on every row; their fit time "
+                "is the folds' total. The deep candidates are refitted."
+            )
         self.model = fitted[chosen]
         families = {n: CANDIDATES.get(n).family for n in names}
         decision = advisor.decision_markdown(profile, plan, rows, chosen, reason, families)
@@ -193,15 +205,29 @@ class TabularTask(Task):
         self.say(f"Bake-off: {', '.join(plan.candidates)} by {plan.protocol}")
         folds = advisor.splits(y, plan, self.kind == "classification", self.option("seed"))
         oof: dict[str, np.ndarray] = {}
+        bagged = self._bagged(plan)
+        self._fold_models = {name: [] for name in bagged}
 
         def score(va: np.ndarray, output: np.ndarray) -> float:
             return self._score(y[va], output).get(plan.metric, np.nan)
 
+        done: dict[str, int] = {}
+
         def fit_and_score(name: str, tr: np.ndarray, va: np.ndarray) -> float:
-            model = self._candidate(name)
+            cap = self._deep_fold_cap(name, len(folds) - done.get(name, 0))
+            model = self._candidate(name, **({} if cap is None else {"time_limit": cap}))
             model.fit(table.rows(tr), self.encoder, y[tr], None if weights is None else weights[tr])
+            if cap is not None and not done.get(name) and oof and _cut_short(model):
+                raise advisor.CandidateSkipped(
+                    f"its first fold used up its share of the time limit ({cap:.1f} s, one of "
+                    f"its {len(folds)} folds and final fit) before it converged: it needs more "
+                    "time than the limit leaves"
+                )  # judged on a fold trained far from convergence, it would only lose
+            done[name] = done.get(name, 0) + 1
             output = model.predict(table.rows(va), self.encoder)
             oof.setdefault(name, np.zeros((len(y), *output.shape[1:])))[va] = output
+            if name in bagged:
+                self._fold_models[name].append(model)
             return score(va, output)
 
         cheapest_first = sorted(plan.candidates, key=lambda n: CANDIDATES.get(n).complexity)
@@ -213,7 +239,11 @@ class TabularTask(Task):
             self.say,
             deadline=self._deadline,
             run_order=cheapest_first,
+            bagged=bagged,
         )
+        self._fold_models = {
+            name: models for name, models in self._fold_models.items() if len(models) == len(folds)
+        }  # a candidate skipped midway has no complete bag (nor a row to serve)
         loss = smooth_loss(y, self.kind == "classification", weights)
         row = ensemble_row(rows, oof, folds, score, loss) if plan.ensemble else None
         if row is not None:
@@ -225,6 +255,27 @@ class TabularTask(Task):
                 f"{row['validation']:.4f} (cross-fitted)"
             )
         return rows
+
+    def _deep_fold_cap(self, name: str, folds_left: int) -> float | None:
+        """Under a time limit, a deep candidate's fold fit gets what is left over the fits it
+        still has to make (its folds and its final fit), so a candidate that converges in its
+        share is never dropped midway; one that does not is skipped after one short fold
+        (a third of what was left, as before, let its first fold take a quarter of the
+        limit only to be skipped by the projection). None: no cap of this kind."""
+        candidate = CANDIDATES.get(name)
+        if self._deadline is None or candidate.family != "deep":
+            return None
+        if not getattr(candidate, "time_capped", False):
+            return None
+        return max(1.0, (self._deadline - time.perf_counter()) / (folds_left + 1))
+
+    def _bagged(self, plan: Any) -> set[str]:
+        """The candidates served as the mean of their fold models: the classical ones, under
+        k-fold cross-validation (a holdout's one model saw too few rows), unless ``bag=False``.
+        The deep ones keep their refit, which checkpoints every epoch for ``--resume``."""
+        if not self.option("bag") or plan.n_splits < 2:
+            return set()
+        return {n for n in plan.candidates if CANDIDATES.get(n).family == "classical"}
 
     def _split(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Training and test rows: the user's test table, or a seeded (stratified) holdout."""
@@ -332,7 +383,12 @@ class TabularTask(Task):
             if "skipped" in row:
                 continue
             name = row["candidate"]
-            if name == "ensemble":  # its members are fitted already (they come first)
+            bag = self._fold_models.get(name)
+            if bag:  # no refit: the fold models' mean (bagging.py)
+                model = BaggedCandidate.of(name, bag)
+                row["final_fit_seconds"] = float(row["fit_seconds"]) * len(bag)  # what it cost
+                row["bagged"] = len(bag)
+            elif name == "ensemble":  # its members are fitted already (they come first)
                 model = EnsembleCandidate.of(
                     {m: fitted[m] for m in row["members"]}, row.get("weights")
                 )
@@ -506,6 +562,11 @@ class TabularTask(Task):
         task.target, task.classes = stored["target"], stored["classes"]
         task.objective = stored["model"]["objective"]
         task.encoder = TabularEncoder.from_json(stored["encoder"])
-        task.model = CANDIDATES.get(stored["model"]["candidate"]).load(run, stored["model"])
+        task.model = load_model(stored["model"]["candidate"], run, stored["model"])
         task._run_dir = run.path
         return task
+
+
+def _cut_short(model: Candidate) -> bool:
+    """Whether a deep candidate's training was stopped by its time cap, not by converging."""
+    return getattr(model, "stopped_reason", "") == "time limit"
