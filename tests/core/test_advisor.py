@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from layerwise.core import advisor, selection
+from layerwise.core import advisor, fold_bakeoff, selection
 from layerwise.data.profile import ColumnInfo
 
 
@@ -115,14 +115,14 @@ def test_choose_lower_is_better_for_rmse():
 def test_bake_off_skips_candidates_after_the_time_limit():
     plan = advisor.plan(_profile(), time_limit=0.0)
     folds = [(np.arange(5), np.arange(5, 10))]
-    rows = advisor.bake_off(plan, lambda name, tr, va: 0.5, folds, time_limit=0.0)
+    rows = fold_bakeoff.bake_off(plan, lambda name, tr, va: 0.5, folds, time_limit=0.0)
     assert "validation" in rows[0]  # the first always runs
     assert all("skipped" in row for row in rows[1:])
 
 
 def test_bake_off_skips_a_candidate_its_first_fold_projects_past_the_time_left(monkeypatch):
     clock = SimpleNamespace(now=0.0)
-    monkeypatch.setattr(advisor, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    monkeypatch.setattr(fold_bakeoff, "time", SimpleNamespace(perf_counter=lambda: clock.now))
     cost = {"linear": 1.0, "lightgbm": 2.0, "mlp": 10.0}  # seconds per fold
     ran: list[str] = []
 
@@ -133,7 +133,7 @@ def test_bake_off_skips_a_candidate_its_first_fold_projects_past_the_time_left(m
 
     plan = advisor.plan(_profile(), time_limit=40.0, candidates=list(cost))
     folds = [(np.arange(8), np.arange(8, 10))] * 5
-    rows = advisor.bake_off(
+    rows = fold_bakeoff.bake_off(
         plan, fit_and_score, folds, 40.0, run_order=["linear", "lightgbm", "mlp"]
     )
     assert [r["candidate"] for r in rows] == plan.candidates  # the plan's order
@@ -149,10 +149,10 @@ def test_bake_off_skips_a_candidate_its_first_fold_projects_past_the_time_left(m
 
 def test_projection_counts_the_other_folds_and_the_final_fit():
     folds = [(np.arange(80), np.arange(80, 100))] * 5
-    assert advisor.projected_seconds(1.0, folds) == pytest.approx(4 + 1.25)
+    assert fold_bakeoff.projected_seconds(1.0, folds) == pytest.approx(4 + 1.25)
     holdout = [(np.arange(80), np.arange(80, 100))]
-    assert advisor.time_skip_reason(4.0, holdout, 6.0).startswith("its validation fit")
-    assert advisor.time_skip_reason(4.0, holdout, 9.0) is None
+    assert fold_bakeoff.time_skip_reason(4.0, holdout, 6.0).startswith("its validation fit")
+    assert fold_bakeoff.time_skip_reason(4.0, holdout, 9.0) is None
 
 
 def test_nothing_scored_is_an_error():

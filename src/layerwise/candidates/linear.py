@@ -60,6 +60,9 @@ class LinearCandidate(Candidate):
     family: ClassVar[str] = "classical"
     complexity: ClassVar[int] = 1
     description: ClassVar[str] = "logistic / ridge regression on standardised one-hot features"
+    # one set of coefficients a person can read: tables never bag it (its refit costs nothing,
+    # and averaging its fold models would blur what it is served for)
+    readable: ClassVar[bool] = True
 
     def fit(
         self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None

@@ -189,14 +189,14 @@ def test_a_run_shows_the_weights_and_serves_the_weighted_ensemble(tmp_path):
 def test_a_candidate_that_cannot_finish_in_time_is_skipped_with_its_projection(
     tmp_path, monkeypatch
 ):
-    from layerwise.core import advisor
+    from layerwise.core import fold_bakeoff
 
     # the projection itself is tested on a fake clock (tests/core/test_advisor.py); here it is
     # fixed, so that what a skip leaves in the run does not depend on this machine's speed
     reason = (
         "its 5 folds and final fit would take ~900 s (150 s for the first fold), 60 s were left"
     )
-    monkeypatch.setattr(advisor, "time_skip_reason", lambda first, folds, left: reason)
+    monkeypatch.setattr(fold_bakeoff, "time_skip_reason", lambda first, folds, left, refits: reason)
     frame = _slope_and_step(n=200)
     run = layerwise.fit(frame, target="y", output_dir=tmp_path, verbose=False, report=False,
                         time_limit=600, candidate_params={"mlp": {"epochs": 5}})  # fmt: skip

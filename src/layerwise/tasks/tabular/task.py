@@ -23,7 +23,7 @@ from layerwise.metrics import classification_metrics, regression_metrics
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.tabular.bagging import BaggedCandidate, load_model
 from layerwise.tasks.tabular.candidates import CANDIDATES
-from layerwise.tasks.tabular.ensemble import EnsembleCandidate, ensemble_row
+from layerwise.tasks.tabular.ensemble import EnsembleCandidate, complexities, ensemble_row
 
 DEFAULTS: dict[str, Any] = {
     **RUN_DEFAULTS,
@@ -114,9 +114,7 @@ class TabularTask(Task):
 
             rows, tuning = tune(self, plan, rows, (table, y_train, weights), run_folder)
         names = [r["candidate"] for r in rows]
-        chosen, reason = selection.choose(
-            rows, plan, {n: CANDIDATES.get(n).complexity for n in names}
-        )
+        chosen, reason = selection.choose(rows, plan, complexities(rows))
         self.say(f"[bold green]chosen[/bold green] {reason}")
         checkpoints = run_folder.file("checkpoints")
         fitted = self._final_fits(rows, table, y_train, weights, (test_table, y_test), checkpoints)
@@ -200,10 +198,10 @@ class TabularTask(Task):
         self, plan: Any, table: Any, y: np.ndarray, weights: np.ndarray | None
     ) -> list[dict[str, Any]]:
         """Every candidate on the same folds, then their ensemble from the out-of-fold outputs."""
-        from layerwise.core import advisor
+        from layerwise.core import fold_bakeoff
 
         self.say(f"Bake-off: {', '.join(plan.candidates)} by {plan.protocol}")
-        folds = advisor.splits(y, plan, self.kind == "classification", self.option("seed"))
+        folds = fold_bakeoff.splits(y, plan, self.kind == "classification", self.option("seed"))
         oof: dict[str, np.ndarray] = {}
         bagged = self._bagged(plan)
         self._fold_models = {name: [] for name in bagged}
@@ -218,7 +216,7 @@ class TabularTask(Task):
             model = self._candidate(name, **({} if cap is None else {"time_limit": cap}))
             model.fit(table.rows(tr), self.encoder, y[tr], None if weights is None else weights[tr])
             if cap is not None and not done.get(name) and oof and _cut_short(model):
-                raise advisor.CandidateSkipped(
+                raise fold_bakeoff.CandidateSkipped(
                     f"its first fold used up its share of the time limit ({cap:.1f} s, one of "
                     f"its {len(folds)} folds and final fit) before it converged: it needs more "
                     "time than the limit leaves"
@@ -231,7 +229,7 @@ class TabularTask(Task):
             return score(va, output)
 
         cheapest_first = sorted(plan.candidates, key=lambda n: CANDIDATES.get(n).complexity)
-        rows = advisor.bake_off(
+        rows = fold_bakeoff.bake_off(
             plan,
             fit_and_score,
             folds,
@@ -270,12 +268,17 @@ class TabularTask(Task):
         return max(1.0, (self._deadline - time.perf_counter()) / (folds_left + 1))
 
     def _bagged(self, plan: Any) -> set[str]:
-        """The candidates served as the mean of their fold models: the classical ones, under
-        k-fold cross-validation (a holdout's one model saw too few rows), unless ``bag=False``.
+        """The candidates served as the mean of their fold models: the classical ones but the
+        linear model (its coefficients are read), under k-fold cross-validation (a holdout's one model saw too few rows), unless ``bag=False``.
         The deep ones keep their refit, which checkpoints every epoch for ``--resume``."""
         if not self.option("bag") or plan.n_splits < 2:
             return set()
-        return {n for n in plan.candidates if CANDIDATES.get(n).family == "classical"}
+        return {
+            n
+            for n in plan.candidates
+            if CANDIDATES.get(n).family == "classical"
+            and not getattr(CANDIDATES.get(n), "readable", False)
+        }
 
     def _split(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Training and test rows: the user's test table, or a seeded (stratified) holdout."""

@@ -242,9 +242,9 @@ def searched_family(rows: list[dict], plan: Any) -> tuple[str | None, str]:
     """The family to search, and why: the bake-off's choice, or the ensemble's heaviest member
     (None when it is a family without a search space)."""
     from layerwise.core import selection
-    from layerwise.tasks.tabular.candidates import CANDIDATES
+    from layerwise.tasks.tabular.ensemble import complexities
 
-    complexity = {r["candidate"]: CANDIDATES.get(r["candidate"]).complexity for r in rows}
+    complexity = complexities(rows)
     chosen, _ = selection.choose([dict(r) for r in rows], plan, complexity)  # copies: it notes
     base, why = chosen, f"the bake-off chose {chosen}"
     if chosen == "ensemble":
@@ -267,7 +267,7 @@ def tune(
     """Search the chosen family for ``task.option("tune")`` trials; the rows with the tuned
     row after its family's (when a trial beat the untuned configuration), and the record that
     ``tuning.json`` and decision.md show."""
-    from layerwise.core import advisor
+    from layerwise.core import fold_bakeoff
 
     optuna = _optuna()
     table, y, weights = data
@@ -281,7 +281,7 @@ def tune(
         run.write_json(TUNING_FILE, record)
         return rows, record
     seed = int(task.option("seed"))
-    folds = advisor.splits(y, plan, task.kind == "classification", seed)
+    folds = fold_bakeoff.splits(y, plan, task.kind == "classification", seed)
     search = Search(task, plan, table, y, weights, folds, base)
     untuned_row = next(r for r in rows if r["candidate"] == base)
     study, space, untuned = _study(optuna, search, untuned_row, seed)
@@ -386,7 +386,7 @@ def _tuned_row(
 ) -> dict[str, Any] | None:
     """The tuned row: the best trial's fold scores lowered by the optimism the fresh split
     measures (module docstring), or None (with a note) when there was no time to measure it."""
-    from layerwise.core import advisor, selection
+    from layerwise.core import fold_bakeoff, selection
 
     plan, base = search.plan, search.base
     sign = 1.0 if plan.greater_is_better else -1.0
@@ -396,7 +396,7 @@ def _tuned_row(
                                "split, so it does not compete.")  # fmt: skip
         return None
     fresh_seed = int(search.task.option("seed")) + 1
-    fresh = advisor.splits(search.y, plan, search.task.kind == "classification", fresh_seed)
+    fresh = fold_bakeoff.splits(search.y, plan, search.task.kind == "classification", fresh_seed)
     search.task.say(f"[cyan]tune[/cyan] checking trial {best['trial']} against the untuned "
                     f"{base} on a fresh split (seed {fresh_seed})")  # fmt: skip
     tuned_scores = [search.fit_score(best["params"], tr, va) for tr, va in fresh]

@@ -1,0 +1,118 @@
+"""Bagged fold models: a classical candidate serves the mean of its cross-validation's models;
+the run folder keeps each in its own folder, and a doctored bag is refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import layerwise
+from layerwise.core import advisor, fold_bakeoff
+from layerwise.errors import RunFolderError
+from layerwise.runs.folder import RunFolder
+
+
+@pytest.fixture
+def table_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"a": rng.normal(size=300), "b": rng.normal(size=300), "c": rng.choice(list("xyz"), 300)}
+    )
+    frame["y"] = np.where(frame["a"] + (frame["c"] == "x") + 0.3 * rng.normal(size=300) > 0.5,
+                          "yes", "no")  # fmt: skip
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    return frame, path
+
+
+def fit(path, tmp_path, **options):
+    options = {"candidates": ["linear", "lightgbm"], **options}
+    return layerwise.fit(str(path), target="y", output_dir=str(tmp_path / "runs"), verbose=False,
+                         report=False, **options)  # fmt: skip
+
+
+def test_classical_candidates_serve_their_fold_models_and_round_trip(table_csv, tmp_path):
+    frame, path = table_csv
+    test = frame.iloc[240:]
+    frame.iloc[:240].to_csv(path, index=False)
+    run = fit(path, tmp_path, test_data=test, candidates=["lightgbm", "extra-trees"])
+    stored = json.loads((run.path / "preprocess.json").read_text())["model"]
+    entries = stored["members"] if "members" in stored else {stored["candidate"]: stored}
+    for entry in entries.values():  # the trees are bags of the 5 fold models
+        assert len(entry["bag"]) == 5
+    bag_files = sorted(p.relative_to(run.path).as_posix() for p in run.path.rglob("bag/*/*/*"))
+    assert bag_files and all(p.count("/") == 3 for p in bag_files)
+    listed = json.loads((run.path / "manifest.json").read_text())["files"]
+    assert set(bag_files) <= set(listed)  # hashed like every other file
+    assert "Bagged: " in (run.path / "decision.md").read_text()
+
+    written = pd.read_csv(run.path / "test_predictions.csv")
+    again = layerwise.load(run.path).predict(test.drop(columns=["y"]))
+    assert list(again["prediction"]) == list(written["y_pred"])
+    np.testing.assert_allclose(again["probability_yes"], written["proba_yes"], atol=1e-9)
+    assert run.metrics["test"]["accuracy"] > 0.75
+
+
+@pytest.mark.parametrize("options", [{"bag": False}, {"candidates": ["linear"]}])
+def test_bag_false_and_the_linear_model_refit_one_model(table_csv, tmp_path, options):
+    _, path = table_csv
+    run = fit(path, tmp_path, **options)
+    stored = json.loads((run.path / "preprocess.json").read_text())["model"]
+    assert "bag" not in json.dumps(stored) and not (run.path / "bag").exists()
+
+
+@pytest.mark.parametrize(
+    "doctor, says",
+    [
+        (lambda m: m.update(bag_of="linear"), "bag of"),
+        (lambda m: m.update(bag=[]), "no valid fold models"),
+        (lambda m: m.update(bag=["x"] * 5), "not an object"),
+        (lambda m: m.update(bag=m["bag"] * 10), "no valid fold models"),
+    ],
+)  # fmt: skip
+def test_a_doctored_bag_is_refused(table_csv, tmp_path, doctor, says):
+    _, path = table_csv
+    run = fit(path, tmp_path, candidates=["lightgbm"])
+    preprocess = json.loads((run.path / "preprocess.json").read_text())
+    doctor(preprocess["model"])
+    folder = RunFolder.open(run.path)
+    with pytest.raises(RunFolderError, match=says):
+        from layerwise.tasks.tabular.bagging import load_model
+
+        load_model(preprocess["model"]["candidate"], folder, preprocess["model"])
+
+
+def test_a_bag_member_reads_only_its_own_listed_files(table_csv, tmp_path):
+    """A member's file name is taken inside its fold folder: a name pointing elsewhere, or at a
+    file the manifest does not list, is refused."""
+    from layerwise.tasks.tabular.bagging import load_model
+
+    _, path = table_csv
+    run = fit(path, tmp_path, candidates=["lightgbm"])
+    model = json.loads((run.path / "preprocess.json").read_text())["model"]
+    folder = RunFolder.open(run.path)
+    model["bag"][0]["file"] = "../fold-2/" + model["bag"][0]["file"]
+    with pytest.raises(RunFolderError, match="plain relative name"):
+        load_model("lightgbm", folder, model)
+    (run.path / "bag" / "lightgbm" / "fold-1" / "extra.txt").write_text("tree")
+    model["bag"][0]["file"] = "extra.txt"
+    with pytest.raises(RunFolderError, match="not listed|manifest"):
+        load_model("lightgbm", folder, model)
+
+
+def test_a_candidate_can_skip_itself_with_a_reason():
+    plan = advisor.Plan.__new__(advisor.Plan)
+    plan.candidates = ["linear", "mlp"]
+    folds = [(np.arange(8), np.arange(8, 10))] * 3
+
+    def fit_and_score(name, train, val):
+        if name == "mlp":
+            raise fold_bakeoff.CandidateSkipped("it needs more time than the limit leaves")
+        return 0.5
+
+    rows = fold_bakeoff.bake_off(plan, fit_and_score, folds)
+    assert rows[0]["validation"] == 0.5
+    assert rows[1] == {"candidate": "mlp", "skipped": "it needs more time than the limit leaves"}
