@@ -175,13 +175,16 @@ class MLPCandidate(TorchCandidate):
             cpu_threads=1,  # a table's MLP is tiny: one thread is as fast and immune to contention
             **fixed,
         )  # fmt: skip
-        trainer = Trainer(self.model, loss_fn, config, metrics=metrics)
+        probe = _TooSlow.of(self.params, config.time_limit)
+        trainer = Trainer(self.model, loss_fn, config, metrics=metrics, callbacks=probe)
         tensors = (numeric, categorical, target)
         self.history = trainer.fit(
             tuple(t[train_idx] for t in tensors), val=tuple(t[val_idx] for t in tensors)
         )
         self.model = trainer.model.to("cpu").eval()
         self.stopped_reason = trainer.stopped_reason  # "time limit": cut short by its cap
+        if probe and probe[0].gave_up:
+            self.stopped_reason = "time limit"
 
     def predict(self, table: Any, encoder: Any) -> np.ndarray:
         import torch
@@ -278,3 +281,22 @@ def _accuracy(outputs: Any, targets: Any) -> float:
 
 def _mse(outputs: Any, targets: Any) -> Any:
     return ((outputs[:, 0].float() - targets) ** 2).mean()
+
+
+class _TooSlow:
+    """Stops a time-capped fit after its first epoch when ``min_epochs_in_time`` epochs of
+    that length would not fit in its time limit: the bake-off's first fold of a deep model
+    then costs one epoch, not its whole share, before the model is skipped as too slow for
+    the limit (the task passes the parameter for that fold only: a final fit always runs)."""
+
+    def __init__(self, epochs: int, seconds: float):
+        self.epochs, self.seconds, self.gave_up = epochs, seconds, False
+
+    @classmethod
+    def of(cls, params: dict[str, Any], time_limit: float | None) -> list[_TooSlow]:
+        epochs = params.get("min_epochs_in_time")
+        return [cls(int(epochs), float(time_limit))] if epochs and time_limit else []
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
+        if record.get("epoch") == 1 and record["seconds"] * self.epochs > self.seconds:
+            self.gave_up = trainer.stop_training = True

@@ -25,6 +25,10 @@ from layerwise.tasks.tabular.bagging import BaggedCandidate, load_model
 from layerwise.tasks.tabular.candidates import CANDIDATES
 from layerwise.tasks.tabular.ensemble import EnsembleCandidate, complexities, ensemble_row
 
+# a deep candidate whose share of the time limit holds fewer epochs than this is skipped after
+# one epoch: TabM's early stopping waits 16 epochs, so a fit of fewer has not converged
+PROBE_EPOCHS = 25
+
 DEFAULTS: dict[str, Any] = {
     **RUN_DEFAULTS,
     "test_data": None,
@@ -213,13 +217,17 @@ class TabularTask(Task):
 
         def fit_and_score(name: str, tr: np.ndarray, va: np.ndarray) -> float:
             cap = self._deep_fold_cap(name, len(folds) - done.get(name, 0))
-            model = self._candidate(name, **({} if cap is None else {"time_limit": cap}))
+            probe = cap is not None and not done.get(name) and bool(oof)
+            extra = {} if cap is None else {"time_limit": cap}
+            if probe:  # one epoch tells whether the share can hold enough of them
+                extra["min_epochs_in_time"] = PROBE_EPOCHS
+            model = self._candidate(name, **extra)
             model.fit(table.rows(tr), self.encoder, y[tr], None if weights is None else weights[tr])
-            if cap is not None and not done.get(name) and oof and _cut_short(model):
+            if probe and _cut_short(model):
                 raise fold_bakeoff.CandidateSkipped(
-                    f"its first fold used up its share of the time limit ({cap:.1f} s, one of "
-                    f"its {len(folds)} folds and final fit) before it converged: it needs more "
-                    "time than the limit leaves"
+                    f"its share of the time limit ({cap:.1f} s for each of its {len(folds)} "
+                    f"folds and final fit) is less than {PROBE_EPOCHS} epochs of its first fold, "
+                    "or was used up before it converged: it needs more time than the limit leaves"
                 )  # judged on a fold trained far from convergence, it would only lose
             done[name] = done.get(name, 0) + 1
             output = model.predict(table.rows(va), self.encoder)
@@ -265,7 +273,10 @@ class TabularTask(Task):
             return None
         if not getattr(candidate, "time_capped", False):
             return None
-        return max(1.0, (self._deadline - time.perf_counter()) / (folds_left + 1))
+        # the final fit sees a quarter more rows (fold_bakeoff.projected_seconds): its share
+        # is 1.25 fits, and half a fit more keeps a fold that converged within its share from
+        # being skipped by the projection at the margin
+        return max(1.0, (self._deadline - time.perf_counter()) / (folds_left + 1.5))
 
     def _bagged(self, plan: Any) -> set[str]:
         """The candidates served as the mean of their fold models: the classical ones but the
