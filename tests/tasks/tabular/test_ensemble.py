@@ -203,3 +203,14 @@ def test_a_candidate_that_cannot_finish_in_time_is_skipped_with_its_projection(
     assert run.metrics["candidates"]["mlp"]["skipped"] == reason
     assert reason in (run.path / "decision.md").read_text()
     assert "validation" in run.metrics["candidates"]["linear"]  # the cheapest ran first
+
+
+def test_the_ensemble_is_as_complex_as_its_most_complex_member():
+    from layerwise.tasks.tabular.ensemble import complexities
+
+    rows = [{"candidate": "linear"}, {"candidate": "lightgbm"}, {"candidate": "mlp"},
+            {"candidate": "ensemble", "members": ["linear", "lightgbm"]}]  # fmt: skip
+    ranks = complexities(rows)
+    assert ranks["ensemble"] == ranks["lightgbm"] > ranks["linear"]
+    rows[-1]["members"] = ["lightgbm", "mlp"]
+    assert complexities(rows)["ensemble"] == ranks["mlp"] > ranks["lightgbm"]

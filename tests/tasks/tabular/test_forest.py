@@ -125,3 +125,18 @@ def test_portfolio_members_carry_their_settings_and_the_users_win():
     model = LightGBMExtraTrees("multiclass", 3, seed=0)
     model.fit(table, None, classes)
     assert model.predict(table, None).shape == (300, 3)
+
+
+@pytest.mark.parametrize(
+    "metric, sizes",
+    [("accuracy", [1]), ("macro_f1", [1]), ("log_loss", [1, 3, 8]), (None, [1, 3, 8])],
+)
+def test_a_run_judged_by_the_class_alone_grows_leaves_of_one_row(metric, sizes):
+    """Log loss prefers the smoother probabilities of bigger leaves, which accuracy does not
+    see: a run judged by accuracy-like metrics gets Breiman's leaves of one row, unprobed."""
+    table, classes, _ = _table()
+    model = RandomForestCandidate("multiclass", n_classes=3, seed=0, n_estimators=25,
+                                  **({} if metric is None else {"metric": metric}))  # fmt: skip
+    assert model._leaf_sizes() == sizes
+    model.fit(table.rows(np.arange(300)), None, classes[:300])
+    assert model.leaf_size in sizes

@@ -81,3 +81,14 @@ def test_unknown_architecture_is_a_clear_error():
     model = MLPCandidate("binary", n_classes=2, architecture="transformer")
     with pytest.raises(ConfigError, match="architecture='transformer'"):
         model.fit(table, encoder, y_train)
+
+
+@pytest.mark.parametrize("seconds, epochs_run", [(1e-6, 1), (600.0, 3)])
+def test_a_probe_gives_up_after_one_epoch_only_when_too_few_fit_in_its_time(seconds, epochs_run):
+    """The bake-off's first fold of the deep model stops after one epoch when its share of the
+    time limit cannot hold ``min_epochs_in_time`` epochs, and says it was cut short."""
+    encoder, train, _, y_train, _ = _encoded("classification")
+    model = MLPCandidate("binary", 2, seed=0, epochs=3, time_limit=seconds, min_epochs_in_time=25)
+    model.fit(train, encoder, y_train)
+    assert len(model.history) == epochs_run
+    assert (model.stopped_reason == "time limit") == (epochs_run == 1)

@@ -62,6 +62,7 @@ class TabularTask(Task):
         self.objective = "regression"
         self._deadline: float | None = None
         self._fold_models: dict[str, list[Candidate]] = {}  # bagged candidates' fold models
+        self._plan_metric: str | None = None  # what the run is judged by (some candidates use it)
         self._run_dir: Path | None = None  # the run folder written or loaded
 
     # ---- options and messages ---------------------------------------------------------
@@ -111,6 +112,7 @@ class TabularTask(Task):
         table, test_table = self.encoder.transform(train_df), self.encoder.transform(test_df)
         weights = self._class_weights(y_train) if plan.class_weights else None
 
+        self._plan_metric = plan.metric
         rows = self._bake_off(plan, table, y_train, weights)
         tuning = None
         if self.option("tune") is not None:  # --tune N: the chosen family searched (tuning.py)
@@ -362,6 +364,8 @@ class TabularTask(Task):
         if name == "mlp":
             params.setdefault("device", self.option("device"))
         least = extra.pop("least_seconds", 0.0)
+        if getattr(CANDIDATES.get(name), "takes_metric", False) and self._plan_metric:
+            params.setdefault("metric", self._plan_metric)
         if getattr(CANDIDATES.get(name), "time_capped", False) and self._deadline is not None:
             # a share of what is left of the time limit, and no less than a final fit needs
             share = (self._deadline - time.perf_counter()) / 3
