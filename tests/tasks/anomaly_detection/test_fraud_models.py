@@ -182,3 +182,20 @@ def test_damaged_ensemble_weights_are_refused():
         with pytest.raises(RunFolderError, match="weights"):
             _checked_weights(bad, {"lightgbm": object()})
     assert AnomalyModel().weights == {}
+
+
+def test_the_extra_trees_lightgbm_learns_fraud_and_round_trips(tmp_path):
+    frame = labelled_table(500, seed=2, sharpness=2.0)
+    params = {"lightgbm-xt": {"max_rounds": 300}}
+    run = fit(frame, tmp_path, seed=2, candidates=["isolation-forest", "lightgbm-xt"],
+              candidate_params=params)  # fmt: skip
+    test = run.metrics["candidates"]
+    assert test["lightgbm-xt"]["test"]["pr_auc"] > test["isolation-forest"]["test"]["pr_auc"] + 0.2
+    assert "fraud-lightgbm-xt.lgbm.txt" in RunFolder.open(run.path).manifest["files"]
+    x = run.task.features.transform(frame.drop(columns="is_fraud"))
+    loaded = layerwise.load(run.path).model
+    np.testing.assert_array_equal(
+        run.task.model.all_scores(x)["lightgbm-xt"], loaded.all_scores(x)["lightgbm-xt"]
+    )
+    booster = loaded.supervised["lightgbm-xt"].booster
+    assert "extra_trees: 1" in booster.model_to_string()  # random split points, as named

@@ -156,6 +156,12 @@ class AnomalyModel:
             model.detectors[name] = DETECTORS.get(name).load(run, entry)
             model.scales[name] = ScoreScale.from_json(entry["scale"])
         for name, entry in info["supervised"].items():
+            if name not in SUPERVISED:
+                raise RunFolderError(
+                    f"The run names a fraud model '{name}' that layerwise does not have "
+                    f"({', '.join(SUPERVISED)}).",
+                    "The run folder may be damaged or from another version: train it again.",
+                )
             model.supervised[name] = SUPERVISED[name].load(run, entry)
         model.weights = _checked_weights(info.get("fraud_ensemble") or {}, model.supervised)
         served = [*model.detectors, ENSEMBLE, *model.supervised]
