@@ -116,3 +116,13 @@ def test_a_candidate_can_skip_itself_with_a_reason():
     rows = fold_bakeoff.bake_off(plan, fit_and_score, folds)
     assert rows[0]["validation"] == 0.5
     assert rows[1] == {"candidate": "mlp", "skipped": "it needs more time than the limit leaves"}
+
+
+def test_no_bag_on_the_command_line_refits(cli, table_csv, tmp_path):
+    _, path = table_csv
+    code, out, err = cli("train", path, "--target", "y", "--no-bag", "--no-report",
+                         "--output-dir", tmp_path / "runs")  # fmt: skip
+    assert code == 0, err
+    (folder,) = list((tmp_path / "runs").iterdir())
+    assert "bag" not in json.loads((folder / "preprocess.json").read_text())["model"]
+    assert "bag" in (folder / "config.yaml").read_text()  # the choice is kept with the run

@@ -18,6 +18,10 @@ COMMAND_LINE = CommandLine(
                     "What the run is chosen by: accuracy, balanced-accuracy, macro-f1, roc-auc, "
                     "log-loss (classes), rmse, mae (values) [the advisor's: macro-F1 or ROC-AUC "
                     "where classes are imbalanced, with class-weighted losses]."),
+        TrainOption("--bag/--no-bag", "bag", bool,
+                    "Serve each tree ensemble as the mean of the models its cross-validation "
+                    "trained [bag]; --no-bag refits one model on every row instead.",
+                    default=True),
         TrainOption("--tune", "tune", int,
                     "After the bake-off, search the chosen model's hyperparameters with Optuna "
                     "for up to N trials on the same folds (pruned fold by fold, within "
