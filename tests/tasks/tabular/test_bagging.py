@@ -126,3 +126,9 @@ def test_no_bag_on_the_command_line_refits(cli, table_csv, tmp_path):
     (folder,) = list((tmp_path / "runs").iterdir())
     assert "bag" not in json.loads((folder / "preprocess.json").read_text())["model"]
     assert "bag" in (folder / "config.yaml").read_text()  # the choice is kept with the run
+
+
+def test_metrics_say_how_long_training_took_beside_the_whole_run(table_csv, tmp_path):
+    _, path = table_csv
+    metrics = fit(path, tmp_path).metrics
+    assert 0 < metrics["train_seconds"] < metrics["total_seconds"]

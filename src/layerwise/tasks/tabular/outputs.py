@@ -15,7 +15,11 @@ from layerwise.runs.writer import StandardFiles, finish_run, task_schema
 from layerwise.tasks.tabular.candidates import CANDIDATES
 
 
-def _metrics(task: Any, plan: Any, rows: list[dict], chosen: str, seconds: float) -> dict[str, Any]:
+def _metrics(
+    task: Any, plan: Any, rows: list[dict], chosen: str, seconds: tuple[float, float]
+) -> dict[str, Any]:
+    """metrics.json; ``seconds``: to the trained models (bake-off and refits), and in all."""
+
     def entry_of(row: dict) -> dict[str, Any]:
         return {
             "validation": {
@@ -40,7 +44,8 @@ def _metrics(task: Any, plan: Any, rows: list[dict], chosen: str, seconds: float
         chosen=chosen,
         test=chosen_row.get("test", {}),
         candidates=candidate_entries(rows, entry_of, families),
-        total_seconds=seconds,
+        train_seconds=seconds[0],
+        total_seconds=seconds[1],
     )
 
 
@@ -114,7 +119,7 @@ def write_run(
     fitted: dict[str, Any],
     decision: str,
     profile: Any,
-    seconds: float,
+    seconds: tuple[float, float],
 ) -> Run:
     """Write every file of the run folder, the manifest last, and return the Run."""
     model = fitted[chosen]
