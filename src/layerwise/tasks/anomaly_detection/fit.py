@@ -105,10 +105,11 @@ def supervised_names(task: Any) -> tuple[list[str], list[str]]:
     optional package is missing; one asked for by name but missing is a one-line error."""
     from layerwise.candidates.boosting import import_catboost
     from layerwise.core.advisor import installed_candidates
-    from layerwise.tasks.anomaly_detection.supervised import SUPERVISED
+    from layerwise.tasks.anomaly_detection.supervised import DEFAULT_SUPERVISED, SUPERVISED
 
     asked = task.option("candidates")
-    names, notes = installed_candidates([n for n in SUPERVISED if not asked or n in asked])
+    wanted = [n for n in SUPERVISED if n in asked] if asked else list(DEFAULT_SUPERVISED)
+    names, notes = installed_candidates(wanted)
     if asked and notes:
         import_catboost()  # the only optional fraud model: raises, naming its extra
     return names, notes
