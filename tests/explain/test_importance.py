@@ -65,3 +65,39 @@ def test_rejects_misaligned_input():
         permutation_importance(lambda f: f["a"], X, y[:10], _accuracy)
     with pytest.raises(TypeError, match="DataFrame"):
         permutation_importance(lambda f: f, X.to_numpy(), y, _accuracy)
+
+
+def test_a_time_budget_scores_fewer_rows_of_a_slow_model():
+    import time
+
+    X, y = _frame(n=2000)
+    calls = []
+
+    def slow(frame):  # ~50 us a row: 2,000 rows x 9 shuffles would take ~0.9 s
+        calls.append(len(frame))
+        time.sleep(50e-6 * len(frame))
+        return (frame["a"] > 0).astype(int).to_numpy()
+
+    result = permutation_importance(slow, X, y, _accuracy, seed=0, seconds=0.2, min_rows=100)
+    assert calls[0] == 2000  # the baseline, timed on every row
+    assert 100 <= result.rows < 2000  # the shuffles on the rows the budget affords
+    assert all(rows % result.rows == 0 for rows in calls[1:])
+    assert result[0]["feature"] == "a" and result[0]["importance"] > 0.3
+    unbudgeted = permutation_importance(slow, X, y, _accuracy, seed=0)
+    assert unbudgeted.rows == 2000
+
+
+def test_a_tables_importance_takes_a_tenth_of_its_time_limit():
+    import time
+    from types import SimpleNamespace
+
+    from layerwise.tasks.tabular.outputs import _importance_seconds
+
+    def task(limit, left):
+        deadline = None if limit is None else time.perf_counter() + left
+        return SimpleNamespace(option=lambda name: limit, _deadline=deadline)
+
+    assert _importance_seconds(task(None, 0)) == 30.0  # no limit: a fixed cap
+    assert 5.9 < _importance_seconds(task(60, 40)) <= 6.0  # a tenth of the limit
+    assert 2.9 < _importance_seconds(task(60, 3)) <= 3.0  # no more than is left
+    assert _importance_seconds(task(60, -5)) == 2.0  # the limit spent: 2 s still

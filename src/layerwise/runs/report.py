@@ -362,6 +362,9 @@ def _importance(run: RunFolder) -> str | None:
             "column is shuffled, breaking its link to the target while the model stays "
             "fixed; bars show the mean over repeats, whiskers one standard deviation. "
         )
+    rows = data.get("rows")
+    if isinstance(rows, int) and not isinstance(rows, bool) and rows > 0:
+        note += f"Scored on {rows:,} test rows. "
     shown = min(20, len(data["features"]))
     note += f"Top {shown} of {len(data['features'])} features.</p>"
     return plots.img_tag(chart, "feature importance") + note

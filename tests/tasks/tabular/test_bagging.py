@@ -132,3 +132,26 @@ def test_metrics_say_how_long_training_took_beside_the_whole_run(table_csv, tmp_
     _, path = table_csv
     metrics = fit(path, tmp_path).metrics
     assert 0 < metrics["train_seconds"] < metrics["total_seconds"]
+
+
+def test_a_deep_candidate_with_no_time_left_is_skipped_without_training(monkeypatch, tmp_path):
+    from layerwise.tasks.tabular import bakeoff
+    from layerwise.tasks.tabular.task import TabularTask
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    frame["y"] = frame["a"] * 2 + rng.normal(scale=0.1, size=300)
+    monkeypatch.setattr(bakeoff, "deep_fold_cap", lambda task, name, left: (
+        0.5 if name == "mlp" else None))  # fmt: skip
+    trained = []
+    real = TabularTask._candidate
+
+    def candidate(self, name, **params):
+        trained.append(name)
+        return real(self, name, **params)
+
+    monkeypatch.setattr(TabularTask, "_candidate", candidate)
+    run = layerwise.fit(frame, target="y", candidates=["linear", "mlp"], time_limit=600,
+                        output_dir=tmp_path, verbose=False, report=False)  # fmt: skip
+    assert "too little to train it" in run.metrics["candidates"]["mlp"]["skipped"]
+    assert "mlp" not in trained and run.chosen == "linear"

@@ -26,6 +26,9 @@ from layerwise.tasks.tabular.ensemble import EnsembleCandidate, ensemble_row
 # a deep candidate whose share of the time limit holds fewer epochs than this is skipped after
 # one epoch: TabM's early stopping waits 16 epochs, so a fit of fewer has not converged
 PROBE_EPOCHS = 25
+# a deep candidate whose share is less than this for each fit is skipped without a probe: its
+# first epoch, with torch's first import, took longer than that (4 s on DoctorAUS, 1 s left)
+LEAST_DEEP_SECONDS = 1.0
 
 
 def bake_off(
@@ -48,14 +51,20 @@ def bake_off(
     def fit_and_score(name: str, tr: np.ndarray, va: np.ndarray) -> float:
         cap = deep_fold_cap(task, name, len(folds) - done.get(name, 0))
         probe = cap is not None and not done.get(name) and bool(oof)
-        extra = {} if cap is None else {"time_limit": cap}
+        if probe and cap < LEAST_DEEP_SECONDS:
+            raise fold_bakeoff.CandidateSkipped(
+                f"the time limit left {cap:.1f} s for each of its {len(folds)} folds and final "
+                "fit, too little to train it"
+            )
+        limit = None if cap is None else max(LEAST_DEEP_SECONDS, cap)
+        extra = {} if limit is None else {"time_limit": limit}
         if probe:  # one epoch tells whether the share can hold enough of them
             extra["min_epochs_in_time"] = PROBE_EPOCHS
         model = task._candidate(name, **extra)
         model.fit(table.rows(tr), task.encoder, y[tr], None if weights is None else weights[tr])
         if probe and _cut_short(model):
             raise fold_bakeoff.CandidateSkipped(
-                f"its share of the time limit ({cap:.1f} s for each of its {len(folds)} "
+                f"its share of the time limit ({limit:.1f} s for each of its {len(folds)} "
                 f"folds and final fit) is less than {PROBE_EPOCHS} epochs of its first fold, "
                 "or was used up before it converged: it needs more time than the limit leaves"
             )  # judged on a fold trained far from convergence, it would only lose
@@ -98,7 +107,8 @@ def deep_fold_cap(task: Any, name: str, folds_left: int) -> float | None:
     still has to make (its folds and its final fit), so a candidate that converges in its
     share is never dropped midway; one that does not is skipped after one short fold
     (a third of what was left, as before, let its first fold take a quarter of the
-    limit only to be skipped by the projection). None: no cap of this kind."""
+    limit only to be skipped by the projection). None: no cap of this kind; under
+    ``LEAST_DEEP_SECONDS`` the caller skips the candidate."""
     candidate = CANDIDATES.get(name)
     if task._deadline is None or candidate.family != "deep":
         return None
@@ -107,7 +117,7 @@ def deep_fold_cap(task: Any, name: str, folds_left: int) -> float | None:
     # the final fit sees a quarter more rows (fold_bakeoff.projected_seconds): its share
     # is 1.25 fits, and half a fit more keeps a fold that converged within its share from
     # being skipped by the projection at the margin
-    return max(1.0, (task._deadline - time.perf_counter()) / (folds_left + 1.5))
+    return max(0.0, (task._deadline - time.perf_counter()) / (folds_left + 1.5))
 
 
 def bagged_names(task: Any, plan: Any) -> set[str]:
@@ -138,6 +148,8 @@ def final_fits(
 
     The deep fit checkpoints every epoch into ``checkpoints``, so ``--resume`` continues it."""
     fitted = {}
+    outputs: dict[str, np.ndarray] = {}  # each candidate's test output
+    per_row: dict[str, float] = {}  # and what it cost, in microseconds a row
     test_table, y_test = test
     known = y_test >= 0 if task.kind == "classification" else np.isfinite(y_test)
     for row in rows:
@@ -167,8 +179,14 @@ def final_fits(
             model.fit(table, task.encoder, y, weights)
             row["final_fit_seconds"] = row["refit_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        output = model.predict(test_table, task.encoder)
-        row["predict_us_per_row"] = 1e6 * (time.perf_counter() - t0) / max(len(y_test), 1)
+        if name == "ensemble":  # its members' test outputs are computed already
+            output = model.combine({m: outputs[m] for m in model.members})
+            cost = sum(per_row[m] for m in model.members)
+        else:
+            output = model.predict(test_table, task.encoder)
+            cost = 1e6 * (time.perf_counter() - t0) / max(len(y_test), 1)
+        outputs[name], per_row[name] = output, cost
+        row["predict_us_per_row"] = cost
         row["test"] = task._score(y_test[known], output[known]) if known.any() else {}
         with tempfile.TemporaryDirectory() as tmp:
             model.save(RunFolder(tmp))

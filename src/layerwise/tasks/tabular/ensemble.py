@@ -61,10 +61,12 @@ class EnsembleCandidate(Candidate):
             member.fit(table, encoder, y, sample_weight)
 
     def predict(self, table: Any, encoder: Any) -> np.ndarray:
+        return self.combine({n: m.predict(table, encoder) for n, m in self.members.items()})
+
+    def combine(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The weighted mean of the members' ``outputs`` (their predictions of the same rows)."""
         total = sum(self.weights.values())
-        return sum(
-            (self.weights[n] / total) * m.predict(table, encoder) for n, m in self.members.items()
-        )
+        return sum((self.weights[n] / total) * outputs[n] for n in self.members)
 
     def save(self, run: RunFolder) -> dict[str, Any]:
         common = {"objective": self.objective, "n_classes": self.n_classes, "seed": self.seed}
