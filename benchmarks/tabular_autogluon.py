@@ -74,7 +74,9 @@ for k, (train, test) in enumerate(job["folds"]):
         score = float(np.mean(pred.astype(str).values == y.astype(str).values))
     else:
         score = float(np.sqrt(np.mean((pred.values - y.values) ** 2)))
-    out.append({"score": score, "seconds": seconds, "model": predictor.model_best})
+    out.append({"score": score, "seconds": seconds, "model": predictor.model_best,
+                "pred": pred.astype(str).tolist() if job["metric"] == "accuracy"
+                else pred.astype(float).tolist()})
 import autogluon.tabular
 print(json.dumps({"version": autogluon.tabular.__version__, "folds": out}))
 """
@@ -117,10 +119,38 @@ def run_layerwise(frame: pd.DataFrame, target: str, kind: str, splits: list, lim
                                 verbose=False, report=False, seed=SEED, metric=metric,
                                 **(extra or {}))  # fmt: skip
             seconds = time.perf_counter() - started
+            predicted = pd.read_csv(Path(run.path) / "test_predictions.csv")
+        truth = frame.iloc[test][target]
+        if kind == "classification":
+            pred = predicted["y_pred"].astype(str).tolist()
+            assert predicted["y_true"].astype(str).tolist() == truth.astype(str).tolist()
+        else:
+            pred = predicted["y_pred"].astype(float).tolist()
+            assert np.allclose(predicted["y_true"], truth)  # the rows in the folds' order
         out.append({"score": float(run.metrics["test"][metric]), "seconds": seconds,
                     "train_seconds": float(run.metrics["train_seconds"]),
-                    "model": run.chosen})  # fmt: skip
+                    "model": run.chosen, "pred": pred})  # fmt: skip
     return out
+
+
+def paired_z(y: pd.Series, splits: list, ours: list, theirs: list, kind: str) -> float:
+    """The paired difference of per-row losses over every fold's test rows, in standard errors
+    (positive: layerwise better): squared error for regression, error (0/1) for classes."""
+    diffs = []
+    for (_, test), a, b in zip(splits, ours, theirs, strict=True):
+        truth = y.iloc[test]
+        if kind == "classification":
+            truth = truth.astype(str).to_numpy()
+            loss_a = (np.asarray(a["pred"]) != truth).astype(float)
+            loss_b = (np.asarray(b["pred"]) != truth).astype(float)
+        else:
+            truth = truth.to_numpy(dtype=float)
+            loss_a = (np.asarray(a["pred"], dtype=float) - truth) ** 2
+            loss_b = (np.asarray(b["pred"], dtype=float) - truth) ** 2
+        diffs.append(loss_b - loss_a)
+    d = np.concatenate(diffs)
+    se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
+    return float(np.mean(d) / se) if se > 0 else 0.0
 
 
 def run_autogluon(python: str, frame: pd.DataFrame, target: str, kind: str, splits: list,
@@ -166,13 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.tables:
         tables = [t for t in tables if t[0] in args.tables.split(",")]
     lw_total = ag_total = lw_trained = 0.0
+    noise = 0  # tables behind AutoGluon by less than two paired standard errors
     for name, target, kind, drop in tables:
         frame = load(name, target, drop)
         splits = folds(frame, target, kind)
         progress(f"{name}: {len(frame):,} rows x {frame.shape[1] - 1} columns, {kind}")
         ours = run_layerwise(frame, target, kind, splits, args.time_limit, extra)
         key = f"{name}|{args.time_limit:g}|{hash_folds(splits)}"
-        if key in cache:  # the same folds and limit: AutoGluon's earlier run stands
+        if key in cache and all("pred" in f for f in cache[key]["folds"]):
+            # the same folds and limit: AutoGluon's earlier run stands
             theirs, VERSION["autogluon"] = cache[key]["folds"], cache[key]["version"]
             progress("  AutoGluon: from the cache")
         else:
@@ -196,12 +228,15 @@ def main(argv: list[str] | None = None) -> int:
             text = f"{gap:+.2f}% RMSE (lower is better for us)"
         beats = a >= b if kind == "classification" else a <= b
         wins += int(beats)
+        z = paired_z(frame[target], splits, ours, theirs, kind)
+        noise += int(not beats and abs(z) < 2)
         served = ", ".join(sorted({r["model"] for r in ours}))
         best = ", ".join(sorted({r["model"] for r in theirs}))
         rows.append([name, f"{len(frame):,}", kind, "accuracy" if kind == "classification"
                      else "RMSE", fmt(a, 4), served, f"{sa:.0f} ({st:.0f})", fmt(b, 4), best,
                      f"{sb:.0f}",
-                     text, "yes" if beats else ("within" if within else "**no**")])  # fmt: skip
+                     text, f"{z:+.1f}",
+                     "yes" if beats else ("within" if within else "**no**")])  # fmt: skip
         progress(f"  layerwise {a:.4f} ({sa:.0f} s, {served}); AutoGluon {b:.4f} ({sb:.0f} s)")
     page = "\n".join(
         [
@@ -234,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                     "AutoGluon best model",
                     "AutoGluon s",
                     "layerwise vs AG",
+                    "paired z",
                     "matches or beats",
                 ],
                 rows,
@@ -242,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
             f"- layerwise matches or beats AutoGluon on {wins}/{len(rows)} tables; total fit time "
             f"{lw_total:.0f} s against {ag_total:.0f} s. Target: at least 4 of 6, never more than 2% "
             "worse in RMSE or 0.5 points in accuracy, with no more total fit time.",
+            f"- Paired z: the mean per-row difference over every table's rows (each a test row "
+            "of one fold), in standard errors: squared error for RMSE, correct or not for "
+            "accuracy; positive when layerwise is better. Of the tables where layerwise is "
+            f"behind, {noise} are behind by less than two standard errors (no difference the "
+            "rows can show).",
             f"- layerwise's time is its whole `fit` call; in brackets, the part to its trained "
             f"models (the bake-off and the refits: {lw_trained:.0f} s in all), without scoring "
             "every candidate on the test rows, permutation importance and writing the run "

@@ -141,7 +141,7 @@ def test_a_deep_candidate_with_no_time_left_is_skipped_without_training(monkeypa
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
     frame["y"] = frame["a"] * 2 + rng.normal(scale=0.1, size=300)
-    monkeypatch.setattr(bakeoff, "deep_fold_cap", lambda task, name, left: (
+    monkeypatch.setattr(bakeoff, "deep_fold_cap", lambda task, name, left, started=None: (
         0.5 if name == "mlp" else None))  # fmt: skip
     trained = []
     real = TabularTask._candidate
@@ -155,3 +155,19 @@ def test_a_deep_candidate_with_no_time_left_is_skipped_without_training(monkeypa
                         output_dir=tmp_path, verbose=False, report=False)  # fmt: skip
     assert "too little to train it" in run.metrics["candidates"]["mlp"]["skipped"]
     assert "mlp" not in trained and run.chosen == "linear"
+
+
+def test_a_deep_candidate_beside_others_has_half_the_time_limit():
+    import time
+    from types import SimpleNamespace
+
+    from layerwise.tasks.tabular.bakeoff import DEEP_SHARE, deep_fold_cap
+
+    now = time.perf_counter()
+    task = SimpleNamespace(_deadline=now + 25, option=lambda name: 30.0)  # 5 s of 30 used
+    alone = deep_fold_cap(task, "mlp", 5)  # asked for alone: all that is left
+    assert 24 / 6.5 < alone <= 25 / 6.5
+    beside = deep_fold_cap(task, "mlp", 5, started=now - 10)  # 10 s into its half
+    assert 4 / 6.5 < beside <= (DEEP_SHARE * 30 - 10) / 6.5
+    assert deep_fold_cap(task, "mlp", 2, started=now - 20) == 0.0  # its half is spent
+    assert deep_fold_cap(task, "lightgbm", 5) is None  # not a deep candidate

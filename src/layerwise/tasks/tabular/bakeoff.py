@@ -29,6 +29,11 @@ PROBE_EPOCHS = 25
 # a deep candidate whose share is less than this for each fit is skipped without a probe: its
 # first epoch, with torch's first import, took longer than that (4 s on DoctorAUS, 1 s left)
 LEAST_DEEP_SECONDS = 1.0
+# under a time limit a deep candidate's folds and final fit share at most this part of it: the
+# classical portfolio has run by then, and the candidate least likely to win on a table
+# (it is served on few) would otherwise take everything left (OFP and Star: 20 s of each 30 s
+# fit for no change in the served score)
+DEEP_SHARE = 0.5
 
 
 def bake_off(
@@ -47,14 +52,21 @@ def bake_off(
         return task._score(y[va], output).get(plan.metric, np.nan)
 
     done: dict[str, int] = {}
+    started: dict[str, float] = {}  # when each candidate's first fold began
 
     def fit_and_score(name: str, tr: np.ndarray, va: np.ndarray) -> float:
-        cap = deep_fold_cap(task, name, len(folds) - done.get(name, 0))
+        started.setdefault(name, time.perf_counter())
+        # the share applies beside other candidates: asked for alone, it has the whole limit
+        shared = any(other != name for other in oof)
+        cap = deep_fold_cap(
+            task, name, len(folds) - done.get(name, 0), started[name] if shared else None
+        )
         probe = cap is not None and not done.get(name) and bool(oof)
         if probe and cap < LEAST_DEEP_SECONDS:
             raise fold_bakeoff.CandidateSkipped(
-                f"the time limit left {cap:.1f} s for each of its {len(folds)} folds and final "
-                "fit, too little to train it"
+                f"its share of the time limit (at most {DEEP_SHARE:.0%} of it, and what is "
+                f"left) gave {cap:.1f} s for each of its {len(folds)} folds and final fit, "
+                "too little to train it"
             )
         limit = None if cap is None else max(LEAST_DEEP_SECONDS, cap)
         extra = {} if limit is None else {"time_limit": limit}
@@ -102,8 +114,11 @@ def bake_off(
     return rows
 
 
-def deep_fold_cap(task: Any, name: str, folds_left: int) -> float | None:
-    """Under a time limit, a deep candidate's fold fit gets what is left over the fits it
+def deep_fold_cap(
+    task: Any, name: str, folds_left: int, started: float | None = None
+) -> float | None:
+    """Under a time limit, a deep candidate's fold fit gets what is left (of the limit, and of
+    its ``DEEP_SHARE`` of it counted from ``started``, its first fold's start) over the fits it
     still has to make (its folds and its final fit), so a candidate that converges in its
     share is never dropped midway; one that does not is skipped after one short fold
     (a third of what was left, as before, let its first fold take a quarter of the
@@ -117,7 +132,12 @@ def deep_fold_cap(task: Any, name: str, folds_left: int) -> float | None:
     # the final fit sees a quarter more rows (fold_bakeoff.projected_seconds): its share
     # is 1.25 fits, and half a fit more keeps a fold that converged within its share from
     # being skipped by the projection at the margin
-    return max(0.0, (task._deadline - time.perf_counter()) / (folds_left + 1.5))
+    now = time.perf_counter()
+    left = task._deadline - now
+    if started is not None:
+        limit = float(task.option("time_limit"))
+        left = min(left, DEEP_SHARE * limit - (now - started))
+    return max(0.0, left / (folds_left + 1.5))
 
 
 def bagged_names(task: Any, plan: Any) -> set[str]:
