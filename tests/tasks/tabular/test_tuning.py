@@ -143,3 +143,16 @@ def test_an_interrupted_search_resumes_from_its_logged_trials(tmp_path, monkeypa
     assert record["trials"][:2] == logged["trials"]
     assert any("Resumed: 2 trials" in note for note in record["notes"])
     assert (folder / "manifest.json").exists() and not (folder / "checkpoints").exists()
+
+
+def test_the_mlp_search_starts_from_the_network_the_mlp_builds():
+    from layerwise.tasks.tabular.mlp import DEFAULTS
+    from layerwise.tasks.tabular.tuning import candidate_params, untuned_params
+
+    point = untuned_params("mlp", True, {}, rows=3000)  # TabM, the default architecture
+    assert candidate_params("mlp", point)["hidden"] == DEFAULTS["tabm"]["hidden"]
+    assert point["dropout"] == DEFAULTS["tabm"]["dropout"]
+    assert point["weight_decay"] == DEFAULTS["tabm"]["weight_decay"]
+    plain = untuned_params("mlp", True, {"architecture": "plain"}, rows=3000)
+    assert plain is None  # its halving default is no stack of equal widths: outside the space
+    assert untuned_params("mlp", True, {"hidden": [64, 64, 64]}, rows=3000)["depth"] == 3

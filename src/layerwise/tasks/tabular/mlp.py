@@ -10,6 +10,16 @@ from layerwise.core.candidate import Candidate
 from layerwise.runs.folder import RunFolder
 
 MODEL_FILE = "model.safetensors"
+# the defaults of each architecture's searched hyperparameters (--tune starts from them)
+DEFAULTS = {
+    "tabm": {"hidden": [128, 128], "dropout": 0.1, "lr": 2e-3, "weight_decay": 3e-4},
+    "plain": {"hidden": [256, 128], "lr": 2e-3, "weight_decay": 1e-4},  # dropout: by rows
+}
+
+
+def plain_dropout(rows: int) -> float:
+    """The plain MLP's default dropout: more on fewer rows."""
+    return 0.3 if rows < 5000 else 0.1
 
 
 class TorchCandidate(Candidate):
@@ -85,8 +95,8 @@ class MLPCandidate(TorchCandidate):
                 n_numeric=numeric.shape[1],
                 cardinalities=list(table.cardinalities),
                 n_outputs=self.n_classes if self.is_classifier else 1,
-                hidden=list(self.params.get("hidden", [256, 128])),
-                dropout=float(self.params.get("dropout", 0.3 if len(numeric) < 5000 else 0.1)),
+                hidden=list(self.params.get("hidden", DEFAULTS["plain"]["hidden"])),
+                dropout=float(self.params.get("dropout", plain_dropout(len(numeric)))),
             )
             return TabularMLP(config)
         from layerwise.errors import ConfigError
@@ -111,8 +121,8 @@ class MLPCandidate(TorchCandidate):
                 n_encoded=n_encoded if n_bins else 0,
                 n_bins=n_bins,
                 d_embedding=int(p.get("d_embedding", 16)),
-                hidden=list(p.get("hidden", [128, 128])),
-                dropout=float(p.get("dropout", 0.1)),
+                hidden=list(p.get("hidden", DEFAULTS["tabm"]["hidden"])),
+                dropout=float(p.get("dropout", DEFAULTS["tabm"]["dropout"])),
                 k=int(p.get("k", 8)),
                 adapters=str(p.get("adapters", "hidden")),
             )
@@ -166,11 +176,12 @@ class MLPCandidate(TorchCandidate):
         self.model = self._build(numeric, table, train_idx)
         loss_fn, metrics, fixed = _objective(self.is_classifier, self._ensemble, weight)
         n = len(train_idx)
+        defaults = DEFAULTS["tabm" if self._ensemble else "plain"]
         config = TrainerConfig.from_params(
             self.params,
             self.seed,
-            {"epochs": 200, "batch_size": min(256, max(32, n // 16)), "lr": 2e-3,
-             "weight_decay": 3e-4 if self._ensemble else 1e-4,
+            {"epochs": 200, "batch_size": min(256, max(32, n // 16)), "lr": defaults["lr"],
+             "weight_decay": defaults["weight_decay"],
              "patience": 16 if self._ensemble else 20, "schedule": "cosine"},
             cpu_threads=1,  # a table's MLP is tiny: one thread is as fast and immune to contention
             **fixed,

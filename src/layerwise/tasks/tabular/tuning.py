@@ -138,7 +138,7 @@ def distributions(base: str, classification: bool) -> dict[str, Any]:
         }
     if base == "mlp":
         return {
-            "width": Whole(32, 512, log=True),  # the first hidden layer; each next one halves
+            "width": Whole(32, 512, log=True),  # every hidden layer's
             "depth": Whole(1, 4),
             "dropout": Real(0.0, 0.5),
             "lr": Real(1e-4, 1e-2, log=True),
@@ -153,12 +153,12 @@ def candidate_params(base: str, params: dict[str, Any]) -> dict[str, Any]:
     """A point of the search space as the candidate's own parameters.
 
     >>> candidate_params("mlp", {"width": 256, "depth": 2, "lr": 0.002})
-    {'lr': 0.002, 'hidden': [256, 128]}
+    {'lr': 0.002, 'hidden': [256, 256]}
     """
     out = dict(params)
-    if base == "mlp":
+    if base == "mlp":  # TabM's blocks are of one width (a halving stack missed its default)
         width, depth = int(out.pop("width")), int(out.pop("depth"))
-        out["hidden"] = [max(8, width >> i) for i in range(depth)]
+        out["hidden"] = [width] * depth
     return out
 
 
@@ -174,12 +174,17 @@ def untuned_params(
                  "lambda_l2": 1e-8, "extra_trees": False}  # fmt: skip  # lambda_l2 1e-8: none
     elif base == "catboost":
         point = {"depth": 6, "learning_rate": 0.08 if rows < 10_000 else 0.05, "l2_leaf_reg": 3.0}
-    elif base == "mlp":
-        hidden = [int(h) for h in given.get("hidden", [256, 128])]
+    elif base == "mlp":  # the defaults of the architecture the MLP builds (TabM unless asked)
+        from layerwise.tasks.tabular.mlp import DEFAULTS, plain_dropout
+
+        architecture = str(given.get("architecture", "tabm"))
+        defaults = DEFAULTS.get(architecture, DEFAULTS["tabm"])
+        hidden = [int(h) for h in given.get("hidden", defaults["hidden"])]
         point = {"width": hidden[0] if hidden else 0, "depth": len(hidden),
-                 "dropout": 0.3 if rows < 5000 else 0.1, "lr": 2e-3, "weight_decay": 1e-4}  # fmt: skip
+                 "dropout": defaults.get("dropout", plain_dropout(rows)), "lr": defaults["lr"],
+                 "weight_decay": defaults["weight_decay"]}  # fmt: skip
         if not hidden or candidate_params("mlp", point)["hidden"] != hidden:
-            return None  # not a halving stack: outside the space
+            return None  # not a stack of equal widths: outside the space
     else:
         point = {"C": 1.0} if classification else {"alpha": 1.0}
     point.update({k: given[k] for k in point if k in given})
