@@ -147,7 +147,7 @@ def test_an_interrupted_search_resumes_from_its_logged_trials(tmp_path, monkeypa
 
 def test_the_mlp_search_starts_from_the_network_the_mlp_builds():
     from layerwise.tasks.tabular.mlp import DEFAULTS
-    from layerwise.tasks.tabular.tuning import candidate_params, untuned_params
+    from layerwise.tasks.tabular.tuning_space import candidate_params, untuned_params
 
     point = untuned_params("mlp", True, {}, rows=3000)  # TabM, the default architecture
     assert candidate_params("mlp", point)["hidden"] == DEFAULTS["tabm"]["hidden"]

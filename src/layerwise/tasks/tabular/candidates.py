@@ -38,9 +38,11 @@ CANDIDATES.register(
     "layerwise.tasks.tabular.ensemble:EnsembleCandidate",
     "greedy weighted mean of the others",
 )
-# --tune N: the searched family's best configuration competes as "<family>-tuned" (tuning.py)
+# --tune N: the searched family's best configuration competes as "<family>-tuned" (tuning_space.py)
 for _family, _cls in (("lightgbm", "TunedLightGBM"), ("catboost", "TunedCatBoost"),
                       ("linear", "TunedLinear"), ("mlp", "TunedMLP")):  # fmt: skip
     CANDIDATES.register(
-        f"{_family}-tuned", f"layerwise.tasks.tabular.tuning:{_cls}", f"{_family}, tuned by --tune"
+        f"{_family}-tuned",
+        f"layerwise.tasks.tabular.tuning_space:{_cls}",
+        f"{_family}, tuned by --tune",
     )

@@ -24,9 +24,10 @@ Optuna (``pip install "layerwise[tune]"``) is imported only inside the functions
 nothing of it is saved but plain JSON (``tuning.json``: the trials, their parameters and
 scores). The completed trials are also logged to ``checkpoints/tuning-trials.json`` after each
 trial, atomically, so an interrupted run resumed with ``--resume`` replays them and searches on.
-The tuned candidates (``lightgbm-tuned`` ...) are their families' classes under another name:
-the final fit takes the best parameters from ``candidate_params``, and loading needs nothing
-of this module's search.
+What is searched (the spaces, the tuned candidates ``lightgbm-tuned`` ...: their families'
+classes under another name, whose final fit takes the best parameters from
+``candidate_params``) is in :mod:`.tuning_space`; loading a tuned model needs nothing of this
+module's search.
 """
 
 from __future__ import annotations
@@ -34,49 +35,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from importlib.util import find_spec
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from layerwise.candidates.linear import LinearCandidate
 from layerwise.errors import ConfigError
-from layerwise.tasks.tabular.catboost_model import CatBoostCandidate
-from layerwise.tasks.tabular.lightgbm_model import LightGBMCandidate
-from layerwise.tasks.tabular.mlp import MLPCandidate
 from layerwise.tasks.tabular.tuning_report import TUNING_FILE
+from layerwise.tasks.tabular.tuning_space import candidate_params, distributions, untuned_params
 
 TRIAL_LOG = "checkpoints/tuning-trials.json"  # what --resume replays; dropped with checkpoints/
 SEARCHED = ("lightgbm", "catboost", "mlp", "linear")
 PORTFOLIO_OF = {"lightgbm-xt": "lightgbm", "lightgbm-large": "lightgbm"}
 STARTUP_TRIALS = 3  # finished trials (the untuned one included) before the pruner acts
 INSTALL = 'Install it with `pip install "layerwise[tune]"`, or leave --tune out.'
-
-
-class TunedLightGBM(LightGBMCandidate):
-    """LightGBM with the parameters ``--tune`` found (``candidate_params["lightgbm-tuned"]``)."""
-
-    name: ClassVar[str] = "lightgbm-tuned"
-    complexity: ClassVar[float] = 2.5  # half a step above its family: see the module docstring
-    description: ClassVar[str] = "LightGBM with tuned hyperparameters"
-
-
-class TunedCatBoost(CatBoostCandidate):
-    name: ClassVar[str] = "catboost-tuned"
-    complexity: ClassVar[float] = 2.5
-    description: ClassVar[str] = "CatBoost with tuned hyperparameters"
-
-
-class TunedMLP(MLPCandidate):
-    name: ClassVar[str] = "mlp-tuned"
-    time_capped: ClassVar[bool] = True  # as the MLP: its final fit shares the time left
-    complexity: ClassVar[float] = 3.5
-    description: ClassVar[str] = "MLP with tuned width, depth, dropout and optimiser"
-
-
-class TunedLinear(LinearCandidate):
-    name: ClassVar[str] = "linear-tuned"
-    complexity: ClassVar[float] = 1.5
-    description: ClassVar[str] = "logistic / ridge regression with a tuned strength"
 
 
 # ---- the option ---------------------------------------------------------------------------
@@ -111,84 +82,6 @@ def _optuna() -> Any:
         ) from exc
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
-
-
-# ---- search spaces ----------------------------------------------------------------------------
-def distributions(base: str, classification: bool) -> dict[str, Any]:
-    """The search space of family ``base``, as Optuna distributions."""
-    from optuna.distributions import CategoricalDistribution as Choice
-    from optuna.distributions import FloatDistribution as Real
-    from optuna.distributions import IntDistribution as Whole
-
-    if base == "lightgbm":
-        return {
-            "learning_rate": Real(0.01, 0.3, log=True),
-            "num_leaves": Whole(8, 256, log=True),
-            "min_data_in_leaf": Whole(2, 100, log=True),
-            "feature_fraction": Real(0.4, 1.0),
-            "bagging_fraction": Real(0.4, 1.0),
-            "lambda_l2": Real(1e-8, 10.0, log=True),
-            "extra_trees": Choice([False, True]),
-        }
-    if base == "catboost":
-        return {
-            "depth": Whole(4, 10),
-            "learning_rate": Real(0.01, 0.3, log=True),
-            "l2_leaf_reg": Real(0.5, 30.0, log=True),
-        }
-    if base == "mlp":
-        return {
-            "width": Whole(32, 512, log=True),  # every hidden layer's
-            "depth": Whole(1, 4),
-            "dropout": Real(0.0, 0.5),
-            "lr": Real(1e-4, 1e-2, log=True),
-            "weight_decay": Real(1e-6, 1e-2, log=True),
-        }
-    return (
-        {"C": Real(1e-4, 1e2, log=True)} if classification else {"alpha": Real(1e-3, 1e3, log=True)}
-    )
-
-
-def candidate_params(base: str, params: dict[str, Any]) -> dict[str, Any]:
-    """A point of the search space as the candidate's own parameters.
-
-    >>> candidate_params("mlp", {"width": 256, "depth": 2, "lr": 0.002})
-    {'lr': 0.002, 'hidden': [256, 256]}
-    """
-    out = dict(params)
-    if base == "mlp":  # TabM's blocks are of one width (a halving stack missed its default)
-        width, depth = int(out.pop("width")), int(out.pop("depth"))
-        out["hidden"] = [width] * depth
-    return out
-
-
-def untuned_params(
-    base: str, classification: bool, given: dict[str, Any], rows: int
-) -> dict[str, Any] | None:
-    """The untuned configuration in the search space's terms (the family's defaults for
-    ``rows`` fold training rows, the user's ``candidate_params`` over them); None when the
-    user's network is not of the space's form."""
-    if base == "lightgbm":
-        point = {"learning_rate": LightGBMCandidate._schedule(rows)[0], "num_leaves": 31,
-                 "min_data_in_leaf": 20, "feature_fraction": 1.0, "bagging_fraction": 1.0,
-                 "lambda_l2": 1e-8, "extra_trees": False}  # fmt: skip  # lambda_l2 1e-8: none
-    elif base == "catboost":
-        point = {"depth": 6, "learning_rate": 0.08 if rows < 10_000 else 0.05, "l2_leaf_reg": 3.0}
-    elif base == "mlp":  # the defaults of the architecture the MLP builds (TabM unless asked)
-        from layerwise.tasks.tabular.mlp import DEFAULTS, plain_dropout
-
-        architecture = str(given.get("architecture", "tabm"))
-        defaults = DEFAULTS.get(architecture, DEFAULTS["tabm"])
-        hidden = [int(h) for h in given.get("hidden", defaults["hidden"])]
-        point = {"width": hidden[0] if hidden else 0, "depth": len(hidden),
-                 "dropout": defaults.get("dropout", plain_dropout(rows)), "lr": defaults["lr"],
-                 "weight_decay": defaults["weight_decay"]}  # fmt: skip
-        if not hidden or candidate_params("mlp", point)["hidden"] != hidden:
-            return None  # not a stack of equal widths: outside the space
-    else:
-        point = {"C": 1.0} if classification else {"alpha": 1.0}
-    point.update({k: given[k] for k in point if k in given})
-    return point
 
 
 # ---- the search ---------------------------------------------------------------------------
