@@ -188,7 +188,8 @@ def plan(
             time_limit is not None,
             f"Time limit {time_limit}s: candidates run cheapest first; one whose first fold shows that its "
             "folds and final fit cannot finish in the time left is skipped (the projection is recorded), "
-            "and the deep model's training is capped by the time left.",
+            "and the deep model's training is capped by the time left and, beside other "
+            "candidates, by half of the limit.",
         ),
     ]
     notes: list[str] = []
