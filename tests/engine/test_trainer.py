@@ -338,3 +338,19 @@ def test_an_epoch_without_batches_ends_training():
                       TrainerConfig(epochs=10, schedule="constant", progress=False))  # fmt: skip
     history = trainer.fit(FiveBatches())
     assert len(history) == 3 and trainer.stopped_reason == "no more batches"
+
+
+def test_gains_below_min_delta_do_not_hold_off_early_stopping():
+    from layerwise.engine.callbacks import EarlyStopping
+
+    crumbs = [1.0, 0.5, 0.49999, 0.49998, 0.49997, 0.49996]  # still improving, by 1e-5
+    plain, coarse = EarlyStopping(patience=3), EarlyStopping(patience=3, min_delta=1e-3)
+    for epoch, loss in enumerate(crumbs, 1):
+        plain.update({"epoch": epoch, "val_loss": loss})
+        coarse.update({"epoch": epoch, "val_loss": loss})
+    assert not plain.should_stop and coarse.should_stop  # 3 epochs since the last real gain
+    assert coarse.best == plain.best == 0.49996  # the best epoch is still the one restored
+    assert coarse.best_epoch == 6
+    resumed = EarlyStopping(patience=3, min_delta=1e-3)
+    resumed.load_state({"best": 0.5, "best_epoch": 2, "epoch": 4})  # a checkpoint without marks
+    assert resumed.mark == 0.5 and resumed.mark_epoch == 2

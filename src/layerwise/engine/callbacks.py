@@ -169,7 +169,13 @@ class EarlyStopping:
         True
     """
 
-    def __init__(self, monitor: str = "val_loss", mode: str = "min", patience: int | None = 10):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        patience: int | None = 10,
+        min_delta: float = 0.0,
+    ):
         if mode not in MODES:
             raise ConfigError(f"mode={mode!r} is not valid.", "Use one of: 'min', 'max'.")
         if patience is not None and patience < 1:
@@ -179,8 +185,14 @@ class EarlyStopping:
         self.monitor = monitor
         self.mode = mode
         self.patience = patience
+        # patience counts from the last improvement larger than min_delta (the best epoch is
+        # still the one restored): a loss that keeps shrinking by crumbs, as on separable
+        # classes, otherwise never stops
+        self.min_delta = float(min_delta)
         self.best: float | None = None
         self.best_epoch = 0
+        self.mark: float | None = None  # the value at the last improvement beyond min_delta
+        self.mark_epoch = 0
         self.epoch = 0
 
     def update(self, record: dict[str, Any]) -> bool:
@@ -192,6 +204,13 @@ class EarlyStopping:
             )
         self.epoch = int(record["epoch"])
         value = float(record[self.monitor])
+        shifted = None
+        if self.mark is not None:
+            shifted = (
+                self.mark - self.min_delta if self.mode == "min" else self.mark + self.min_delta
+            )
+        if is_better(value, shifted, self.mode):
+            self.mark, self.mark_epoch = value, self.epoch
         if is_better(value, self.best, self.mode):
             self.best, self.best_epoch = value, self.epoch
             return True
@@ -199,15 +218,18 @@ class EarlyStopping:
 
     @property
     def should_stop(self) -> bool:
-        return self.patience is not None and self.epoch - self.best_epoch >= self.patience
+        return self.patience is not None and self.epoch - self.mark_epoch >= self.patience
 
     def state(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "epoch": self.epoch}
+        return {"best": self.best, "best_epoch": self.best_epoch, "epoch": self.epoch,
+                "mark": self.mark, "mark_epoch": self.mark_epoch}  # fmt: skip
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.best = state.get("best")
         self.best_epoch = int(state.get("best_epoch", 0))
         self.epoch = int(state.get("epoch", 0))
+        self.mark = state.get("mark", self.best)  # checkpoints from before min_delta
+        self.mark_epoch = int(state.get("mark_epoch", self.best_epoch))
 
 
 def lr_lambda(kind: str, total: int, warmup: int) -> Callable[[int], float]:

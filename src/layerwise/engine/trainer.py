@@ -75,6 +75,7 @@ class TrainerConfig:
     warmup_steps: int = 0
     clip_grad_norm: float | None = None
     patience: int | None = 10
+    min_delta: float = 0.0  # an improvement of the monitor no larger than this resets no patience
     monitor: str = "val_loss"
     mode: str = "min"
     restore_best: bool = True
@@ -432,7 +433,7 @@ class Trainer:
         if val is None and cfg.monitor.startswith("val_"):  # nothing to validate: watch the loss
             monitor, mode = "train_loss", "min"
         self.history = History(monitor=monitor, mode=mode)
-        self._stopper = EarlyStopping(monitor, mode, cfg.patience)
+        self._stopper = EarlyStopping(monitor, mode, cfg.patience, cfg.min_delta)
         self._best_state = None
         self._checkpoint_set = None  # the set last written or resumed from (its best carries over)
         start = self._resume() if cfg.resume and has_checkpoint(cfg.checkpoint_dir) else 0
