@@ -147,30 +147,6 @@ def test_bake_off_skips_a_candidate_its_first_fold_projects_past_the_time_left(m
     assert ran.count("mlp") == 1  # measured once, not abandoned midway
 
 
-def test_time_held_back_for_a_later_candidate_skips_the_ones_before_it(monkeypatch):
-    clock = SimpleNamespace(now=0.0)
-    monkeypatch.setattr(fold_bakeoff, "time", SimpleNamespace(perf_counter=lambda: clock.now))
-    cost = {"linear": 1.0, "lightgbm": 2.0, "mlp": 1.0}  # seconds per fold
-
-    def fit_and_score(name, tr, va):
-        clock.now += cost[name]
-        return 0.5
-
-    plan = advisor.plan(_profile(), time_limit=30.0, candidates=list(cost))
-    folds = [(np.arange(8), np.arange(8, 10))] * 5
-    run = ["linear", "lightgbm", "mlp"]
-    free = fold_bakeoff.bake_off(plan, fit_and_score, folds, 30.0, run_order=run)
-    assert all("validation" in r for r in free)  # 5 + 12.5 + 6.25 s: all fit in 30
-    clock.now = 0.0
-    rows = fold_bakeoff.bake_off(
-        plan, fit_and_score, folds, 30.0, run_order=run, held_back={"mlp": 15.0}
-    )
-    by_name = {r["candidate"]: r for r in rows}
-    # lightgbm starts at 5 s with 15 s held for the mlp and 1.25 s for linear's final fit
-    assert by_name["lightgbm"]["skipped"].endswith("8.8 s were left")
-    assert "validation" in by_name["mlp"]  # the hold is its own once it starts
-
-
 def test_projection_counts_the_other_folds_and_the_final_fit():
     folds = [(np.arange(80), np.arange(80, 100))] * 5
     assert fold_bakeoff.projected_seconds(1.0, folds) == pytest.approx(4 + 1.25)

@@ -9,7 +9,7 @@ the time left is skipped with that projection as its reason instead of being aba
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,7 +100,6 @@ def bake_off(
     deadline: float | None = None,
     run_order: Sequence[str] | None = None,
     bagged: Collection[str] = (),
-    held_back: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Score every candidate on the same folds; the rows come back in the plan's order.
 
@@ -112,9 +111,7 @@ def bake_off(
     its reason instead of being abandoned midway. A candidate still to start after the limit
     is skipped, and one that overruns its projection stops between folds. The first to run
     always runs, so there is a model to serve. A ``bagged`` candidate serves its fold models:
-    it has no final fit to project or reserve. ``held_back``: seconds of the limit kept for
-    the named candidates until they start (a deep model that runs last), which the candidates
-    before them project against as if already spent."""
+    it has no final fit to project or reserve."""
     if deadline is None and time_limit is not None:
         deadline = time.perf_counter() + time_limit
     limit = f"time limit of {time_limit:g}s" if time_limit is not None else "time limit"
@@ -122,18 +119,10 @@ def bake_off(
     order += [n for n in plan.candidates if n not in order]
     by_name: dict[str, dict[str, Any]] = {}
     reserved = 0.0  # the final fits of the candidates measured so far
-    held = {n: s for n, s in (held_back or {}).items() if n in order}
     for name in order:
         first = not any("validation" in r for r in by_name.values())
-        held.pop(name, None)  # what was kept for it is its own now
         row, final_fit = _measure(
-            name,
-            fit_and_score,
-            folds,
-            deadline,
-            reserved + sum(held.values()),
-            first,
-            name not in bagged,
+            name, fit_and_score, folds, deadline, reserved, first, name not in bagged
         )
         if "skipped" in row and row["skipped"].startswith("time limit"):
             row["skipped"] = row["skipped"].replace("time limit", limit, 1)

@@ -56,35 +56,6 @@ def test_classical_candidates_serve_their_fold_models_and_round_trip(table_csv, 
     assert run.metrics["test"]["accuracy"] > 0.75
 
 
-def test_under_a_time_limit_the_mlp_serves_its_fold_models_and_round_trips(table_csv, tmp_path):
-    frame, path = table_csv
-    test = frame.iloc[240:]
-    frame.iloc[:240].to_csv(path, index=False)
-    run = fit(path, tmp_path, test_data=test, candidates=["mlp"], time_limit=60,
-              candidate_params={"mlp": {"epochs": 5}})  # fmt: skip
-    stored = json.loads((run.path / "preprocess.json").read_text())["model"]
-    assert stored["bag_of"] == "mlp" and len(stored["bag"]) == 5  # no refit on every row
-    assert sorted({p.parent.name for p in run.path.rglob("bag/mlp/*/model.safetensors")}) == [
-        f"fold-{i}" for i in range(1, 6)
-    ]
-    assert (run.path / "history.csv").exists()  # the curves of its last fold
-    written = pd.read_csv(run.path / "test_predictions.csv")
-    again = layerwise.load(run.path).predict(test.drop(columns=["y"]))
-    np.testing.assert_allclose(again["probability_yes"], written["proba_yes"], atol=1e-6)
-
-
-def test_without_a_time_limit_the_mlp_is_refitted(table_csv, tmp_path):
-    from types import SimpleNamespace
-
-    from layerwise.tasks.tabular.bakeoff import bagged_names
-
-    plan = SimpleNamespace(n_splits=5, candidates=["linear", "lightgbm", "mlp"])
-    timed = SimpleNamespace(option=lambda name: True, _deadline=1.0)
-    untimed = SimpleNamespace(option=lambda name: True, _deadline=None)
-    assert bagged_names(timed, plan) == {"lightgbm", "mlp"}
-    assert bagged_names(untimed, plan) == {"lightgbm"}  # its refit checkpoints for --resume
-
-
 @pytest.mark.parametrize("options", [{"bag": False}, {"candidates": ["linear"]}])
 def test_bag_false_and_the_linear_model_refit_one_model(table_csv, tmp_path, options):
     _, path = table_csv
@@ -170,7 +141,7 @@ def test_a_deep_candidate_with_no_time_left_is_skipped_without_training(monkeypa
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
     frame["y"] = frame["a"] * 2 + rng.normal(scale=0.1, size=300)
-    monkeypatch.setattr(bakeoff, "deep_fold_cap", lambda task, name, left, started=None, **_: (
+    monkeypatch.setattr(bakeoff, "deep_fold_cap", lambda task, name, left, started=None: (
         0.5 if name == "mlp" else None))  # fmt: skip
     trained = []
     real = TabularTask._candidate

@@ -5,9 +5,8 @@ The k models of k-fold cross-validation each saw (k-1)/k of the rows and, betwee
 them; their mean is at least as good as a refit on trees (it averages away some of each
 model's variance, as AutoGluon's bagging does) and costs no extra training, so the final fit
 disappears from the bake-off's time. Their out-of-fold outputs, which the greedy ensemble
-weighs, come from the very models that are served. The deep candidates keep their refit (the
-fit that checkpoints every epoch, so an interrupted run resumes it), except under a time
-limit, which cannot afford it (:func:`~layerwise.tasks.tabular.bakeoff.bagged_names`).
+weighs, come from the very models that are served. The deep candidates keep their refit: it
+is the fit that checkpoints every epoch, so an interrupted run resumes it.
 
 Each member is saved by its own candidate class into ``bag/<name>/fold-<i>/`` of the run
 folder (through :class:`Subfolder`); ``preprocess.json`` lists them under ``"bag"``.
@@ -67,7 +66,6 @@ class BaggedCandidate(Candidate):
         first = members[0]
         bag = cls(first.objective, first.n_classes, first.seed)
         bag.candidate, bag.members = candidate, list(members)
-        bag.history = members[-1].history  # a deep bag's curves: its last fold's training
         return bag
 
     def fit(self, *args: Any, **kwargs: Any) -> None:

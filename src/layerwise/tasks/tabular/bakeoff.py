@@ -24,9 +24,8 @@ from layerwise.tasks.tabular.candidates import CANDIDATES
 from layerwise.tasks.tabular.ensemble import EnsembleCandidate, ensemble_row
 
 # a deep candidate whose share of the time limit holds fewer epochs than this is skipped after
-# one epoch: under a time limit TabM's early stopping waits 8 epochs (mlp.PATIENCE_IN_TIME),
-# so a fit of fewer has not converged
-PROBE_EPOCHS = 17
+# one epoch: TabM's early stopping waits 16 epochs, so a fit of fewer has not converged
+PROBE_EPOCHS = 25
 # a deep candidate whose share is less than this for each fit is skipped without a probe: its
 # first epoch, with torch's first import, took longer than that (4 s on DoctorAUS, 1 s left)
 LEAST_DEEP_SECONDS = 1.0
@@ -60,18 +59,14 @@ def bake_off(
         # the share applies beside other candidates: asked for alone, it has the whole limit
         shared = any(other != name for other in oof)
         cap = deep_fold_cap(
-            task,
-            name,
-            len(folds) - done.get(name, 0),
-            started[name] if shared else None,
-            final_fit=name not in bagged,
+            task, name, len(folds) - done.get(name, 0), started[name] if shared else None
         )
         probe = cap is not None and not done.get(name) and bool(oof)
-        fits = f"{len(folds)} folds" + ("" if name in bagged else " and final fit")
         if probe and cap < LEAST_DEEP_SECONDS:
             raise fold_bakeoff.CandidateSkipped(
                 f"its share of the time limit (at most {DEEP_SHARE:.0%} of it, and what is "
-                f"left) gave {cap:.1f} s for each of its {fits}, too little to train it"
+                f"left) gave {cap:.1f} s for each of its {len(folds)} folds and final fit, "
+                "too little to train it"
             )
         limit = None if cap is None else max(LEAST_DEEP_SECONDS, cap)
         extra = {} if limit is None else {"time_limit": limit}
@@ -81,8 +76,8 @@ def bake_off(
         model.fit(table.rows(tr), task.encoder, y[tr], None if weights is None else weights[tr])
         if probe and _cut_short(model):
             raise fold_bakeoff.CandidateSkipped(
-                f"its share of the time limit ({limit:.1f} s for each of its {fits}) "
-                f"is less than {PROBE_EPOCHS} epochs of its first fold, "
+                f"its share of the time limit ({limit:.1f} s for each of its {len(folds)} "
+                f"folds and final fit) is less than {PROBE_EPOCHS} epochs of its first fold, "
                 "or was used up before it converged: it needs more time than the limit leaves"
             )  # judged on a fold trained far from convergence, it would only lose
         done[name] = done.get(name, 0) + 1
@@ -91,9 +86,6 @@ def bake_off(
         if name in bagged:
             task._fold_models[name].append(model)
         return score(va, output)
-
-    if task._deadline is not None and any(_deep_in_time(n) for n in plan.candidates):
-        import torch  # noqa: F401  (its import, 1-2 s, would count as the deep model's first fold)
 
     cheapest_first = sorted(plan.candidates, key=lambda n: CANDIDATES.get(n).complexity)
     rows = fold_bakeoff.bake_off(
@@ -105,7 +97,6 @@ def bake_off(
         deadline=task._deadline,
         run_order=cheapest_first,
         bagged=bagged,
-        held_back=deep_held_back(task, plan),
     )
     task._fold_models = {
         name: models for name, models in task._fold_models.items() if len(models) == len(folds)
@@ -123,31 +114,12 @@ def bake_off(
     return rows
 
 
-def deep_held_back(task: Any, plan: Any) -> dict[str, float]:
-    """Under a time limit, the seconds kept for the deep candidates until they start: their
-    ``DEEP_SHARE`` of the limit, split between them. They run last (the most complex), and
-    the classical portfolio before them took all but a few seconds of a 30 s limit on the six
-    tables of ``benchmarks/tabular_autogluon.py``, so the MLP was skipped on every one; the
-    forests, the costliest classical candidates, are the ones the hold skips instead."""
-    if task._deadline is None:
-        return {}
-    deep = [n for n in plan.candidates if _deep_in_time(n)]
-    if not deep or len(deep) == len(plan.candidates):
-        return {}
-    share = DEEP_SHARE * float(task.option("time_limit")) / len(deep)
-    return {name: share for name in deep}
-
-
 def deep_fold_cap(
-    task: Any,
-    name: str,
-    folds_left: int,
-    started: float | None = None,
-    final_fit: bool = True,
+    task: Any, name: str, folds_left: int, started: float | None = None
 ) -> float | None:
     """Under a time limit, a deep candidate's fold fit gets what is left (of the limit, and of
     its ``DEEP_SHARE`` of it counted from ``started``, its first fold's start) over the fits it
-    still has to make (its folds, and its final fit unless its fold models are served), so a candidate that converges in its
+    still has to make (its folds and its final fit), so a candidate that converges in its
     share is never dropped midway; one that does not is skipped after one short fold
     (a third of what was left, as before, let its first fold take a quarter of the
     limit only to be skipped by the projection). None: no cap of this kind; under
@@ -165,28 +137,21 @@ def deep_fold_cap(
     if started is not None:
         limit = float(task.option("time_limit"))
         left = min(left, DEEP_SHARE * limit - (now - started))
-    return max(0.0, left / (folds_left + (1.5 if final_fit else 0.5)))
+    return max(0.0, left / (folds_left + 1.5))
 
 
 def bagged_names(task: Any, plan: Any) -> set[str]:
     """The candidates served as the mean of their fold models: the classical ones but the
     linear model (its coefficients are read), under k-fold cross-validation (a holdout's one
-    model saw too few rows), unless ``bag=False``. The time-capped deep ones (the MLP) too
-    under a time limit: their final fit, a quarter longer than a fold, is what a limit cannot
-    afford beside the classical portfolio (on Males, 2,906 training rows, it left each TabM fit 2.3 s
-    of a 30 s limit, too few to converge); without one they keep their refit on every row,
-    which checkpoints every epoch for ``--resume`` (a bagged one is trained again)."""
+    model saw too few rows), unless ``bag=False``. The deep ones keep their refit, which
+    checkpoints every epoch for ``--resume``."""
     if not task.option("bag") or plan.n_splits < 2:
         return set()
-    timed = task._deadline is not None
     return {
         n
         for n in plan.candidates
-        if (
-            CANDIDATES.get(n).family == "classical"
-            and not getattr(CANDIDATES.get(n), "readable", False)
-        )
-        or (timed and _deep_in_time(n))
+        if CANDIDATES.get(n).family == "classical"
+        and not getattr(CANDIDATES.get(n), "readable", False)
     }
 
 
@@ -259,12 +224,6 @@ def deep_extras(task: Any, name: str, checkpoints: Path) -> dict[str, Any]:
         "checkpoint_dir": str(checkpoints / name),
         "resume": task.option("resume") is not None,
     }
-
-
-def _deep_in_time(name: str) -> bool:
-    """Whether candidate ``name`` is a deep one the task gives a share of the time limit."""
-    candidate = CANDIDATES.get(name)
-    return candidate.family == "deep" and getattr(candidate, "time_capped", False)
 
 
 def _cut_short(model: Candidate) -> bool:

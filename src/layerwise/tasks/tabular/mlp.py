@@ -182,7 +182,7 @@ class MLPCandidate(TorchCandidate):
             self.seed,
             {"epochs": 200, "batch_size": min(256, max(32, n // 16)), "lr": defaults["lr"],
              "weight_decay": defaults["weight_decay"],
-             "patience": _patience(self._ensemble, self.params), "schedule": "cosine",
+             "patience": 16 if self._ensemble else 20, "schedule": "cosine",
              # gains under 1e-4 of validation loss do not hold off early stopping: on
              # separable classes (penguins) the loss shrank by crumbs for 139 epochs
              "min_delta": 1e-4},
@@ -242,20 +242,6 @@ class MLPCandidate(TorchCandidate):
         config = config_from(Config, info["architecture"], run)
         model.restore(run, info, lambda: Network(config))
         return model
-
-
-# TabM's early stopping waits 16 epochs, half that under a time limit: on Males the patient
-# fits' extra epochs changed neither the validation nor the test accuracy and took 30% of the
-# time, which a 30 s limit does not have beside the classical portfolio
-PATIENCE = {"tabm": 16, "plain": 20}
-PATIENCE_IN_TIME = 8
-
-
-def _patience(ensemble: bool, params: dict[str, Any]) -> int:
-    """Epochs without improvement before early stopping (``patience`` in params overrides)."""
-    if params.get("time_limit"):
-        return PATIENCE_IN_TIME
-    return PATIENCE["tabm" if ensemble else "plain"]
 
 
 def torch_tensor(array: np.ndarray) -> Any:

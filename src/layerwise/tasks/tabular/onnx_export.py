@@ -5,8 +5,7 @@
 The graph takes ``numeric`` (float32 [batch, d], standardised) and ``categorical`` (int64
 [batch, k], codes) as ``preprocess.json`` describes, and gives ``probabilities``
 (classification) or ``value`` (regression), equal to ``predict``: TabM's piecewise-linear
-encoding (its bin edges a constant of the graph) and the averaging of its members included,
-and for a bag of MLPs (their fold models, served under a time limit) the mean of the bag.
+encoding (its bin edges a constant of the graph) and the averaging of its members included.
 """
 
 from __future__ import annotations
@@ -50,35 +49,6 @@ class _Value(nn.Module):
         return out[:, 0].float() * self.std + self.mean
 
 
-class _Mean(nn.Module):
-    """The mean of several exported MLPs' outputs: a bag of fold models, as ``predict``."""
-
-    def __init__(self, members: list[nn.Module]):
-        super().__init__()
-        self.members = nn.ModuleList(members)
-
-    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        outputs = [member(numeric, categorical) for member in self.members]
-        return torch.stack(outputs).mean(dim=0)
-
-
-def _networks(stored_model: Any) -> list[Any]:
-    """The MLP candidates behind the run's model: itself, or the members of its bag; empty
-    when it is not the MLP."""
-    members = getattr(stored_model, "members", None)
-    if getattr(stored_model, "candidate", None) and isinstance(members, list):
-        members = [m for m in members if getattr(m, "name", None) in ("mlp", "mlp-tuned")]
-        return members if len(members) == len(stored_model.members) else []
-    return [stored_model] if getattr(stored_model, "name", None) in ("mlp", "mlp-tuned") else []
-
-
-def _wrapped(candidate: Any, classification: bool) -> nn.Module:
-    model = candidate.model.eval()
-    if classification:
-        return _Probabilities(model)
-    return _Value(model, candidate.y_mean, candidate.y_std)
-
-
 def _not_torch(run_dir: Path, stored: dict[str, Any]) -> ConfigError:
     candidate = stored.get("candidate", "?")
     if candidate == "ensemble":
@@ -98,29 +68,31 @@ def _not_torch(run_dir: Path, stored: dict[str, Any]) -> ConfigError:
 def tabular_module(
     task: Any, run_dir: Path | str = ""
 ) -> tuple[nn.Module, tuple, list[str], list[str]]:
-    """The exportable module of a tabular task whose model is the MLP (or a bag of them), with
-    example inputs.
+    """The exportable module of a tabular task whose model is the MLP, with example inputs.
 
     Raises:
         ConfigError: the model is not the MLP (LightGBM, linear, an ensemble): what to do.
     """
-    networks = _networks(task.model)
-    if not networks:
+    stored_model = task.model
+    if getattr(stored_model, "name", None) != "mlp":
         from layerwise.runs.folder import RunFolder
 
         info = RunFolder(run_dir).read_json("preprocess.json")["model"]
         raise _not_torch(Path(run_dir), info)
-    classification = task.kind == "classification"
-    wrapped = [_wrapped(n, classification) for n in networks]
-    module = wrapped[0] if len(wrapped) == 1 else _Mean(wrapped)
-    outputs = ["probabilities" if classification else "value"]
-    config = networks[0].model.config
+    model = stored_model.model.eval()
+    config = model.config
+    if task.kind == "classification":
+        wrapped: nn.Module = _Probabilities(model)
+        outputs = ["probabilities"]
+    else:
+        wrapped = _Value(model, stored_model.y_mean, stored_model.y_std)
+        outputs = ["value"]
     width = int(config.n_numeric)  # standardised columns plus missing indicators
     numeric = torch.randn(4, width, generator=torch.Generator().manual_seed(0))
     top = torch.tensor([max(k - 1, 0) for k in config.cardinalities], dtype=torch.int64)
     categorical = torch.stack([torch.zeros_like(top), top, top // 2, torch.zeros_like(top)])
     example = (numeric, categorical.reshape(4, len(config.cardinalities)))
-    return module.eval(), example, ["numeric", "categorical"], outputs
+    return wrapped.eval(), example, ["numeric", "categorical"], outputs
 
 
 def tabular_description(task: Any) -> tuple[list[dict], dict, str]:
@@ -132,7 +104,7 @@ def tabular_description(task: Any) -> tuple[list[dict], dict, str]:
         {
             "name": "numeric",
             "dtype": "float32",
-            "shape": ["batch", int(_networks(task.model)[0].model.config.n_numeric)],
+            "shape": ["batch", int(task.model.model.config.n_numeric)],
             "features": [*encoder.numeric_names, *indicators],
             "encoding": "(x - mean) / std per numeric column with NaN -> 0, clipped to "
             "[-1000, 1000], then a 0/1 missing "
@@ -164,4 +136,4 @@ def tabular_description(task: Any) -> tuple[list[dict], dict, str]:
             "shape": ["batch"],
             "meaning": f"predicted {task.target}, in the target's own units",
         }
-    return inputs, output, getattr(task.model, "candidate", None) or task.model.name
+    return inputs, output, "mlp"
