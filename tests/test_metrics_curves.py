@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from layerwise.metrics import (
-    binary_operating_point,
-    expected_calibration_error,
-    reliability_bins,
-    threshold_curves,
-)
+from layerwise.metrics import expected_calibration_error, reliability_bins
+from layerwise.thresholds import binary_operating_point, threshold_curves
 
 
 def _calibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,10 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from layerwise.metrics import (
+from layerwise.metrics import apply_temperature
+from layerwise.thresholds import (
     _every_cut,
     _metric_at_cuts,
-    apply_temperature,
     cost_threshold,
     cut_figures,
     goal_threshold,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layerwise.metrics import _metric_at_cuts, metric_threshold, youden_threshold
+from layerwise.thresholds import _metric_at_cuts, metric_threshold, youden_threshold
 
 
 def _scores(n: int, prevalence: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

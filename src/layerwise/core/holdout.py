@@ -183,7 +183,7 @@ class HoldoutTask(HoldoutBakeOff, Task):
     def restore_prior(self, run: RunFolder, stored: dict[str, Any]) -> None:
         """The prior of a run that has one, checked: preprocess.json is read as untrusted."""
         from layerwise.errors import RunFolderError
-        from layerwise.metrics import prior_log_odds
+        from layerwise.thresholds import prior_log_odds
 
         keys = ("prior", "training_prevalence", "model_prevalence")
         try:
@@ -287,7 +287,8 @@ class HoldoutTask(HoldoutBakeOff, Task):
         ``weights`` weigh the rows (a prior's, :func:`layerwise.metrics.prior_weights`)."""
         from sklearn.metrics import f1_score
 
-        from layerwise.metrics import binary_operating_point, classification_metrics
+        from layerwise.metrics import classification_metrics
+        from layerwise.thresholds import binary_operating_point
 
         known = labels >= 0
         labels, proba = labels[known], proba[known]
@@ -320,7 +321,8 @@ class HoldoutTask(HoldoutBakeOff, Task):
     def served(self, proba: np.ndarray) -> np.ndarray:
         """The chosen model's own probabilities as the run serves them: calibrated (its
         temperature), then moved to the prior where one was given."""
-        from layerwise.metrics import apply_temperature, shift_probabilities
+        from layerwise.metrics import apply_temperature
+        from layerwise.thresholds import shift_probabilities
 
         return shift_probabilities(apply_temperature(proba, self.temperature), self.prior_shift)
 

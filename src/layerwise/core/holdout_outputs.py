@@ -111,7 +111,7 @@ def _served_metric(task: Any) -> str | None:
     """The metric the run's two-class cut was chosen for (the target in its operating point,
     as ``core/operating_point.py`` resolved the ``threshold`` option); None for a fixed cut, no
     cut, or a goal or cost (no metric curve of theirs is drawn)."""
-    from layerwise.metrics import THRESHOLD_METRICS
+    from layerwise.thresholds import THRESHOLD_METRICS
 
     if task.threshold is None:
         return None

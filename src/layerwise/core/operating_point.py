@@ -47,7 +47,7 @@ def threshold_metric(setting: Any) -> str | None:
     >>> threshold_metric("Recall@Precision = 0.90"), threshold_metric("f1")
     ('recall@precision=0.9', 'macro_f1')
     """
-    from layerwise.metrics import THRESHOLD_METRICS
+    from layerwise.thresholds import THRESHOLD_METRICS
 
     if isinstance(setting, str):
         try:  # "0.3" from a command line or a config file
@@ -148,7 +148,7 @@ def pick_operating_point(
     """The cut on ``proba[:, 1]`` that serves the task's ``threshold`` option on these labels
     (rows weighted by ``weights``), and what it rests on: the target, the validation figures
     at 0.5 and at the cut, whether it moved, and the target's own facts."""
-    from layerwise.metrics import cost_threshold, cut_figures, goal_threshold, metric_threshold
+    from layerwise.thresholds import cost_threshold, cut_figures, goal_threshold, metric_threshold
 
     setting = task.option("threshold")
     if len(task.classes) != 2 or setting is None:
@@ -230,7 +230,7 @@ def settle_operating_point(task: Any, row: dict, test: Any, train_labels: np.nda
     served); with a prior every target is chosen again on validation adjusted to it (see the
     module doc). A metric target without a prior keeps the chosen model's own cut, moved
     through the temperature."""
-    from layerwise.metrics import prior_log_odds, prior_weights, threshold_after_shift
+    from layerwise.thresholds import prior_log_odds, prior_weights, threshold_after_shift
 
     facts = dict(row.get("threshold_facts") or {})
     prior = task.option("prior")

@@ -84,7 +84,7 @@ def write_threshold_curves(
     >>> run.read_json("threshold_curves.json")["at_cut"]["accuracy"]
     1.0
     """
-    from layerwise.metrics import threshold_curves
+    from layerwise.thresholds import threshold_curves
 
     labels, score = _known(labels, score)
     data: dict[str, Any] = {
