@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from layerwise.data.text import _check_encoding, _decode, _is_path
+from layerwise.data.text_decoding import check_encoding, decode
+from layerwise.data.text_sources import is_path
 from layerwise.data.tokenizer import _tokenizers
 from layerwise.errors import ConfigError, DataError
 
@@ -83,8 +84,8 @@ def read_corpus(source: str | os.PathLike, encoding: str | None = None) -> Corpu
         'Hello\\nworld'
     """
     if encoding is not None:
-        encoding = _check_encoding(encoding)
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and _is_path(source)):
+        encoding = check_encoding(encoding)
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and is_path(source)):
         return _read_file(Path(source).expanduser(), encoding)
     if not isinstance(source, str):
         raise DataError(
@@ -111,7 +112,7 @@ def _read_file(path: Path, encoding: str | None) -> Corpus:
         raise DataError(
             f"'{path}' is empty (or only whitespace).", "Give a file with the text to model."
         )
-    text, used = _decode(raw, str(path), encoding)
+    text, used = decode(raw, str(path), encoding)
     if not text.strip():
         raise DataError(f"'{path}' holds only whitespace.", "Give a file with the text to model.")
     notes = [f"read '{path.name}' as {used} (not valid UTF-8)"] if used else []
