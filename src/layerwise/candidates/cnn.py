@@ -79,7 +79,7 @@ class CNNCandidate(Candidate):
         """``epochs`` if given; else enough for ~TARGET_STEPS steps, cut to fit ``time_limit``."""
         if self.params.get("epochs") is not None:
             return int(self.params["epochs"])
-        from layerwise.engine.trainer import resolve_device
+        from layerwise.engine.config import resolve_device
 
         steps = math.ceil(n / batch_size)
         epochs = int(np.clip(round(TARGET_STEPS / steps), 8, 60))

@@ -219,7 +219,7 @@ class Task(ABC):
 
     def time_budget(self, cpu_seconds: float, gpu_seconds: float) -> float:
         """The ``time_limit`` option, or the default budget of the device it trains on."""
-        from layerwise.engine.trainer import resolve_device
+        from layerwise.engine.config import resolve_device
 
         if self.option("time_limit") is not None:
             return float(self.option("time_limit"))

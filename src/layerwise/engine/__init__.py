@@ -12,8 +12,9 @@ Example:
 
 from layerwise.engine.callbacks import EarlyStopping, History
 from layerwise.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from layerwise.engine.config import TrainerConfig
 from layerwise.engine.progress import TrainingProgress
-from layerwise.engine.trainer import Trainer, TrainerConfig
+from layerwise.engine.trainer import Trainer
 
 __all__ = [
     "EarlyStopping",

@@ -216,7 +216,7 @@ class Forecasting(HoldoutTask):
 
     # ---- the bake-off ----------------------------------------------------------------------
     def candidate_params(self, name: str) -> dict[str, Any]:
-        from layerwise.engine.trainer import resolve_device
+        from layerwise.engine.config import resolve_device
 
         params = {"horizon": self.meta["horizon"], "season": self.meta["season"]}
         params.update(super().candidate_params(name))

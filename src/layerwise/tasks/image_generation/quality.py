@@ -134,7 +134,7 @@ def train_feature_net(
         >>> info["kind"], info["feature_dim"]
         ('classes', 32)
     """
-    from layerwise.engine.trainer import resolve_device
+    from layerwise.engine.config import resolve_device
 
     with _one_thread(resolve_device("auto")):
         return _train(images, labels, seed, time_limit, progress)

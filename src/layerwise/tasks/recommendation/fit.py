@@ -104,7 +104,7 @@ def ranker_names(task: Any, has_time: bool) -> list[str]:
 def deep_params(task: Any, name: str, run: Any, n_deep: int) -> dict[str, Any]:
     """A deep candidate's engine options: device, progress bar, its share of the time limit,
     and a checkpoint folder inside the run (so a crash keeps the last good epoch)."""
-    from layerwise.engine.trainer import resolve_device
+    from layerwise.engine.config import resolve_device
 
     params: dict[str, Any] = {
         "device": task.option("device"),

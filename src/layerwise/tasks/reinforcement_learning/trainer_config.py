@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from layerwise.engine.trainer import TrainerConfig
+from layerwise.engine.config import TrainerConfig
 
 
 def engine_config(algo: Any, options: dict[str, Any], schedule: str) -> TrainerConfig:

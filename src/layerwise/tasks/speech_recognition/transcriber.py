@@ -158,7 +158,7 @@ class Transcriber:
 def _epochs(params: dict, step_seconds: float, steps: int) -> int:
     if params.get("epochs") is not None:
         return int(params["epochs"])
-    from layerwise.engine.trainer import resolve_device
+    from layerwise.engine.config import resolve_device
 
     limit = params.get("time_limit")
     if limit is None and resolve_device(params.get("device", "auto")).type == "cpu":

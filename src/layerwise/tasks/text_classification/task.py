@@ -104,7 +104,7 @@ class TextClassification(HoldoutTask):
         return texts.texts
 
     def candidate_params(self, name: str) -> dict[str, Any]:
-        from layerwise.engine.trainer import resolve_device
+        from layerwise.engine.config import resolve_device
 
         params = super().candidate_params(name)
         deep = CANDIDATES.get(name).family == "deep"
