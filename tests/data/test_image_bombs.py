@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from layerwise.data.images import MAX_IMAGE_PIXELS, read_images
+from layerwise.data.image_decoding import MAX_IMAGE_PIXELS
+from layerwise.data.images import read_images
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,7 @@ Unreadable files are skipped and listed in ``ImageSet.skipped``; what was done t
 
 from __future__ import annotations
 
-import math
 import os
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -32,7 +30,15 @@ import numpy as np
 import pandas as pd
 
 from layerwise.data import image_arrays as arrays
-from layerwise.data.image_set import ImageSet, Options, resize_crop
+from layerwise.data.image_decoding import (
+    DECODE_ERRORS,
+    EmptyFile,
+    checked_size,
+    decode_one,
+    reason,
+    rotated,
+)
+from layerwise.data.image_set import ImageSet, Options
 from layerwise.errors import ConfigError, DataError, missing_column
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -46,16 +52,9 @@ SPLIT_FOLDERS = {
 }
 MAX_AUTO_SIDE = 128
 MAX_NATIVE_BYTES = 2 << 30
-# What one image file may decode to. The header gives the size before any pixel is decoded, so
-# a larger file is skipped with this reason before it costs memory (a 100 KB PNG can claim
-# 25,000 x 25,000 pixels). 64 MP passes a 48 MP phone photo, and stays below Pillow's own
-# bomb threshold (89 MP, a process-wide setting left as it is), so its warning never fires.
-MAX_IMAGE_PIXELS = 64_000_000
 PROGRESS_MIN_FILES = 200
 DECODE_THREADS = 4
 THREADS_FROM_BYTES = 64 << 10
-_GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
-_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass
@@ -382,14 +381,14 @@ def _probe_all(files: _Files, skipped: list[tuple[str, str]]) -> dict[int, tuple
     for i, path in enumerate(files.paths):
         try:
             if path.stat().st_size == 0:
-                raise _EmptyFile
+                raise EmptyFile
             with Image.open(path) as img:
-                width, height = _checked_size(img)
-                if img.format != "PNG" and _rotated(img):
+                width, height = checked_size(img)
+                if img.format != "PNG" and rotated(img):
                     width, height = height, width
             sizes[i] = (height, width)
-        except (*_DECODE_ERRORS, Image.DecompressionBombError) as exc:
-            skipped.append((files.names[i], _reason(exc)))
+        except (*DECODE_ERRORS, Image.DecompressionBombError) as exc:
+            skipped.append((files.names[i], reason(exc)))
     return sizes
 
 
@@ -417,7 +416,7 @@ def _run(paths: list[Path], target: tuple[int, int], opts: Options) -> list:
     workers = min(DECODE_THREADS, os.cpu_count() or 1) if _big_files(paths) else 1
     with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
         mapper = pool.map if pool is not None else map
-        results = mapper(lambda p: _decode_one(p, target, opts.channels), paths)
+        results = mapper(lambda p: decode_one(p, target, opts.channels), paths)
         if not (opts.progress and jobs > PROGRESS_MIN_FILES):
             return list(results)
         from rich.progress import Progress
@@ -441,88 +440,6 @@ def _big_files(paths: list[Path]) -> bool:
         except OSError:
             continue
     return bool(sizes) and float(np.mean(sizes)) > THREADS_FROM_BYTES
-
-
-class _EmptyFile(Exception):
-    """A zero-byte file."""
-
-
-class _TooLarge(Exception):
-    """An image whose header declares more than MAX_IMAGE_PIXELS."""
-
-
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, MemoryError, zlib.error, _EmptyFile, _TooLarge)  # fmt: skip
-
-
-def _checked_size(img: Any) -> tuple[int, int]:
-    """(width, height) from an opened image's header; _TooLarge past MAX_IMAGE_PIXELS."""
-    width, height = img.size
-    if width * height > MAX_IMAGE_PIXELS:
-        raise _TooLarge(f"{width}x{height} pixels, over the {MAX_IMAGE_PIXELS // 10**6} MP "
-                        "an image may decode to")  # fmt: skip
-    return width, height
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, _EmptyFile):
-        return "empty file (0 bytes)"
-    if isinstance(exc, _TooLarge):
-        return str(exc)
-    text = str(exc).split(" '")[0].strip() or type(exc).__name__
-    return text[:80]
-
-
-def _rotated(img: Any) -> bool:
-    return img.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
-
-
-def _decode_one(path: Path, target: tuple[int, int], channels: int | None) -> Any:
-    """``(array [H, W] or [H, W, 3], kind)`` with kind "L", "RGB" or "RGB-gray"; or a reason."""
-    from PIL import Image, ImageOps
-
-    try:
-        if path.stat().st_size == 0:
-            raise _EmptyFile
-        with Image.open(path) as img:
-            _checked_size(img)  # from the header: nothing is decoded yet
-            _draft(img, target)
-            img.load()
-            if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
-                img = ImageOps.exif_transpose(img)
-            img = _to_l_or_rgb(img, channels)
-            img = resize_crop(img, target)
-            array = np.asarray(img)
-    except (*_DECODE_ERRORS, Image.DecompressionBombError) as exc:
-        return _reason(exc)
-    if array.ndim == 2:
-        return array, "L"
-    gray = bool((array[..., 0] == array[..., 1]).all() and (array[..., 1] == array[..., 2]).all())
-    return array, "RGB-gray" if gray else "RGB"
-
-
-def _draft(img: Any, target: tuple[int, int]) -> None:
-    """Let the JPEG decoder downscale by 2/4/8 when the target is much smaller."""
-    if img.format != "JPEG":
-        return
-    width, height = img.size
-    scale = max(target[0] / min(width, height), target[1] / min(width, height))
-    if scale < 0.5:
-        img.draft(img.mode, (math.ceil(width * scale), math.ceil(height * scale)))
-
-
-def _to_l_or_rgb(img: Any, channels: int | None) -> Any:
-    from PIL import Image
-
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        values = np.asarray(img, dtype=np.float64)
-        if values.max(initial=0) > 255:
-            values = values / (257.0 if values.max() <= 65535 else values.max() / 255.0)
-        elif values.max(initial=0) <= 1.0 and img.mode == "F":
-            values = values * 255.0
-        img = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
-    gray = img.mode in _GRAY_MODES
-    mode = {1: "L", 3: "RGB"}[channels] if channels else ("L" if gray else "RGB")
-    return img if img.mode == mode else img.convert(mode)
 
 
 def _stack_decoded(decoded: list, channels: int | None, notes: list[str]) -> np.ndarray:

@@ -106,7 +106,7 @@ def decode(image: Any, field: str, shape: tuple | None = None) -> np.ndarray:
     ``shape`` is known (resized and cropped as the task would), else as it is (gray or RGB)."""
     from PIL import Image
 
-    from layerwise.data.images import resize_crop
+    from layerwise.data.image_set import resize_crop
 
     try:
         with image:
