@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from layerwise.runs.folder import RunFolder
-from layerwise.runs.report import build_report, markdown_to_html
+from layerwise.runs.markdown import markdown_to_html
+from layerwise.runs.report import build_report
 
 DECISION_MD = """# Why this model
 
