@@ -1,8 +1,7 @@
 """Import a Caffe network definition (``.prototxt``) as a layerwise model file.
 
-The protobuf text format is parsed here, without a protobuf dependency: ``name: value``
-fields (quoted strings, numbers, bare enum identifiers, booleans), nested messages
-``name { ... }``, repeated fields and ``#`` comments. Only chains of the classic layer types
+The protobuf text format is parsed by :mod:`layerwise.nn.prototxt`, without a protobuf
+dependency. Only chains of the classic layer types
 are converted (LeNet, AlexNet-style networks); anything else is a clear
 :class:`~layerwise.errors.ConfigError` naming the layer and its line.
 
@@ -24,20 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from layerwise.errors import ConfigError
+from layerwise.nn.prototxt import LINE, field, parse_prototxt
 
 __all__ = ["SUPPORTED_TYPES", "caffe_to_config", "import_caffe", "parse_prototxt"]
 
 MODEL_FORMAT = "layerwise.model/1"
-LINE = "__line__"  # key under which every parsed message keeps the line it starts on
 
-_TOKEN = re.compile(
-    r"""(?P<space>[ \t\r\f\v]+)|(?P<newline>\n)|(?P<comment>\#[^\n]*)
-    |(?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
-    |(?P<punct>[{}:;,\[\]<>])|(?P<word>[A-Za-z0-9_.+\-]+)""",
-    re.VERBOSE,
-)
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "'": "'", "\\": "\\"}
-_CLOSING = {"{": "}", "<": ">"}
 
 DATA_TYPES = {"Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "DummyData"}
 SUPPORTED_TYPES = (
@@ -61,149 +52,6 @@ _LEGACY_TYPES = {
 }  # fmt: skip
 
 
-# --------------------------------------------------------------------------- parsing
-
-
-def _tokenize(text: str, source: str) -> list[tuple[str, str, int]]:
-    """(kind, text, line) for every token; kind is 'string', 'punct' or 'word'."""
-    tokens, line, pos = [], 1, 0
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if match is None:
-            char = text[pos]
-            if char in "\"'":
-                raise ConfigError(
-                    f"{source}, line {line}: unterminated string (no closing {char} on the line).",
-                    f"Close the string with {char}.",
-                )
-            raise ConfigError(
-                f"{source}, line {line}: unexpected character {char!r}.",
-                "Expected `name: value` fields and `name { ... }` messages.",
-            )
-        kind = match.lastgroup
-        if kind == "newline":
-            line += 1
-        elif kind in ("string", "punct", "word"):
-            tokens.append((kind, match.group(), line))
-        pos = match.end()
-    return tokens
-
-
-def _unquote(token: str) -> str:
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), token[1:-1])
-
-
-def _scalar(kind: str, token: str) -> Any:
-    if kind == "string":
-        return _unquote(token)
-    if token in ("true", "True"):
-        return True
-    if token in ("false", "False"):
-        return False
-    try:
-        return int(token, 0)
-    except ValueError:
-        pass
-    try:
-        return float(token.rstrip("fF")) if token[0] in "0123456789.+-" else token
-    except ValueError:
-        return token  # an enum such as MAX or TRAIN
-
-
-class _Parser:
-    def __init__(self, text: str, source: str):
-        self.source = source
-        self.tokens = _tokenize(text, source)
-        self.pos = 0
-
-    def error(self, line: int, message: str, hint: str | None = None) -> ConfigError:
-        return ConfigError(f"{self.source}, line {line}: {message}", hint)
-
-    def peek(self, offset: int = 0) -> tuple[str, str, int] | None:
-        index = self.pos + offset
-        return self.tokens[index] if index < len(self.tokens) else None
-
-    def message(self, opened: tuple[str, int] | None) -> dict[str, Any]:
-        """Fields up to the closing brace of ``opened`` (or the end of the text)."""
-        fields: dict[str, Any] = {LINE: opened[1] if opened else 1}
-        while True:
-            token = self.peek()
-            if token is None:
-                if opened:
-                    raise self.error(
-                        opened[1],
-                        f"'{opened[0]}' opened here is never closed (unbalanced braces).",
-                        f"Add the missing '{_CLOSING[opened[0]]}'.",
-                    )
-                return fields
-            kind, text, line = token
-            self.pos += 1
-            if kind == "punct" and text in (";", ","):
-                continue
-            if kind == "punct" and text in ("}", ">"):
-                if opened and text == _CLOSING[opened[0]]:
-                    return fields
-                raise self.error(
-                    line, f"unexpected '{text}' with no matching opening brace (unbalanced braces)."
-                )
-            if kind != "word" or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
-                raise self.error(line, f"expected a field name, found {text!r}.")
-            fields.setdefault(text, []).extend(self.value(text, line))
-
-    def value(self, name: str, line: int) -> list[Any]:
-        token = self.peek()
-        colon = token is not None and token[1] == ":"
-        if colon:
-            self.pos += 1
-            token = self.peek()
-        if token is not None and token[0] == "punct" and token[1] in _CLOSING:
-            self.pos += 1
-            return [self.message((token[1], token[2]))]
-        missing = self.error(line, f"field '{name}' has no value.", f"Write `{name}: <value>`.")
-        if not colon or token is None:
-            raise missing
-        if token[1] == "[":
-            self.pos += 1
-            return self.list_value(name, line)
-        following = self.peek(1)
-        if token[0] == "punct" or (token[0] == "word" and following and following[1] in ":{"):
-            raise missing
-        self.pos += 1
-        return [_scalar(token[0], token[1])]
-
-    def list_value(self, name: str, line: int) -> list[Any]:
-        values = []
-        while True:
-            token = self.peek()
-            if token is None:
-                raise self.error(line, f"'[' of field '{name}' is never closed.", "Add ']'.")
-            self.pos += 1
-            if token[1] == "]":
-                return values
-            if token[1] != ",":
-                values.append(_scalar(token[0], token[1]))
-
-
-def parse_prototxt(text: str, source: str = "<prototxt>") -> dict[str, Any]:
-    """Parse protobuf text format into a tree of dicts.
-
-    Every field maps to a *list* of its values (fields may repeat); nested messages are
-    dicts of the same shape, and each message keeps the line it starts on under ``"__line__"``.
-
-    Example:
-        >>> tree = parse_prototxt('name: "LeNet"  layer { type: "ReLU" }  # comment')
-        >>> tree["name"], tree["layer"][0]["type"], tree["layer"][0]["__line__"]
-        (['LeNet'], ['ReLU'], 1)
-    """
-    return _Parser(text, source).message(None)
-
-
-def _get(message: dict[str, Any], key: str, default: Any = None) -> Any:
-    """The last value of a field (protobuf semantics for a non-repeated field)."""
-    values = message.get(key)
-    return values[-1] if values else default
-
-
 # --------------------------------------------------------------------------- conversion
 
 
@@ -220,18 +68,18 @@ class _Converter:
 
     @staticmethod
     def name(layer: dict[str, Any]) -> str:
-        return str(_get(layer, "name", "?"))
+        return str(field(layer, "name", "?"))
 
     @staticmethod
     def type(layer: dict[str, Any]) -> str:
-        kind = str(_get(layer, "type", "?"))
+        kind = str(field(layer, "type", "?"))
         return _LEGACY_TYPES.get(kind, kind)
 
     def fail(self, layer: dict[str, Any], problem: str, hint: str | None = None) -> ConfigError:
         return ConfigError(f"{self.source}: {self.where(layer)} {problem}", hint)
 
     def number(self, layer, param, key, default=None, kind=int, positive=False) -> Any:
-        value = _get(param, key, default) if param is not None else default
+        value = field(param, key, default) if param is not None else default
         if value is None:
             raise self.fail(layer, f"has no {key}.", f"Add `{key}: <number>` to its parameters.")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -273,7 +121,7 @@ class _Converter:
         handler(layer)
 
     def _convolution(self, layer: dict[str, Any]) -> None:
-        param = _get(layer, "convolution_param")
+        param = field(layer, "convolution_param")
         if self.number(layer, param, "group", 1) != 1:
             raise self.fail(layer, "has group > 1; grouped convolutions are not supported yet.")
         dilation = self.pair(layer, param, "dilation", 1, positive=True)
@@ -284,16 +132,16 @@ class _Converter:
             "kernel_size": self.pair(layer, param, "kernel_size", None, positive=True),
             "strides": self.pair(layer, param, "stride", 1, positive=True),
             "padding": self.pair(layer, param, "pad", 0),
-            "use_bias": bool(_get(param or {}, "bias_term", True)),
+            "use_bias": bool(field(param or {}, "bias_term", True)),
         })  # fmt: skip
 
     def _pooling(self, layer: dict[str, Any]) -> None:
-        param = _get(layer, "pooling_param") or {}
-        pool = {0: "MAX", 1: "AVE", 2: "STOCHASTIC"}.get(_get(param, "pool"), _get(param, "pool"))
+        param = field(layer, "pooling_param") or {}
+        pool = {0: "MAX", 1: "AVE", 2: "STOCHASTIC"}.get(field(param, "pool"), field(param, "pool"))
         pool = pool or "MAX"
         if pool not in ("MAX", "AVE"):
             raise self.fail(layer, f"has pool: {pool}; only MAX and AVE pooling are supported.")
-        if _get(param, "global_pooling", False):
+        if field(param, "global_pooling", False):
             self.add("GlobalMaxPooling2D" if pool == "MAX" else "GlobalAveragePooling2D", {})
             self.spatial = False
             return
@@ -305,17 +153,17 @@ class _Converter:
         })  # fmt: skip
 
     def _innerproduct(self, layer: dict[str, Any]) -> None:
-        param = _get(layer, "inner_product_param")
+        param = field(layer, "inner_product_param")
         if self.spatial:
             self.add("Flatten", {})
             self.spatial = False
         self.add("Dense", {
             "units": self.number(layer, param, "num_output", positive=True),
-            "use_bias": bool(_get(param or {}, "bias_term", True)),
+            "use_bias": bool(field(param or {}, "bias_term", True)),
         })  # fmt: skip
 
     def _relu(self, layer: dict[str, Any]) -> None:
-        slope = self.number(layer, _get(layer, "relu_param"), "negative_slope", 0, kind=float)
+        slope = self.number(layer, field(layer, "relu_param"), "negative_slope", 0, kind=float)
         if slope:
             self.add("Activation", {"activation": "leaky_relu", "negative_slope": slope})
         else:
@@ -335,7 +183,7 @@ class _Converter:
         self.loss = "sparse_categorical_crossentropy"
 
     def _dropout(self, layer: dict[str, Any]) -> None:
-        param = _get(layer, "dropout_param")
+        param = field(layer, "dropout_param")
         rate = self.number(layer, param, "dropout_ratio", 0.5, kind=float)
         if not 0 <= rate < 1:
             raise self.fail(layer, f"has dropout_ratio: {rate}, expected 0 <= ratio < 1.")
@@ -346,8 +194,8 @@ class _Converter:
         self.spatial = False
 
     def _lrn(self, layer: dict[str, Any]) -> None:
-        param = _get(layer, "lrn_param")
-        if _get(param or {}, "norm_region", "ACROSS_CHANNELS") not in ("ACROSS_CHANNELS", 0):
+        param = field(layer, "lrn_param")
+        if field(param or {}, "norm_region", "ACROSS_CHANNELS") not in ("ACROSS_CHANNELS", 0):
             raise self.fail(layer, "uses WITHIN_CHANNEL normalisation; only ACROSS_CHANNELS.")
         self.add("LocalResponseNormalization", {
             "size": self.number(layer, param, "local_size", 5, positive=True),
@@ -357,14 +205,14 @@ class _Converter:
         })  # fmt: skip
 
     def _batchnorm(self, layer: dict[str, Any]) -> None:
-        eps = self.number(layer, _get(layer, "batch_norm_param"), "eps", 1e-5, kind=float)
+        eps = self.number(layer, field(layer, "batch_norm_param"), "eps", 1e-5, kind=float)
         self.add("BatchNormalization", {"epsilon": eps})
 
 
 def _train_only(layer: dict[str, Any]) -> bool:
     """True for layers that exist only in the TRAIN phase (include or exclude rules)."""
-    phases = [_get(rule, "phase") for rule in layer.get("include", [])]
-    excluded = [_get(rule, "phase") for rule in layer.get("exclude", [])]
+    phases = [field(rule, "phase") for rule in layer.get("include", [])]
+    excluded = [field(rule, "phase") for rule in layer.get("exclude", [])]
     return (bool(phases) and all(p in ("TRAIN", 0) for p in phases)) or "TEST" in excluded
 
 
@@ -388,15 +236,15 @@ def _declared_input(net: dict[str, Any], source: str) -> list[int] | None:
 
 def _layer_input(layer: dict[str, Any], kind: str, source: str) -> list[int] | None:
     """The sample shape an Input / MemoryData / DummyData layer declares, if any."""
-    where = f"layer '{_get(layer, 'name', '?')}' (line {layer[LINE]})"
+    where = f"layer '{field(layer, 'name', '?')}' (line {layer[LINE]})"
     for param_name in ("input_param", "dummy_data_param"):
-        shape = _get(_get(layer, param_name) or {}, "shape")
+        shape = field(field(layer, param_name) or {}, "shape")
         if shape is not None:
             return _shape(shape.get("dim", []), source, where)
-    memory = _get(layer, "memory_data_param")
+    memory = field(layer, "memory_data_param")
     if memory is not None:
         keys = ("batch_size", "channels", "height", "width")
-        return _shape([_get(memory, key, 1) for key in keys], source, where)
+        return _shape([field(memory, key, 1) for key in keys], source, where)
     if kind == "Input":
         raise ConfigError(f"{source}: {where} is an Input layer without input_param {{ shape }}.")
     return None
@@ -448,7 +296,7 @@ def caffe_to_config(text_or_path: str | Path, input_shape: Any = None) -> dict[s
     net = parse_prototxt(text, source)
     layers = net.get("layer", []) + net.get("layers", [])
     shape = _parse_shape(input_shape) if input_shape is not None else _declared_input(net, source)
-    current = _get(net, "input")
+    current = field(net, "input")
     labels: set[str] = set(net.get("input", [])[1:])
     data_layer = None
     convert = _Converter(net, source)
@@ -496,7 +344,7 @@ def caffe_to_config(text_or_path: str | Path, input_shape: Any = None) -> dict[s
         raise ConfigError(f"{source}: the network has no layers to import.")
     config: dict[str, Any] = {
         "format": MODEL_FORMAT,
-        "name": str(_get(net, "name", Path(origin).stem if origin else "caffe_model")),
+        "name": str(field(net, "name", Path(origin).stem if origin else "caffe_model")),
         "input_shape": shape,
     }
     if origin is not None:
