@@ -284,7 +284,7 @@ class HoldoutTask(HoldoutBakeOff, Task):
     ) -> dict[str, float]:
         """Accuracy, balanced accuracy, macro-F1, ROC-AUC, log loss; with two classes and a
         threshold, the label-based ones at that threshold plus sensitivity and specificity.
-        ``weights`` weigh the rows (a prior's, :func:`layerwise.metrics.prior_weights`)."""
+        ``weights`` weigh the rows (a prior's, :func:`layerwise.thresholds.prior_weights`)."""
         from sklearn.metrics import f1_score
 
         from layerwise.metrics import classification_metrics

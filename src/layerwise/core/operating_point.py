@@ -40,7 +40,7 @@ ACCEPTED = (
 
 def threshold_metric(setting: Any) -> str | None:
     """What the ``threshold`` option asks the cut to serve: "auto", a metric of
-    :data:`layerwise.metrics.THRESHOLD_METRICS` (``f1`` and dashes accepted), a goal such as
+    :data:`layerwise.thresholds.THRESHOLD_METRICS` (``f1`` and dashes accepted), a goal such as
     ``"recall@precision=0.9"``, ``"cost"``, or None for a fixed cut (a number) or no cut
     (None); a ConfigError for anything else.
 

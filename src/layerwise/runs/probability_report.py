@@ -73,7 +73,7 @@ def write_threshold_curves(
     validation: tuple[Any, Any, str] | None = None,
 ) -> None:
     """``threshold_curves.json``: the two-class metrics of the test rows at 101 cuts on
-    ``score`` (the probability of class ``positive``; :func:`layerwise.metrics.threshold_curves`),
+    ``score`` (the probability of class ``positive``; :func:`layerwise.thresholds.threshold_curves`),
     at 0.5 and at ``threshold``, the cut the run uses (None: the most probable class, which is
     0.5). ``served``: the metric the cut was chosen for; with ``validation`` (labels, scores,
     where they come from) its curve there is kept too.
