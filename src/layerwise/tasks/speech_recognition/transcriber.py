@@ -207,21 +207,17 @@ def fit_transcriber(
     n = int(params.get("utterances_per_epoch", UTTERANCES_PER_EPOCH))
     epochs = _epochs(params, step_seconds, math.ceil(n / batch_size))
     total_steps = epochs * math.ceil(n / batch_size)
-    config = TrainerConfig(
+    config = TrainerConfig.from_params(
+        params,
+        seed,
+        {"lr": 3e-3},
         epochs=epochs,
         batch_size=batch_size,
-        lr=float(params.get("lr", 3e-3)),
         warmup_steps=max(1, total_steps // 10),  # a short warmup: CTC needs its steps at speed
         weight_decay=0.01,
         schedule="onecycle",
         patience=None,
         clip_grad_norm=5.0,
-        seed=seed,
-        time_limit=params.get("time_limit"),
-        progress=bool(params.get("progress", False)),
-        device=params.get("device", "auto"),
-        checkpoint_dir=params.get("checkpoint_dir"),
-        resume=bool(params.get("resume", False)),
     )
     trainer = Trainer(model, transcriber_loss, config, {"wer": _wer}, batch_transform=transform)
     indices = torch.arange(n)
