@@ -1,0 +1,1 @@
+"""object-detection: boxes around the objects in a user's photos."""
