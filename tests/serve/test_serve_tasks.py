@@ -44,6 +44,8 @@ def request_for(name: str, inputs):
         return {"json": {"rows": rows}}, inputs
     if name == "image-classification":
         return {"json": {"images": [_png(im) for im in inputs]}}, inputs
+    if name == "object-detection":  # a DetectionSet: its images, boxes found in their pixels
+        return {"json": {"images": [_png(im) for im in inputs.images]}}, list(inputs.images)
     if name in ("text-classification",):
         return {"json": {"texts": list(inputs)}}, inputs
     if name == "language-generation":

@@ -34,16 +34,16 @@ def advise(
     """Say whether classical ML or deep learning fits this data, and why (no training)."""
     from layerwise.api import advise as run_advise
     from layerwise.cli.common import out
-    from layerwise.cli.train import declared_options
+    from layerwise.cli.train import declared_options, task_chosen_by
 
     given = {"time_column": time_column, "id_column": id_column, "horizon": horizon,
              "text_column": text_column, "label_pattern": label_pattern,
              "user_column": user_column, "item_column": item_column,
              "rating_column": rating_column, "format": log_format}  # fmt: skip
     options = {k: v for k, v in given.items() if v is not None}
-    for owner, _, option in declared_options():  # --format: only interaction logs have one
-        if option.selects_task and option.name in options:
-            task = task or owner
+    for _, _, option in declared_options():  # --format movielens picks recommendation
+        if option.name in options:
+            task = task or task_chosen_by(option.flags, options[option.name])
     advice = run_advise(
         data,
         target=target,

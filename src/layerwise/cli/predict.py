@@ -18,7 +18,8 @@ def predict(
         None,
         "--output",
         "-o",
-        help="Write predictions to this CSV (given a folder: predictions.csv inside it).",
+        help="Write predictions to this CSV, or JSON records when it ends in .json (given a "
+        "folder: predictions.csv inside it).",
     ),
     alert_budget: Optional[str] = typer.Option(
         None, "--alert-budget", help="anomaly-detection: flag the top share, e.g. 0.5%."
@@ -43,6 +44,15 @@ def predict(
     observation: Optional[str] = typer.Option(
         None, "--observation", help='reinforcement-learning: one observation, e.g. "[0.1, 0.2]".'
     ),
+    score_threshold: Optional[float] = typer.Option(
+        None, "--score-threshold", help="object-detection: drop boxes scoring less [the run's]."
+    ),
+    draw: Optional[str] = typer.Option(
+        None,
+        "--draw",
+        help="object-detection: the image with its boxes drawn, as this PNG "
+        "(a folder for several images).",
+    ),
 ) -> None:
     """Predict with a trained run; print the predictions or write them to a CSV."""
     from layerwise.api import load
@@ -55,7 +65,8 @@ def predict(
     task = load(run_dir)
     # Each option is for the tasks whose predict takes it (Task.predict_options).
     given = {"alert_budget": alert_budget, "transcribe": transcribe or None, "user": user,
-             "similar_to": similar_to, "top": top, "observation": observation}  # fmt: skip
+             "similar_to": similar_to, "top": top, "observation": observation,
+             "score_threshold": score_threshold, "draw": draw}  # fmt: skip
     given = {name: value for name, value in given.items() if value is not None}
     for name in given:
         if name not in task.predict_options:
@@ -85,7 +96,10 @@ def predict(
     for note in predictions.attrs.get("notes", []):  # one line each; the data's text is no markup
         err.print(f"note: {note}", soft_wrap=True, markup=False)
     if output:
-        atomic_write(output, lambda p: predictions.to_csv(p, index=False))
+        if output.lower().endswith(".json"):
+            atomic_write(output, lambda p: predictions.to_json(p, orient="records", indent=1))
+        else:
+            atomic_write(output, lambda p: predictions.to_csv(p, index=False))
         err.print(f"Wrote {len(predictions)} predictions to {output}")
     else:
         out.print(predictions.to_string(max_rows=50))

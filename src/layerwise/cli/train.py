@@ -78,15 +78,14 @@ def train(
         task = task or stored.get("task")
         options = {**(stored.get("options") or {}), **options}
     given: dict[str, Any] = {}  # the applications' options given (a config's values stand)
-    for owner, _, option in declared_options():
+    for _, _, option in declared_options():
         value = declared.get(option.name, option.default)
         if option.read is not None:  # e.g. `--class-files pos=a neg=b`: the second pair is DATA
             value, data = option.read(value, data)
         if value is None or value == option.default:
             continue
         given[option.name] = value
-        if option.selects_task:
-            task = task or owner
+        task = task or task_chosen_by(option.flags, value)
     in_place_of_data = [o.name for _, _, o in declared_options() if o.replaces_data]
     if data is None and not any(given.get(k) or options.get(k) for k in in_place_of_data):
         raise ConfigError("No data given.", "Usage: layerwise train DATA --target COLUMN.")
@@ -113,6 +112,23 @@ def train(
 
 
 @cache
+def task_chosen_by(flags: str, value: Any) -> str | None:
+    """The application an option given without ``--task`` picks: the first that declares
+    ``flags`` with ``selects_task`` True, or naming ``value`` (``--format movielens`` picks
+    recommendation, ``--format coco`` object detection); None: the option picks none."""
+    from layerwise.core.registry import TASKS
+
+    for name in TASKS.names():
+        line = TASKS.cli(name)
+        for option in line.train_options if line is not None else ():
+            picks = option.selects_task
+            if option.flags != flags or not picks:
+                continue
+            if picks is True or str(value).strip().lower() in picks:
+                return name
+    return None
+
+
 def declared_options() -> tuple[tuple[str, str, Any], ...]:
     """(task, help panel, TrainOption) of every application's ``train`` option, in registry
     order. A flag two applications take (--time-column, --image-size) is one option, under the

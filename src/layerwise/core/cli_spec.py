@@ -34,7 +34,7 @@ class TrainOption:
     type: Any = str
     help: str = ""
     default: Any = None
-    selects_task: bool = False
+    selects_task: bool | tuple[str, ...] = False
     replaces_data: bool = False
     read: Callable[[Any, str | None], tuple[Any, str | None]] | None = None
 

@@ -73,6 +73,12 @@ TASKS.register(
     "Predict a number from a table; LightGBM, ridge and MLP compared.",
     cli="layerwise.tasks.tabular.cli:COMMAND_LINE",
 )
+TASKS.register(  # before image-classification: its folders hold images too
+    "object-detection",
+    "layerwise.tasks.object_detection.task:ObjectDetection",
+    "Find objects in photos (VOC XML, COCO JSON, YOLO txt); CenterNet vs HOG + linear SVM.",
+    cli="layerwise.tasks.object_detection.cli:COMMAND_LINE",
+)
 TASKS.register(
     "image-classification",
     "layerwise.tasks.image_classification.task:ImageClassification",

@@ -2,7 +2,7 @@
 
 Each parser turns annotation files into :class:`Record` s (an image path and its boxes as the
 file gives them, nothing decoded yet) and counts every problem in a
-:class:`.annotations.Problems`.
+:class:`.problems.Problems`.
 :mod:`.annotations` then decodes the images, checks the boxes against the real image sizes
 and builds the :class:`~.dataset.DetectionSet`. Nothing here trusts a size read from an
 annotation to allocate memory: files are size-capped before they are read, and images are
@@ -19,13 +19,11 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from layerwise.data.images import IMAGE_EXTENSIONS
 from layerwise.errors import DataError
-
-if TYPE_CHECKING:  # counted here, reported by .annotations
-    from layerwise.tasks.object_detection.annotations import Problems
+from layerwise.tasks.object_detection.problems import Problems
 
 # Annotation files are read whole, so each is capped before reading: a COCO JSON of 50 MB
 # parses to about 0.5 GB of Python objects; one image's XML or label file is a few KB.

@@ -42,6 +42,7 @@ from layerwise.data.image_decoding import (  # the image reader's own steps, sha
 from layerwise.errors import ConfigError, DataError, closest
 from layerwise.tasks.object_detection import annotation_formats as fmt
 from layerwise.tasks.object_detection.dataset import DetectionSet
+from layerwise.tasks.object_detection.problems import Problems
 
 FORMATS = ("voc", "coco", "yolo", "csv")
 ALIASES = {"pascal": "voc", "pascal_voc": "voc", "pascal-voc": "voc", "ultralytics": "yolo"}
@@ -61,50 +62,6 @@ MAX_TOTAL_BYTES = 4 << 30  # decoded images held at once, before long_side is re
 PROGRESS_MIN_FILES = 200
 CHUNK = 32
 _SWAPS = (5, 6, 7, 8)  # EXIF orientations that turn the image a quarter
-FIRST_NAMED = 3  # problems named in a note
-MAX_LISTED = 1000  # problems of one kind kept in DetectionSet.skipped (all are counted)
-
-# What each kind of problem is called in the notes ("skipped 3 boxes outside their image").
-KINDS = {
-    "file": "annotation files that could not be used",
-    "missing": "annotations naming a missing image",
-    "image": "images that could not be read",
-    "size": "images whose annotated size does not match the file",
-    "line": "YOLO lines that are not 'class x_center y_center width height'",
-    "box": "boxes with a missing or bad value",
-    "category": "COCO annotations with an unknown category_id or image_id",
-    "empty": "boxes with zero or negative area",
-    "outside": "boxes outside their image",
-    "class": "boxes of a class not in the given classes",
-}
-
-
-class Problems:
-    """Skipped files, images and boxes, by kind: all counted, the first ones named."""
-
-    def __init__(self) -> None:
-        self.found: dict[str, list[str]] = {}
-        self.counts: dict[str, int] = {}
-
-    def add(self, kind: str, where: str, why: str) -> None:
-        self.counts[kind] = self.counts.get(kind, 0) + 1
-        items = self.found.setdefault(kind, [])
-        if len(items) < MAX_LISTED:
-            items.append(f"{where}: {why}")
-
-    def skipped(self) -> list[str]:
-        return [item for items in self.found.values() for item in items]
-
-    def notes(self) -> list[str]:
-        return [
-            f"skipped {self.counts[kind]} {KINDS[kind]} (first: {'; '.join(items[:FIRST_NAMED])})"
-            for kind, items in self.found.items()
-        ]
-
-    def first(self) -> str:
-        """The first few problems, for an error message."""
-        items = self.skipped()[:FIRST_NAMED]
-        return "; ".join(items) if items else "no annotated image found"
 
 
 def detect_format(path: str | os.PathLike) -> str:

@@ -31,10 +31,10 @@ COMMAND_LINE = CommandLine(
                     "Recommendation: explicit ratings [detected; else implicit]."),
         TrainOption("--rating-scale", "rating_scale", str,
                     "Recommendation: the ratings' scale, e.g. 1-5 (checked)."),
-        # only interaction logs have a --format: given alone, it picks this task
+        # --format movielens, given alone, picks this task (detection's formats pick detection)
         TrainOption("--format", "format", str,
                     "Recommendation: movielens for u.data / ratings.dat [auto].",
-                    selects_task=True),
+                    selects_task=("movielens",)),
     ),
 )  # fmt: skip
 

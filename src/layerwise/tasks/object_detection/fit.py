@@ -1,0 +1,140 @@
+"""The object-detection bake-off: read the images and boxes, split them by image, train HOG +
+linear SVM and the CenterNet detector, score both on the validation and test images by mAP,
+serve the better validation mAP@0.5 (the simpler detector within a point of it)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from layerwise.core.task import Run
+from layerwise.errors import DataError
+
+CANDIDATES = ("hog-svm", "centernet")
+FAMILIES = {"hog-svm": "classical", "centernet": "deep"}
+COMPLEXITY = {"hog-svm": 0, "centernet": 1}
+MAP_TOLERANCE = 0.01  # a simpler detector within a point of mAP@0.5 is served
+CPU_BUDGET_S, GPU_BUDGET_S = 600.0, 900.0  # the detector's training time when none is given
+MIN_IMAGES = 10  # fewer cannot hold out validation and test images
+METRIC = "map50"
+
+
+def fit_detectors(task: Any, data: Any, started: float) -> Run:
+    from layerwise.runs.writer import open_run_folder
+    from layerwise.tasks.object_detection.outputs import write_detection_run
+
+    images = task.read(data)
+    parts = split_images(task, images)
+    run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
+    for note in images.notes:
+        task.say(f"[dim]note: {note}[/dim]")
+    task.say(
+        f"{len(images)} images, {images.n_boxes} boxes of {len(task.classes)} classes "
+        f"({', '.join(task.classes[:8])}) from {images.source}; long side {task.long_side} px; "
+        f"{len(parts['train'])} train / {len(parts['val'])} validation / {len(parts['test'])} test"
+    )
+    rows, models, extras = [], {}, {}
+    for name in task.candidate_names(CANDIDATES):
+        begun = time.perf_counter()
+        model, extra = _fit_one(task, name, parts, run)
+        row = {"candidate": name, "family": FAMILIES[name],
+               "fit_seconds": time.perf_counter() - begun}  # fmt: skip
+        row["validation"] = score_detector(task, model, parts["val"])
+        t0 = time.perf_counter()
+        row["test"] = score_detector(task, model, parts["test"], summary=True)
+        row["predict_ms_per_image"] = 1000 * (time.perf_counter() - t0) / max(len(parts["test"]), 1)
+        task.say(f"  {name:<9} validation mAP@0.5 {row['validation'][METRIC]:.3f}, "
+                 f"mAP@0.5:0.95 {row['validation']['map']:.3f} (fit {row['fit_seconds']:.1f} s)")  # fmt: skip
+        rows.append(row)
+        models[name], extras[name] = model, extra
+    task.chosen, reason = choose(rows)
+    task.model = models[task.chosen]
+    task.say(f"[bold green]chosen[/bold green] {reason}")
+    return write_detection_run(task, run, images, parts, rows, extras, started)
+
+
+def choose(rows: list[dict]) -> tuple[str, str]:
+    """The best validation mAP@0.5; within MAP_TOLERANCE of it, the simpler detector."""
+    from types import SimpleNamespace
+
+    from layerwise.core.selection import choose as select
+
+    scored = [{"candidate": r["candidate"], "validation": r["validation"][METRIC]} for r in rows]
+    plan = SimpleNamespace(metric="mAP@0.5", greater_is_better=True, tolerance=MAP_TOLERANCE,
+                           prefer=None, prefer_reason="")  # fmt: skip
+    return select(scored, plan, COMPLEXITY)
+
+
+def split_images(task: Any, images: Any) -> dict[str, Any]:
+    """Train, validation and test images (by image: boxes of one photo stay together)."""
+    if len(images) < MIN_IMAGES:
+        raise DataError(
+            f"Only {len(images)} images with boxes were read: a detector needs at least "
+            f"{MIN_IMAGES} (some are held out to measure it).",
+            "Add annotated images.",
+        )
+    rng = np.random.default_rng(int(task.option("seed")))
+    order = rng.permutation(len(images))
+    n_test = max(1, round(float(task.option("test_fraction")) * len(images)))
+    n_val = max(1, round(float(task.option("val_fraction")) * len(images)))
+    test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+    return {k: images.subset(np.sort(v)) for k, v in (("train", train), ("val", val),
+                                                      ("test", test))}  # fmt: skip
+
+
+def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> tuple[Any, dict]:
+    seed = int(task.option("seed"))
+    params = task.candidate_options(name)
+    verbose = bool(task.option("verbose"))
+    if name == "hog-svm":
+        from layerwise.tasks.object_detection.hog_svm import HogSvmDetector
+
+        model = HogSvmDetector(seed=seed, **params)
+        model.fit(parts["train"], parts["val"], progress=verbose)
+        return model, {}
+    from layerwise.runs import folder as names
+    from layerwise.tasks.object_detection.centernet_train import CenterNetDetector
+
+    params.setdefault("time_limit", task.time_budget(CPU_BUDGET_S, GPU_BUDGET_S))
+    params.setdefault("device", task.option("device"))
+    params.setdefault("progress", verbose)
+    params.setdefault("checkpoint_dir", str(run.file(names.CHECKPOINTS) / name))
+    params.setdefault("resume", task.option("resume") is not None)
+    model = CenterNetDetector(seed=seed, **params)
+    model.fit(parts["train"], parts["val"])
+    return model, {"history": getattr(model, "history", None)}
+
+
+def score_detector(task: Any, model: Any, images: Any, summary: bool = False) -> dict[str, Any]:
+    """mAP of ``model`` on ``images`` in the photos' own pixels (COCO's size buckets are about
+    the photo, not the resized copy); ``summary`` adds AP per class and the PR curves."""
+    from layerwise.tasks.object_detection.average_precision import evaluate_detections
+
+    found = model.predict(list(images.images))
+    found = [d.scaled(1.0 / s) for d, s in zip(found, images.scales, strict=True)]
+    truth = [
+        (boxes / scale, labels, crowd)
+        for boxes, labels, crowd, scale in zip(
+            images.boxes, images.labels, images.crowd, images.scales, strict=True
+        )
+    ]
+    result = evaluate_detections(truth, found, len(task.classes),
+                                 max_detections=int(task.option("max_detections")))  # fmt: skip
+    keys = ["map50", "map", "map75", "voc_map50", "map_small", "map_medium", "map_large"]
+    out = {k: _plain(result[k]) for k in keys if k in result}
+    if summary:
+        out["ap50_per_class"] = dict(zip(task.classes, map(_plain, result["ap50_per_class"]),
+                                         strict=True))  # fmt: skip
+        out["ap_per_class"] = dict(zip(task.classes, map(_plain, result["ap_per_class"]),
+                                       strict=True))  # fmt: skip
+    return out
+
+
+def _plain(value: Any) -> float | None:
+    """A JSON number, or None for an AP that has no ground truth to be measured on."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if np.isnan(value) or value < 0 else value

@@ -1,0 +1,100 @@
+"""object-detection end to end: train on a VOC folder from the command line, predict boxes in
+the photo's own pixels, draw them, evaluate, and refuse bad input with one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import layerwise
+from layerwise.tasks.object_detection.scenes import street_scenes, write_voc
+
+FAST = {"centernet": {"epochs": 3}, "hog-svm": {"hard_negative_rounds": 0}}
+
+
+@pytest.fixture(scope="module")
+def voc(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scenes") / "street"
+    write_voc(folder, street_scenes(80, size=64, seed=3))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(voc, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return layerwise.fit(str(voc), candidate_params=FAST, output_dir=str(out), verbose=False,
+                         seed=0)  # fmt: skip
+
+
+def test_the_task_is_inferred_and_the_run_is_complete(trained):
+    assert trained.task.name == "object-detection"
+    metrics = trained.metrics
+    assert metrics["metric"] == "map50"
+    assert set(metrics["candidates"]) == {"hog-svm", "centernet"}
+    for entry in metrics["candidates"].values():
+        for split in ("validation", "test"):
+            assert 0.0 <= entry[split]["map50"] <= 1.0
+            assert entry[split]["map"] <= entry[split]["map50"] + 1e-9
+    decision = (trained.path / "decision.md").read_text()
+    assert "HOG + linear SVM" in decision and "mAP@0.5" in decision
+    report = (trained.path / "report.html").read_text()
+    assert "Boxes on test images" in report and "data:image/png;base64" in report
+
+
+def test_boxes_come_back_in_the_photos_pixels(trained, voc, tmp_path):
+    photo = sorted((voc / "images").iterdir())[0]
+    image = np.asarray(Image.open(photo).convert("RGB"))
+    big = tmp_path / "big.png"
+    Image.fromarray(image).resize((image.shape[1] * 2, image.shape[0] * 2)).save(big)
+    small = trained.task.predict(str(photo), score_threshold=0.0)
+    large = trained.task.predict(str(big), score_threshold=0.0)
+    assert list(small.columns) == ["image", "label", "score", "x1", "y1", "x2", "y2"]
+    assert len(small) and len(large)
+    # the same detections at twice the coordinates (the resampling moves scores a little, so
+    # each of the strongest boxes is matched to its nearest twin, not by rank)
+    from layerwise.tasks.object_detection.boxes import box_iou
+
+    coords = ["x1", "y1", "x2", "y2"]
+    overlap = box_iou(small[coords].to_numpy()[:10], large[coords].to_numpy() / 2)
+    assert np.median(overlap.max(axis=1)) > 0.8
+    assert (small["x2"] <= image.shape[1] + 0.1).all() and (small["x1"] >= -0.1).all()
+
+
+def test_the_score_threshold_drops_weak_boxes(trained, voc):
+    photo = sorted((voc / "images").iterdir())[1]
+    every = trained.task.predict(str(photo), score_threshold=0.0)
+    strong = trained.task.predict(str(photo), score_threshold=0.5)
+    assert len(strong) <= len(every)
+    assert (strong["score"] >= 0.5).all()
+
+
+def test_evaluate_and_load_agree(trained, voc):
+    loaded = layerwise.load(trained.path)
+    metrics = loaded.evaluate(str(voc))
+    assert metrics["rows"] == 80
+    assert 0.0 <= metrics["map50"] <= 1.0
+    photo = str(sorted((voc / "images").iterdir())[2])
+    pd.testing.assert_frame_equal(trained.predict(photo), loaded.predict(photo))
+
+
+def test_cli_predicts_json_and_draws(trained, voc, tmp_path, cli):
+    photos = voc / "images"
+    code, _, err = cli("predict", trained.path, photos, "-o", tmp_path / "boxes.json",
+                       "--score-threshold", "0.05", "--draw", tmp_path / "drawn")  # fmt: skip
+    assert code == 0, err
+    records = json.loads((tmp_path / "boxes.json").read_text())
+    assert records and set(records[0]) == {"image", "label", "score", "x1", "y1", "x2", "y2"}
+    assert len(list((tmp_path / "drawn").glob("*_boxes.png"))) == 80
+
+
+def test_a_folder_without_boxes_is_refused_in_one_line(tmp_path, cli):
+    (tmp_path / "empty").mkdir()
+    code, out, err = cli("train", tmp_path / "empty", "--task", "object-detection",
+                         "--output-dir", tmp_path / "runs")  # fmt: skip
+    assert code == 2, err
+    assert "Traceback" not in out + err and len(err.strip().splitlines()) <= 2
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
