@@ -343,7 +343,8 @@ class CenterNetDetector:
             for b, s, lab, image in zip(boxes.cpu(), scores.cpu(), labels.cpu(), part, strict=True):
                 height, width = image.shape[:2]
                 b = clip_boxes(b, height, width)
-                keep = (s >= score_threshold) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+                # score > 0: top-k pads with non-peaks (score 0) when peaks are fewer than k
+                keep = (s >= score_threshold) & (s > 0) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
                 b, s, lab = b[keep], s[keep], lab[keep]
                 if self.nms_iou is not None and len(s):
                     kept = batched_nms_torch(b, s, lab, self.nms_iou, self.top_k)
