@@ -267,7 +267,11 @@ def _export(
         traced = _at_least_two(example_inputs)
         outputs_named = _names(output_names, len(_outputs(module, traced)), "output")
         exporter = _write(module, traced, Path(path), inputs_named, outputs_named)
-        difference = verify_onnx(path, module, example_inputs, inputs_named)
+        try:
+            difference = verify_onnx(path, module, example_inputs, inputs_named)
+        except OnnxExportError:
+            Path(path).unlink(missing_ok=True)  # a graph that disagrees is not left behind
+            raise
     finally:
         module.train(was_training)
     return {

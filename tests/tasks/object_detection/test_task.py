@@ -98,3 +98,36 @@ def test_a_folder_without_boxes_is_refused_in_one_line(tmp_path, cli):
     assert code == 2, err
     assert "Traceback" not in out + err and len(err.strip().splitlines()) <= 2
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_the_onnx_export_gives_the_detectors_boxes(voc, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    import torch
+
+    from layerwise.export.onnx import export_run
+    from layerwise.tasks.object_detection.augment import letterbox
+
+    run = layerwise.fit(str(voc), candidates=["centernet"], output_dir=str(tmp_path),
+                        candidate_params={"centernet": {"epochs": 2}}, verbose=False)  # fmt: skip
+    path = export_run(run.path)
+    detector = run.task.model
+    image = np.asarray(Image.open(sorted((voc / "images").iterdir())[0]).convert("RGB"))
+    frame, _, scale, pad = letterbox(image, np.zeros((0, 4)), detector.side)
+    feed = {"image": frame.transpose(2, 0, 1)[None].astype(np.float32) / 255}
+    scores, boxes = ort.InferenceSession(str(path)).run(None, feed)
+    # the strongest peak of the dense outputs is the detector's best box
+    pooled = torch.nn.functional.max_pool2d(torch.from_numpy(scores), 3, 1, 1).numpy()
+    peaks = np.where(pooled == scores, scores, 0)[0]
+    label, y, x = np.unravel_index(np.argmax(peaks), peaks.shape)
+    box = (boxes[0, :, y, x] * detector.side - np.array([*pad, *pad])) / scale
+    best = detector.predict([image], score_threshold=0.0)[0]
+    assert int(best.labels[0]) == label
+    assert float(best.scores[0]) == pytest.approx(float(peaks[label, y, x]), abs=1e-4)
+    np.testing.assert_allclose(np.clip(box, 0, 64), best.boxes[0], atol=0.05)
+
+
+def test_a_hog_run_refuses_export_in_one_line(trained, cli):
+    if trained.chosen != "hog-svm":
+        pytest.skip("the module's run served the network")
+    code, _, err = cli("export", trained.path, "--format", "onnx")
+    assert code == 2 and "not a neural network" in err

@@ -145,6 +145,18 @@ class ObjectDetection(Task):
     def command_line_input(self, data: str) -> Any:
         return Path(data)
 
+    def onnx_module(self) -> tuple[Any, tuple, list[str], list[str]]:
+        """For ``layerwise export``: the CenterNet with dense scores and boxes."""
+        from layerwise.tasks.object_detection.onnx_parts import onnx_parts
+
+        self._require_fitted()
+        return onnx_parts(self)
+
+    def onnx_description(self) -> tuple[list[dict], dict, str]:
+        from layerwise.tasks.object_detection.onnx_parts import onnx_description
+
+        return onnx_description(self)
+
     # ---- schema, load, contract ----------------------------------------------------------
     def input_schema(self) -> dict[str, Any]:
         return {"type": "image", "long_side": self.long_side, "classes": list(self.classes),
