@@ -24,9 +24,11 @@ class TrainOption:
     option it sets (the keyword ``fit`` receives); ``type``: str, int, float, bool or
     list[str]. A value equal to ``default`` is not passed on, so the task's own default (or a
     ``--config`` file's value) stands. ``selects_task``: given without ``--task``, the run is of
-    the application that declares it. ``replaces_data``: given, DATA may be left out.
-    ``read(value, data) -> (value, data)``: turns what was typed into the option's value,
-    called even when the option is not given (it may take its value from DATA).
+    the application that declares it (True), or only when given one of the values it names (a
+    tuple: ``--format`` is shared, ``movielens`` picks recommendation, ``coco`` detection).
+    ``replaces_data``: given, DATA may be left out. ``read(value, data) -> (value, data)``:
+    turns what was typed into the option's value, called even when the option is not given (it
+    may take its value from DATA).
     """
 
     flags: str

@@ -43,6 +43,8 @@ def test_the_task_is_inferred_and_the_run_is_complete(trained):
     assert "HOG + linear SVM" in decision and "mAP@0.5" in decision
     report = (trained.path / "report.html").read_text()
     assert "Boxes on test images" in report and "data:image/png;base64" in report
+    # a detector this weak misses objects: the report shows where
+    assert (trained.path / "examples" / "misses.png").exists() and "Most objects missed" in report
 
 
 def test_boxes_come_back_in_the_photos_pixels(trained, voc, tmp_path):

@@ -2,9 +2,8 @@
 
 Files: the served detector (``centernet.safetensors`` or ``hog_svm.safetensors``, its
 configuration in preprocess.json), ``history.csv`` (the detector's losses per epoch),
-``examples/test_boxes.png`` (test images with true boxes in green and found boxes with their
-scores), ``pr_curves.json`` (precision-recall at IoU 0.5 per class, for the report), metrics
-and decision.
+``examples/`` and ``pr_curves.json`` (test images with their boxes, the worst misses and false
+alarms, precision-recall per class: :mod:`.examples`), metrics and decision.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from layerwise.core.bakeoff import bakeoff_metrics, decision_page, markdown_table
@@ -20,11 +18,9 @@ from layerwise.core.task import Run
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
 from layerwise.runs.writer import StandardFiles, finish_run, task_schema
+from layerwise.tasks.object_detection.examples import write_examples
 
-EXAMPLES = "examples/test_boxes.png"
-PR_CURVES = "pr_curves.json"
 DETECTION_OPTIONS = ("format", "score_threshold", "max_detections")
-SHOWN_IMAGES = 12
 
 
 def box_rows(image_names: list[str], found: list[Any], classes: list[str]) -> pd.DataFrame:
@@ -66,7 +62,7 @@ def write_detection_run(task: Any, run: RunFolder, images: Any, parts: dict[str,
     info["kind"] = task.chosen
     preprocess = {"chosen": task.chosen, "classes": task.classes, "long_side": task.long_side,
                   "model": info, "options": {k: task.option(k) for k in DETECTION_OPTIONS}}  # fmt: skip
-    _write_examples(task, run, parts["test"])
+    write_examples(task, run, parts["test"])
     metrics = _metrics(task, images, parts, rows, time.perf_counter() - started)
     history = extras.get("centernet", {}).get("history")
     files = StandardFiles(preprocess, task_schema(task), metrics, _decision(task, rows, metrics),
@@ -74,31 +70,6 @@ def write_detection_run(task: Any, run: RunFolder, images: Any, parts: dict[str,
     report = finish_run(task, run, files, task.chosen)
     return Run(run.path, task, run.read_json(names.METRICS), task.chosen, report,
                list(images.notes))  # fmt: skip
-
-
-def _write_examples(task: Any, run: RunFolder, test: Any) -> None:
-    """The first test images with their true boxes and what the served detector found; the
-    precision-recall curves of every class at IoU 0.5."""
-    from layerwise.tasks.object_detection.average_precision import evaluate_detections
-    from layerwise.tasks.object_detection.drawing import draw_grid
-
-    shown = test.subset(range(min(SHOWN_IMAGES, len(test))))
-    found = task.model.predict(list(shown.images))
-    threshold = float(task.option("score_threshold"))
-    run.file("examples").mkdir(exist_ok=True)
-    run.write_with(EXAMPLES, lambda path: draw_grid(shown, found, task.classes, threshold, path))
-    every = task.model.predict(list(test.images))
-    truth = list(zip(test.boxes, test.labels, test.crowd, strict=True))
-    result = evaluate_detections(truth, every, len(task.classes))
-    curves = {}
-    for name, curve in zip(task.classes, result["pr_curves"], strict=True):
-        if curve is None:  # no true box of this class among the test images
-            continue
-        recall, precision = np.asarray(curve["recall"]), np.asarray(curve["precision"])
-        step = max(1, len(recall) // 200)  # a curve of 200 points draws the same
-        curves[name] = {"recall": np.round(recall[::step], 4).tolist(),
-                        "precision": np.round(precision[::step], 4).tolist()}  # fmt: skip
-    run.write_json(PR_CURVES, curves)
 
 
 def _metrics(task: Any, images: Any, parts: dict[str, Any], rows: list[dict],

@@ -8,7 +8,7 @@ from typing import Any
 
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.object_detection.outputs import EXAMPLES, PR_CURVES
+from layerwise.tasks.object_detection.examples import EXAMPLES, FALSE_ALARMS, MISSES, PR_CURVES
 
 
 def test_boxes(run: RunFolder) -> str | None:
@@ -21,6 +21,23 @@ def test_boxes(run: RunFolder) -> str | None:
             "run's score threshold). A green frame with nothing on it is a miss; a coloured box "
             "on no green frame is a false alarm.</p>")  # fmt: skip
     return note + _embed(run, EXAMPLES, "test images with true and found boxes")
+
+
+def worst_images(run: RunFolder) -> str | None:
+    """The test images with the most missed objects, then with the most false alarms."""
+    from layerwise.runs.report_images import _embed
+
+    parts = []
+    if run.exists(MISSES):
+        parts.append("<h3>Most objects missed</h3>" + _embed(run, MISSES, "most missed objects"))
+    if run.exists(FALSE_ALARMS):
+        parts.append("<h3>Most false alarms</h3>" + _embed(run, FALSE_ALARMS, "most false alarms"))
+    if not parts:
+        return None
+    note = ('<p class="note">Counted at the run\'s score threshold and IoU 0.5. Misses that are '
+            "all small say the image size is too low (<code>--long-side</code>); false alarms "
+            "on one kind of background say what the detector has not seen enough of.</p>")  # fmt: skip
+    return note + "".join(parts)
 
 
 def pr_curves(run: RunFolder) -> str | None:
@@ -79,6 +96,7 @@ def _cell(value: Any) -> str:
 
 SECTIONS = [
     ("Boxes on test images", test_boxes),
+    ("Where it fails", worst_images),
     ("Precision and recall", pr_curves),
     ("Average precision by class and size", ap_table),
 ]
