@@ -102,7 +102,7 @@ def test_a_folder_without_boxes_is_refused_in_one_line(tmp_path, cli):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
-def test_the_onnx_export_gives_the_detectors_boxes(voc, tmp_path):
+def test_the_onnx_export_gives_the_detectors_boxes(voc, tmp_path, cli):
     ort = pytest.importorskip("onnxruntime")
     import torch
 
@@ -126,6 +126,12 @@ def test_the_onnx_export_gives_the_detectors_boxes(voc, tmp_path):
     assert int(best.labels[0]) == label
     assert float(best.scores[0]) == pytest.approx(float(peaks[label, y, x]), abs=1e-4)
     np.testing.assert_allclose(np.clip(box, 0, 64), best.boxes[0], atol=0.05)
+    # the network's layers are shown in the report and by `layerwise explain`
+    assert (run.path / "layer_views" / "1_gradcam.png").exists()
+    photo = sorted((voc / "images").iterdir())[0]
+    code, _, err = cli("explain", run.path, photo, "-o", tmp_path / "views")
+    assert code == 0, err
+    assert {p.name for p in (tmp_path / "views").iterdir()} >= {"gradcam.png", "filters.png"}
 
 
 def test_a_hog_run_refuses_export_in_one_line(trained, cli):

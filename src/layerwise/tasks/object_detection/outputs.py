@@ -19,6 +19,7 @@ from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
 from layerwise.runs.writer import StandardFiles, finish_run, task_schema
 from layerwise.tasks.object_detection.examples import write_examples
+from layerwise.tasks.object_detection.layer_views import write_views
 
 DETECTION_OPTIONS = ("format", "score_threshold", "max_detections")
 
@@ -63,6 +64,7 @@ def write_detection_run(task: Any, run: RunFolder, images: Any, parts: dict[str,
     preprocess = {"chosen": task.chosen, "classes": task.classes, "long_side": task.long_side,
                   "model": info, "options": {k: task.option(k) for k in DETECTION_OPTIONS}}  # fmt: skip
     write_examples(task, run, parts["test"])
+    write_views(task, run, parts["test"])
     metrics = _metrics(task, images, parts, rows, time.perf_counter() - started)
     history = extras.get("centernet", {}).get("history")
     files = StandardFiles(preprocess, task_schema(task), metrics, _decision(task, rows, metrics),

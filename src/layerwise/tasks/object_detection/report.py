@@ -8,6 +8,7 @@ from typing import Any
 
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
+from layerwise.runs.report_images import layer_views
 from layerwise.tasks.object_detection.examples import EXAMPLES, FALSE_ALARMS, MISSES, PR_CURVES
 
 
@@ -99,4 +100,5 @@ SECTIONS = [
     ("Where it fails", worst_images),
     ("Precision and recall", pr_curves),
     ("Average precision by class and size", ap_table),
+    ("What each layer sees", layer_views),
 ]

@@ -145,6 +145,13 @@ class ObjectDetection(Task):
     def command_line_input(self, data: str) -> Any:
         return Path(data)
 
+    def explain(self, image: Any, out_dir: str | Path, prefix: str = "") -> list[Path]:
+        """Layer views of the CenterNet for the first image: Grad-CAM, activations, filters."""
+        from layerwise.tasks.object_detection.layer_views import explain
+
+        self._require_fitted()
+        return explain(self, self.read(image, labelled=False), out_dir, prefix)
+
     def onnx_module(self) -> tuple[Any, tuple, list[str], list[str]]:
         """For ``layerwise export``: the CenterNet with dense scores and boxes."""
         from layerwise.tasks.object_detection.onnx_parts import onnx_parts
