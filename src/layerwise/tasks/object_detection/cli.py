@@ -44,7 +44,8 @@ COMMAND_LINE = CommandLine(
                     "recommendation: movielens.",
                     selects_task=("voc", "coco", "yolo", "csv")),
         TrainOption("--long-side", "long_side", int,
-                    "Read images at this long side in pixels [their median, at most 416]."),
+                    "Read images at this long side in pixels [their median, at most 416, less "
+                    "when the objects are large]."),
         TrainOption("--score-threshold", "score_threshold", float,
                     "Boxes below this score are not served [0.3]."),
     ),

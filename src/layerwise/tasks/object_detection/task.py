@@ -27,7 +27,7 @@ from layerwise.runs.folder import RunFolder
 DEFAULTS: dict[str, Any] = {
     **RUN_DEFAULTS,  # candidates: hog-svm, centernet; time_limit: the detector's (None: by device)
     "format": None,  # voc, coco, yolo, csv; None: detected from the layout
-    "long_side": None,  # images are read at this long side; None: their median, at most 416
+    "long_side": None,  # read at this long side; None: their median, at most 416, less for large objects
     "val_fraction": 0.1,
     "test_fraction": 0.2,  # images held out for the test scores (raccoon's customary 20%)
     "score_threshold": 0.3,  # predict's cut; mAP is computed over every detection
