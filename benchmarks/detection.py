@@ -117,6 +117,9 @@ def main() -> None:
                         f"{hog['predict_ms_per_image']:.1f}" if hog else "—"])  # fmt: skip
     text = header("Object detection: CenterNet beside HOG + linear SVM", PACKAGES)
     text += "\n" + (__doc__.split("\n\n")[1]) + "\n\n"
+    if args.quick:
+        text += ("Quick run: 400 training, 100 validation and 200 test scenes; each detector's "
+                 "training limited to 120 s.\n\n")  # fmt: skip
     text += markdown_table(["data", "detector", "val mAP@0.5", "test mAP@0.5",
                             "test mAP@0.5:0.95", "AP small", "AP medium", "AP large", "fit s",
                             "predict ms/image", ""], rows) + "\n\n"  # fmt: skip
