@@ -124,3 +124,14 @@ def test_the_page_draws_a_forecast_from_an_uploaded_history(browser, contract_ru
         assert page.locator("svg.forecast").count() == len(columns)
         assert page.locator("svg.forecast polyline").first.get_attribute("points").count(",") > 1
         assert columns[0] in page.inner_text("#result")
+
+
+def test_the_page_draws_boxes_over_an_uploaded_photo(browser, contract_run, tmp_path):
+    from PIL import Image
+
+    run, _, scenes = contract_run("object-detection")
+    Image.fromarray(scenes.images[0]).save(tmp_path / "scene.png")
+    found = run.task.predict(str(tmp_path / "scene.png"))
+    with upload_and_predict(browser, run.path, tmp_path / "scene.png", "svg.boxes") as page:
+        assert page.locator("svg.boxes image").count() == 1
+        assert page.locator("svg.boxes rect").count() == len(found)
