@@ -85,7 +85,10 @@ def measure(name: str, data, options: dict) -> dict:
         result = {"run": run.metrics, "seconds": seconds, "side": run.task.model.side
                   if run.chosen == "centernet" else run.task.long_side}  # fmt: skip
         if "centernet" in candidates and run.chosen == "centernet":
-            result["latency"] = inference_ms(run, images)
+            try:
+                result["latency"] = inference_ms(run, images)
+            except Exception as error:  # a failed export must not lose the training figures
+                progress(f"{name}: no inference timing: {error}")
     progress(f"{name}: " + ", ".join(
         f"{c} test mAP@0.5 {e['test']['map50']:.3f}" for c, e in candidates.items()))  # fmt: skip
     return result

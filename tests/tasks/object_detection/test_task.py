@@ -139,3 +139,25 @@ def test_a_hog_run_refuses_export_in_one_line(trained, cli):
         pytest.skip("the module's run served the network")
     code, _, err = cli("export", trained.path, "--format", "onnx")
     assert code == 2 and "not a neural network" in err
+
+
+def test_an_interrupted_run_resumes_from_the_detectors_checkpoint(voc, tmp_path, cli,
+                                                                  monkeypatch):  # fmt: skip
+    from layerwise.engine.checkpoint import has_checkpoint
+    from layerwise.tasks.object_detection import outputs
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs, "write_detection_run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        layerwise.fit(str(voc), output_dir=str(tmp_path / "runs"), verbose=False,
+                      candidate_params={"centernet": {"epochs": 3}, **{"hog-svm": FAST["hog-svm"]}})  # fmt: skip
+    monkeypatch.undo()
+    (folder,) = list((tmp_path / "runs").iterdir())
+    assert has_checkpoint(folder / "checkpoints" / "centernet")
+    code, _, err = cli("train", "--resume", folder)
+    assert code == 0, err
+    assert (folder / "manifest.json").exists() and not (folder / "checkpoints").exists()
+    history = pd.read_csv(folder / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3]  # continued from the checkpoint, not retrained

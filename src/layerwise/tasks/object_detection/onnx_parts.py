@@ -9,6 +9,7 @@ verified to match; the dense outputs agree to float precision and the picking is
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from layerwise.errors import ConfigError
@@ -28,6 +29,7 @@ def onnx_parts(task: Any) -> tuple[Any, tuple, list[str], list[str]]:
             "with --candidates centernet to export a network.",
         )
     network = task.model.model.eval()
+    cap = math.log(2 * int(task.model.side) / OUTPUT_STRIDE)
 
     class Dense(torch.nn.Module):
         def __init__(self) -> None:
@@ -39,7 +41,9 @@ def onnx_parts(task: Any) -> tuple[Any, tuple, list[str], list[str]]:
             height, width = heat.shape[-2:]
             ys = torch.arange(height, dtype=image.dtype).view(1, height, 1).expand(1, height, width)
             xs = torch.arange(width, dtype=image.dtype).view(1, 1, width).expand(1, height, width)
-            sides = torch.exp(size.clamp(max=MAX_LOG_SIZE)) * OUTPUT_STRIDE
+            # sides past twice the frame cover it whole once clipped, as predict clips them;
+            # capped there, the fractions stay small enough to agree to float precision
+            sides = torch.exp(size.clamp(max=min(MAX_LOG_SIZE, cap))) * OUTPUT_STRIDE
             cx = (xs + offset[:, 0]) * OUTPUT_STRIDE
             cy = (ys + offset[:, 1]) * OUTPUT_STRIDE
             half_w, half_h = sides[:, 0] / 2, sides[:, 1] / 2
