@@ -66,6 +66,8 @@ def write_detection_run(task: Any, run: RunFolder, images: Any, parts: dict[str,
     write_examples(task, run, parts["test"])
     write_views(task, run, parts["test"])
     metrics = _metrics(task, images, parts, rows, time.perf_counter() - started)
+    if run.exists(info.get("file", "")):  # the served model's file, for the summary's size
+        metrics["candidates"][task.chosen]["size_bytes"] = run.file(info["file"]).stat().st_size
     history = extras.get("centernet", {}).get("history")
     files = StandardFiles(preprocess, task_schema(task), metrics, _decision(task, rows, metrics),
                           history)  # fmt: skip
@@ -81,6 +83,7 @@ def _metrics(task: Any, images: Any, parts: dict[str, Any], rows: list[dict],
         candidates[row["candidate"]] = {
             "family": row["family"], "fit_seconds": row["fit_seconds"],
             "predict_ms_per_image": row["predict_ms_per_image"],
+            "predict_ms_per_row": row["predict_ms_per_image"],  # a row of the summary: an image
             "validation": row["validation"], "test": row["test"]}  # fmt: skip
     return bakeoff_metrics(
         task.name, metric="map50", greater_is_better=True,
