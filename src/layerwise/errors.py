@@ -44,6 +44,25 @@ class ConfigError(LayerwiseError):
     """An option or configuration value is invalid."""
 
 
+def check_fields(obj: Any, checks: Iterable[tuple[str, bool, str]]) -> None:
+    """A ConfigError naming the first of ``checks`` (field, whether it holds, what is expected)
+    that fails, for a configuration dataclass ``obj``.
+
+    >>> from types import SimpleNamespace
+    >>> try:
+    ...     check_fields(SimpleNamespace(k=0), [("k", False, "k >= 1")])
+    ... except ConfigError as error:
+    ...     print(error)
+    SimpleNamespace.k=0 is not valid. Use k >= 1.
+    """
+    for name, ok, expected in checks:
+        if not ok:
+            raise ConfigError(
+                f"{type(obj).__name__}.{name}={getattr(obj, name)!r} is not valid.",
+                f"Use {expected}.",
+            )
+
+
 def closest(name: str, choices: Iterable[str]) -> str | None:
     """The choice closest to ``name`` (case-insensitive), or None if nothing is close.
 

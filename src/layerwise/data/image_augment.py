@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from layerwise.errors import ConfigError, DataError, dataclass_from_dict
+from layerwise.errors import ConfigError, DataError, check_fields, dataclass_from_dict
 
 PADDINGS = ("zeros", "border", "reflection")
 # grid_sample's padding modes and F.pad's modes for the same idea (integer shifts in TTA).
@@ -84,12 +84,7 @@ class AugmentConfig:
             ("p", 0 <= self.p <= 1, "a probability in [0, 1]"),
             ("padding", self.padding in PADDINGS, "one of " + ", ".join(PADDINGS)),
         ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ConfigError(
-                    f"AugmentConfig.{name}={getattr(self, name)!r} is not valid.",
-                    f"Use {expected}.",
-                )
+        check_fields(self, checks)
 
     @property
     def has_geometry(self) -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from layerwise.errors import ConfigError, dataclass_from_dict
+from layerwise.errors import ConfigError, check_fields, dataclass_from_dict
 from layerwise.models.resnet import BasicBlock, _conv_bn
 
 # The heads work at this stride: the resolution of the heatmap, as in the paper.
@@ -86,12 +86,7 @@ class CenterNetConfig:
             ("std", len(self.std) == self.in_channels, "one value per channel"),
             ("std", min(self.std, default=0) > 0, "positive standard deviations"),
         ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ConfigError(
-                    f"CenterNetConfig.{name}={getattr(self, name)!r} is not valid.",
-                    f"Use {expected}.",
-                )
+        check_fields(self, checks)
 
     @property
     def stride(self) -> int:

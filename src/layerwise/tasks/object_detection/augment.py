@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from layerwise.errors import ConfigError, dataclass_from_dict
+from layerwise.errors import ConfigError, check_fields, dataclass_from_dict
 
 # The grey of the padding (YOLO's): close to the mean of photos, so padding reads as "nothing".
 FILL = 114
@@ -73,12 +73,7 @@ class DetectionAugment:
             ("mosaic", 0 <= self.mosaic <= 1, "a probability in [0, 1]"),
             ("min_visible", 0 <= self.min_visible <= 1, "a fraction in [0, 1]"),
         ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ConfigError(
-                    f"DetectionAugment.{name}={getattr(self, name)!r} is not valid.",
-                    f"Use {expected}.",
-                )
+        check_fields(self, checks)
 
     @classmethod
     def off(cls) -> DetectionAugment:
