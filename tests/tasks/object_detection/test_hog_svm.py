@@ -11,12 +11,8 @@ from layerwise.errors import ConfigError
 from layerwise.runs.folder import RunFolder
 from layerwise.tasks.object_detection.boxes import box_iou
 from layerwise.tasks.object_detection.dataset import DetectionSet
-from layerwise.tasks.object_detection.hog_svm import (
-    HogSvmDetector,
-    hog_blocks,
-    platt,
-    window_features,
-)
+from layerwise.tasks.object_detection.hog_features import hog_blocks, platt, window_features
+from layerwise.tasks.object_detection.hog_svm import HogSvmDetector
 
 SIZE = 128
 # small caps: a fit in a couple of seconds on a shared CPU
