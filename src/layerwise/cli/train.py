@@ -111,7 +111,6 @@ def train(
     print_training_summary(run, data_hint=str(data) if data is not None else '"a new text"')
 
 
-@cache
 def task_chosen_by(flags: str, value: Any) -> str | None:
     """The application an option given without ``--task`` picks: the first that declares
     ``flags`` with ``selects_task`` True, or naming ``value`` (``--format movielens`` picks
@@ -129,6 +128,7 @@ def task_chosen_by(flags: str, value: Any) -> str | None:
     return None
 
 
+@cache
 def declared_options() -> tuple[tuple[str, str, Any], ...]:
     """(task, help panel, TrainOption) of every application's ``train`` option, in registry
     order. A flag two applications take (--time-column, --image-size) is one option, under the

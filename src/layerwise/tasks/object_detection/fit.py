@@ -41,10 +41,12 @@ def fit_detectors(task: Any, data: Any, started: float) -> Run:
         model, extra = _fit_one(task, name, parts, run)
         row = {"candidate": name, "family": FAMILIES[name],
                "fit_seconds": time.perf_counter() - begun}  # fmt: skip
-        row["validation"] = score_detector(task, model, parts["val"])
+        row["validation"] = score_detector(task, model.predict(parts["val"].images), parts["val"])
         t0 = time.perf_counter()
-        row["test"] = score_detector(task, model, parts["test"], summary=True)
-        row["predict_ms_per_image"] = 1000 * (time.perf_counter() - t0) / max(len(parts["test"]), 1)
+        found = model.predict(parts["test"].images)  # kept: the run's pictures draw them
+        row["predict_ms_per_image"] = 1000 * (time.perf_counter() - t0) / max(len(found), 1)
+        row["test"] = score_detector(task, found, parts["test"], summary=True)
+        extra["test_found"] = found
         task.say(f"  {name:<9} validation mAP@0.5 {row['validation'][METRIC]:.3f}, "
                  f"mAP@0.5:0.95 {row['validation']['map']:.3f} (fit {row['fit_seconds']:.1f} s)")  # fmt: skip
         rows.append(row)
@@ -107,12 +109,12 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> tuple[Any
     return model, {"history": getattr(model, "history", None)}
 
 
-def score_detector(task: Any, model: Any, images: Any, summary: bool = False) -> dict[str, Any]:
-    """mAP of ``model`` on ``images`` in the photos' own pixels (COCO's size buckets are about
-    the photo, not the resized copy); ``summary`` adds AP per class and the PR curves."""
+def score_detector(task: Any, found: list[Any], images: Any, summary: bool = False) -> dict:
+    """mAP of the detections ``found`` on ``images`` (in the stored images' pixels), measured
+    in the photos' own pixels (COCO's size buckets are about the photo, not the resized copy);
+    ``summary`` adds AP per class."""
     from layerwise.tasks.object_detection.average_precision import evaluate_detections
 
-    found = model.predict(list(images.images))
     found = [d.scaled(1.0 / s) for d, s in zip(found, images.scales, strict=True)]
     truth = [
         (boxes / scale, labels, crowd)

@@ -82,7 +82,7 @@ def _choose_side(asked: Any, images: DetectionSet) -> int:
 
 def resized(images: DetectionSet, side: int) -> DetectionSet:
     """Every image brought to a long side of ``side`` pixels, its boxes and scale with it."""
-    from PIL import Image
+    from layerwise.tasks.object_detection.augment import resize
 
     out = images.subset(range(len(images)))
     for i, image in enumerate(out.images):
@@ -91,9 +91,7 @@ def resized(images: DetectionSet, side: int) -> DetectionSet:
         if abs(factor - 1.0) < 1e-9:
             continue
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        out.images[i] = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
-        sx, sy = size[0] / width, size[1] / height
-        out.boxes[i] = (out.boxes[i] * np.array([sx, sy, sx, sy], np.float32)).astype(np.float32)
+        out.images[i], out.boxes[i] = resize(image, out.boxes[i], *size)
         out.scales[i] = out.scales[i] * factor
     return out
 

@@ -63,7 +63,7 @@ def write_detection_run(task: Any, run: RunFolder, images: Any, parts: dict[str,
     info["kind"] = task.chosen
     preprocess = {"chosen": task.chosen, "classes": task.classes, "long_side": task.long_side,
                   "model": info, "options": {k: task.option(k) for k in DETECTION_OPTIONS}}  # fmt: skip
-    write_examples(task, run, parts["test"])
+    write_examples(task, run, parts["test"], extras[task.chosen]["test_found"])
     write_views(task, run, parts["test"])
     metrics = _metrics(task, images, parts, rows, time.perf_counter() - started)
     if run.exists(info.get("file", "")):  # the served model's file, for the summary's size

@@ -99,7 +99,7 @@ class ObjectDetection(Task):
         the photos as given (the stored images' boxes divided by their scale)."""
         self._require_fitted()
         threshold = self.option("score_threshold") if score_threshold is None else score_threshold
-        found = self.model.predict(list(images.images))
+        found = self.model.predict(images.images)
         kept = []
         for detections, scale in zip(found, images.scales, strict=True):
             keep = detections.scores >= float(threshold)
@@ -137,7 +137,8 @@ class ObjectDetection(Task):
 
         self._require_fitted()
         images = self.read(data)
-        return {"rows": len(images), **score_detector(self, self.model, images, summary=True)}
+        found = self.model.predict(images.images)
+        return {"rows": len(images), **score_detector(self, found, images, summary=True)}
 
     def evaluation_rows(self, data: Any) -> int:
         return len(self.read(data))
