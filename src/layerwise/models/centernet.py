@@ -1,21 +1,22 @@
-"""CenterNet ("Objects as Points", Zhou et al., 2019): a small ResNet-style detector whose
-outputs, all at stride 4, are a heatmap of object centres per class, the box size and the
-sub-pixel offset of each centre.
+"""CenterNet ("Objects as Points", Zhou et al., 2019) with TTFNet's box regression (Liu et al.,
+"Training-Time-Friendly Network for Real-Time Object Detection", 2020): a small ResNet-style
+detector whose outputs, both at stride 4, are a heatmap of object centres per class and, at
+every cell, the distances from the cell to the four sides of the box around it.
 
 The backbone is the project's ResNet blocks (:class:`~layerwise.models.resnet.BasicBlock`):
 a stride-2 stem, then one stage per halving (strides 4, 8, 16, 32 for four stages). A feature
 pyramid brings the deepest features back to stride 4: each level is upsampled (nearest),
 refined by a 3x3 convolution and added to the 1x1 projection of the stage at that stride. The
-three heads (3x3 conv, ReLU, 1x1 conv) read the stride-4 map. The decoding of the outputs into
+two heads (3x3 conv, ReLU, 1x1 conv) read the stride-4 map. The decoding of the outputs into
 boxes lives with the training code (:mod:`layerwise.tasks.object_detection.centernet_targets`).
 
 Example:
     >>> config = centernet_config_for(128, 500, 3)
     >>> config.widths, config.stride
     ([16, 32, 64, 128], 32)
-    >>> heat, size, offset = CenterNet(config).eval()(torch.rand(2, 3, 128, 128))
-    >>> tuple(heat.shape), tuple(size.shape), tuple(offset.shape)
-    ((2, 3, 32, 32), (2, 2, 32, 32), (2, 2, 32, 32))
+    >>> heat, box = CenterNet(config).eval()(torch.rand(2, 3, 128, 128))
+    >>> tuple(heat.shape), tuple(box.shape)
+    ((2, 3, 32, 32), (2, 4, 32, 32))
 """
 
 from __future__ import annotations
@@ -151,17 +152,18 @@ def _head(c_in: int, hidden: int, c_out: int) -> nn.Sequential:
 
 
 class CenterNet(nn.Module):
-    """Backbone (stem + residual stages), a pyramid fused back to stride 4, and three heads.
+    """Backbone (stem + residual stages), a pyramid fused back to stride 4, and two heads.
 
     ``forward(x)`` takes ``[B, C, H, W]`` images, float in [0, 1] (or uint8, divided by 255),
     with ``H`` and ``W`` multiples of ``config.stride``, and returns ``(heatmap_logits
-    [B, n_classes, H/4, W/4], size [B, 2, H/4, W/4], offset [B, 2, H/4, W/4])``. What size
-    and offset mean is up to the loss (see ``centernet_targets``): here they are raw outputs.
+    [B, n_classes, H/4, W/4], box [B, 4, H/4, W/4])``. What the box channels mean is up to the
+    loss (see ``centernet_targets``: the logs of the distances to the left, top, right and
+    bottom sides, in output cells): here they are raw outputs.
 
     Example:
         >>> net = CenterNet(CenterNetConfig(1, widths=[8, 16], blocks=[1, 1])).eval()
         >>> [tuple(t.shape) for t in net(torch.zeros(1, 3, 16, 24))]
-        [(1, 1, 4, 6), (1, 2, 4, 6), (1, 2, 4, 6)]
+        [(1, 1, 4, 6), (1, 4, 4, 6)]
     """
 
     def __init__(self, config: CenterNetConfig):
@@ -188,8 +190,7 @@ class CenterNet(nn.Module):
             nn.Sequential(*_conv_bn(neck, neck, 3), nn.ReLU()) for _ in widths[1:]
         )
         self.heatmap = _head(neck, config.head_width, config.n_classes)
-        self.size = _head(neck, config.head_width, 2)
-        self.offset = _head(neck, config.head_width, 2)
+        self.box = _head(neck, config.head_width, 4)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -199,7 +200,7 @@ class CenterNet(nn.Module):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
         # The last layers start small so the first losses are the bias's (a calm start).
-        for head in (self.heatmap, self.size, self.offset):
+        for head in (self.heatmap, self.box):
             nn.init.normal_(head[-1].weight, std=0.01)
         nn.init.constant_(self.heatmap[-1].bias, HEATMAP_BIAS)
 
@@ -221,8 +222,8 @@ class CenterNet(nn.Module):
             top = self.smooth[index](up) + self.lateral[index](levels[index])
         return torch.relu(top)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(heatmap_logits, size, offset)`` at stride 4 for images ``[B, C, H, W]``."""
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(heatmap_logits, box)`` at stride 4 for images ``[B, C, H, W]``."""
         stride = self.config.stride
         if x.shape[-1] % stride or x.shape[-2] % stride:
             raise ConfigError(
@@ -231,4 +232,4 @@ class CenterNet(nn.Module):
                 f"Letterbox the images to a side that is a multiple of {stride}.",
             )
         f = self.features(x)
-        return self.heatmap(f), self.size(f), self.offset(f)
+        return self.heatmap(f), self.box(f)

@@ -174,23 +174,48 @@ def test_decoding_the_targets_gives_the_boxes_back():
     labels = np.array([0, 1, 1])
     t = build_targets([boxes], [labels], n_classes=2, side=64)
     heat = torch.logit(torch.from_numpy(t.heatmap).clamp(1e-4, 1 - 1e-4))
-    size, offset = torch.zeros(1, 2, 16, 16), torch.zeros(1, 2, 16, 16)
-    for slot, pixel in enumerate(t.index[0]):
-        size[0, :, pixel // 16, pixel % 16] = torch.from_numpy(t.regression[0, slot, :2])
-        offset[0, :, pixel // 16, pixel % 16] = torch.from_numpy(t.regression[0, slot, 2:])
-    found, scores, classes = decode(heat, size, offset, top_k=3)
+    # the log-distances that make every regressing cell predict its own target box
+    centres = (np.mgrid[0:16, 0:16][::-1] + 0.5) * 4  # x, y of each cell's centre
+    distances = np.concatenate([centres - t.boxes[0, :2], t.boxes[0, 2:] - centres])
+    cells = t.weight[0] > 0
+    assert (distances[:, cells] > 0).all()  # regressing cells lie inside their boxes
+    box = torch.from_numpy(np.log(np.where(cells, distances, 4.0) / 4))[None].float()
+    found, scores, classes = decode(heat, box, top_k=3)
     order = np.argsort(found[0, :, 0].numpy())
     np.testing.assert_allclose(found[0].numpy()[order], boxes[np.argsort(boxes[:, 0])], atol=1e-4)
     assert sorted(classes[0].tolist()) == [0, 1, 1] and scores.min() > 0.99
+    # every box gets cells to regress it, and each box's weights add up to the log of its area
+    assert float(t.weight.sum()) == pytest.approx(
+        float(np.log((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).sum()), rel=1e-5
+    )
     # the loss of these perfect outputs is small but not zero (Gaussian skirts are not 0)
-    assert float(centernet_loss((heat, size, offset), t.tensors())) < 0.05
+    assert float(centernet_loss((heat, box), t.tensors())) < 0.05
+
+
+def test_a_smaller_box_owns_the_cells_it_shares_with_a_larger_one():
+    big, small = [0, 0, 64, 64], [24, 24, 40, 40]
+    t = build_targets([np.array([small, big], np.float32)], [np.array([0, 0])], 1, 64)
+    assert t.boxes[0, :, 8, 8].tolist() == small
+    assert float(t.heatmap[0, 0, 8, 8]) == 1.0
+
+
+def test_giou_loss_is_zero_for_the_same_box_and_still_steers_disjoint_ones():
+    from layerwise.tasks.object_detection.centernet_targets import giou_loss
+
+    target = torch.tensor([[10.0, 10, 30, 30]])
+    same = giou_loss(target.clone(), target)
+    assert float(same) == pytest.approx(0.0, abs=1e-6)
+    apart = torch.tensor([[40.0, 10, 60, 30]], requires_grad=True)
+    loss = giou_loss(apart, target)
+    loss.sum().backward()
+    assert 1.0 < float(loss.detach()) < 2.0 and float(apart.grad[0, 0]) > 0  # pulled left
 
 
 def test_config_rule_and_stride():
     assert centernet_config_for(128, 100, 3).stride == 32
     assert centernet_config_for(64, 100, 3).stride == 16
     net = CenterNet(CenterNetConfig(2, widths=[8, 16], blocks=[1, 1])).eval()
-    heat, _, _ = net(torch.rand(1, 3, 32, 64))
+    heat, _ = net(torch.rand(1, 3, 32, 64))
     assert heat.shape == (1, 2, 8, 16)
     assert torch.allclose(torch.sigmoid(heat).mean(), torch.tensor(0.1), atol=0.02)
     with pytest.raises(ConfigError, match="multiple"):

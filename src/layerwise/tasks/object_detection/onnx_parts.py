@@ -1,7 +1,7 @@
 """``layerwise export --format onnx`` for a detection run: the CenterNet's dense outputs.
 
 The graph takes the letterboxed image and gives, at every cell of the stride-4 grid, each
-class's score and the box centred there. Picking the boxes (the cells that are the maximum of
+class's score and the box that cell regresses. Picking the boxes (the cells that are the maximum of
 their 3x3 neighbourhood and above a threshold) is left to the caller: a top-k inside the graph
 orders near-equal scores differently in ONNX Runtime and PyTorch, so the export could not be
 verified to match; the dense outputs agree to float precision and the picking is four lines.
@@ -20,7 +20,7 @@ def onnx_parts(task: Any) -> tuple[Any, tuple, list[str], list[str]]:
     import torch
 
     from layerwise.models.centernet import OUTPUT_STRIDE
-    from layerwise.tasks.object_detection.centernet_targets import MAX_LOG_SIZE
+    from layerwise.tasks.object_detection.centernet_targets import MAX_LOG_DISTANCE, dense_boxes
 
     if task.chosen != "centernet":
         raise ConfigError(
@@ -37,17 +37,10 @@ def onnx_parts(task: Any) -> tuple[Any, tuple, list[str], list[str]]:
             self.network = network
 
         def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            heat, size, offset = self.network(image)
-            height, width = heat.shape[-2:]
-            ys = torch.arange(height, dtype=image.dtype).view(1, height, 1).expand(1, height, width)
-            xs = torch.arange(width, dtype=image.dtype).view(1, 1, width).expand(1, height, width)
-            # sides past twice the frame cover it whole once clipped, as predict clips them;
-            # capped there, the fractions stay small enough to agree to float precision
-            sides = torch.exp(size.clamp(max=min(MAX_LOG_SIZE, cap))) * OUTPUT_STRIDE
-            cx = (xs + offset[:, 0]) * OUTPUT_STRIDE
-            cy = (ys + offset[:, 1]) * OUTPUT_STRIDE
-            half_w, half_h = sides[:, 0] / 2, sides[:, 1] / 2
-            boxes = torch.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], dim=1)
+            heat, box = self.network(image)
+            # distances past twice the frame cover it whole once clipped, as predict clips
+            # them; capped there, the fractions stay small enough to agree to float precision
+            boxes = dense_boxes(box, OUTPUT_STRIDE, min(MAX_LOG_DISTANCE, cap))
             # fractions of the input's side: pixel values of hundreds would differ between
             # ONNX Runtime and PyTorch by more than the export check's 1e-4 (float32 rounding)
             return torch.sigmoid(heat), boxes / image.shape[-1]
@@ -72,10 +65,11 @@ def onnx_description(task: Any) -> tuple[list[dict], dict, str]:
                   "boxes": ["batch", 4, cells, cells]},
         "classes": list(task.classes),
         "meaning": "scores: each class's probability that an object is centred in the cell; "
-        f"boxes: x1, y1, x2, y2 of the box centred there, as fractions of the input's side "
+        f"boxes: x1, y1, x2, y2 of the box the cell predicts, as fractions of the input's side "
         f"(times {side} for its pixels). "
         "A detection is a cell whose score is the maximum of its 3x3 neighbourhood in its class "
-        f"and at least the run's threshold ({task.option('score_threshold')}); its box in the "
-        f"photo is (box x {side} - (pad_x, pad_y, pad_x, pad_y)) / s.",
+        f"and at least the run's threshold ({task.option('score_threshold')}), then per class "
+        f"the boxes overlapping a better one by IoU > {task.model.nms_iou} are dropped (NMS); "
+        f"its box in the photo is (box x {side} - (pad_x, pad_y, pad_x, pad_y)) / s.",
     }  # fmt: skip
     return inputs, output, "centernet"
