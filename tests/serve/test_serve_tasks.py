@@ -84,7 +84,7 @@ def test_every_task_declares_a_request_shape_the_server_knows():
 
 @pytest.mark.parametrize("name", TASKS.names())
 def test_every_task_answers_over_http_as_predict_does(name, contract_run, client_of):
-    from layerwise.serve.app import _records
+    from layerwise.serve.app import response_records
 
     run, _, inputs = contract_run(name)
     client = client_of(create_app(run.path), raise_server_exceptions=False)
@@ -96,7 +96,7 @@ def test_every_task_answers_over_http_as_predict_does(name, contract_run, client
     response = client.post("/predict", **request)
     assert response.status_code == 200, response.text
     got = response.json()["predictions"]
-    expected = json.loads(json.dumps(_records(run.predict(in_process))))
+    expected = json.loads(json.dumps(response_records(run.task, run.predict(in_process))))
     assert got, "no predictions"
     assert set(got[0]) >= set(info["output"]["fields"])
     assert _same(got, expected), (got[:2], expected[:2])

@@ -63,12 +63,17 @@ class CenterNetConfig:
     head_width: int = 48
     mean: list[float] = field(default_factory=lambda: [0.5])
     std: list[float] = field(default_factory=lambda: [0.25])
+    # A ResNet's stem (7x7, then a 3x3 max-pool and a first stage at stride 1): the layout of a
+    # pretrained backbone (``--backbone``); the strides of the stages are the same either way.
+    stem_kernel: int = 3
+    pool_stem: bool = False
 
     def __post_init__(self) -> None:
         self.widths = [int(w) for w in self.widths]
         self.blocks = [int(b) for b in self.blocks]
         self.mean = [float(v) for v in self.mean]
         self.std = [float(v) for v in self.std]
+        self.stem_kernel, self.pool_stem = int(self.stem_kernel), bool(self.pool_stem)
         if len(self.mean) == 1:
             self.mean = self.mean * int(self.in_channels)
         if len(self.std) == 1:
@@ -86,6 +91,7 @@ class CenterNetConfig:
             ("mean", len(self.mean) == self.in_channels, "one value per channel"),
             ("std", len(self.std) == self.in_channels, "one value per channel"),
             ("std", min(self.std, default=0) > 0, "positive standard deviations"),
+            ("stem_kernel", self.stem_kernel in (3, 5, 7), "3, 5 or 7"),
         ]
         check_fields(self, checks)
 
@@ -173,13 +179,17 @@ class CenterNet(nn.Module):
         self.register_buffer("mean", torch.tensor(config.mean, dtype=torch.float32).view(shape))
         self.register_buffer("std", torch.tensor(config.std, dtype=torch.float32).view(shape))
         widths = config.widths
-        self.stem = nn.Sequential(*_conv_bn(config.in_channels, widths[0], 3, 2), nn.ReLU())
+        stem = [*_conv_bn(config.in_channels, widths[0], config.stem_kernel, 2), nn.ReLU()]
+        if config.pool_stem:
+            stem.append(nn.MaxPool2d(3, stride=2, padding=1))
+        self.stem = nn.Sequential(*stem)
         self.stages = nn.ModuleList()
         channels = widths[0]
-        for width, count in zip(widths, config.blocks, strict=True):
+        for index, (width, count) in enumerate(zip(widths, config.blocks, strict=True)):
             blocks = []
             for b in range(count):
-                blocks.append(BasicBlock(channels, width, 2 if b == 0 else 1))
+                halves = b == 0 and not (index == 0 and config.pool_stem)
+                blocks.append(BasicBlock(channels, width, 2 if halves else 1))
                 channels = width
             self.stages.append(nn.Sequential(*blocks))
         neck = config.neck_width

@@ -176,7 +176,16 @@ def _predict(task: Any, args: tuple, kwargs: dict) -> tuple[list[dict], list[str
 
     args = tuple(a.value() if isinstance(a, Joinable) else a for a in args)
     frame = task.predict(*args, **kwargs)
-    return _records(frame), list(frame.attrs.get("notes", []))
+    return response_records(task, frame), list(frame.attrs.get("notes", []))
+
+
+def response_records(task: Any, frame: Any) -> list[dict]:
+    """The prediction frame as the JSON records a response carries: one per row, reshaped by
+    the task's ``served_records`` where it has one (object detection nests a box's corners as
+    ``"box": [x1, y1, x2, y2]``, the layout detection APIs answer with)."""
+    records = _records(frame)
+    shape = getattr(task, "served_records", None)
+    return shape(records) if shape is not None else records
 
 
 def _json_bytes(body: dict) -> Any:

@@ -41,7 +41,7 @@ function show(data){
   if(data.error){out.innerHTML='<p class="error" id="error">'+esc(data.error)+'</p>';return;}
   const rows=data.predictions||[];let h='';
   if(rows.length&&'forecast' in rows[0]){h=forecastCharts(rows);}
-  else if(rows.length&&'x1' in rows[0]&&uploaded){h=boxes(rows);}
+  else if(rows.length&&'box' in rows[0]&&uploaded){h=boxes(rows);}
   else rows.slice(0,20).forEach(function(r){
     const probs=Object.keys(r).filter(k=>k.startsWith('probability_'));
     if('prediction' in r) h+='<p>Prediction: <b id="prediction">'+esc(r.prediction)+'</b></p>';
@@ -76,16 +76,16 @@ function forecastCharts(rows){
 }
 let uploaded=null;  // the image last sent: {url (a data: URL), w, h}, for boxes drawn over it
 function boxes(rows){
-  // boxes (x1 y1 x2 y2 in the image's pixels) over the uploaded image, and a line per box
+  // boxes (box: x1 y1 x2 y2 in the image's pixels) over the uploaded image, and a line per box
   const W=uploaded.w,H=uploaded.h,line=Math.max(1,W/250),font=Math.max(10,W/40);
   let h='<svg class="boxes" viewBox="0 0 '+W+' '+H+'" width="100%"><image href="'+uploaded.url+
     '" width="'+W+'" height="'+H+'"/>';
-  rows.forEach(function(r){const x=Number(r.x1),y=Number(r.y1);
-    h+='<rect x="'+x+'" y="'+y+'" width="'+(Number(r.x2)-x)+'" height="'+(Number(r.y2)-y)+
+  rows.forEach(function(r){const x=Number(r.box[0]),y=Number(r.box[1]);
+    h+='<rect x="'+x+'" y="'+y+'" width="'+(Number(r.box[2])-x)+'" height="'+(Number(r.box[3])-y)+
       '" fill="none" stroke="#e6194b" stroke-width="'+line+'"/><text x="'+x+'" y="'+Math.max(font,y-line)+
       '" fill="#e6194b" font-size="'+font+'">'+esc(r.label)+' '+Number(r.score).toFixed(2)+'</text>';});
   h+='</svg><table><tr><th>label</th><th>score</th><th>box</th></tr>'+rows.slice(0,50).map(r=>'<tr><td>'+
-    esc(r.label)+'</td><td>'+Number(r.score).toFixed(3)+'</td><td>'+[r.x1,r.y1,r.x2,r.y2].map(esc).join(', ')+
+    esc(r.label)+'</td><td>'+Number(r.score).toFixed(3)+'</td><td>'+r.box.map(esc).join(', ')+
     '</td></tr>').join('')+'</table>';
   return h;
 }

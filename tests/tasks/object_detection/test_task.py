@@ -161,3 +161,12 @@ def test_an_interrupted_run_resumes_from_the_detectors_checkpoint(voc, tmp_path,
     assert (folder / "manifest.json").exists() and not (folder / "checkpoints").exists()
     history = pd.read_csv(folder / "history.csv")
     assert list(history["epoch"]) == [1, 2, 3]  # continued from the checkpoint, not retrained
+
+
+def test_a_bad_backbone_is_refused_before_anything_trains(voc, tmp_path, cli):
+    (tmp_path / "resnet.pt").write_bytes(b"\x80\x04 a pickle, not safetensors")
+    code, out, err = cli("train", voc, "--backbone", tmp_path / "resnet.pt",
+                         "--output-dir", tmp_path / "runs")  # fmt: skip
+    assert code == 2, err
+    assert "not a safetensors file" in err and "Traceback" not in out + err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

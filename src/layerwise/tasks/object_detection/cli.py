@@ -48,6 +48,10 @@ COMMAND_LINE = CommandLine(
                     "when the objects are large]."),
         TrainOption("--score-threshold", "score_threshold", float,
                     "Boxes below this score are not served [0.3]."),
+        TrainOption("--backbone", "backbone", str,
+                    "Object detection: start the detector from this ResNet-18/34 checkpoint "
+                    "(.safetensors; torchvision's names or a layerwise image run's model) "
+                    "[from scratch]."),
     ),
 )  # fmt: skip
 

@@ -27,6 +27,10 @@ def fit_detectors(task: Any, data: Any, started: float) -> Run:
 
     images = task.read(data)
     parts = split_images(task, images)
+    if task.option("backbone") and "centernet" in task.candidate_names(CANDIDATES):
+        from layerwise.tasks.object_detection.backbone import read_backbone
+
+        read_backbone(task.option("backbone"))  # a bad file is refused before anything trains
     run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
     for note in images.notes:
         task.say(f"[dim]note: {note}[/dim]")
@@ -99,6 +103,8 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> tuple[Any
     from layerwise.runs import folder as names
     from layerwise.tasks.object_detection.centernet_train import CenterNetDetector
 
+    if task.option("backbone"):
+        params.setdefault("backbone", str(task.option("backbone")))
     params.setdefault("time_limit", task.time_budget(CPU_BUDGET_S, GPU_BUDGET_S))
     params.setdefault("device", task.option("device"))
     params.setdefault("progress", verbose)

@@ -53,6 +53,9 @@ def onnx_parts(task: Any) -> tuple[Any, tuple, list[str], list[str]]:
 def onnx_description(task: Any) -> tuple[list[dict], dict, str]:
     side = int(task.model.side)
     cells = side // 4
+    nms = "" if task.model.nms_iou is None else (
+        f", then per class the boxes overlapping a better one by IoU > {task.model.nms_iou} "
+        "are dropped (NMS)")  # fmt: skip
     inputs = [{
         "name": "image", "dtype": "float32", "shape": ["batch", 3, side, side],
         "encoding": f"RGB pixels / 255, channels first, letterboxed to {side}x{side}: scaled "
@@ -68,8 +71,7 @@ def onnx_description(task: Any) -> tuple[list[dict], dict, str]:
         f"boxes: x1, y1, x2, y2 of the box the cell predicts, as fractions of the input's side "
         f"(times {side} for its pixels). "
         "A detection is a cell whose score is the maximum of its 3x3 neighbourhood in its class "
-        f"and at least the run's threshold ({task.option('score_threshold')}), then per class "
-        f"the boxes overlapping a better one by IoU > {task.model.nms_iou} are dropped (NMS); "
+        f"and at least the run's threshold ({task.option('score_threshold')}){nms}; "
         f"its box in the photo is (box x {side} - (pad_x, pad_y, pad_x, pad_y)) / s.",
     }  # fmt: skip
     return inputs, output, "centernet"

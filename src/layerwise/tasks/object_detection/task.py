@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "test_fraction": 0.2,  # images held out for the test scores (raccoon's customary 20%)
     "score_threshold": 0.3,  # predict's cut; mAP is computed over every detection
     "max_detections": 100,
+    "backbone": None,  # a ResNet-18/34 safetensors checkpoint to start the detector from
 }
 
 # one row per box: what predict gives, the CSV `layerwise predict -o` writes
@@ -126,6 +127,21 @@ class ObjectDetection(Task):
         if draw is not None:
             frame.attrs["notes"].append(draw_predictions(images, found, self.classes, draw))
         return frame
+
+    def served_records(self, records: list[dict]) -> list[dict]:
+        """Over HTTP each box is ``{"image", "label", "score", "box": [x1, y1, x2, y2]}`` (the
+        photo's pixels), the shape detection services answer with, rather than a table's row.
+
+        Example:
+            >>> ObjectDetection().served_records([{"image": "a.jpg", "label": "car",
+            ...     "score": 0.9, "x1": 1.0, "y1": 2.0, "x2": 3.0, "y2": 4.0}])
+            [{'image': 'a.jpg', 'label': 'car', 'score': 0.9, 'box': [1.0, 2.0, 3.0, 4.0]}]
+        """
+        corners = ("x1", "y1", "x2", "y2")
+        return [
+            {**{k: v for k, v in r.items() if k not in corners}, "box": [r[c] for c in corners]}
+            for r in records
+        ]
 
     def prediction_rows(self, inputs: Any) -> int:
         """The number of boxes found: it is known only by detecting them."""
