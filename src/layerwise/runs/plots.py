@@ -112,8 +112,11 @@ def candidates_chart(candidates: dict, metric: str | None, chosen: str | None) -
     return _encode(fig)
 
 
-def learning_curves(history: pd.DataFrame) -> str | None:
-    """Train/val loss in one panel, validation metrics in another; best epoch dashed."""
+def learning_curves(
+    history: pd.DataFrame, monitor: str = "val_loss", mode: str = "min"
+) -> str | None:
+    """Train/val loss in one panel, validation metrics in another; the best epoch by
+    ``monitor`` (lowest, or highest for ``mode="max"``) dashed."""
     epoch = history["epoch"] if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
     losses = [c for c in ("train_loss", "val_loss") if c in history]
     metrics = [c for c in history.columns if c.startswith("val_") and c != "val_loss"]
@@ -124,8 +127,9 @@ def learning_curves(history: pd.DataFrame) -> str | None:
     panels = [p for p in (losses, metrics) if p]
     fig, axes = _figure(5.2 * len(panels), 3.6, ncols=len(panels))
     best = None
-    if "val_loss" in history and history["val_loss"].notna().any():
-        best = epoch.iloc[int(np.nanargmin(history["val_loss"].to_numpy(dtype=float)))]
+    if monitor in history and history[monitor].notna().any():
+        values = history[monitor].to_numpy(dtype=float)
+        best = epoch.iloc[int(np.nanargmax(values) if mode == "max" else np.nanargmin(values))]
     titles = [t for t, p in (("Loss", losses), ("Validation metrics", metrics)) if p]
     for ax, columns, title in zip(axes, panels, titles, strict=False):
         for i, column in enumerate(columns):

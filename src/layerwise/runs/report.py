@@ -260,16 +260,24 @@ def _learning_curves(run: RunFolder) -> str | None:
         return None
     if "env_steps" in history:  # an RL agent's: report_rl draws them against env steps
         return None
-    chart = plots.learning_curves(history)
+    # The epoch kept: the lowest validation loss unless the run's metrics name another column
+    # (object detection keeps its best validation mAP@0.5: the loss does not follow it).
+    kept = (_read_json(run, METRICS) or {}).get("epoch_kept_by")
+    kept = kept if isinstance(kept, dict) else {}
+    column = str(kept.get("column", "val_loss"))
+    mode = "max" if kept.get("mode") == "max" else "min"
+    chart = plots.learning_curves(history, column, mode)
     if not chart:
         return None
     note = ""
-    if "val_loss" in history and history["val_loss"].notna().any():
-        best = history.loc[history["val_loss"].idxmin()]
-        epoch = best["epoch"] if "epoch" in history else int(history["val_loss"].idxmin()) + 1
+    if column in history and history[column].notna().any():
+        where = history[column].idxmax() if mode == "max" else history[column].idxmin()
+        best = history.loc[where]
+        epoch = best["epoch"] if "epoch" in history else int(where) + 1
+        what = "validation loss" if column == "val_loss" else column.replace("_", " ")
         note = (
-            f'<p class="note">{len(history)} epochs; best validation loss '
-            f"{best['val_loss']:.4g} at epoch {_fmt(epoch)} (dashed line)"
+            f'<p class="note">{len(history)} epochs; best {what} '
+            f"{best[column]:.4g} at epoch {_fmt(epoch)} (dashed line, the epoch kept)"
         )
         if "seconds" in history:
             note += f"; {history['seconds'].sum():.1f} s of training in all"

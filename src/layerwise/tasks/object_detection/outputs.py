@@ -69,6 +69,8 @@ def write_detection_run(task: Any, run: RunFolder, images: Any, parts: dict[str,
     if run.exists(info.get("file", "")):  # the served model's file, for the summary's size
         metrics["candidates"][task.chosen]["size_bytes"] = run.file(info["file"]).stat().st_size
     history = extras.get("centernet", {}).get("history")
+    if history is not None:  # the report's learning curves mark the epoch the detector kept
+        metrics["epoch_kept_by"] = {"column": "val_map50", "mode": "max"}
     files = StandardFiles(preprocess, task_schema(task), metrics, _decision(task, rows, metrics),
                           history)  # fmt: skip
     report = finish_run(task, run, files, task.chosen)
