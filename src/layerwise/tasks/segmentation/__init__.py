@@ -1,0 +1,1 @@
+"""segmentation: a class for every pixel (cells, membranes, lesions, land cover)."""
