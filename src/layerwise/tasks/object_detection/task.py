@@ -187,7 +187,11 @@ class ObjectDetection(Task):
                 "note": "any size and format Pillow reads; boxes come back in its pixels"}  # fmt: skip
 
     def output_schema(self) -> dict[str, Any]:
-        return {"kind": "boxes", "fields": dict(OUTPUT_FIELDS), "classes": list(self.classes)}
+        corners = ("x1", "y1", "x2", "y2")
+        served = {k: v for k, v in OUTPUT_FIELDS.items() if k not in corners}
+        served["box"] = "[x1, y1, x2, y2]: the box's edges, pixels of the image as given"
+        return {"kind": "boxes", "fields": dict(OUTPUT_FIELDS), "served_fields": served,
+                "classes": list(self.classes)}  # fmt: skip
 
     @classmethod
     def load(cls, run: RunFolder) -> ObjectDetection:

@@ -124,7 +124,9 @@ def boundary(mask: np.ndarray) -> np.ndarray:
     return mask & ~inner
 
 
-def boundary_f1(truth: np.ndarray, predicted: np.ndarray, tolerance: int = BOUNDARY_TOLERANCE) -> float:
+def boundary_f1(
+    truth: np.ndarray, predicted: np.ndarray, tolerance: int = BOUNDARY_TOLERANCE
+) -> float:
     """The boundary F1 score of two binary masks (Csurka et al., 2013): the precision of the
     predicted boundary (its pixels within ``tolerance`` px of the true boundary) and the recall
     of the true one, combined. 1.0 when both have no boundary; 0.0 when only one has.
