@@ -123,7 +123,7 @@ def read_folder(folder: str | Path, classes: list[str] | None = None) -> Segment
         raise DataError(f"No image of '{folder}' could be read with its mask ({len(skipped)} "
                         f"skipped; first: {skipped[:1]}).", "Check the files named.")  # fmt: skip
     data = _from_codes(images, codes, rois, names, classes)
-    data.notes = [f"read {len(images)} image/mask pairs from {pairs.layout}"] + sorted(notes)
+    data.notes = [f"read {len(images)} image/mask pairs from {pairs.layout}", *sorted(notes)]
     if skipped:
         data.notes.append(f"skipped {len(skipped)}: " + "; ".join(skipped[:5]))
     data.skipped = skipped
