@@ -70,15 +70,21 @@ def _cells(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]
     d1, d2 = distances[:, 0].reshape(size, size), distances[:, 1].reshape(size, size)
     nearest = nearest.reshape(size, size, 2)
     wall = rng.uniform(1.0, 2.5) * max(size / 128, 0.6)
-    membrane = (d2 - d1) < wall
-    present = rng.random(n_seeds) > 0.12  # some cells are missing: empty background there
+    present = rng.random(n_seeds) > 0.15  # some cells are missing: extracellular space there
+    # a membrane bounds every cell; between two missing cells there is none
+    membrane = ((d2 - d1) < wall) & (present[nearest[..., 0]] | present[nearest[..., 1]])
     interior = ~membrane & present[nearest[..., 0]]
+    outside = ~membrane & ~interior
     mask = interior.astype(np.uint8)
     brightness = rng.uniform(0.45, 0.85, n_seeds)[nearest[..., 0]]
+    # the space between cells is as bright as a dim cell but grainier: intensity alone cannot
+    # tell them apart, local texture can
     x = np.where(interior, brightness, rng.uniform(0.45, 0.6))
     x = x - 0.35 * membrane
     texture = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), 1.5)
     x = x + 0.06 * texture / (texture.std() + 1e-9)
+    grain = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), 0.8)
+    x = x + outside * 0.15 * grain / (grain.std() + 1e-9)
     # organelles: dark blobs inside cells (not membrane: the mask keeps them as cell)
     for _ in range(rng.integers(2, 3 + int(n_seeds // 2))):
         cy, cx = rng.uniform(0, size, 2)
