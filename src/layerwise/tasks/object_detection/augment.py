@@ -7,7 +7,12 @@ image becomes the network's ``side x side`` input, in training and at inference 
 :func:`augment_example` draws one random view: a scale jitter around the letterbox scale, a
 random placement of the scaled image in the ``side x side`` frame (a random crop when it is
 larger than the frame, a random padding when smaller), a horizontal flip and colour jitter;
-:func:`mosaic` (off by default) puts four images into one frame. Boxes cut by a crop are
+:func:`mosaic` (off by default) puts four images into one frame.
+
+Mosaic, measured on and off (probability 0.5; TTFNet head, seed 0, fixed epochs, 2-core CPU):
+raccoon (80 epochs) test mAP@0.5 0.600 without, 0.505 with (validation 0.814 / 0.554); 1,000
+generated 128 px scenes (15 epochs) 0.800 / 0.801. It shrinks every image to a quarter of the
+frame, which costs large objects the most and gave small ones nothing here: off by default. Boxes cut by a crop are
 clipped, and dropped when less than ``min_visible`` of their area is left. All randomness comes
 from the ``numpy.random.Generator`` passed in, so a seed gives the same views.
 
