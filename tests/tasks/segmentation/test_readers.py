@@ -7,7 +7,7 @@ from PIL import Image
 
 from layerwise.errors import DataError
 from layerwise.tasks.segmentation.masks import IGNORE
-from layerwise.tasks.segmentation.readers import read_folder, read_npz
+from layerwise.tasks.segmentation.readers import read_folder, read_npz, read_pair_table
 
 
 def test_a_folder_with_16_bit_tiffs_a_roi_and_a_mismatched_mask(tmp_path):
@@ -61,3 +61,20 @@ def test_npz_splits_and_refusals(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really")
     with pytest.raises(DataError, match="not an NPZ file"):
         read_npz(tmp_path / "junk.npz")
+
+
+def test_a_csv_of_pairs_reads_inside_its_folder_only(tmp_path):
+    (tmp_path / "img").mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(np.full((6, 6, 3), 90, np.uint8)).save(tmp_path / "img" / f"{name}.jpg")
+        Image.fromarray(np.eye(6, dtype=np.uint8) * 255).save(tmp_path / "img" / f"{name}_m.png")
+    (tmp_path / "pairs.csv").write_text(
+        "photo,outline\nimg/a.jpg,img/a_m.png\nimg/b.jpg,img/b_m.png\n"
+    )
+    data = read_pair_table(tmp_path / "pairs.csv", "photo", "outline")
+    assert len(data) == 2 and data.masks[0].trace() == 6 and data.images[0].shape == (6, 6, 3)
+    with pytest.raises(DataError, match="no column 'image' \\(columns: photo, outline"):
+        read_pair_table(tmp_path / "pairs.csv")
+    (tmp_path / "escape.csv").write_text("image,mask\n../../etc/passwd,img/a_m.png\n")
+    with pytest.raises(DataError, match="outside its folder"):
+        read_pair_table(tmp_path / "escape.csv")

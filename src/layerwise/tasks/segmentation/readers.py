@@ -1,5 +1,5 @@
 """Reading a segmentation set: images with their masks from a folder layout (:mod:`.pairs`), a
-CSV of image and mask paths, or NPZ arrays.
+CSV of image and mask paths (:func:`read_pair_table`), or NPZ arrays.
 
 Images become uint8 arrays, grey ``[H, W]`` or RGB ``[H, W, 3]`` (a set that mixes the two is
 read as RGB); masks become class indices (:mod:`.masks`) with ``IGNORE`` where a region of
@@ -124,6 +124,56 @@ def read_folder(folder: str | Path, classes: list[str] | None = None) -> Segment
                         f"skipped; first: {skipped[:1]}).", "Check the files named.")  # fmt: skip
     data = _from_codes(images, codes, rois, names, classes)
     data.notes = [f"read {len(images)} image/mask pairs from {pairs.layout}", *sorted(notes)]
+    if skipped:
+        data.notes.append(f"skipped {len(skipped)}: " + "; ".join(skipped[:5]))
+    data.skipped = skipped
+    return data
+
+
+def read_pair_table(path: str | Path, image_column: str = "image", mask_column: str = "mask",
+                    classes: list[str] | None = None) -> SegmentationSet:  # fmt: skip
+    """A CSV with an image path and a mask path per row (relative to the CSV's folder, and
+    kept inside it: a path that leaves the folder is refused)."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as error:
+        raise DataError(f"'{path}' is not a CSV pandas can read ({type(error).__name__}).",
+                        "Give a CSV with an image and a mask column.") from None  # fmt: skip
+    for column in (image_column, mask_column):
+        if column not in table.columns:
+            raise DataError(f"'{path.name}' has no column '{column}' (columns: "
+                            f"{', '.join(map(str, table.columns[:8]))}).",
+                            "Name the columns with --image-column and --mask-column.")  # fmt: skip
+    root = path.parent.resolve()
+    images, codes, names, notes, skipped = [], [], [], set(), []
+    for row, (image_name, mask_name) in enumerate(zip(table[image_column], table[mask_column],
+                                                      strict=True), 2):  # fmt: skip
+        image_path, mask_path = (root / image_name).resolve(), (root / mask_name).resolve()
+        if not (image_path.is_relative_to(root) and mask_path.is_relative_to(root)):
+            raise DataError(f"'{path.name}' line {row} names a file outside its folder.",
+                            "Keep the images and masks in the CSV's folder.")  # fmt: skip
+        try:
+            image, mask = read_image(image_path, notes), read_mask(mask_path)
+        except DataError:
+            raise
+        except Exception as error:
+            skipped.append(f"line {row}: unreadable ({type(error).__name__})")
+            continue
+        if mask.shape != image.shape[:2]:
+            skipped.append(f"line {row}: image {image.shape[1]}x{image.shape[0]} but mask "
+                           f"{mask.shape[1]}x{mask.shape[0]}")  # fmt: skip
+            continue
+        images.append(image)
+        codes.append(mask)
+        names.append(Path(image_name).name)
+    if not images:
+        raise DataError(f"No row of '{path.name}' gave an image with its mask ({skipped[:1]}).",
+                        "Check the paths in the CSV.")  # fmt: skip
+    data = _from_codes(images, codes, [None] * len(images), names, classes)
+    data.notes = [f"read {len(images)} image/mask pairs from {path.name}", *sorted(notes)]
     if skipped:
         data.notes.append(f"skipped {len(skipped)}: " + "; ".join(skipped[:5]))
     data.skipped = skipped
