@@ -50,7 +50,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from layerwise.engine import Trainer, TrainerConfig
+from layerwise.engine import TrainerConfig
 from layerwise.engine.config import resolve_device
 from layerwise.errors import ConfigError, RunFolderError, closest
 from layerwise.models.centernet import CenterNet, CenterNetConfig, centernet_config_for
@@ -60,7 +60,6 @@ from layerwise.tasks.object_detection.augment import (
     letterbox,
     mosaic,
 )
-from layerwise.tasks.object_detection.average_precision import evaluate_detections
 from layerwise.tasks.object_detection.centernet_targets import (
     TOP_K,
     build_targets,
@@ -68,6 +67,7 @@ from layerwise.tasks.object_detection.centernet_targets import (
     decode,
     mean_log_half_side,
 )
+from layerwise.tasks.object_detection.centernet_validation import DetectionTrainer, picked
 from layerwise.tasks.object_detection.dataset import Detections, DetectionSet
 
 MODEL_FILE = "centernet.safetensors"
@@ -106,36 +106,6 @@ def default_side(images: list[np.ndarray]) -> int:
     """
     long_sides = [max(image.shape[:2]) for image in images] or [SIDES[0]]
     return int(np.clip(round(float(np.median(long_sides)) / 32) * 32, *SIDES))
-
-
-class _DetectionTrainer(Trainer):
-    """The engine's Trainer whose validation loss is computed on letterboxed validation images
-    (built batch by batch: a set of them at 512 px would not fit in memory as one tensor)."""
-
-    def __init__(self, *args: Any, val_batch: Any = None, pick: Any = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.val_batch, self.pick = val_batch, pick
-
-    def evaluate(self, data: Any) -> dict[str, float]:
-        indices = data[0].tolist()
-        size = self.config.eval_batch_size or 2 * self.config.batch_size
-        was_training = self.model.training
-        self.model.eval()
-        total, count, truth, found = 0.0, 0, [], []
-        with torch.no_grad(), self.autocast():
-            for start in range(0, len(indices), size):
-                part = indices[start : start + size]
-                images, targets, frame_truth = self.val_batch(part, self.device)
-                outputs = self.model(images)
-                total += float(self.loss_fn(outputs, targets)) * len(part)
-                count += len(part)
-                truth += frame_truth
-                found += [self.pick(*peaks) for peaks in zip(*decode(*outputs), strict=True)]
-        self.model.train(was_training)
-        n_classes = int(self.model.config.n_classes)
-        ap50 = evaluate_detections(truth, found, n_classes)["map50"]
-        # NaN (no validation boxes at all) ranks as the worst mAP, never as the best.
-        return {"val_loss": total / max(count, 1), "val_map50": float(np.nan_to_num(ap50))}
 
 
 class CenterNetDetector:
@@ -345,7 +315,7 @@ class CenterNetDetector:
             channels_last=last,
             cpu_threads=self._threads(),
         )
-        trainer: _DetectionTrainer
+        trainer: DetectionTrainer
 
         def transform(batch: tuple) -> tuple:
             epoch = len(trainer.history) + 1  # the draws depend on (seed, epoch, step) only
@@ -355,7 +325,7 @@ class CenterNetDetector:
             rng = np.random.default_rng([self.seed, epoch, state["step"]])
             return train_batch(batch[0].tolist(), rng)
 
-        trainer = _DetectionTrainer(
+        trainer = DetectionTrainer(
             model, centernet_loss, config, batch_transform=transform, val_batch=val_batch,
             pick=lambda *peaks: picked(*peaks, self.nms_iou, self.top_k),
         )  # fmt: skip
@@ -429,32 +399,6 @@ class CenterNetDetector:
         detector = cls(seed=int(info.get("seed", 0)), side=side, top_k=top_k, nms_iou=nms_iou)
         detector.model = restore_module(run, info["file"], lambda: CenterNet(config)).eval()
         return detector
-
-
-def picked(
-    boxes: torch.Tensor,
-    scores: torch.Tensor,
-    labels: torch.Tensor,
-    nms_iou: float | None,
-    top_k: int,
-    score_threshold: float = 0.0,
-    shape: tuple[int, int] | None = None,
-) -> Detections:
-    """One image's decoded peaks as :class:`Detections`: boxes clipped to ``shape`` (height,
-    width) when given, kept when scoring at least ``score_threshold`` and above 0 (top-k pads
-    with non-peaks when peaks are fewer than k) with a positive area, then class-aware NMS."""
-    from layerwise.tasks.object_detection.boxes import batched_nms_torch, clip_boxes
-
-    b, s, lab = boxes.float().cpu(), scores.float().cpu(), labels.cpu()
-    if shape is not None:
-        b = clip_boxes(b, *shape)
-    keep = (s >= score_threshold) & (s > 0) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
-    b, s, lab = b[keep], s[keep], lab[keep]
-    if nms_iou is not None and len(s):
-        kept = batched_nms_torch(b, s, lab, nms_iou, top_k)
-        b, s, lab = b[kept], s[kept], lab[kept]
-    return Detections(b.numpy().astype(np.float32), s.numpy().astype(np.float32),
-                      lab.numpy().astype(np.int64))  # fmt: skip
 
 
 def _mean_log_half_side(train: DetectionSet, side: int) -> np.ndarray:
