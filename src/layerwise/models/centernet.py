@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from layerwise.errors import ConfigError, check_fields, dataclass_from_dict
+from layerwise.models.image_input import ImageInput
 from layerwise.models.resnet import BasicBlock, _conv_bn
 
 # The heads work at this stride: the resolution of the heatmap, as in the paper.
@@ -157,7 +158,7 @@ def _head(c_in: int, hidden: int, c_out: int) -> nn.Sequential:
     )
 
 
-class CenterNet(nn.Module):
+class CenterNet(ImageInput, nn.Module):
     """Backbone (stem + residual stages), a pyramid fused back to stride 4, and two heads.
 
     ``forward(x)`` takes ``[B, C, H, W]`` images, float in [0, 1] (or uint8, divided by 255),
@@ -175,9 +176,7 @@ class CenterNet(nn.Module):
     def __init__(self, config: CenterNetConfig):
         super().__init__()
         self.config = config
-        shape = (1, config.in_channels, 1, 1)
-        self.register_buffer("mean", torch.tensor(config.mean, dtype=torch.float32).view(shape))
-        self.register_buffer("std", torch.tensor(config.std, dtype=torch.float32).view(shape))
+        self.register_normalization(config.mean, config.std)
         widths = config.widths
         stem = [*_conv_bn(config.in_channels, widths[0], config.stem_kernel, 2), nn.ReLU()]
         if config.pool_stem:
@@ -213,11 +212,6 @@ class CenterNet(nn.Module):
         for head in (self.heatmap, self.box):
             nn.init.normal_(head[-1].weight, std=0.01)
         nn.init.constant_(self.heatmap[-1].bias, HEATMAP_BIAS)
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 or [0, 1] images -> standardised float images (the model's dtype)."""
-        x = x.to(self.mean.dtype) if x.is_floating_point() else x.to(self.mean.dtype) / 255.0
-        return (x - self.mean) / self.std
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The fused stride-4 feature map ``[B, neck_width, H/4, W/4]``."""

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from layerwise.errors import ConfigError, dataclass_from_dict
+from layerwise.models.image_input import ImageInput
 
 # Width of the first stage (each later stage doubles it) and residual blocks per stage.
 # Measured on a 2-core CPU at 28x28 (AdamW, batch 128; 4,000 Fashion-MNIST images, 25 epochs,
@@ -205,7 +206,7 @@ class BasicBlock(nn.Module):
         return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-class ResNet(nn.Module):
+class ResNet(ImageInput, nn.Module):
     """Stem -> residual stages (the first at stride 1, each later one halving) -> pooled head.
 
     Inputs are ``[N, C, H, W]`` images, uint8 (divided by 255) or float in [0, 1]; they are
@@ -223,9 +224,7 @@ class ResNet(nn.Module):
     def __init__(self, config: ResNetConfig):
         super().__init__()
         self.config = config
-        shape = (1, config.in_channels, 1, 1)
-        self.register_buffer("mean", torch.tensor(config.mean, dtype=torch.float32).view(shape))
-        self.register_buffer("std", torch.tensor(config.std, dtype=torch.float32).view(shape))
+        self.register_normalization(config.mean, config.std)
         stem = [
             *_conv_bn(config.in_channels, config.widths[0], config.stem_kernel, config.stem_stride),
             nn.ReLU(),
@@ -255,14 +254,6 @@ class ResNet(nn.Module):
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         # BatchNorm: gamma 1, beta 0 (PyTorch's default), except each BasicBlock's bn2 (gamma 0).
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 or [0, 1] images -> standardised float images (the model's dtype)."""
-        if x.is_floating_point():
-            x = x.to(self.mean.dtype)
-        else:
-            x = x.to(self.mean.dtype) / 255.0
-        return (x - self.mean) / self.std
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The outputs of the stem and of each stage, for layer views (``len(stages) + 1``)."""

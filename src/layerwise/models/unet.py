@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from layerwise.errors import ConfigError, check_fields, dataclass_from_dict
+from layerwise.models.image_input import ImageInput
 from layerwise.models.resnet import BasicBlock, _conv_bn
 
 MIN_DEPTH, MAX_DEPTH = 2, 5
@@ -110,7 +111,7 @@ def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-class UNet(nn.Module):
+class UNet(ImageInput, nn.Module):
     """Stem at full resolution, residual encoder stages, a decoder with skips, a 1x1 head.
 
     ``forward(x)``: ``[B, C, H, W]`` images (uint8, or float in [0, 1]) with ``H`` and ``W``
@@ -121,9 +122,7 @@ class UNet(nn.Module):
     def __init__(self, config: UNetConfig):
         super().__init__()
         self.config = config
-        shape = (1, config.in_channels, 1, 1)
-        self.register_buffer("mean", torch.tensor(config.mean, dtype=torch.float32).view(shape))
-        self.register_buffer("std", torch.tensor(config.std, dtype=torch.float32).view(shape))
+        self.register_normalization(config.mean, config.std)
         widths = config.widths
         self.stem = _double_conv(config.in_channels, widths[0])
         self.stages = nn.ModuleList()
@@ -139,10 +138,6 @@ class UNet(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.mean.dtype) if x.is_floating_point() else x.to(self.mean.dtype) / 255.0
-        return (x - self.mean) / self.std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stride = self.config.stride

@@ -214,7 +214,7 @@ class UNetSegmenter:
             self.notes.append(f"unet: test-time flips {'kept' if self.tta else 'left out'} "
                               f"(validation Dice {flipped:.4f} with, {plain:.4f} without)")  # fmt: skip
         else:
-            self.tta = bool(self.params.get("tta", False)) is True
+            self.tta = self.params.get("tta") is True  # "auto" without validation: off
         return self
 
     def _val_dice(self, images: list[np.ndarray], masks: list[np.ndarray], tta: bool) -> float:
