@@ -170,3 +170,21 @@ def test_a_bad_backbone_is_refused_before_anything_trains(voc, tmp_path, cli):
     assert code == 2, err
     assert "not a safetensors file" in err and "Traceback" not in out + err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_the_served_threshold_is_the_best_f1_on_validation(trained):
+    from types import SimpleNamespace
+
+    from layerwise.tasks.object_detection.dataset import Detections, DetectionSet
+    from layerwise.tasks.object_detection.fit import f1_threshold
+
+    box, elsewhere = np.array([[10.0, 10, 30, 30]]), np.array([[40.0, 40, 60, 60]])
+    images = DetectionSet([np.zeros((64, 64, 3), np.uint8)] * 2, [box, box],
+                          [np.array([0]), np.array([0])], ["car"])  # fmt: skip
+    found = [Detections(np.concatenate([box, elsewhere]), np.array([0.9, 0.8]), np.array([0, 0])),
+             Detections(np.concatenate([box, elsewhere]), np.array([0.4, 0.1]), np.array([0, 0]))]
+    # F1 at 0.9: 2/3, at 0.8: 1/2, at 0.4: 4/5 (two found, one false alarm), at 0.1: 2/3
+    assert f1_threshold(SimpleNamespace(classes=["car"]), found, images) == 0.4
+    chosen = trained.task.option("score_threshold")
+    assert 0.02 <= chosen <= 0.95
+    assert layerwise.load(trained.path).option("score_threshold") == chosen

@@ -47,7 +47,7 @@ COMMAND_LINE = CommandLine(
                     "Read images at this long side in pixels [their median, at most 416, less "
                     "when the objects are large]."),
         TrainOption("--score-threshold", "score_threshold", float,
-                    "Boxes below this score are not served [0.3]."),
+                    "Boxes below this score are not served [the best F1 on the validation images]."),
         TrainOption("--backbone", "backbone", str,
                     "Object detection: start the detector from this ResNet-18/34 checkpoint "
                     "(.safetensors; torchvision's names or a layerwise image run's model) "

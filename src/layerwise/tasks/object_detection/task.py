@@ -23,6 +23,7 @@ import pandas as pd
 from layerwise.core.task import RUN_DEFAULTS, Run, Task
 from layerwise.errors import DataError
 from layerwise.runs.folder import RunFolder
+from layerwise.tasks.object_detection.fit import DEFAULT_THRESHOLD
 
 DEFAULTS: dict[str, Any] = {
     **RUN_DEFAULTS,  # candidates: hog-svm, centernet; time_limit: the detector's (None: by device)
@@ -30,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "long_side": None,  # read at this long side; None: their median, at most 416, less for large objects
     "val_fraction": 0.1,
     "test_fraction": 0.2,  # images held out for the test scores (raccoon's customary 20%)
-    "score_threshold": 0.3,  # predict's cut; mAP is computed over every detection
+    "score_threshold": None,  # predict's cut; None: the best F1 on validation (mAP uses all)
     "max_detections": 100,
     "backbone": None,  # a ResNet-18/34 safetensors checkpoint to start the detector from
 }
@@ -100,6 +101,7 @@ class ObjectDetection(Task):
         the photos as given (the stored images' boxes divided by their scale)."""
         self._require_fitted()
         threshold = self.option("score_threshold") if score_threshold is None else score_threshold
+        threshold = DEFAULT_THRESHOLD if threshold is None else threshold
         found = self.model.predict(images.images)
         kept = []
         for detections, scale in zip(found, images.scales, strict=True):
@@ -114,7 +116,8 @@ class ObjectDetection(Task):
     def predict(self, inputs: Any, score_threshold: float | None = None,
                 draw: str | Path | None = None) -> pd.DataFrame:  # fmt: skip
         """One row per box found (``image, label, score, x1, y1, x2, y2``), best first in
-        each image; ``score_threshold`` [the run's, 0.3] drops weaker boxes. ``draw``: a PNG
+        each image; ``score_threshold`` [the run's: the best F1 on its validation images] drops
+        weaker boxes. ``draw``: a PNG
         of the image with its boxes (a folder of them for several images)."""
         from layerwise.tasks.object_detection.outputs import box_rows, draw_predictions
 
