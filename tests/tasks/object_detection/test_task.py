@@ -181,8 +181,10 @@ def test_the_served_threshold_is_the_best_f1_on_validation(trained):
     box, elsewhere = np.array([[10.0, 10, 30, 30]]), np.array([[40.0, 40, 60, 60]])
     images = DetectionSet([np.zeros((64, 64, 3), np.uint8)] * 2, [box, box],
                           [np.array([0]), np.array([0])], ["car"])  # fmt: skip
-    found = [Detections(np.concatenate([box, elsewhere]), np.array([0.9, 0.8]), np.array([0, 0])),
-             Detections(np.concatenate([box, elsewhere]), np.array([0.4, 0.1]), np.array([0, 0]))]
+    found = [
+        Detections(np.concatenate([box, elsewhere]), np.array([0.9, 0.8]), np.array([0, 0])),
+        Detections(np.concatenate([box, elsewhere]), np.array([0.4, 0.1]), np.array([0, 0])),
+    ]
     # F1 at 0.9: 2/3, at 0.8: 1/2, at 0.4: 4/5 (two found, one false alarm), at 0.1: 2/3
     assert f1_threshold(SimpleNamespace(classes=["car"]), found, images) == 0.4
     chosen = trained.task.option("score_threshold")
