@@ -21,7 +21,10 @@ from layerwise.runs.folder import RunFolder
 # each training step sleeps a little, so that the SIGINT the test sends lands in the middle of
 # an epoch however fast or busy the machine is (nothing here measures time).
 SLOWED_CLI = """
-import sys, time
+import signal, sys, time
+# a terminal's Ctrl-C reaches a process whose SIGINT raises KeyboardInterrupt; a child started
+# from a process that ignores SIGINT would inherit the ignoring (full suite runs saw exit 0)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from layerwise.engine.trainer import Trainer
 step = Trainer.train_step
 def slowed(self, batch):
