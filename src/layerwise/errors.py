@@ -77,6 +77,24 @@ def closest(name: str, choices: Iterable[str]) -> str | None:
     return lowered[match[0]] if match else None
 
 
+def check_option_names(owner: str, given: Iterable[str], known: Iterable[str]) -> None:
+    """A ConfigError naming the first option of ``given`` that ``owner`` does not have, with
+    the closest known one (or all of them).
+
+    >>> check_option_names("unet", ["crop"], ["crop", "epochs"])
+    >>> check_option_names("unet", ["epoch"], ["crop", "epochs"])
+    Traceback (most recent call last):
+    layerwise.errors.ConfigError: unet has no option 'epoch'. Did you mean 'epochs'?
+    """
+    known = list(known)
+    for key in given:
+        if key not in known:
+            near = closest(key, known)
+            raise ConfigError(f"{owner} has no option {key!r}.",
+                              f"Did you mean {near!r}?" if near else "Use one of: "
+                              + ", ".join(known) + ".")  # fmt: skip
+
+
 def no_target(columns: Iterable[str]) -> ConfigError:
     """The error for a fit or advice asked without a target column."""
     shown = ", ".join(str(c) for c in list(columns)[:12])

@@ -52,7 +52,7 @@ import torch
 
 from layerwise.engine import TrainerConfig
 from layerwise.engine.config import resolve_device
-from layerwise.errors import ConfigError, RunFolderError, closest
+from layerwise.errors import ConfigError, RunFolderError, check_option_names
 from layerwise.models.centernet import CenterNet, CenterNetConfig, centernet_config_for
 from layerwise.tasks.object_detection.augment import (
     DetectionAugment,
@@ -119,21 +119,16 @@ class CenterNetDetector:
     the 3x3 peak max-pool is the only suppression), top_k (100), channels_last (True),
     cpu_threads (None: torch's setting), and the architecture's widths, blocks, neck_width,
     head_width (default :func:`centernet_config_for`), or backbone (the path of a ResNet
-    checkpoint that sets them and the backbone's starting weights: :mod:`.backbone`). Training is deterministic for a seed
-    on a CPU when ``epochs`` is given (automatic epochs come from a timing).
+    checkpoint that sets them and the backbone's starting weights: :mod:`.backbone`).
+    Training is deterministic for a seed on a CPU when ``epochs`` is given (automatic epochs
+    come from a timing).
     """
 
     name: ClassVar[str] = "centernet"
     family: ClassVar[str] = "deep"
 
     def __init__(self, seed: int = 0, **params: Any):
-        for key in params:
-            if key not in PARAMS:
-                near = closest(key, PARAMS)
-                raise ConfigError(
-                    f"centernet has no option {key!r}.",
-                    f"Did you mean {near!r}?" if near else "Use one of: " + ", ".join(PARAMS),
-                )
+        check_option_names("centernet", params, PARAMS)
         self.seed = int(seed)
         self.params = dict(params)
         self.model: CenterNet | None = None

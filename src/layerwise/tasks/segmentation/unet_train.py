@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from layerwise.engine import Trainer, TrainerConfig
 from layerwise.engine.config import resolve_device
-from layerwise.errors import ConfigError, closest
+from layerwise.errors import ConfigError, check_option_names
 from layerwise.models.unet import UNet, UNetConfig, unet_config_for
 from layerwise.tasks.segmentation.augment import SegmentationAugment, random_view
 from layerwise.tasks.segmentation.masks import IGNORE
@@ -121,12 +121,7 @@ class UNetSegmenter:
     family: ClassVar[str] = "deep"
 
     def __init__(self, seed: int = 0, **params: Any):
-        for key in params:
-            if key not in PARAMS:
-                near = closest(key, PARAMS)
-                raise ConfigError(f"unet has no option {key!r}.",
-                                  f"Did you mean {near!r}?" if near else "Use one of: "
-                                  + ", ".join(PARAMS))  # fmt: skip
+        check_option_names("unet", params, PARAMS)
         self.seed, self.params = int(seed), dict(params)
         self.model: UNet | None = None
         self.tta = False
