@@ -46,6 +46,8 @@ def request_for(name: str, inputs):
         return {"json": {"images": [_png(im) for im in inputs]}}, inputs
     if name == "object-detection":  # a DetectionSet: its images, boxes found in their pixels
         return {"json": {"images": [_png(im) for im in inputs.images]}}, list(inputs.images)
+    if name == "segmentation":  # grey images: each mask comes back as a palette PNG
+        return {"json": {"images": [_png(im) for im in inputs]}}, list(inputs)
     if name in ("text-classification",):
         return {"json": {"texts": list(inputs)}}, inputs
     if name == "language-generation":

@@ -53,8 +53,13 @@ def predict(
         help="object-detection: the image with its boxes drawn, as this PNG "
         "(a folder for several images).",
     ),
+    overlay: bool = typer.Option(
+        False, "--overlay", help="segmentation: also write each mask laid over its image (with -o)."
+    ),
 ) -> None:
     """Predict with a trained run; print the predictions or write them to a CSV."""
+    from pathlib import Path
+
     from layerwise.api import load
     from layerwise.cli.common import err, out, output_file, tasks_that
     from layerwise.errors import ConfigError
@@ -66,7 +71,7 @@ def predict(
     # Each option is for the tasks whose predict takes it (Task.predict_options).
     given = {"alert_budget": alert_budget, "transcribe": transcribe or None, "user": user,
              "similar_to": similar_to, "top": top, "observation": observation,
-             "score_threshold": score_threshold, "draw": draw}  # fmt: skip
+             "score_threshold": score_threshold, "draw": draw, "overlay": overlay or None}  # fmt: skip
     given = {name: value for name, value in given.items() if value is not None}
     for name in given:
         if name not in task.predict_options:
@@ -92,6 +97,10 @@ def predict(
     if data is None and "predict" not in task.data_optional:
         raise ConfigError("No data given to predict on.", "Usage: layerwise predict RUN DATA.")
     inputs = None if data is None else task.command_line_input(data)
+    if "masks_to" in task.predict_options:  # segmentation: the masks go beside the CSV
+        if overlay and not output:
+            raise ConfigError("--overlay writes files.", "Give a folder: -o masks/ --overlay.")
+        given["masks_to"] = str(Path(output).parent) if output else None
     predictions = task.predict(inputs, **given)
     for note in predictions.attrs.get("notes", []):  # one line each; the data's text is no markup
         err.print(f"note: {note}", soft_wrap=True, markup=False)
@@ -102,4 +111,10 @@ def predict(
             atomic_write(output, lambda p: predictions.to_csv(p, index=False))
         err.print(f"Wrote {len(predictions)} predictions to {output}")
     else:
-        out.print(predictions.to_string(max_rows=50))
+        shown = predictions.copy()
+        for column in [c for c in shown.columns if str(c).endswith("_png")]:
+            # a base64 PNG is for programs; on a terminal its size says it is there
+            shown[column] = [f"<PNG, {len(v) * 3 // 4:,} bytes>" for v in shown[column]]
+        if any(str(c).endswith("_png") for c in shown.columns):
+            err.print("note: -o FILE.json keeps the PNGs (base64)", soft_wrap=True, markup=False)
+        out.print(shown.to_string(max_rows=50))

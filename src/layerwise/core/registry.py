@@ -79,6 +79,12 @@ TASKS.register(  # before image-classification: its folders hold images too
     "Find objects in photos (VOC XML, COCO JSON, YOLO txt); CenterNet vs HOG + linear SVM.",
     cli="layerwise.tasks.object_detection.cli:COMMAND_LINE",
 )
+TASKS.register(  # before image-classification too: images/ + masks/ would look like 2 classes
+    "segmentation",
+    "layerwise.tasks.segmentation.task:Segmentation",
+    "Outline objects pixel by pixel (cells, lesions, scans); a U-Net vs a pixel forest.",
+    cli="layerwise.tasks.segmentation.cli:COMMAND_LINE",
+)
 TASKS.register(
     "image-classification",
     "layerwise.tasks.image_classification.task:ImageClassification",

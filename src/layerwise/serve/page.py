@@ -42,6 +42,7 @@ function show(data){
   const rows=data.predictions||[];let h='';
   if(rows.length&&'forecast' in rows[0]){h=forecastCharts(rows);}
   else if(rows.length&&'box' in rows[0]&&uploaded){h=boxes(rows);}
+  else if(rows.length&&'mask_png' in rows[0]){h=masks(rows);}
   else rows.slice(0,20).forEach(function(r){
     const probs=Object.keys(r).filter(k=>k.startsWith('probability_'));
     if('prediction' in r) h+='<p>Prediction: <b id="prediction">'+esc(r.prediction)+'</b></p>';
@@ -87,6 +88,18 @@ function boxes(rows){
   h+='</svg><table><tr><th>label</th><th>score</th><th>box</th></tr>'+rows.slice(0,50).map(r=>'<tr><td>'+
     esc(r.label)+'</td><td>'+Number(r.score).toFixed(3)+'</td><td>'+r.box.map(esc).join(', ')+
     '</td></tr>').join('')+'</table>';
+  return h;
+}
+function masks(rows){
+  // the mask (a palette PNG, background transparent) laid over the uploaded image, and the
+  // share of the image each class covers
+  let h='';rows.slice(0,4).forEach(function(r){const W=r.width,H=r.height;
+    h+='<svg class="mask" viewBox="0 0 '+W+' '+H+'" width="100%">';
+    if(uploaded&&rows.length===1) h+='<image href="'+uploaded.url+'" width="'+W+'" height="'+H+'"/>';
+    h+='<image href="data:image/png;base64,'+r.mask_png+'" width="'+W+'" height="'+H+'" opacity="'+
+      (uploaded?0.55:1)+'"/></svg><table><tr><th>class</th><th>share of the image</th></tr>'+
+      Object.keys(r).filter(k=>k.startsWith('area_')).map(k=>'<tr><td>'+esc(k.slice(5))+'</td><td>'+
+      (100*Number(r[k])).toFixed(2)+'%</td></tr>').join('')+'</table>';});
   return h;
 }
 function esc(v){return String(v).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));}

@@ -76,13 +76,13 @@ def read_image(path: Path, notes: set[str]) -> np.ndarray:
         if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
             notes.add("16-bit or float images: scaled to 8 bits image by image (0.5th to "
                       "99.5th percentile)")  # fmt: skip
-            return _to_uint8(np.asarray(image, np.float64))
+            return to_uint8(np.asarray(image, np.float64))
         if image.mode in ("L", "1", "LA"):
             return np.asarray(image.convert("L"))
         return np.asarray(image.convert("RGB"))
 
 
-def _to_uint8(x: np.ndarray) -> np.ndarray:
+def to_uint8(x: np.ndarray) -> np.ndarray:
     low, high = np.percentile(x, [0.5, 99.5])
     scaled = (x - low) / max(high - low, 1e-12)
     return (np.clip(scaled, 0, 1) * 255 + 0.5).astype(np.uint8)
@@ -97,8 +97,10 @@ def read_mask(path: Path) -> np.ndarray:
         return mask_codes(mask)
 
 
-def read_folder(folder: str | Path, classes: list[str] | None = None) -> SegmentationSet:
-    """The image/mask pairs of a folder layout (see :mod:`.pairs`)."""
+def read_folder(folder: str | Path, classes: list[str] | None = None,
+                encoding: dict[str, Any] | None = None) -> SegmentationSet:  # fmt: skip
+    """The image/mask pairs of a folder layout (see :mod:`.pairs`); ``encoding``: a trained
+    run's, so the masks' codes mean the classes they meant in training."""
     pairs = pair_files(folder)
     images, codes, rois, names, notes = [], [], [], [], set()
     skipped = list(pairs.unmatched)
@@ -122,7 +124,7 @@ def read_folder(folder: str | Path, classes: list[str] | None = None) -> Segment
     if not images:
         raise DataError(f"No image of '{folder}' could be read with its mask ({len(skipped)} "
                         f"skipped; first: {skipped[:1]}).", "Check the files named.")  # fmt: skip
-    data = _from_codes(images, codes, rois, names, classes)
+    data = _from_codes(images, codes, rois, names, classes, encoding)
     data.notes = [f"read {len(images)} image/mask pairs from {pairs.layout}", *sorted(notes)]
     if skipped:
         data.notes.append(f"skipped {len(skipped)}: " + "; ".join(skipped[:5]))
@@ -131,7 +133,8 @@ def read_folder(folder: str | Path, classes: list[str] | None = None) -> Segment
 
 
 def read_pair_table(path: str | Path, image_column: str = "image", mask_column: str = "mask",
-                    classes: list[str] | None = None) -> SegmentationSet:  # fmt: skip
+                    classes: list[str] | None = None,
+                    encoding: dict[str, Any] | None = None) -> SegmentationSet:  # fmt: skip
     """A CSV with an image path and a mask path per row (relative to the CSV's folder, and
     kept inside it: a path that leaves the folder is refused)."""
     import pandas as pd
@@ -172,7 +175,7 @@ def read_pair_table(path: str | Path, image_column: str = "image", mask_column: 
     if not images:
         raise DataError(f"No row of '{path.name}' gave an image with its mask ({skipped[:1]}).",
                         "Check the paths in the CSV.")  # fmt: skip
-    data = _from_codes(images, codes, [None] * len(images), names, classes)
+    data = _from_codes(images, codes, [None] * len(images), names, classes, encoding)
     data.notes = [f"read {len(images)} image/mask pairs from {path.name}", *sorted(notes)]
     if skipped:
         data.notes.append(f"skipped {len(skipped)}: " + "; ".join(skipped[:5]))
@@ -180,11 +183,11 @@ def read_pair_table(path: str | Path, image_column: str = "image", mask_column: 
     return data
 
 
-def _from_codes(images: list, codes: list, rois: list, names: list,
-                classes: list[str] | None) -> SegmentationSet:  # fmt: skip
+def _from_codes(images: list, codes: list, rois: list, names: list, classes: list[str] | None,
+                encoding: dict[str, Any] | None = None) -> SegmentationSet:  # fmt: skip
     if any(im.ndim == 3 for im in images) and any(im.ndim == 2 for im in images):
         images = [np.repeat(im[..., None], 3, axis=2) if im.ndim == 2 else im for im in images]
-    encoding = encoding_for(codes)
+    encoding = encoding or encoding_for(codes)
     masks = []
     for c, roi in zip(codes, rois, strict=True):
         mask = apply_encoding(c, encoding)
@@ -194,8 +197,8 @@ def _from_codes(images: list, codes: list, rois: list, names: list,
     return SegmentationSet(images, masks, class_names(encoding, classes), encoding, names)
 
 
-def from_arrays(images: np.ndarray, masks: np.ndarray,
-                classes: list[str] | None = None) -> SegmentationSet:  # fmt: skip
+def from_arrays(images: np.ndarray, masks: np.ndarray, classes: list[str] | None = None,
+                encoding: dict[str, Any] | None = None) -> SegmentationSet:  # fmt: skip
     """A set from arrays: images ``[N, H, W]`` or ``[N, H, W, C]`` (uint8, or float scaled
     image by image), masks ``[N, H, W]`` of codes (class indices, 0/255, grey levels)."""
     images, masks = np.asarray(images), np.asarray(masks)
@@ -208,15 +211,16 @@ def from_arrays(images: np.ndarray, masks: np.ndarray,
     if images.ndim == 4:
         images = images[..., :3] if images.shape[3] >= 3 else images[..., 0]
     if images.dtype != np.uint8:
-        images = np.stack([_to_uint8(np.asarray(im, np.float64)) for im in images])
+        images = np.stack([to_uint8(np.asarray(im, np.float64)) for im in images])
     if not np.issubdtype(masks.dtype, np.integer):
         raise DataError(f"masks are {masks.dtype}, not whole numbers.", "Give class indices.")
     codes = [np.asarray(m, np.int64) for m in masks]
     names = [str(i) for i in range(len(images))]
-    return _from_codes(list(images), codes, [None] * len(codes), names, classes)
+    return _from_codes(list(images), codes, [None] * len(codes), names, classes, encoding)
 
 
-def read_npz(path: str | Path, classes: list[str] | None = None) -> dict[str, SegmentationSet]:
+def read_npz(path: str | Path, classes: list[str] | None = None,
+             encoding: dict[str, Any] | None = None) -> dict[str, SegmentationSet]:  # fmt: skip
     """``images`` and ``masks`` (and ``val_``/``test_`` prefixed pairs when present) of an
     NPZ file, read without pickle; each array's decoded size is checked before it is read."""
     path = Path(path)
@@ -231,11 +235,11 @@ def read_npz(path: str | Path, classes: list[str] | None = None) -> dict[str, Se
             raise DataError(f"'{path.name}' holds {sorted(keys)[:8]}, not images and masks.",
                             "Save it with numpy.savez(images=..., masks=...).")  # fmt: skip
         _check_sizes(path, keys)
-        out = {"train": from_arrays(archive["images"], archive["masks"], classes)}
+        out = {"train": from_arrays(archive["images"], archive["masks"], classes, encoding)}
         for split in ("val", "test"):
             if {f"{split}_images", f"{split}_masks"} <= keys:
                 out[split] = from_arrays(archive[f"{split}_images"], archive[f"{split}_masks"],
-                                         out["train"].classes)  # fmt: skip
+                                         out["train"].classes, out["train"].encoding)  # fmt: skip
     return out
 
 

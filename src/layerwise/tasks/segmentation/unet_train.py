@@ -27,7 +27,9 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import math
+import time
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,7 +38,7 @@ import torch.nn.functional as F
 
 from layerwise.engine import Trainer, TrainerConfig
 from layerwise.engine.config import resolve_device
-from layerwise.errors import ConfigError, check_option_names
+from layerwise.errors import ConfigError, RunFolderError, check_option_names
 from layerwise.models.unet import UNet, UNetConfig, unet_config_for
 from layerwise.tasks.segmentation.augment import SegmentationAugment, random_view
 from layerwise.tasks.segmentation.masks import IGNORE
@@ -48,6 +50,8 @@ VIEWS_PER_EPOCH = 64
 MAX_CLASS_WEIGHT = 10.0
 CROPS = (64, 256)  # the automatic crop: the median short side, a multiple of 32, clipped here
 TILE = 512
+MAX_EPOCHS = 300  # automatic epochs never exceed this (a GPU with no time limit gets them all)
+CPU_BUDGET_S = 300.0  # training seconds on a CPU when neither epochs nor time_limit is given
 PARAMS = ("crop", "epochs", "batch_size", "lr", "weight_decay", "time_limit", "patience",
           "device", "progress", "checkpoint_dir", "resume", "augment", "vflip", "widths",
           "tta", "cpu_threads")  # fmt: skip
@@ -161,18 +165,21 @@ class UNetSegmenter:
         state = {"epoch": 0, "step": 0}
         trainer: _SegmentationTrainer
 
+        def make_batch(index: list[int], rng: np.random.Generator) -> tuple:
+            pairs = [random_view(images[i % len(images)], masks[i % len(images)], crop, rng, aug)
+                     for i in index]  # fmt: skip
+            x = torch.from_numpy(np.stack([p[0] for p in pairs]))
+            x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
+            y = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.int64))
+            return x.contiguous().to(device), y.to(device)
+
         def transform(batch: tuple) -> tuple:
             epoch = len(trainer.history) + 1
             if epoch != state["epoch"]:
                 state["epoch"], state["step"] = epoch, 0
             state["step"] += 1
-            rng = np.random.default_rng([self.seed, epoch, state["step"]])
-            pairs = [random_view(images[i % len(images)], masks[i % len(images)], crop, rng, aug)
-                     for i in batch[0].tolist()]  # fmt: skip
-            x = torch.from_numpy(np.stack([p[0] for p in pairs]))
-            x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
-            y = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.int64))
-            return x.contiguous().to(device), y.to(device)
+            return make_batch(batch[0].tolist(), np.random.default_rng([self.seed, epoch,
+                                                                         state["step"]]))  # fmt: skip
 
         def score(net: UNet) -> float:
             found = [self._predict_one(net, im, False).argmax(-1) for im in val_images]
@@ -181,12 +188,15 @@ class UNetSegmenter:
             )
             return segmentation_scores(conf)["mean_dice"]
 
-        epochs = int(self.params.get("epochs") or 200)
-        steps = math.ceil(views / int(self.params.get("batch_size", BATCH_SIZE)))
+        batch_size = int(self.params.get("batch_size", BATCH_SIZE))
+        steps = math.ceil(views / batch_size)
         has_val = bool(val_images)
+        model = model.to(device)
+        epochs = self._epochs(model, make_batch, weights, batch_size, steps,
+                              score if has_val else None)  # fmt: skip
         trainer_config = TrainerConfig.from_params(
             self.params, self.seed,
-            {"lr": LR, "weight_decay": WEIGHT_DECAY, "patience": PATIENCE,
+            {"lr": LR, "weight_decay": WEIGHT_DECAY, "patience": max(PATIENCE, epochs // 4),
              "batch_size": BATCH_SIZE},
             epochs=epochs, schedule="cosine", warmup_steps=int(np.clip(epochs * steps // 20, 1, 300)),
             monitor="val_dice" if has_val else "val_loss", mode="max" if has_val else "min",
@@ -212,6 +222,70 @@ class UNetSegmenter:
             self.tta = self.params.get("tta") is True  # "auto" without validation: off
         return self
 
+    def _epochs(self, model: UNet, make_batch: Any, weights: torch.Tensor, batch_size: int,
+                steps: int, score: Any) -> int:  # fmt: skip
+        """The epochs asked for, else as many as fit ``time_limit`` (``CPU_BUDGET_S`` on a CPU
+        when none is given): a training step and a validation pass are timed on a copy of the
+        model, so the cosine schedule ends inside the budget rather than being cut short."""
+        if self.params.get("epochs") is not None:
+            return int(self.params["epochs"])
+        limit = self.params.get("time_limit")
+        if limit is None and resolve_device(self.params.get("device", "auto")).type == "cpu":
+            limit = CPU_BUDGET_S
+        if limit is None:
+            return MAX_EPOCHS
+        trial = copy.deepcopy(model).train()
+        optimizer = torch.optim.AdamW(trial.parameters(), lr=1e-6)
+        threads = torch.get_num_threads()
+        if self.params.get("cpu_threads") is not None:  # timed as the Trainer will run it
+            torch.set_num_threads(int(self.params["cpu_threads"]))
+        times = []
+        for step in range(3):
+            started = time.perf_counter()
+            x, y = make_batch(
+                list(range(batch_size)), np.random.default_rng([self.seed, 10**6, step])
+            )
+            optimizer.zero_grad()
+            dice_ce_loss(trial(x), y, weights).backward()
+            optimizer.step()
+            times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        if score is not None:
+            with torch.no_grad():
+                score(trial.eval())
+        validation = time.perf_counter() - started
+        torch.set_num_threads(threads)
+        # 15% spare: a busy machine's slower epochs still end the cosine before the limit
+        per_epoch = 1.15 * (float(np.median(times[1:])) * steps + validation)
+        epochs = int(np.clip(float(limit) // max(per_epoch, 1e-6), 1, MAX_EPOCHS))
+        self.notes.append(f"unet: {epochs} epochs of ~{per_epoch:.1f} s to fit {float(limit):.0f} "
+                          "s of training; give epochs or time_limit to change it")  # fmt: skip
+        return epochs
+
+    def save(self, run: Any) -> dict[str, Any]:
+        """Write ``unet.safetensors``; return what :meth:`load` needs (JSON-able)."""
+        from layerwise.engine.checkpoint import save_weights
+
+        save_weights(run.file(MODEL_FILE), self.model.state_dict())
+        return {"file": MODEL_FILE, "architecture": self.model.config.to_dict(),
+                "tta": bool(self.tta), "seed": self.seed, "notes": list(self.notes)}  # fmt: skip
+
+    @classmethod
+    def load(cls, run: Any, info: dict[str, Any]) -> UNetSegmenter:
+        """The U-Net :meth:`save` wrote; its shapes are checked against the weights file before
+        anything is allocated (:func:`~layerwise.runs.weights.restore_module`)."""
+        from layerwise.runs.weights import config_from, restore_module
+
+        config = config_from(UNetConfig, info.get("architecture"), run)
+        if not isinstance(info.get("tta", False), bool):
+            raise RunFolderError(f"The unet settings in '{run.path}' are not valid (tta "
+                                 f"{info.get('tta')!r}).", "Train again.")  # fmt: skip
+        model = cls(seed=int(info.get("seed", 0)))
+        model.model = restore_module(run, info["file"], lambda: UNet(config)).eval()
+        model.tta, model.classes = bool(info.get("tta", False)), []
+        model.notes = [str(n) for n in info.get("notes", [])][:20]
+        return model
+
     def _val_dice(self, images: list[np.ndarray], masks: list[np.ndarray], tta: bool) -> float:
         n = self.model.config.n_classes
         conf = sum(pixel_confusion(m, self._predict_one(self.model, im, tta).argmax(-1), n)
@@ -220,7 +294,7 @@ class UNetSegmenter:
 
     def _predict_one(self, net: UNet, image: np.ndarray, tta: bool) -> np.ndarray:
         """Class probabilities ``[H, W, n_classes]`` of one uint8 image, tiled when large."""
-        x = torch.from_numpy(np.ascontiguousarray(image))
+        x = torch.from_numpy(np.array(image, copy=True))  # the caller's array may be read-only
         x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)
         height, width = image.shape[:2]
         stride = net.config.stride

@@ -1,0 +1,173 @@
+"""The segmentation bake-off: read the images and masks, split them by image, train the pixel
+forest and the U-Net, score both on the validation and test images by Dice, serve the better
+validation mean Dice (the forest when the U-Net is not at least ``DICE_TOLERANCE`` better)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from layerwise.core.task import Run
+from layerwise.errors import DataError
+from layerwise.tasks.segmentation.metrics import (
+    boundary_f1,
+    per_image_dice,
+    pixel_confusion,
+    segmentation_scores,
+)
+from layerwise.tasks.segmentation.readers import SegmentationSet
+
+CANDIDATES = ("pixel-forest", "unet")
+FAMILIES = {"pixel-forest": "classical", "unet": "deep"}
+COMPLEXITY = {"pixel-forest": 0, "unet": 1}
+DICE_TOLERANCE = 0.01  # the simpler model is served within a point of Dice
+CPU_BUDGET_S, GPU_BUDGET_S = 600.0, 900.0  # the U-Net's training time when none is given
+MIN_IMAGES = 3  # one to train on, one to validate, one to test
+METRIC = "mean_dice"
+
+
+def fit_segmenters(task: Any, data: Any, started: float) -> Run:
+    from layerwise.runs.writer import open_run_folder
+    from layerwise.tasks.segmentation.outputs import write_segmentation_run
+
+    sets = task.read_labelled(data)
+    parts = split_images(task, sets)
+    whole = sets["train"]
+    task.classes, task.encoding = list(whole.classes), dict(whole.encoding)
+    task.channels = 1 if whole.images[0].ndim == 2 else 3
+    run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
+    for note in whole.notes:
+        task.say(f"[dim]note: {note}[/dim]")
+    sides = [im.shape[:2] for im in whole.images]
+    task.say(
+        f"{sum(len(p) for p in parts.values())} images with masks of {len(task.classes)} "
+        f"classes ({', '.join(task.classes[:8])}), median {int(np.median([s[1] for s in sides]))}"
+        f"x{int(np.median([s[0] for s in sides]))} px; {len(parts['train'])} train / "
+        f"{len(parts['val'])} validation / {len(parts['test'])} test"
+    )
+    rows, models, found = [], {}, {}
+    for name in task.candidate_names(CANDIDATES):
+        begun = time.perf_counter()
+        model = _fit_one(task, name, parts, run)
+        row = {"candidate": name, "family": FAMILIES[name],
+               "fit_seconds": time.perf_counter() - begun}  # fmt: skip
+        row["validation"] = score_masks(task.classes, parts["val"].masks,
+                                        model.predict(parts["val"].images))  # fmt: skip
+        t0 = time.perf_counter()
+        found[name] = model.predict(parts["test"].images)
+        row["predict_ms_per_image"] = 1000 * (time.perf_counter() - t0) / len(parts["test"])
+        row["test"] = score_masks(task.classes, parts["test"].masks, found[name], summary=True)
+        task.say(f"  {name:<12} validation Dice {_fmt(row['validation'][METRIC])}, IoU "
+                 f"{_fmt(row['validation']['mean_iou'])} (fit {row['fit_seconds']:.1f} s)")  # fmt: skip
+        for note in getattr(model, "notes", []):
+            task.say(f"[dim]  {note}[/dim]")
+        rows.append(row)
+        models[name] = model
+    task.chosen, reason = choose(rows)
+    task.model = models[task.chosen]
+    task.say(f"[bold green]chosen[/bold green] {reason}")
+    return write_segmentation_run(task, run, whole, parts, rows, found, started)
+
+
+def choose(rows: list[dict]) -> tuple[str, str]:
+    """The best validation mean Dice; within ``DICE_TOLERANCE`` of it, the simpler model."""
+    from types import SimpleNamespace
+
+    from layerwise.core.selection import choose as select
+
+    scored = [{"candidate": r["candidate"], "validation": r["validation"][METRIC] or 0.0}
+              for r in rows]  # fmt: skip
+    plan = SimpleNamespace(metric="mean Dice", greater_is_better=True, tolerance=DICE_TOLERANCE,
+                           prefer=None, prefer_reason="")  # fmt: skip
+    return select(scored, plan, COMPLEXITY)
+
+
+def split_images(task: Any, sets: dict[str, SegmentationSet]) -> dict[str, SegmentationSet]:
+    """Train, validation and test images: the NPZ's own splits where it has them, else drawn
+    by image with the run's seed (``val_fraction``, ``test_fraction``, at least one each)."""
+    whole = sets["train"]
+    n = len(whole)
+    own = {k: v for k, v in sets.items() if k != "train"}
+    needed = MIN_IMAGES - len(own)
+    if n < needed:
+        raise DataError(
+            f"Only {n} images with masks were read: segmentation needs at least {MIN_IMAGES} "
+            "(some are held out to measure it).",
+            "Add images with masks, or cut large images into tiles first.",
+        )
+    rng = np.random.default_rng(int(task.option("seed")))
+    order = rng.permutation(n)
+    n_test = 0 if "test" in own else max(1, round(float(task.option("test_fraction")) * n))
+    n_val = 0 if "val" in own else max(1, round(float(task.option("val_fraction")) * n))
+    if n - n_test - n_val < 1:
+        n_val = 0 if "val" in own else 1
+        n_test = 0 if "test" in own else n - n_val - 1
+    test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+    parts = {"train": whole.subset(np.sort(train))}
+    parts["val"] = own.get("val") or whole.subset(np.sort(val))
+    parts["test"] = own.get("test") or whole.subset(np.sort(test))
+    return parts
+
+
+def _fit_one(task: Any, name: str, parts: dict[str, SegmentationSet], run: Any) -> Any:
+    seed = int(task.option("seed"))
+    params = task.candidate_options(name)
+    train, val = parts["train"], parts["val"]
+    if name == "pixel-forest":
+        from layerwise.tasks.segmentation.pixel_forest import PixelForest
+
+        return PixelForest(seed=seed, **params).fit(train.images, train.masks, len(task.classes))
+    from layerwise.runs import folder as names
+    from layerwise.tasks.segmentation.unet_train import UNetSegmenter
+
+    params.setdefault("time_limit", task.time_budget(CPU_BUDGET_S, GPU_BUDGET_S))
+    params.setdefault("device", task.option("device"))
+    params.setdefault("progress", bool(task.option("verbose")))
+    params.setdefault("checkpoint_dir", str(run.file(names.CHECKPOINTS) / name))
+    params.setdefault("resume", task.option("resume") is not None)
+    if task.option("vflip") is not None:
+        params.setdefault("vflip", bool(task.option("vflip")))
+    model = UNetSegmenter(seed=seed, **params)
+    return model.fit(train.images, train.masks, task.classes, val.images, val.masks)
+
+
+def score_masks(classes: list[str], truths: list[np.ndarray], predicted: list[np.ndarray],
+                summary: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Dice and IoU (foreground mean, background apart, per class by name), pixel accuracy;
+    with ``summary`` also the per-image Dice's median and worst, and for two classes the mean
+    boundary F1 within 2 px. NaN (a class in neither truth nor prediction) becomes None."""
+    n = len(classes)
+    confusion = sum(pixel_confusion(t, p, n) for t, p in zip(truths, predicted, strict=True))
+    scores = segmentation_scores(confusion)
+    out = {k: _plain(scores[k]) for k in ("mean_dice", "mean_iou", "pixel_accuracy",
+                                          "background_dice", "background_iou")}  # fmt: skip
+    out["dice"] = {c: _plain(v) for c, v in zip(classes, scores["dice"], strict=True)}
+    out["iou"] = {c: _plain(v) for c, v in zip(classes, scores["iou"], strict=True)}
+    if summary:
+        from layerwise.tasks.segmentation.masks import IGNORE
+
+        ignores = [t == IGNORE for t in truths]
+        each = per_image_dice(truths, predicted, n, ignores)
+        out["per_image_dice"] = [_plain(v) for v in each]
+        finite = each[np.isfinite(each)]
+        out["median_image_dice"] = _plain(np.median(finite)) if len(finite) else None
+        out["worst_image_dice"] = _plain(finite.min()) if len(finite) else None
+        out["confusion"] = confusion.astype(int).tolist()
+        if n == 2:
+            f1 = [boundary_f1(np.where(i, 0, t) == 1, np.where(i, 0, p) == 1)
+                  for t, p, i in zip(truths, predicted, ignores, strict=True)]  # fmt: skip
+            out["boundary_f1"] = _plain(np.mean(f1))
+    return out
+
+
+def _plain(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if not np.isfinite(value) else value
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
