@@ -182,3 +182,39 @@ def test_served_masks_are_palette_pngs_with_the_class_areas(trained, cells):
     assert "masks(rows)" in client.get("/").text  # the page draws the mask over the upload
     assert json.loads(json.dumps(record)) == record
     assert base64.b64decode(record["mask_png"])[:4] == b"\x89PNG"
+
+
+def test_an_interrupted_run_resumes_from_the_unets_checkpoint(cells, tmp_path, cli, monkeypatch):
+    from layerwise.engine.checkpoint import has_checkpoint
+    from layerwise.tasks.segmentation import outputs
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs, "write_segmentation_run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        layerwise.fit(str(cells), output_dir=str(tmp_path / "runs"), verbose=False,
+                      candidate_params=FAST)  # fmt: skip
+    monkeypatch.undo()
+    (folder,) = list((tmp_path / "runs").iterdir())
+    assert has_checkpoint(folder / "checkpoints" / "unet")
+    code, _, err = cli("train", "--resume", folder)
+    assert code == 0, err
+    assert (folder / "manifest.json").exists() and not (folder / "checkpoints").exists()
+    history = pd.read_csv(folder / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3]  # continued from the checkpoint, not retrained
+
+
+def test_a_resumed_unet_keeps_the_epochs_it_planned(tmp_path):
+    from layerwise.tasks.segmentation.unet_train import PLAN_FILE, UNetSegmenter
+
+    images, masks, classes = generated_masks(6, size=32, seed=0)
+    folder = tmp_path / "checkpoints"
+    first = UNetSegmenter(seed=0, time_limit=2, crop=32, checkpoint_dir=str(folder))
+    first.fit(list(images[:4]), list(masks[:4]), classes, list(images[4:]), list(masks[4:]))
+    planned = json.loads((folder / PLAN_FILE).read_text())["epochs"]
+    (folder / PLAN_FILE).write_text(json.dumps({"epochs": planned + 1}))
+    again = UNetSegmenter(seed=0, time_limit=2, crop=32, checkpoint_dir=str(folder), resume=True)
+    assert again._planned() == planned + 1
+    (folder / PLAN_FILE).write_text('{"epochs": 1e9}')  # a crafted plan is not believed
+    assert again._planned() is None

@@ -68,7 +68,9 @@ def fit_segmenters(task: Any, data: Any, started: float) -> Run:
     task.chosen, reason = choose(rows)
     task.model = models[task.chosen]
     task.say(f"[bold green]chosen[/bold green] {reason}")
-    return write_segmentation_run(task, run, whole, parts, rows, found, started)
+    # the U-Net's learning curves are the report's whichever model is served
+    history = getattr(models.get("unet"), "history", None)
+    return write_segmentation_run(task, run, whole, parts, rows, found, history, started)
 
 
 def choose(rows: list[dict]) -> tuple[str, str]:
@@ -127,8 +129,9 @@ def _fit_one(task: Any, name: str, parts: dict[str, SegmentationSet], run: Any) 
     params.setdefault("progress", bool(task.option("verbose")))
     params.setdefault("checkpoint_dir", str(run.file(names.CHECKPOINTS) / name))
     params.setdefault("resume", task.option("resume") is not None)
-    if task.option("vflip") is not None:
-        params.setdefault("vflip", bool(task.option("vflip")))
+    vflip = task.option("vflip")
+    # up-down flips: a grey image is a scan or a micrograph, which has no up; a colour photo has
+    params.setdefault("vflip", task.channels == 1 if vflip is None else bool(vflip))
     model = UNetSegmenter(seed=seed, **params)
     return model.fit(train.images, train.masks, task.classes, val.images, val.masks)
 

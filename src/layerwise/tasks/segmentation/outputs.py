@@ -25,7 +25,8 @@ STORED_OPTIONS = ("image_column", "mask_column")
 
 
 def write_segmentation_run(task: Any, run: RunFolder, whole: Any, parts: dict[str, Any],
-                           rows: list[dict], found: dict[str, list], started: float) -> Run:  # fmt: skip
+                           rows: list[dict], found: dict[str, list], history: Any,
+                           started: float) -> Run:  # fmt: skip
     from layerwise.tasks.segmentation.examples import write_examples
     from layerwise.tasks.segmentation.layer_views import write_views
 
@@ -37,7 +38,6 @@ def write_segmentation_run(task: Any, run: RunFolder, whole: Any, parts: dict[st
     write_views(task, run, parts["test"])
     metrics = _metrics(task, whole, parts, rows, time.perf_counter() - started)
     metrics["candidates"][task.chosen]["size_bytes"] = run.file(info["file"]).stat().st_size
-    history = getattr(task.model, "history", None)
     if history is not None:  # the report's learning curves mark the epoch the U-Net kept
         metrics["epoch_kept_by"] = {"column": "val_dice", "mode": "max"}
     files = StandardFiles(preprocess, task_schema(task), metrics, _decision(task, rows, metrics),

@@ -28,8 +28,10 @@ Example:
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -45,11 +47,15 @@ from layerwise.tasks.segmentation.masks import IGNORE
 from layerwise.tasks.segmentation.metrics import pixel_confusion, segmentation_scores
 
 MODEL_FILE = "unet.safetensors"
-LR, WEIGHT_DECAY, BATCH_SIZE, PATIENCE = 3e-3, 1e-4, 8, 20
+# lr 1e-2 (AdamW, warmup then cosine) against 3e-3 at the same CPU budget: ISBI membrane's
+# membrane Dice 0.817 against 0.779 (600 s), generated cells 0.960 against 0.952, lesions 0.975
+# against 0.970 (120 s each)
+LR, WEIGHT_DECAY, BATCH_SIZE, PATIENCE = 1e-2, 1e-4, 8, 20
 VIEWS_PER_EPOCH = 64
 MAX_CLASS_WEIGHT = 10.0
 CROPS = (64, 256)  # the automatic crop: the median short side, a multiple of 32, clipped here
 TILE = 512
+PLAN_FILE = "unet_plan.json"  # beside the checkpoints: the epochs planned, kept on resume
 MAX_EPOCHS = 300  # automatic epochs never exceed this (a GPU with no time limit gets them all)
 CPU_BUDGET_S = 300.0  # training seconds on a CPU when neither epochs nor time_limit is given
 PARAMS = ("crop", "epochs", "batch_size", "lr", "weight_decay", "time_limit", "patience",
@@ -146,7 +152,9 @@ class UNetSegmenter:
             val_masks: list[np.ndarray] | None = None) -> UNetSegmenter:  # fmt: skip
         crop = int(self.params.get("crop") or default_crop(images))
         channels = 1 if images[0].ndim == 2 else images[0].shape[2]
-        config = unet_config_for(crop, len(images), len(classes), in_channels=channels)
+        device = resolve_device(self.params.get("device", "auto"))
+        config = unet_config_for(crop, len(images), len(classes), in_channels=channels,
+                                 on_cpu=device.type == "cpu")  # fmt: skip
         if self.params.get("widths"):
             config.widths = [int(w) for w in self.params["widths"]]
         sample = np.concatenate([im.reshape(-1, channels)[::7] for im in images[:200]])
@@ -158,7 +166,6 @@ class UNetSegmenter:
                               f"{config.stride}.", f"Use a multiple of {config.stride}.")  # fmt: skip
         torch.manual_seed(self.seed)
         model = UNet(config)
-        device = resolve_device(self.params.get("device", "auto"))
         weights = torch.from_numpy(class_weights(masks, len(classes))).to(device)
         aug = self._augment()
         views = max(len(images), VIEWS_PER_EPOCH)
@@ -234,6 +241,9 @@ class UNetSegmenter:
             limit = CPU_BUDGET_S
         if limit is None:
             return MAX_EPOCHS
+        planned = self._planned()
+        if planned is not None:  # resumed: the schedule it began with, not a new one
+            return planned
         trial = copy.deepcopy(model).train()
         optimizer = torch.optim.AdamW(trial.parameters(), lr=1e-6)
         threads = torch.get_num_threads()
@@ -260,7 +270,23 @@ class UNetSegmenter:
         epochs = int(np.clip(float(limit) // max(per_epoch, 1e-6), 1, MAX_EPOCHS))
         self.notes.append(f"unet: {epochs} epochs of ~{per_epoch:.1f} s to fit {float(limit):.0f} "
                           "s of training; give epochs or time_limit to change it")  # fmt: skip
+        if self.params.get("checkpoint_dir"):
+            from layerwise.io import atomic_write
+
+            atomic_write(Path(self.params["checkpoint_dir"]) / PLAN_FILE,
+                         lambda p: p.write_text(json.dumps({"epochs": epochs})))  # fmt: skip
         return epochs
+
+    def _planned(self) -> int | None:
+        """The epochs a resumed run planned when it began (its ``PLAN_FILE``), else None."""
+        folder = self.params.get("checkpoint_dir")
+        if not (self.params.get("resume") and folder and (Path(folder) / PLAN_FILE).is_file()):
+            return None
+        try:
+            epochs = json.loads((Path(folder) / PLAN_FILE).read_text()[:1000])["epochs"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return epochs if isinstance(epochs, int) and 1 <= epochs <= MAX_EPOCHS else None
 
     def save(self, run: Any) -> dict[str, Any]:
         """Write ``unet.safetensors``; return what :meth:`load` needs (JSON-able)."""

@@ -1,0 +1,170 @@
+"""Segmentation benchmark: layerwise's U-Net beside the pixel forest (LightGBM on multiscale pixel
+features, the way ilastik segments), both trained in the same run on the same images, with the
+defaults a user gets.
+
+Datasets:
+- membrane: ``../shared/datasets/segmentation/membrane`` (ISBI 2012, 30 electron-microscopy
+  images of 512x512 px; 0 = membrane, about 22% of the pixels, 255 = cell interior); 6 images
+  held out for test by seed 0 (``test_fraction`` 0.2), 4 for validation.
+- cells: generated cell-like microscopy (``cells.generated_masks``), 120 images of 128 px.
+- lesions: generated lesion-like colour photos with hairs (three classes), 120 images of 128 px.
+
+Issue 28's targets: on membrane, the U-Net's Dice of the membrane class >= the pixel forest's
++ 0.05 within 15 minutes on 2 CPU cores with the defaults; on any set, the served model never
+worse than the pixel forest on test by more than 0.01 Dice. Also: tiled prediction of a
+2048x2048 image (time and peak memory), and the whole run's time.
+
+    python benchmarks/segmentation.py            # writes benchmarks/results/segmentation.md
+    python benchmarks/segmentation.py --quick    # 2-minute U-Net budgets
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import fmt, header, markdown_table, progress, write_result
+
+PACKAGES = ("layerwise", "torch", "lightgbm", "scikit-image", "numpy", "onnxruntime")
+MEMBRANE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "segmentation" / "membrane"
+
+
+def datasets(quick: bool):
+    from layerwise.tasks.segmentation.cells import generated_masks
+    from layerwise.tasks.segmentation.readers import from_arrays
+
+    options = {"time_limit": 120} if quick else {}
+    if MEMBRANE.is_dir():
+        yield "membrane", str(MEMBRANE), {**options, "classes": "membrane,interior"}
+    else:
+        progress(f"membrane: skipped ({MEMBRANE} is absent)")
+    for kind in ("cells", "lesions"):
+        images, masks, classes = generated_masks(120, size=128, seed=0, kind=kind)
+        yield kind, from_arrays(images, masks, classes), dict(options)
+
+
+def tiled_2048(run) -> dict[str, float]:
+    """Seconds and the peak resident memory growth (MiB) of one 2048x2048 image's mask (the
+    served model; the U-Net in 512-pixel windows), measured in a child process so the peak is
+    its own."""
+    import subprocess
+
+    code = (
+        "import resource, sys, time, numpy as np, layerwise\n"
+        "task = layerwise.load(sys.argv[1])\n"
+        "rng = np.random.default_rng(0)\n"
+        "shape = (2048, 2048) if task.channels == 1 else (2048, 2048, 3)\n"
+        "image = rng.integers(0, 256, shape).astype(np.uint8)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "start = time.perf_counter(); task.masks([image])\n"
+        "seconds = time.perf_counter() - start\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(seconds, (after - before) / 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(run.path)], capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    seconds, mib = out.stdout.split()[-2:]
+    return {"seconds": float(seconds), "mib": float(mib)}
+
+
+def measure(name: str, data, options: dict, keep: str | None) -> dict:
+    import layerwise
+
+    progress(f"{name}: training both segmenters ...")
+    with tempfile.TemporaryDirectory() as scratch:
+        out = keep or scratch
+        start = time.perf_counter()
+        run = layerwise.fit(data, task="segmentation", output_dir=out, verbose=False, seed=0,
+                            **options)  # fmt: skip
+        seconds = time.perf_counter() - start
+        result = {"run": run.metrics, "seconds": seconds, "chosen": run.chosen}
+        result["tiled"] = tiled_2048(run)
+    cand = run.metrics["candidates"]
+    progress(f"{name}: " + ", ".join(
+        f"{c} test Dice {fmt(e['test']['mean_dice'])}" for c, e in cand.items()))  # fmt: skip
+    return result
+
+
+def unet_tiling() -> dict[str, float]:
+    """The U-Net's tiled prediction of a 2048x2048 grey image with the membrane run's widths
+    (untrained: the time and memory do not depend on the weights)."""
+    import torch
+
+    from layerwise.models.unet import UNet, unet_config_for
+    from layerwise.tasks.segmentation.unet_train import UNetSegmenter
+
+    segmenter = UNetSegmenter(seed=0)
+    segmenter.model = UNet(unet_config_for(256, 30, 2, in_channels=1)).eval()
+    image = np.random.default_rng(0).integers(0, 256, (2048, 2048)).astype(np.uint8)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with torch.no_grad():
+        segmenter.predict([image])
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": seconds, "mib": (after - before) / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2-minute U-Net budgets")
+    parser.add_argument("--keep", help="write the run folders here (to look at their reports)")
+    args = parser.parse_args()
+    rows, summary = [], []
+    for name, data, options in datasets(args.quick):
+        result = measure(name, data, options, args.keep)
+        metrics = result["run"]
+        cand = metrics["candidates"]
+        classes = metrics["classes"]
+        for candidate, entry in cand.items():
+            test = entry["test"]
+            per_class = " / ".join(fmt(test["dice"].get(c)) for c in classes)
+            rows.append([name, candidate, fmt(entry["validation"]["mean_dice"]),
+                         fmt(test["mean_dice"]), fmt(test["mean_iou"]), per_class,
+                         fmt(test.get("boundary_f1")), fmt(test.get("worst_image_dice")),
+                         f"{entry['fit_seconds']:.0f}", f"{entry['predict_ms_per_image']:.0f}",
+                         "served" if candidate == metrics["chosen"] else ""])  # fmt: skip
+        deep, forest = cand.get("unet"), cand.get("pixel-forest")
+        first = classes[0]  # membrane's class 0 is the membrane: the class the target names
+        gap = (deep["test"]["dice"][first] - forest["test"]["dice"][first]
+               if deep and forest and name == "membrane" else None)  # fmt: skip
+        served_gap = (cand[metrics["chosen"]]["test"]["mean_dice"] - forest["test"]["mean_dice"]
+                      if forest else None)  # fmt: skip
+        tiled = result["tiled"]
+        summary.append([name, f"{metrics['images']} images, {metrics['largest_image'][1]}x"
+                        f"{metrics['largest_image'][0]} px, {len(classes)} classes",
+                        f"{result['seconds'] / 60:.1f}", fmt(gap), fmt(served_gap),
+                        f"{tiled['seconds']:.1f} s, +{tiled['mib']:.0f} MiB"])  # fmt: skip
+    progress("2048x2048 tiling with the membrane U-Net's architecture ...")
+    unet = unet_tiling()
+    text = header("Segmentation: U-Net beside the pixel forest", PACKAGES)
+    text += "\n" + (__doc__.split("\n\n")[1]) + "\n\n"
+    if args.quick:
+        text += "Quick run: the U-Net's training limited to 120 s.\n\n"
+    text += markdown_table(["data", "model", "val Dice", "test Dice", "test IoU",
+                            "test Dice per class", "boundary F1", "worst image Dice", "fit s",
+                            "predict ms/image", ""], rows) + "\n\n"  # fmt: skip
+    text += markdown_table(["data", "size", "whole run, min",
+                            "U-Net - forest, membrane-class Dice",
+                            "served - forest, test Dice", "served model on 2048x2048"],
+                           summary) + "\n\n"  # fmt: skip
+    text += (f"The U-Net alone (the membrane run's architecture) on a 2048x2048 grey image in "
+             f"512-pixel windows: {unet['seconds']:.1f} s, peak memory +{unet['mib']:.0f} MiB.\n"
+             "\nDice is over all test pixels pooled; the mean is over the foreground classes "
+             "(class 0 is reported apart: on membrane class 0 is the membrane itself, which is "
+             "why its own column is the target's). Times are wall-clock on the machine above.\n")  # fmt: skip
+    path = write_result("segmentation", text, args.quick)
+    print(text)
+    progress(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
