@@ -50,6 +50,10 @@ def test_the_task_is_recognised_and_the_run_is_complete(trained):
         assert set(test["dice"]) == {"background", "cell"} and 0 <= test["boundary_f1"] <= 1
         assert len(test["per_image_dice"]) == 5  # 20% of 24 images held out
         assert np.asarray(test["confusion"]).sum() == 5 * 48 * 48
+    for entry in metrics["candidates"].values():  # two classes: the line drawn on validation
+        assert 0 < entry["cut"] < 1
+    loaded = layerwise.load(trained.path)
+    assert loaded.model.cut == metrics["candidates"][trained.chosen]["cut"]
     # the generated cells are easy for multiscale pixel features: the forest finds them
     assert metrics["candidates"]["pixel-forest"]["test"]["mean_dice"] > 0.8
     decision = (trained.path / "decision.md").read_text()
@@ -104,7 +108,7 @@ def _decoded(b64: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
 
 
-def test_a_csv_of_pairs_and_an_npz_with_splits_train(tmp_path):
+def test_a_csv_of_pairs_and_an_npz_with_splits_train_from_the_command_line(tmp_path, cli):
     images, masks, _ = generated_masks(14, size=32, seed=1)
     (tmp_path / "data").mkdir()
     rows = []
@@ -113,16 +117,24 @@ def test_a_csv_of_pairs_and_an_npz_with_splits_train(tmp_path):
         Image.fromarray(mask).save(tmp_path / "data" / f"{i}_gt.png")  # class indices 0/1
         rows.append({"scan": f"data/{i}.tif", "outline": f"data/{i}_gt.png"})
     pd.DataFrame(rows).to_csv(tmp_path / "pairs.csv", index=False)
-    run = layerwise.fit(str(tmp_path / "pairs.csv"), task="segmentation", image_column="scan",
-                        mask_column="outline", candidates=["pixel-forest"],
-                        output_dir=str(tmp_path / "runs"), verbose=False)  # fmt: skip
-    assert run.metrics["images"] == 14 and run.chosen == "pixel-forest"
+    # --mask-column names the task; the CSV's paths are read relative to its folder
+    code, _, err = cli("train", tmp_path / "pairs.csv", "--image-column", "scan",
+                       "--mask-column", "outline", "--candidates", "pixel-forest",
+                       "--output-dir", tmp_path / "csv")  # fmt: skip
+    assert code == 0, err
+    (folder,) = (tmp_path / "csv").iterdir()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["task"] == "segmentation" and metrics["images"] == 14
     np.savez(tmp_path / "scans.npz", images=images[:8], masks=masks[:8], val_images=images[8:11],
              val_masks=masks[8:11], test_images=images[11:], test_masks=masks[11:])  # fmt: skip
-    run = layerwise.fit(str(tmp_path / "scans.npz"), candidates=["pixel-forest"],
-                        output_dir=str(tmp_path / "runs"), verbose=False)  # fmt: skip
-    assert run.task.name == "segmentation"  # an NPZ holding masks is recognised
-    assert len(run.metrics["test"]["per_image_dice"]) == 3  # its own test split
+    code, _, err = cli("train", tmp_path / "scans.npz", "--candidates", "pixel-forest",
+                       "--output-dir", tmp_path / "npz")  # fmt: skip
+    assert code == 0, err  # an NPZ holding masks is recognised
+    (folder,) = (tmp_path / "npz").iterdir()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert len(metrics["test"]["per_image_dice"]) == 3  # its own test split
+    predicted = layerwise.load(folder).predict(images[11:])
+    assert len(predicted) == 3 and predicted["width"].tolist() == [32, 32, 32]
 
 
 def test_the_onnx_export_gives_the_unets_probabilities(trained, cells, tmp_path):
@@ -141,6 +153,10 @@ def test_the_onnx_export_gives_the_unets_probabilities(trained, cells, tmp_path)
     run.task.model.tta = False  # the graph is the plain network: no test-time flips
     expected = run.task.model.predict_proba([image])[0]  # one window of the same size
     np.testing.assert_allclose(proba[0].transpose(1, 2, 0), expected, atol=1e-4)
+    # a U-Net run shows what its encoder's layers respond to, in the report and on demand
+    assert "What each layer sees" in (run.path / "report.html").read_text()
+    files = run.task.explain(str(cells / "images" / "img_002.png"), tmp_path / "why")
+    assert files and all(f.exists() for f in files)
 
 
 @pytest.mark.parametrize("case", ["no masks", "no column", "too few"])

@@ -18,6 +18,7 @@ from layerwise.tasks.segmentation.metrics import (
     segmentation_scores,
 )
 from layerwise.tasks.segmentation.readers import SegmentationSet
+from layerwise.tasks.segmentation.two_class_cut import best_cut, decide
 
 CANDIDATES = ("pixel-forest", "unet")
 FAMILIES = {"pixel-forest": "classical", "unet": "deep"}
@@ -53,8 +54,12 @@ def fit_segmenters(task: Any, data: Any, started: float) -> Run:
         model = _fit_one(task, name, parts, run)
         row = {"candidate": name, "family": FAMILIES[name],
                "fit_seconds": time.perf_counter() - begun}  # fmt: skip
+        val_proba = model.predict_proba(parts["val"].images)
+        if len(task.classes) == 2:  # where the line between the two classes is drawn
+            model.cut = best_cut(val_proba, parts["val"].masks)
         row["validation"] = score_masks(task.classes, parts["val"].masks,
-                                        model.predict(parts["val"].images))  # fmt: skip
+                                        [decide(p, model.cut) for p in val_proba])  # fmt: skip
+        row["cut"] = model.cut
         t0 = time.perf_counter()
         found[name] = model.predict(parts["test"].images)
         row["predict_ms_per_image"] = 1000 * (time.perf_counter() - t0) / len(parts["test"])
@@ -63,6 +68,7 @@ def fit_segmenters(task: Any, data: Any, started: float) -> Run:
                  f"{_fmt(row['validation']['mean_iou'])} (fit {row['fit_seconds']:.1f} s)")  # fmt: skip
         for note in getattr(model, "notes", []):
             task.say(f"[dim]  {note}[/dim]")
+            whole.notes.append(note)  # the run's notes: metrics.json and decision.md
         rows.append(row)
         models[name] = model
     task.chosen, reason = choose(rows)

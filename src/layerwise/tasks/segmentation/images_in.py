@@ -56,9 +56,13 @@ def read_labelled(task: Any, data: Any) -> dict[str, SegmentationSet]:
                         f"{type(data).__name__}.",
                         "Pass a path, or layerwise.tasks.segmentation.readers.from_arrays(images, "
                         "masks).")  # fmt: skip
-    if task.classes:
-        for part in sets.values():
-            part.images = [to_channels(im, task.channels) for im in part.images]
+    # every split in the channels of the run (fitted) or of the training images (an NPZ's
+    # val_ split may be grey where its training images are colour)
+    first = sets["train"].images[0]
+    channels = task.channels if task.classes else 1 if first.ndim == 2 else 3
+    for part in sets.values():
+        part.images = [to_channels(im, channels) for im in part.images]
+        if task.classes:
             part.classes = list(task.classes)
     return sets
 

@@ -51,11 +51,13 @@ def save_model(task: Any, run: RunFolder) -> dict[str, Any]:
     if task.chosen == "unet":
         return {"kind": "unet", **task.model.save(run)}
     run.write_text(FOREST_FILE, task.model.to_text())
-    return {"kind": "pixel-forest", "file": FOREST_FILE, "params": task.model.params}
+    return {"kind": "pixel-forest", "file": FOREST_FILE, "params": task.model.params,
+            "cut": task.model.cut}  # fmt: skip
 
 
 def restore(cls: Any, run: RunFolder) -> Any:
     from layerwise.tasks.segmentation.masks import MAX_CLASSES
+    from layerwise.tasks.segmentation.two_class_cut import checked_cut
 
     stored = run.read_json(names.PREPROCESS)
     task = cls(verbose=False, **stored.get("options", {}))
@@ -64,6 +66,7 @@ def restore(cls: Any, run: RunFolder) -> Any:
     if task.channels not in (1, 3) or not 2 <= len(task.classes) <= MAX_CLASSES:
         raise RunFolderError(f"'{run.path}' declares {task.channels} channels and "
                              f"{len(task.classes)} classes.", "Train again.")  # fmt: skip
+    _check_encoding(task.encoding, len(task.classes), run)
     info = stored["model"]
     if info["kind"] == "unet":
         from layerwise.tasks.segmentation.unet_train import UNetSegmenter
@@ -81,10 +84,25 @@ def restore(cls: Any, run: RunFolder) -> Any:
         except Exception as error:  # LightGBM's own parse error
             raise RunFolderError(f"'{info['file']}' in '{run.path}' is not a LightGBM model "
                                  f"({type(error).__name__}).", "Train again.") from error  # fmt: skip
+        task.model.cut = checked_cut(info.get("cut"), run)
     else:
         raise RunFolderError(f"'{run.path}' serves an unknown model {info['kind']!r}.",
                              "Train again.")  # fmt: skip
     return task
+
+
+def _check_encoding(encoding: dict[str, Any], n_classes: int, run: RunFolder) -> None:
+    """The mask encoding of preprocess.json as :func:`~.masks.encoding_for` writes it: a kind
+    it knows, one whole-number code per class, sorted (new masks are read with it)."""
+    codes, threshold = encoding.get("codes"), encoding.get("threshold")
+    valid = encoding.get("kind") in ("binary", "codes", "thresholded")
+    valid &= isinstance(codes, list) and len(codes) == n_classes
+    valid &= valid and all(isinstance(c, int) and 0 <= c < 1 << 24 for c in codes)
+    valid &= valid and codes == sorted(set(codes))
+    valid &= threshold is None or isinstance(threshold, int)
+    if not valid:
+        raise RunFolderError(f"The mask encoding in '{run.path}' is not one layerwise writes.",
+                             "Use the run folder as `layerwise train` wrote it, or train again.")  # fmt: skip
 
 
 def _metrics(task: Any, whole: Any, parts: dict[str, Any], rows: list[dict],
@@ -96,6 +114,8 @@ def _metrics(task: Any, whole: Any, parts: dict[str, Any], rows: list[dict],
             "predict_ms_per_image": row["predict_ms_per_image"],
             "predict_ms_per_row": row["predict_ms_per_image"],  # a row of the summary: an image
             "validation": row["validation"], "test": row["test"]}  # fmt: skip
+        if row.get("cut") is not None:  # two classes: class 1 from this probability up
+            candidates[row["candidate"]]["cut"] = row["cut"]
     sizes = [list(im.shape[:2]) for im in whole.images]
     return bakeoff_metrics(
         task.name, metric="mean_dice", greater_is_better=True,

@@ -74,6 +74,7 @@ class PixelForest:
                        "num_leaves": int(num_leaves)}  # fmt: skip
         self.booster: Any = None
         self.n_classes = 0
+        self.cut: float | None = None  # two classes: set on validation by the bake-off
 
     def _sample(self, mask: np.ndarray, rng: np.random.Generator, per_image: int) -> np.ndarray:
         """Flat indices of up to ``per_image`` pixels, the same number from each class present."""
@@ -128,8 +129,11 @@ class PixelForest:
         return out
 
     def predict(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """The most probable class of every pixel (uint8 ``[H, W]``) of each image."""
-        return [p.argmax(axis=-1).astype(np.uint8) for p in self.predict_proba(images)]
+        """The class of every pixel (uint8 ``[H, W]``) of each image: the most probable, or for
+        two classes class 1 where its probability reaches ``cut`` when one was chosen."""
+        from layerwise.tasks.segmentation.two_class_cut import decide
+
+        return [decide(p, self.cut) for p in self.predict_proba(images)]
 
     def to_text(self) -> str:
         """The LightGBM model as text (what the run folder keeps)."""

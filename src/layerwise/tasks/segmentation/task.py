@@ -142,7 +142,9 @@ class Segmentation(Task):
         from layerwise.tasks.segmentation.layer_views import explain
 
         self._require_fitted()
-        first = next(im for im in read_plain(self, image)[1] if im is not None)
+        first = next((im for im in read_plain(self, image)[1] if im is not None), None)
+        if first is None:
+            raise DataError("The image could not be read.", "Give a PNG, JPEG, TIFF or BMP file.")
         return explain(self, first, out_dir, prefix)
 
     def onnx_module(self) -> tuple[Any, tuple, list[str], list[str]]:
