@@ -86,7 +86,9 @@ def tiled_2048(run) -> dict[str, float]:
         "task = layerwise.load(sys.argv[1])\n"
         "shape = (2048, 2048) if task.channels == 1 else (2048, 2048, 3)\n"
         "image = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)\n"
-        "measure(lambda im: task.masks([im]), image)\n", str(run.path))
+        "measure(lambda im: task.masks([im]), image)\n",
+        str(run.path),
+    )
 
 
 def measure(name: str, data, options: dict, keep: str | None) -> dict:
@@ -118,15 +120,19 @@ def unet_tiling() -> dict[str, float]:
         "config = unet_config_for(256, 30, 2, in_channels=1, on_cpu=True)\n"
         "segmenter.model = UNet(config).eval()\n"
         "image = np.random.default_rng(0).integers(0, 256, (2048, 2048)).astype(np.uint8)\n"
-        "measure(lambda im: segmenter.predict([im]), image)\n")
+        "measure(lambda im: segmenter.predict([im]), image)\n"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2-minute U-Net budgets")
     parser.add_argument("--keep", help="write the run folders here (to look at their reports)")
-    parser.add_argument("--tiling", action="store_true",
-                        help="only the U-Net's 2048x2048 tiling: time and peak memory")
+    parser.add_argument(
+        "--tiling",
+        action="store_true",
+        help="only the U-Net's 2048x2048 tiling: time and peak memory",
+    )
     args = parser.parse_args()
     if args.tiling:
         unet = unet_tiling()
