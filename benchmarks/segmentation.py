@@ -98,7 +98,7 @@ def measure(name: str, data, options: dict, keep: str | None) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         out = keep or scratch
         start = time.perf_counter()
-        run = layerwise.fit(data, task="segmentation", output_dir=out, verbose=False, seed=0,
+        run = layerwise.fit(data, task="segmentation", output_dir=out, verbose=False,
                             **options)  # fmt: skip
         seconds = time.perf_counter() - start
         result = {"run": run.metrics, "seconds": seconds, "chosen": run.chosen}
@@ -129,6 +129,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2-minute U-Net budgets")
     parser.add_argument("--keep", help="write the run folders here (to look at their reports)")
     parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the runs' seed (the membrane split's too): its noise is large",
+    )
+    parser.add_argument(
         "--tiling",
         action="store_true",
         help="only the U-Net's 2048x2048 tiling: time and peak memory",
@@ -147,7 +153,7 @@ def main() -> None:
         return
     rows, summary = [], []
     for name, data, options in datasets(args.quick):
-        result = measure(name, data, options, args.keep)
+        result = measure(name, data, {**options, "seed": args.seed}, args.keep)
         metrics = result["run"]
         cand = metrics["candidates"]
         classes = metrics["classes"]
