@@ -112,9 +112,9 @@ def predict(
         err.print(f"Wrote {len(predictions)} predictions to {output}")
     else:
         shown = predictions.copy()
-        for column in [c for c in shown.columns if str(c).endswith("_png")]:
-            # a base64 PNG is for programs; on a terminal its size says it is there
+        pngs = [c for c in shown.columns if str(c).endswith("_png")]
+        for column in pngs:  # a base64 PNG is for programs; on a terminal its size says it is there
             shown[column] = [f"<PNG, {len(v) * 3 // 4:,} bytes>" for v in shown[column]]
-        if any(str(c).endswith("_png") for c in shown.columns):
+        if pngs:
             err.print("note: -o FILE.json keeps the PNGs (base64)", soft_wrap=True, markup=False)
         out.print(shown.to_string(max_rows=50))

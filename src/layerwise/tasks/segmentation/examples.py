@@ -17,14 +17,14 @@ SHOWN_IMAGES = 6
 SHOWN_SIDE = 256  # pixels: each panel's long side at most this
 
 
-def write_examples(task: Any, run: RunFolder, test: Any, found: list[np.ndarray]) -> None:
-    """The two grids from the served model's masks ``found`` on the ``test`` images."""
+def write_examples(task: Any, run: RunFolder, test: Any, found: list[np.ndarray],
+                   dice: list[float | None]) -> None:  # fmt: skip
+    """The two grids from the served model's masks ``found`` on the ``test`` images, ranked by
+    each image's Dice as the test scores have it (None: nothing to find, nothing found)."""
     from layerwise.tasks.segmentation.drawing import palette_for
-    from layerwise.tasks.segmentation.masks import IGNORE
-    from layerwise.tasks.segmentation.metrics import per_image_dice
 
     palette = palette_for(len(task.classes), task.encoding)
-    each = per_image_dice(test.masks, found, len(task.classes), [m == IGNORE for m in test.masks])
+    each = np.array([np.nan if d is None else d for d in dice], np.float64)
     ranked = [int(i) for i in np.argsort(np.where(np.isfinite(each), -each, np.inf), kind="stable")]
     ranked = [i for i in ranked if np.isfinite(each[i])] or list(range(len(test)))
     picks = {"best": ranked[0], "median": ranked[len(ranked) // 2], "worst": ranked[-1]}

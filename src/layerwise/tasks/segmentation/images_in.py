@@ -9,6 +9,7 @@ colour image as its luminance, a colour run a grey image as three equal channels
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -93,21 +94,32 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
     return image[..., :3]
 
 
-def read_plain(task: Any, data: Any) -> tuple[list[str], Any]:
-    """(names, a generator of images in the run's channels) of images without masks: a file,
-    a folder (searched recursively), an array ``[H, W]``, ``[H, W, C]`` or a stack, a list of
-    arrays, or a SegmentationSet. Files are decoded one at a time; an unreadable one is
-    skipped with a note, none readable is an error."""
+@dataclass
+class Plain:
+    """Images without masks: their ``names`` and ``images``, a generator in the run's channels
+    (``None`` for a file that cannot be decoded); as it runs, ``unreadable`` names those files
+    and ``notes`` says what reading changed (16-bit scaling, a TIFF's first page)."""
+
+    names: list[str]
+    images: Any
+    unreadable: list[str] = field(default_factory=list)
+    notes: set[str] = field(default_factory=set)
+
+
+def read_plain(task: Any, data: Any) -> Plain:
+    """Images without masks: a file, a folder (searched recursively), an array ``[H, W]``,
+    ``[H, W, C]`` or a stack, a list of arrays, or a SegmentationSet. Files are decoded one at
+    a time; an unreadable one is skipped with a note, none readable is an error."""
     if isinstance(data, SegmentationSet):
-        return list(data.names), (to_channels(im, task.channels) for im in data.images)
+        return Plain(list(data.names), (to_channels(im, task.channels) for im in data.images))
     if isinstance(data, (str, Path)):
         return _files(task, Path(data))
-    arrays = _arrays(data)
-    images = [_uint8(np.asarray(a)) for a in arrays]
-    return [str(i) for i in range(len(images))], (to_channels(im, task.channels) for im in images)
+    images = [_uint8(np.asarray(a)) for a in _arrays(data)]
+    names = [str(i) for i in range(len(images))]
+    return Plain(names, (to_channels(im, task.channels) for im in images))
 
 
-def _files(task: Any, path: Path) -> tuple[list[str], Any]:
+def _files(task: Any, path: Path) -> Plain:
     if not path.exists():
         raise DataError(f"'{path}' does not exist.", "Give an image file or a folder of images.")
     files = [path] if path.is_file() else sorted(
@@ -122,22 +134,22 @@ def _files(task: Any, path: Path) -> tuple[list[str], Any]:
         raise DataError(f"'{path}' holds {len(files):,} images.",
                         f"Predict at most {MAX_PREDICT_FILES:,} at a time.")  # fmt: skip
     names = [str(f.relative_to(path)) if path.is_dir() else f.name for f in files]
-    return names, _decoded(task, files)
+    plain = Plain(names, None)
+    plain.images = _decoded(task.channels, files, plain)
+    return plain
 
 
-def _decoded(task: Any, files: list[Path]) -> Any:
-    notes: set[str] = set()
+def _decoded(channels: int, files: list[Path], plain: Plain) -> Any:
     for file in files:
         try:
-            image = read_image(file, notes)
+            image = read_image(file, plain.notes)
         except DataError:
             raise
         except Exception as error:  # a truncated or undecodable file: one None, noted
-            task.unreadable.append(f"{file.name}: unreadable ({type(error).__name__})")
+            plain.unreadable.append(f"{file.name}: unreadable ({type(error).__name__})")
             yield None
             continue
-        yield to_channels(image, task.channels)
-    task.reading_notes.extend(sorted(notes))
+        yield to_channels(image, channels)
 
 
 def _arrays(data: Any) -> list[Any]:

@@ -34,7 +34,8 @@ def write_segmentation_run(task: Any, run: RunFolder, whole: Any, parts: dict[st
     preprocess = {"chosen": task.chosen, "classes": task.classes, "encoding": task.encoding,
                   "channels": task.channels, "model": info,
                   "options": {k: task.option(k) for k in STORED_OPTIONS}}  # fmt: skip
-    write_examples(task, run, parts["test"], found[task.chosen])
+    served = next(r for r in rows if r["candidate"] == task.chosen)
+    write_examples(task, run, parts["test"], found[task.chosen], served["test"]["per_image_dice"])
     write_views(task, run, parts["test"])
     metrics = _metrics(task, whole, parts, rows, time.perf_counter() - started)
     metrics["candidates"][task.chosen]["size_bytes"] = run.file(info["file"]).stat().st_size
@@ -95,11 +96,14 @@ def _check_encoding(encoding: dict[str, Any], n_classes: int, run: RunFolder) ->
     """The mask encoding of preprocess.json as :func:`~.masks.encoding_for` writes it: a kind
     it knows, one whole-number code per class, sorted (new masks are read with it)."""
     codes, threshold = encoding.get("codes"), encoding.get("threshold")
-    valid = encoding.get("kind") in ("binary", "codes", "thresholded")
-    valid &= isinstance(codes, list) and len(codes) == n_classes
-    valid &= valid and all(isinstance(c, int) and 0 <= c < 1 << 24 for c in codes)
-    valid &= valid and codes == sorted(set(codes))
-    valid &= threshold is None or isinstance(threshold, int)
+    valid = (
+        encoding.get("kind") in ("binary", "codes", "thresholded")
+        and isinstance(codes, list)
+        and len(codes) == n_classes
+        and all(isinstance(c, int) and 0 <= c < 1 << 24 for c in codes)
+        and codes == sorted(set(codes))
+        and (threshold is None or isinstance(threshold, int))
+    )
     if not valid:
         raise RunFolderError(f"The mask encoding in '{run.path}' is not one layerwise writes.",
                              "Use the run folder as `layerwise train` wrote it, or train again.")  # fmt: skip
@@ -206,7 +210,6 @@ def mask_rows(task: Any, names: list[str], images: Any, masks_to: Any,
         else:
             stem = Path(name).with_suffix("")
             target = folder / stem.parent / f"{stem.name}_mask.png"
-            target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(target, lambda p, b=encoded: Path(p).write_bytes(b))
             row["mask"] = str(target)
             if overlay:

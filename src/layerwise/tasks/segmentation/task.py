@@ -58,8 +58,6 @@ class Segmentation(Task):
         self.model: Any = None  # the served segmenter (UNetSegmenter or PixelForest)
         self.chosen: str | None = None
         self.target = None  # config.yaml's field: masks carry their own classes
-        self.unreadable: list[str] = []
-        self.reading_notes: list[str] = []
 
     @classmethod
     def demo_data(cls, folder: Any) -> Any:
@@ -100,13 +98,12 @@ class Segmentation(Task):
         from layerwise.tasks.segmentation.outputs import mask_rows
 
         self._require_fitted()
-        self.unreadable, self.reading_notes = [], []
-        names, images = read_plain(self, inputs)
-        frame = mask_rows(self, names, images, masks_to, overlay)
-        notes = list(self.reading_notes)
-        if self.unreadable:
-            notes.append(f"skipped {len(self.unreadable)} unreadable images: "
-                         + "; ".join(self.unreadable[:3]))  # fmt: skip
+        plain = read_plain(self, inputs)
+        frame = mask_rows(self, plain.names, plain.images, masks_to, overlay)
+        notes = sorted(plain.notes)
+        if plain.unreadable:
+            notes.append(f"skipped {len(plain.unreadable)} unreadable images: "
+                         + "; ".join(plain.unreadable[:3]))  # fmt: skip
         if masks_to is not None:
             notes.append(f"wrote {len(frame)} masks{' and overlays' if overlay else ''} into "
                          f"{masks_to}")  # fmt: skip
@@ -131,7 +128,7 @@ class Segmentation(Task):
     def prediction_rows(self, inputs: Any) -> int:
         from layerwise.tasks.segmentation.images_in import read_plain
 
-        return len(read_plain(self, inputs)[0])
+        return len(read_plain(self, inputs).names)
 
     def command_line_input(self, data: str) -> Any:
         return Path(data)
@@ -142,7 +139,7 @@ class Segmentation(Task):
         from layerwise.tasks.segmentation.layer_views import explain
 
         self._require_fitted()
-        first = next((im for im in read_plain(self, image)[1] if im is not None), None)
+        first = next((im for im in read_plain(self, image).images if im is not None), None)
         if first is None:
             raise DataError("The image could not be read.", "Give a PNG, JPEG, TIFF or BMP file.")
         return explain(self, first, out_dir, prefix)

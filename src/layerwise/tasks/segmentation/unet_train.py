@@ -194,11 +194,7 @@ class UNetSegmenter:
                                                                          state["step"]]))  # fmt: skip
 
         def score(net: UNet) -> float:
-            found = [self._predict_one(net, im, False).argmax(-1) for im in val_images]
-            conf = sum(
-                pixel_confusion(m, f, len(classes)) for m, f in zip(val_masks, found, strict=True)
-            )
-            return segmentation_scores(conf)["mean_dice"]
+            return self._val_dice(net, val_images, val_masks, False)
 
         batch_size = int(self.params.get("batch_size", BATCH_SIZE))
         steps = math.ceil(views / batch_size)
@@ -224,8 +220,8 @@ class UNetSegmenter:
         self.classes = list(classes)
         if has_val and self.params.get("tta", "auto") == "auto":
             plain, flipped = (
-                self._val_dice(val_images, val_masks, False),
-                self._val_dice(val_images, val_masks, True),
+                self._val_dice(self.model, val_images, val_masks, False),
+                self._val_dice(self.model, val_images, val_masks, True),
             )
             self.tta = flipped > plain + 0.002
             self.notes.append(f"unet: test-time flips {'kept' if self.tta else 'left out'} "
@@ -319,9 +315,11 @@ class UNetSegmenter:
         model.notes = [str(n) for n in info.get("notes", [])][:20]
         return model
 
-    def _val_dice(self, images: list[np.ndarray], masks: list[np.ndarray], tta: bool) -> float:
-        n = self.model.config.n_classes
-        conf = sum(pixel_confusion(m, self._predict_one(self.model, im, tta).argmax(-1), n)
+    def _val_dice(self, net: UNet, images: list[np.ndarray], masks: list[np.ndarray],
+                  tta: bool) -> float:  # fmt: skip
+        """The mean foreground Dice of ``net``'s argmax masks over all pixels of ``images``."""
+        n = net.config.n_classes
+        conf = sum(pixel_confusion(m, self._predict_one(net, im, tta).argmax(-1), n)
                    for im, m in zip(images, masks, strict=True))  # fmt: skip
         return float(segmentation_scores(conf)["mean_dice"])
 
