@@ -1,5 +1,5 @@
 """Segmentation views: the mask moves with the pixels through crops, affine maps, elastic
-deformation and flips; classes are never blended; a seed gives the same view."""
+deformation, flips and transposes; classes are never blended; a seed gives the same view."""
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from layerwise.tasks.segmentation.masks import IGNORE
 def test_the_mask_follows_the_pixels_through_every_transform():
     _, masks, _ = generated_masks(3, size=96, seed=0, kind="lesions")
     config = SegmentationAugment(rotate=30, shear=10, elastic_alpha=10, vflip=True,
-                                 brightness=0, contrast=0, gamma=0)  # fmt: skip
+                                 transpose=True, brightness=0, contrast=0, gamma=0)  # fmt: skip
     for k, mask in enumerate(masks):
         image = np.array([30, 140, 250], np.uint8)[mask]  # the class is in the pixel value
         view, labels = random_view(image, mask, 64, np.random.default_rng(k), config)
@@ -39,3 +39,15 @@ def test_a_small_image_is_padded_with_ignored_pixels():
     view, labels = random_view(image, mask, 32, np.random.default_rng(0), SegmentationAugment.off())
     assert view.shape == labels.shape == (32, 32)
     assert (labels == IGNORE).sum() == 32 * 32 - 20 * 30
+
+
+def test_transposes_are_drawn_only_when_asked():
+    image = np.arange(32 * 32, dtype=np.uint8).reshape(32, 32)
+    mask = (np.arange(32)[:, None] < 8).repeat(32, 1).astype(np.uint8)  # the top rows: class 1
+    plain = SegmentationAugment.off()
+    turned = SegmentationAugment(**{**plain.__dict__, "transpose": True})
+    views = [random_view(image, mask, 32, np.random.default_rng(k), turned)[1] for k in range(20)]
+    left_columns = sum(bool(v[:, :8].all()) for v in views)  # a transposed view: class 1 at left
+    assert 0 < left_columns < 20
+    views = [random_view(image, mask, 32, np.random.default_rng(k), plain)[1] for k in range(5)]
+    assert all(np.array_equal(v, mask) for v in views)

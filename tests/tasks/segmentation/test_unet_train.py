@@ -1,5 +1,5 @@
 """The U-Net segmenter: it learns the generated cells past the all-cell guess in a few epochs,
-tiles large images without visible seams, and keeps test-time flips only when they help."""
+tiles large images without visible seams, and keeps test-time augmentation only when it helps."""
 
 import numpy as np
 import pytest
@@ -24,7 +24,7 @@ def test_it_learns_the_cells_and_tiles_large_images(monkeypatch):
     found = model.predict(list(images[17:]))
     everything = _dice(masks[17:], [np.ones_like(m) for m in masks[17:]])
     assert _dice(masks[17:], found) > everything + 0.03
-    assert len(model.history) == 4 and "test-time flips" in model.notes[-1]
+    assert len(model.history) == 4 and "test-time augmentation (2 views)" in model.notes[-1]
     # a 64 px tile over a 96 px image: the same masks as one pass over the whole image
     big = np.tile(images[17], (2, 2))[:96, :96]
     whole = model.predict([big])[0]
@@ -43,3 +43,13 @@ def test_the_loss_ignores_ignored_pixels_and_weights_rare_classes():
     assert float(weights[1] / weights[0]) == pytest.approx(np.sqrt(99), rel=1e-5)
     weights = class_weights([np.array([[0] * 9999 + [1]])], 2)
     assert float(weights[1] / weights[0]) == pytest.approx(10.0, rel=1e-5)  # the cap
+
+
+def test_test_time_views_map_each_view_back_to_the_image():
+    # a pixel-wise network is unchanged by flips and transposes: every view, mapped back,
+    # must give the plain prediction again (a view left flipped or transposed would not)
+    net = torch.nn.Conv2d(1, 2, 1)
+    x = torch.rand(1, 1, 16, 16)
+    plain = unet_train._forward(net, x, [(False, False, False)])
+    views = unet_train._forward(net, x, list(unet_train.VIEWS))
+    assert len(unet_train.VIEWS) == 8 and torch.allclose(plain, views, atol=1e-6)

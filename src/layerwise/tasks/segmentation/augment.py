@@ -32,7 +32,8 @@ class SegmentationAugment:
     """The switches of :func:`random_view`: ``rotate`` (largest angle, degrees), ``scale``
     (range of the zoom), ``shear`` (degrees), ``elastic_alpha`` (displacement, pixels, 0: off)
     and ``elastic_sigma`` (its smoothness), ``flip`` (left-right), ``vflip`` (up-down: off
-    for photos, where up is up; on for microscopy), ``brightness`` / ``contrast`` (largest
+    for photos, where up is up; on for microscopy), ``transpose`` (swap rows and columns:
+    with both flips, every quarter turn; for images that have no orientation), ``brightness`` / ``contrast`` (largest
     relative change) and ``gamma`` (largest deviation of the exponent from 1)."""
 
     rotate: float = 15.0
@@ -42,6 +43,7 @@ class SegmentationAugment:
     elastic_sigma: float = 6.0
     flip: bool = True
     vflip: bool = False
+    transpose: bool = False
     brightness: float = 0.15
     contrast: float = 0.15
     gamma: float = 0.15
@@ -62,7 +64,7 @@ class SegmentationAugment:
     @classmethod
     def off(cls) -> SegmentationAugment:
         """No change but the crop."""
-        return cls(0.0, (1.0, 1.0), 0.0, 0.0, 6.0, False, False, 0.0, 0.0, 0.0)
+        return cls(0.0, (1.0, 1.0), 0.0, 0.0, 6.0, False, False, False, 0.0, 0.0, 0.0)
 
 
 def _pad(image: np.ndarray, mask: np.ndarray, crop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +117,8 @@ def random_view(image: np.ndarray, mask: np.ndarray, crop: int, rng: np.random.G
         view, labels = view[:, ::-1], labels[:, ::-1]
     if config.vflip and rng.random() < 0.5:
         view, labels = view[::-1], labels[::-1]
+    if config.transpose and rng.random() < 0.5:
+        view, labels = view.swapaxes(0, 1), labels.T
     view = _intensity(view / 255.0, rng, config)
     return (np.clip(view, 0, 1) * 255 + 0.5).astype(np.uint8), np.ascontiguousarray(labels)
 

@@ -13,8 +13,9 @@ its mean foreground Dice picks the epoch kept and stops the training.
 Inference: images no larger than ``TILE`` on both sides go through whole (padded to the
 stride); larger ones in ``TILE``-pixel windows overlapping by a quarter, each window's
 probabilities weighted by a ramp that is highest at its centre (where the network sees the most
-context) and summed, so the seams do not show. Test-time flips (the mean over the image and its
-mirror images) are kept only when they raise the validation Dice.
+context) and summed, so the seams do not show. Test-time augmentation (the mean over the image
+and its mirror images and quarter turns, those the training drew: ``VIEWS``) is kept only when it
+raises the validation Dice.
 
 Example:
     >>> from layerwise.tasks.segmentation.cells import generated_masks
@@ -48,6 +49,9 @@ from layerwise.tasks.segmentation.metrics import pixel_confusion, segmentation_s
 from layerwise.tasks.segmentation.two_class_cut import checked_cut, decide
 
 MODEL_FILE = "unet.safetensors"
+# test-time views (left-right flip, up-down flip, transpose): the dihedral group, of which a
+# model uses those its training augmentation drew (photos: the left-right flip only)
+VIEWS = tuple((h, v, t) for t in (False, True) for v in (False, True) for h in (False, True))
 # Early stopping waits half the planned epochs: the best epoch's weights are kept anyway, and a
 # noisy validation Dice on a few images stopped a membrane run at epoch 93 of 108, before the
 # cosine's low-learning-rate tail.
@@ -139,6 +143,7 @@ class UNetSegmenter:
         self.seed, self.params = int(seed), dict(params)
         self.model: UNet | None = None
         self.tta = False
+        self.views: list[tuple[bool, bool, bool]] = [(False, False, False)]  # for tta: see VIEWS
         self.cut: float | None = None  # two classes: set on validation by the bake-off
         self.history: Any = None
         self.notes: list[str] = []
@@ -148,8 +153,8 @@ class UNetSegmenter:
         if given is False:
             return SegmentationAugment.off()
         config = SegmentationAugment(**(dict(given) if isinstance(given, dict) else {}))
-        if self.params.get("vflip") is not None:
-            config.vflip = bool(self.params["vflip"])
+        if self.params.get("vflip") is not None:  # no up means no orientation: turns too
+            config.vflip = config.transpose = bool(self.params["vflip"])
         return config
 
     def fit(self, images: list[np.ndarray], masks: list[np.ndarray], classes: list[str],
@@ -173,6 +178,8 @@ class UNetSegmenter:
         model = UNet(config)
         weights = torch.from_numpy(class_weights(masks, len(classes))).to(device)
         aug = self._augment()
+        self.views = [v for v in VIEWS if (aug.flip or not v[0]) and (aug.vflip or not v[1])
+                      and (aug.transpose or not v[2])]  # fmt: skip
         views = max(len(images), VIEWS_PER_EPOCH)
         state = {"epoch": 0, "step": 0}
         trainer: _SegmentationTrainer
@@ -224,10 +231,12 @@ class UNetSegmenter:
                 self._val_dice(self.model, val_images, val_masks, True),
             )
             self.tta = flipped > plain + 0.002
-            self.notes.append(f"unet: test-time flips {'kept' if self.tta else 'left out'} "
-                              f"(validation Dice {flipped:.4f} with, {plain:.4f} without)")  # fmt: skip
+            self.notes.append(f"unet: test-time augmentation ({len(self.views)} views) "
+                              f"{'kept' if self.tta else 'left out'} (validation Dice "
+                              f"{flipped:.4f} with, {plain:.4f} without)")  # fmt: skip
         else:
             self.tta = self.params.get("tta") is True  # "auto" without validation: off
+        self.tta = self.tta and len(self.views) > 1
         return self
 
     def _epochs(self, model: UNet, make_batch: Any, weights: torch.Tensor, batch_size: int,
@@ -295,7 +304,7 @@ class UNetSegmenter:
 
         save_weights(run.file(MODEL_FILE), self.model.state_dict())
         return {"file": MODEL_FILE, "architecture": self.model.config.to_dict(),
-                "tta": bool(self.tta), "cut": self.cut, "seed": self.seed,
+                "tta": bool(self.tta), "views": [list(v) for v in self.views], "cut": self.cut, "seed": self.seed,
                 "notes": list(self.notes)}  # fmt: skip
 
     @classmethod
@@ -305,12 +314,18 @@ class UNetSegmenter:
         from layerwise.runs.weights import config_from, restore_module
 
         config = config_from(UNetConfig, info.get("architecture"), run)
-        if not isinstance(info.get("tta", False), bool):
+        views = info.get("views", [[False, False, False]])
+        if not isinstance(info.get("tta", False), bool) or not (
+            isinstance(views, list) and 1 <= len(views) <= len(VIEWS)
+            and all(isinstance(v, list) and tuple(v) in VIEWS for v in views)
+        ):  # fmt: skip
             raise RunFolderError(f"The unet settings in '{run.path}' are not valid (tta "
-                                 f"{info.get('tta')!r}).", "Train again.")  # fmt: skip
+                                 f"{info.get('tta')!r}, views {str(views)[:80]}).",
+                                 "Train again.")  # fmt: skip
         model = cls(seed=int(info.get("seed", 0)))
         model.model = restore_module(run, info["file"], lambda: UNet(config)).eval()
         model.tta, model.classes = bool(info.get("tta", False)), []
+        model.views = [tuple(bool(x) for x in v) for v in views]
         model.cut = checked_cut(info.get("cut"), run)
         model.notes = [str(n) for n in info.get("notes", [])][:20]
         return model
@@ -319,12 +334,14 @@ class UNetSegmenter:
                   tta: bool) -> float:  # fmt: skip
         """The mean foreground Dice of ``net``'s argmax masks over all pixels of ``images``."""
         n = net.config.n_classes
-        conf = sum(pixel_confusion(m, self._predict_one(net, im, tta).argmax(-1), n)
+        views = self.views if tta else self.views[:1]
+        conf = sum(pixel_confusion(m, self._predict_one(net, im, views).argmax(-1), n)
                    for im, m in zip(images, masks, strict=True))  # fmt: skip
         return float(segmentation_scores(conf)["mean_dice"])
 
-    def _predict_one(self, net: UNet, image: np.ndarray, tta: bool) -> np.ndarray:
-        """Class probabilities ``[H, W, n_classes]`` of one uint8 image, tiled when large."""
+    def _predict_one(self, net: UNet, image: np.ndarray, views: list) -> np.ndarray:
+        """Class probabilities ``[H, W, n_classes]`` of one uint8 image, tiled when large, the
+        mean over ``views`` (see ``VIEWS``)."""
         x = torch.from_numpy(np.array(image, copy=True))  # the caller's array may be read-only
         x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)
         height, width = image.shape[:2]
@@ -342,7 +359,7 @@ class UNetSegmenter:
             for left in _starts(pw, tile, step):
                 window = x[:, :, top : top + tile, left : left + tile].to(device)
                 with torch.no_grad():
-                    proba = _forward(net, window, tta)[0].float().cpu()
+                    proba = _forward(net, window, views)[0].float().cpu()
                 total[:, top : top + tile, left : left + tile] += proba * ramp
                 weight[:, top : top + tile, left : left + tile] += ramp
         out = (total / weight.clamp(min=1e-8))[:, :height, :width]
@@ -352,7 +369,8 @@ class UNetSegmenter:
         if self.model is None:
             raise ConfigError("The unet is not fitted.", "Call fit() or load().")
         with torch.no_grad():
-            return [self._predict_one(self.model, im, self.tta) for im in images]
+            views = self.views if self.tta else self.views[:1]
+            return [self._predict_one(self.model, im, views) for im in images]
 
     def predict(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Each image's mask: the most probable class, or for two classes class 1 where its
@@ -360,13 +378,18 @@ class UNetSegmenter:
         return [decide(p, self.cut) for p in self.predict_proba(images)]
 
 
-def _forward(net: UNet, x: torch.Tensor, tta: bool) -> torch.Tensor:
-    proba = torch.softmax(net(x), dim=1)
-    if tta:
-        proba = proba + torch.softmax(net(x.flip(-1)), dim=1).flip(-1)
-        proba = proba + torch.softmax(net(x.flip(-2)), dim=1).flip(-2)
-        proba = proba / 3
-    return proba
+def _forward(net: UNet, x: torch.Tensor, views: list) -> torch.Tensor:
+    """The mean of the softmax over ``views`` of square windows ``x``, each mapped back."""
+    total = None
+    for flip, vflip, transpose in views:
+        dims = [d for d, on in ((-1, flip), (-2, vflip)) if on]
+        seen = x.flip(dims) if dims else x
+        seen = seen.transpose(-1, -2) if transpose else seen
+        proba = torch.softmax(net(seen), dim=1)
+        proba = proba.transpose(-1, -2) if transpose else proba
+        proba = proba.flip(dims) if dims else proba
+        total = proba if total is None else total + proba
+    return total / len(views)
 
 
 def _ceil_to(value: int, multiple: int) -> int:
