@@ -135,3 +135,19 @@ def test_the_page_draws_boxes_over_an_uploaded_photo(browser, contract_run, tmp_
     with upload_and_predict(browser, run.path, tmp_path / "scene.png", "svg.boxes") as page:
         assert page.locator("svg.boxes image").count() == 1
         assert page.locator("svg.boxes rect").count() == len(found)
+
+
+def test_the_page_answers_texts_typed_into_its_box(browser, contract_run):
+    run, _, texts = contract_run("text-to-text")
+    expected = run.predict(list(texts[:2]))["output"].tolist()
+    server, url = serve_in_thread(run.path)
+    try:
+        page = browser.new_page()
+        page.goto(url)
+        page.fill("#text", "\n".join(texts[:2]) + "\n\n")  # one text a line; blank lines skipped
+        page.click("#predict")
+        page.wait_for_selector("#prediction", timeout=10_000)
+        shown = page.locator("#prediction").all_inner_texts()
+        assert shown == expected
+    finally:
+        server.should_exit = True

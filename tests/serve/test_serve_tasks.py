@@ -48,7 +48,7 @@ def request_for(name: str, inputs):
         return {"json": {"images": [_png(im) for im in inputs.images]}}, list(inputs.images)
     if name == "segmentation":  # grey images: each mask comes back as a palette PNG
         return {"json": {"images": [_png(im) for im in inputs]}}, list(inputs)
-    if name in ("text-classification",):
+    if name in ("text-classification", "text-to-text"):
         return {"json": {"texts": list(inputs)}}, inputs
     if name == "language-generation":
         return {"json": {"prompts": list(inputs)}}, inputs

@@ -10,6 +10,7 @@ import typer
 
 from layerwise.cli import (
     advise,
+    chat,
     data,
     demo,
     evaluate,
@@ -43,6 +44,7 @@ app.command("tasks")(tasks.tasks)
 app.command("export")(export.export)
 app.command("generate")(generate.generate)
 app.command("play")(play.play)
+app.command("chat")(chat.chat)
 app.command("serve")(serve.serve)
 app.command("import-caffe")(import_caffe.import_caffe)
 app.add_typer(data.app, name="data")

@@ -56,6 +56,12 @@ def predict(
     overlay: bool = typer.Option(
         False, "--overlay", help="segmentation: also write each mask laid over its image (with -o)."
     ),
+    beam: Optional[int] = typer.Option(
+        None, "--beam", help="text-to-text: beam width, 1 is greedy [the run's]."
+    ),
+    max_tokens: Optional[int] = typer.Option(
+        None, "--max-tokens", help="text-to-text: the longest output in tokens [by the input]."
+    ),
 ) -> None:
     """Predict with a trained run; print the predictions or write them to a CSV."""
     from pathlib import Path
@@ -71,7 +77,8 @@ def predict(
     # Each option is for the tasks whose predict takes it (Task.predict_options).
     given = {"alert_budget": alert_budget, "transcribe": transcribe or None, "user": user,
              "similar_to": similar_to, "top": top, "observation": observation,
-             "score_threshold": score_threshold, "draw": draw, "overlay": overlay or None}  # fmt: skip
+             "score_threshold": score_threshold, "draw": draw, "overlay": overlay or None,
+             "beam": beam, "max_tokens": max_tokens}  # fmt: skip
     given = {name: value for name, value in given.items() if value is not None}
     for name in given:
         if name not in task.predict_options:
@@ -105,7 +112,13 @@ def predict(
     for note in predictions.attrs.get("notes", []):  # one line each; the data's text is no markup
         err.print(f"note: {note}", soft_wrap=True, markup=False)
     if output:
-        if output.lower().endswith(".json"):
+        if output.lower().endswith(".txt"):  # text runs: one output a line, as the inputs came
+            if "output" not in predictions.columns:
+                raise ConfigError(f"A .txt output holds one output text a line; a {task.name} "
+                                  "run writes tables.", "Use -o predictions.csv.")  # fmt: skip
+            text = "".join(str(v).replace("\n", " ") + "\n" for v in predictions["output"])
+            atomic_write(output, lambda p: Path(p).write_text(text, encoding="utf-8"))
+        elif output.lower().endswith(".json"):
             atomic_write(output, lambda p: predictions.to_json(p, orient="records", indent=1))
         else:
             atomic_write(output, lambda p: predictions.to_csv(p, index=False))

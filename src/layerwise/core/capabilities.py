@@ -29,6 +29,14 @@ class GeneratesText(Protocol):
 
 
 @runtime_checkable
+class Replies(Protocol):
+    """Answers one text with another, a translation or a reply (``layerwise chat RUN``)."""
+
+    def reply(self, text: str, beam: int | None = None) -> str:
+        """The output for one input text."""
+
+
+@runtime_checkable
 class GeneratesImages(Protocol):
     """Draws images, of a requested class when it learnt classes (``layerwise generate``);
     the fitted task also has ``classes``, ``side`` and ``chosen``."""

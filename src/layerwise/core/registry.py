@@ -92,6 +92,12 @@ TASKS.register(
     cli="layerwise.tasks.image_classification.cli:COMMAND_LINE",
 )
 TASKS.register(
+    "text-to-text",
+    "layerwise.tasks.text_to_text.task:TextToText",
+    "Translate or reply (sentence pairs: TSV, tables, parallel files); a Transformer vs a translation memory.",
+    cli="layerwise.tasks.text_to_text.cli:COMMAND_LINE",
+)
+TASKS.register(
     "text-classification",
     "layerwise.tasks.text_classification.task:TextClassification",
     "Classify texts (sentiment, spam, topics); Transformer and CNN vs TF-IDF and NB-SVM.",

@@ -47,6 +47,7 @@ function show(data){
     const probs=Object.keys(r).filter(k=>k.startsWith('probability_'));
     if('prediction' in r) h+='<p>Prediction: <b id="prediction">'+esc(r.prediction)+'</b></p>';
     if('action' in r) h+='<p>Action: <b id="prediction">'+esc(r.action)+'</b></p>';
+    if('output' in r) h+='<p>'+esc(r.input)+' &rarr; <b id="prediction">'+esc(r.output)+'</b></p>';
     probs.forEach(function(k){const p=Number(r[k]);h+='<div class="bar"><span>'+esc(k.slice(12))+
       '</span><div data-width="'+(60*p).toFixed(1)+'"></div><b>'+(100*p).toFixed(1)+'%</b></div>';});
     if(r.image_png) h+='<img alt="generated" src="data:image/png;base64,'+r.image_png+'" width="96">';
@@ -117,6 +118,8 @@ function submitForm(ev){
       im.onload=function(){uploaded={url:reader.result,w:im.naturalWidth,h:im.naturalHeight};send(d,true);};
       im.onerror=function(){uploaded=null;send(d,true);};im.src=reader.result;};
     reader.readAsDataURL(file);return;}
+  if(f.text){const texts=f.text.value.split('\n').map(t=>t.trim()).filter(t=>t);
+    return texts.length?send({texts:texts},false):show({error:'Type a text first.'});}
   if(f.json){let v;try{v=JSON.parse(f.json.value);}catch(e){return show({error:'Not JSON: '+e});}return send(v,false);}
   const row={};(INFO.form_columns||[]).forEach(function(c){const v=f[c.name].value;
     if(v==='') row[c.name]=null; else if(c.kind==='numeric'&&!isNaN(Number(v))) row[c.name]=Number(v); else row[c.name]=v;});
@@ -139,6 +142,9 @@ def _fields(info: dict, kind: str | None) -> str:
                  f'<input id="{html.escape(c["name"])}" name="{html.escape(c["name"])}"></div>'
                  for c in info["form_columns"]]  # fmt: skip
         return '<div class="grid">' + "".join(cells) + "</div>"
+    if kind == "texts":  # one text a line, sent as {"texts": [...]}
+        return ('<label for="text">Text (one a line)</label><textarea id="text" name="text" '
+                'rows="4"></textarea>')  # fmt: skip
     if kind in FILE_ACCEPT:
         accept = FILE_ACCEPT[kind]
         return f'<label for="file">File</label><input type="file" id="file" name="file" accept="{accept}">'

@@ -161,7 +161,7 @@ def from_json(task: Any, body: dict, limits: Limits,
     if kind == "images":
         return (images.Images(images.images_from_json(body, limits, expected.shape)),), {}
     if kind == "texts":
-        return (inputs.texts_list(body, limits),), {}
+        return (inputs.texts_list(body, limits),), _decoding(task, body)
     if kind == "observations":
         return (inputs.observations(body, limits),), {}
     if kind == "prompts":
@@ -198,6 +198,23 @@ def from_json(task: Any, body: dict, limits: Limits,
         return from_upload(task, data, {"transcribe": body.get("transcribe", False)}, limits,
                            field="audio", expected=expected)  # fmt: skip
     raise RequestError(422, f"{task.name} runs cannot be served over HTTP yet.")
+
+
+DECODING = {"beam": 16, "max_tokens": 512}  # options a text-writing task may take, and caps
+
+
+def _decoding(task: Any, body: dict) -> dict[str, int]:
+    """The decoding options of a texts request (``beam``, ``max_tokens``) that the task's
+    ``predict`` takes, checked: whole numbers from 1 to their cap."""
+    options = {}
+    for name, cap in DECODING.items():
+        if name not in getattr(task, "predict_options", ()) or body.get(name) is None:
+            continue
+        value = body[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cap:
+            raise RequestError(422, f"'{name}' must be a whole number from 1 to {cap}.", name)
+        options[name] = value
+    return options
 
 
 def _generation_request(body: dict, limits: Limits) -> Any:
