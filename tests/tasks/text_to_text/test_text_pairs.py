@@ -111,7 +111,7 @@ def test_no_pairs_left_and_missing_files_are_errors(tmp_path):
 
 
 def test_an_oversized_file_is_refused_before_reading(tmp_path, monkeypatch):
-    from layerwise.tasks.text_to_text import pairs as module
+    from layerwise.tasks.text_to_text import pair_files as module
 
     monkeypatch.setattr(module, "MAX_BYTES", 10)
     with pytest.raises(DataError, match="big.txt.*GiB"):

@@ -55,7 +55,7 @@ def _from_file(path: Path, source_column: str | None) -> list[str]:
     if not path.is_file():
         raise DataError(f"'{path}' is not a file.", "Give a text file or a table of inputs.")
     if path.suffix.lower() in TABLES:
-        from layerwise.tasks.text_to_text.pairs import load_table
+        from layerwise.tasks.text_to_text.pair_files import load_table
 
         return _column(load_table(path, None), source_column, f"'{path.name}'")
     from layerwise.tasks.text_to_text.pairs import file_lines

@@ -24,22 +24,28 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from layerwise.errors import ColumnError, ConfigError, DataError, closest
+from layerwise.errors import ConfigError, DataError
+from layerwise.tasks.text_to_text.pair_files import (
+    LAYOUT,
+    cell_text,
+    check_file,
+    load_table,
+    missing_column,
+    numbered_lines,
+    table_columns,
+    text_columns,
+)
 
 MAX_CHARS = 1000
-MAX_BYTES = 2 << 30  # 2 GiB: the pairs are held in memory as Python strings, several times that
 LINE_SUFFIXES = ("", ".txt", ".tsv", ".tab")
 TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", "", ".jsonl", ".ndjson", ".parquet", ".pq")
 # A first line made of two of these (or of two snake_case names) is a header, not a pair.
@@ -49,10 +55,6 @@ HEADER_WORDS = {"source", "target", "src", "tgt", "input", "output", "inputs", "
                 "italian", "portuguese", "dutch", "russian", "chinese", "japanese", "arabic",
                 "en", "fr", "de", "es", "it", "pt", "nl", "ru", "zh", "ja", "ko", "ar"}  # fmt: skip
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
-_LAYOUT = (
-    "Expected one pair per line as source<TAB>target (the Tatoeba/Anki layout of "
-    "manythings.org), or a table with a header: pass --source-column and --target-column."
-)
 
 
 @dataclass
@@ -135,45 +137,6 @@ class _Kept:
         return PairSet(self.sources, self.targets, notes)
 
 
-def _check_file(path: Path) -> None:
-    if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise DataError(f"'{path}' {what}.", "Give the path of a file of sentence pairs.")
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise DataError(
-            f"'{path}' is {size / (1 << 30):.1f} GiB, over the {MAX_BYTES >> 30} GiB read at once.",
-            "Keep a sample of the pairs (e.g. `head -n 5000000`), or split the file.",
-        )
-    if size == 0:
-        raise DataError(f"'{path}' is empty.", _LAYOUT)
-
-
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of each line of ``path``, streamed. Split on ``\\n`` only, never on
-    the Unicode line separators ``str.splitlines`` knows: a U+2028 inside a sentence of one
-    parallel file would shift every line after it."""
-    _check_file(path)
-    with path.open("rb") as file:
-        head = file.read(2)
-        if head in (b"\xff\xfe", b"\xfe\xff"):
-            raise DataError(f"'{path}' is UTF-16 text.", "Re-save it as UTF-8.")
-        file.seek(0)
-        for number, raw in enumerate(file, 1):
-            # Strict UTF-8 rather than errors="replace" or a guessed encoding: a model learns to
-            # write what it is given, and U+FFFD or mojibake in the targets would be learnt too.
-            try:
-                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(
-                    f"'{path}' line {number} is not valid UTF-8 (byte {exc.start + 1} of the "
-                    "line).",
-                    "Re-save the file as UTF-8 (in Excel: CSV UTF-8; with iconv: "
-                    "iconv -f latin1 -t utf-8), or check that it is a text file.",
-                ) from exc
-            yield number, text.rstrip("\r\n")
-
-
 def _is_header(fields: list[str]) -> bool:
     first, second = (f.strip().lower() for f in fields[:2])
     return (first in HEADER_WORDS and second in HEADER_WORDS) or bool(
@@ -188,7 +151,7 @@ def _is_tatoeba(fields: list[str]) -> bool:
 def _read_lines(path: Path, reverse: bool, max_chars: int) -> PairSet:
     kept, notes = _Kept(max_chars, "line"), [f"read '{path.name}' as source<TAB>target lines"]
     first, tatoeba, columns = True, False, 0
-    for number, line in _lines(path):
+    for number, line in numbered_lines(path):
         if not line.strip():
             continue
         fields = line.split("\t")
@@ -211,134 +174,11 @@ def _read_lines(path: Path, reverse: bool, max_chars: int) -> PairSet:
         columns = max(columns, len(fields))
         kept.add(number, fields[0], fields[1])
     if first:
-        raise DataError(f"'{path}' has no tab on any line.", _LAYOUT)
+        raise DataError(f"'{path}' has no tab on any line.", LAYOUT)
     if columns > 2:
         extra = "column 3" if columns == 3 else f"columns 3 to {columns}"
         notes[0] += f" (ignored {extra}, such as an attribution)"
-    return kept.result(notes, f"'{path}'", reverse, _LAYOUT)
-
-
-def _bad_line(path: Path) -> None:
-    """Raise the line-numbered error of the first line of ``path`` that is not UTF-8."""
-    for _ in _lines(path):
-        pass
-
-
-def _not_a_table(path: Path, exc: Exception) -> DataError:
-    reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-    return DataError(
-        f"'{path}' could not be read as a {path.suffix or 'text'} table ({reason}).",
-        "Check the file, or save it as a UTF-8 CSV with a header row. " + _LAYOUT,
-    )
-
-
-def _csv(path: Path, **options: Any) -> pd.DataFrame:
-    """``pd.read_csv`` of a .csv, or of tab-separated text where quotes are plain characters."""
-    tab = path.suffix.lower() != ".csv"
-    try:
-        quoting = csv.QUOTE_NONE if tab else csv.QUOTE_MINIMAL
-        df = pd.read_csv(
-            path, sep="\t" if tab else ",", encoding="utf-8-sig", quoting=quoting, **options
-        )
-    except UnicodeDecodeError:
-        _bad_line(path)
-        raise  # pragma: no cover - _bad_line raises the DataError naming the line
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"'{path}' has no header row.", _LAYOUT) from exc
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise _not_a_table(path, exc) from exc
-    if not isinstance(df.index, pd.RangeIndex):  # pandas made the first fields an index
-        raise DataError(f"'{path}' has more fields on its first row than in its header.",
-                        "Give every row as many fields as the header has names.")  # fmt: skip
-    return df
-
-
-def _parquet_columns(path: Path, text_only: bool) -> list[str]:
-    import pyarrow.parquet as pq
-
-    try:
-        schema = pq.read_schema(path)
-    except (OSError, ValueError) as exc:
-        raise _not_a_table(path, exc) from exc
-    text = ("string", "large_string", "string_view")
-    return [n for n, t in zip(schema.names, schema.types, strict=True)
-            if not text_only or str(t) in text]  # fmt: skip
-
-
-def load_table(path: Path, wanted: list[str] | None) -> pd.DataFrame:
-    """The table at ``path``, every column as read (as text for CSV), or only ``wanted``. For
-    Parquet without ``wanted``, only its string columns: the rest could never be chosen."""
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        try:
-            df = pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
-        except UnicodeDecodeError:
-            _bad_line(path)
-            raise  # pragma: no cover
-        except ValueError as exc:
-            raise _not_a_table(path, exc) from exc
-        return df if wanted is None else df[wanted]
-    if suffix in (".parquet", ".pq"):
-        try:
-            return pd.read_parquet(path, columns=wanted or _parquet_columns(path, True))
-        except (OSError, ValueError) as exc:
-            raise _not_a_table(path, exc) from exc
-    return _csv(path, dtype=str, keep_default_na=False, usecols=wanted)
-
-
-def _columns(path: Path) -> list[str]:
-    """The column names of the table at ``path``, reading as little of it as possible."""
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return _parquet_columns(path, False)
-    if suffix in (".jsonl", ".ndjson"):
-        return [str(c) for c in load_table(path, None).columns]
-    return [str(c) for c in _csv(path, nrows=0).columns]
-
-
-def _is_text(column: pd.Series) -> bool:
-    """Whether ``column`` holds text: strings, not all of them numbers."""
-    if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
-        return False
-    values = column[column.map(lambda v: isinstance(v, str) and bool(v.strip()))]
-    return len(values) > 0 and not pd.to_numeric(values, errors="coerce").notna().all()
-
-
-def _text(value: Any, column: str, row: int, path: Path) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return str(value)
-    raise DataError(
-        f"Column '{column}' of '{path}' holds a {type(value).__name__} at row {row}, not text.",
-        "Choose columns that hold one sentence per row.",
-    )
-
-
-def _missing(name: str, what: str, columns: list[str], path: Path) -> ColumnError:
-    near = closest(name, columns)
-    return ColumnError(
-        f"The {what} column '{name}' is not in '{path}', whose columns are: "
-        f"{', '.join(columns[:20])}{' ...' if len(columns) > 20 else ''}.",
-        f"Did you mean '{near}'?" if near else f"Pass --{what}-column with one of them.",
-    )
-
-
-def _text_columns(df: pd.DataFrame, named: list[str], path: Path) -> list[str]:
-    """The text columns of ``df`` besides ``named``, when they make two with ``named``."""
-    columns = list(df.columns)
-    texts = [c for c in columns if c not in named and _is_text(df[c])]
-    if len(texts) != 2 - len(named):
-        found = f"{len(texts)} text column{'' if len(texts) == 1 else 's'}"
-        raise DataError(
-            f"'{path}' has {found}{f' besides {named[0]!r}' if named else ''} "
-            f"({', '.join(texts) or 'none'}; all columns read: {', '.join(columns[:20])}), so "
-            "which hold the sources and which the targets is not clear.",
-            "Pass --source-column and --target-column to choose them.",
-        )
-    return texts
+    return kept.result(notes, f"'{path}'", reverse, LAYOUT)
 
 
 def _read_table(path: Path, chosen: tuple[str | None, str | None], reverse: bool,
@@ -348,17 +188,17 @@ def _read_table(path: Path, chosen: tuple[str | None, str | None], reverse: bool
         raise ConfigError(f"The source and target columns are both '{source_column}'.",
                           "Choose two different columns.")  # fmt: skip
     if source_column is not None or target_column is not None:
-        columns = _columns(path)
+        columns = table_columns(path)
         for name, what in ((source_column, "source"), (target_column, "target")):
             if name is not None and name not in columns:
-                raise _missing(name, what, columns, path)
+                raise missing_column(name, what, columns, path)
     named = [c for c in chosen if c is not None]
     df = load_table(path, named if len(named) == 2 else None)
     df.columns = [str(c) for c in df.columns]
     if df.empty:
         raise DataError(f"'{path}' has no rows.", "Give a table with one pair per row.")
     if len(named) < 2:
-        texts = _text_columns(df, named, path)
+        texts = text_columns(df, named, path)
         source_column = source_column or texts.pop(0)
         target_column = target_column or texts.pop(0)
     notes = [f"read columns '{source_column}' (sources) and '{target_column}' (targets) of "
@@ -366,8 +206,8 @@ def _read_table(path: Path, chosen: tuple[str | None, str | None], reverse: bool
     kept = _Kept(max_chars, "row")
     sources, targets = df[source_column].tolist(), df[target_column].tolist()
     for row, (source, target) in enumerate(zip(sources, targets, strict=True), 1):
-        kept.add(row, _text(source, source_column, row, path),
-                 _text(target, target_column, row, path))  # fmt: skip
+        kept.add(row, cell_text(source, source_column, row, path),
+                 cell_text(target, target_column, row, path))  # fmt: skip
     hint = "Choose the columns that hold the sentences (--source-column, --target-column)."
     return kept.result(notes, f"'{path}'", reverse, hint)
 
@@ -403,7 +243,7 @@ def read_pairs(
         (['Va !', 'Salut !'], ['Go.', 'Hi.'])
     """
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     suffix = path.suffix.lower()
     named = source_column is not None or target_column is not None
     if suffix in LINE_SUFFIXES and not named:
@@ -417,7 +257,7 @@ def read_pairs(
 
 
 def file_lines(path: Path) -> list[str]:
-    lines = [text for _, text in _lines(path)]
+    lines = [text for _, text in numbered_lines(path)]
     while lines and not lines[-1].strip():  # a trailing blank line is no sentence
         lines.pop()
     if not lines:
