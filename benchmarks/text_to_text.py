@@ -16,7 +16,7 @@ without the KV cache.
 
     python benchmarks/text_to_text.py                # writes benchmarks/results/text-to-text.md
     python benchmarks/text_to_text.py --quick        # 2-minute Transformer budgets
-    python benchmarks/text_to_text.py --only generated
+    python benchmarks/text_to_text.py --only tatoeba   # writes results/text-to-text-tatoeba.md
 """
 
 from __future__ import annotations
@@ -147,7 +147,8 @@ def main() -> None:
     text += ("\n\nBLEU and chrF are sacreBLEU's defaults (13a tokenisation) with each test "
              "pair's own target as its one reference; 'all references' uses every target of the "
              "test source. Times are wall-clock on the machine above.\n")  # fmt: skip
-    path = write_result("text-to-text", text, args.quick or args.only is not None)
+    name = "text-to-text" + (f"-{args.only}" if args.only else "")
+    path = write_result(name, text, args.quick)
     print(text)
     progress(f"wrote {path}")
 

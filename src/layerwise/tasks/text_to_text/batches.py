@@ -82,7 +82,10 @@ class PairBatches:
 
     def indices(self, step: int) -> np.ndarray:
         """The pairs of global step ``step`` (0-based, counted over all passes)."""
-        return self._batches(step // self.per_pass)[step % self.per_pass]
+        # passes cut their windows differently, so their batch counts differ by a few: every
+        # pass is counted as long as the first (a longer one leaves its last batches out)
+        batches = self._batches(step // self.per_pass)
+        return batches[(step % self.per_pass) % len(batches)]
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(source [N, S], target_in [N, T], target_out [N, T])`` of global step ``step``;

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from layerwise.core.task import Run
+from layerwise.errors import ConfigError
 
 CANDIDATES = ("translation-memory", "transformer")
 FAMILIES = {"translation-memory": "classical", "transformer": "deep"}
@@ -32,6 +33,7 @@ def fit_text_to_text(task: Any, data: Any, started: float) -> Run:
     from layerwise.tasks.text_to_text.outputs import write_text_run
     from layerwise.tasks.text_to_text.pairs import split_by_source
 
+    beam_option(task)
     pairs = task.read_pairs(data)
     parts = split_by_source(pairs, float(task.option("val_fraction")),
                             float(task.option("test_fraction")), int(task.option("seed")))  # fmt: skip
@@ -95,10 +97,8 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> Any:
 
         return TranslationMemory(seed=seed, **params).fit(train.sources, train.targets)
     from layerwise.runs import folder as names
-    from layerwise.tasks.text_to_text.transformer_train import (
-        CPU_BUDGET_S,
-        TransformerTranslator,
-    )
+    from layerwise.tasks.text_to_text.transformer_plan import CPU_BUDGET_S
+    from layerwise.tasks.text_to_text.transformer_train import TransformerTranslator
 
     params.setdefault("time_limit", task.time_budget(CPU_BUDGET_S, 2 * CPU_BUDGET_S))
     params.setdefault("device", task.option("device"))
@@ -117,9 +117,9 @@ def _choose_beam(task: Any, model: Any, val: Any, greedy: list[str]) -> list[str
     option); the validation outputs of the decoding kept."""
     from layerwise.tasks.text_to_text.scores import text_scores
 
-    asked = task.option("beam")
+    asked = beam_option(task)
     if asked is not None:
-        model.beam = int(asked)
+        model.beam = asked
         return greedy if model.beam == 1 else model.predict(val.sources)
     if not val.sources:
         return greedy
@@ -130,6 +130,15 @@ def _choose_beam(task: Any, model: Any, val: Any, greedy: list[str]) -> list[str
     model.notes.append(f"transformer: beam {BEAM} {'kept' if model.beam > 1 else 'left out'} "
                        f"(validation BLEU {wide:.2f} with, {plain:.2f} greedy)")  # fmt: skip
     return beamed if model.beam > 1 else greedy
+
+
+def beam_option(task: Any) -> int | None:
+    """The ``beam`` option, checked (before any training: a typo costs no minutes)."""
+    asked = task.option("beam")
+    if asked is not None and (isinstance(asked, bool) or not isinstance(asked, int)
+                              or not 1 <= asked <= 16):  # fmt: skip
+        raise ConfigError(f"beam={asked!r} is not valid.", "Use a whole number from 1 to 16.")
+    return asked
 
 
 def _scores(part: Any, outputs: list[str], whole: Any = None) -> dict[str, Any]:

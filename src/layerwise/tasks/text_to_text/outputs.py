@@ -57,6 +57,16 @@ def save_model(task: Any, run: RunFolder) -> dict[str, Any]:
 def restore(cls: Any, run: RunFolder) -> Any:
     stored = run.read_json(names.PREPROCESS)
     options = {k: v for k, v in (stored.get("options") or {}).items() if k in STORED_OPTIONS}
+    valid = (
+        all(options.get(k) is None or isinstance(options[k], str)
+            for k in ("source_column", "target_column"))
+        and isinstance(options.get("reverse", False), bool)
+        and (options.get("max_tokens") is None or (isinstance(options["max_tokens"], int)
+                                                   and 1 <= options["max_tokens"] <= 128))
+    )  # fmt: skip
+    if not valid:
+        raise RunFolderError(f"The options in '{run.path}' are not ones layerwise writes.",
+                             "Use the run folder as `layerwise train` wrote it, or train again.")  # fmt: skip
     task = cls(verbose=False, **options)
     task.chosen = str(stored.get("chosen"))
     info = stored.get("model") or {}

@@ -6,7 +6,10 @@ the exact spacing and punctuation the model wrote ("Où est la gare ?" keeps its
 One vocabulary for both sides lets the model share its embeddings and copy names and numbers
 from the source. The ids ``<pad>=0``, ``<bos>=1``, ``<eos>=2`` are fixed (the model relies on
 them). Each text gets a leading space before it is split, so a word is the same token at the
-start of a sentence as inside it.
+start of a sentence as inside it. Digits are single tokens, never merged (as in LLaMA's
+tokenizer): a number is then written digit by digit, which a model can learn to copy and
+convert, where merges like "83" + "7236" hide the digits; on generated number and date pairs,
+exact match after 90 s rose from 0.78 with merged digits to 0.85.
 
 The vocabulary grows with the amount of text (:func:`vocab_size_for`): a large vocabulary on a
 small corpus leaves most tokens with a handful of examples each.
@@ -37,15 +40,17 @@ MAX_VOCAB = 65536
 
 
 def vocab_size_for(n_chars: int) -> int:
-    """About four tokens per square root of the training characters, a multiple of 64 within
-    [512, 16000]: 200k characters (a few thousand pairs) give 1,728, 3.5M (Tatoeba's English and
-    French) 7,424.
+    """1.5 tokens per square root of the training characters, a multiple of 64 within [512,
+    16000]: the demo's 2,700 training pairs (90k characters) get 512, Tatoeba's English and
+    French (121k training pairs, 7.6M characters) 4,096. A larger vocabulary makes fewer tokens a sentence but more rare ones, and its output
+    layer dominates a small model's compute: on Tatoeba a vocabulary of 11,000 made 18 tokens
+    a pair and a pass of the dim-256 model 450 s, one of 4,000 20 tokens and 377 s.
 
     Example:
-        >>> vocab_size_for(200_000), vocab_size_for(3_500_000), vocab_size_for(10)
-        (1728, 7424, 512)
+        >>> vocab_size_for(90_000), vocab_size_for(7_600_000), vocab_size_for(1_000_000)
+        (512, 4096, 1472)
     """
-    return int(np.clip(int(4 * np.sqrt(max(n_chars, 0))) // 64 * 64, 512, 16000))
+    return int(np.clip(int(1.5 * np.sqrt(max(n_chars, 0))) // 64 * 64, 512, 16000))
 
 
 def _tokenizers() -> Any:
@@ -70,7 +75,10 @@ class PairTokenizer:
     def _pipeline(model: Any) -> Any:
         tk = _tokenizers()
         tokenizer = tk.Tokenizer(model)
-        tokenizer.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=True)
+        tokenizer.pre_tokenizer = tk.pre_tokenizers.Sequence([
+            tk.pre_tokenizers.Digits(individual_digits=True),
+            tk.pre_tokenizers.ByteLevel(add_prefix_space=False),
+        ])  # fmt: skip
         tokenizer.decoder = tk.decoders.ByteLevel()
         return tokenizer
 
@@ -86,7 +94,7 @@ class PairTokenizer:
             initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
         )
-        tokenizer.train_from_iterator(list(sources) + list(targets), trainer=trainer)
+        tokenizer.train_from_iterator([" " + t for t in (*sources, *targets)], trainer=trainer)
         self._tokenizer = tokenizer
         return self
 
@@ -101,7 +109,8 @@ class PairTokenizer:
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
         """Token ids (int64) of each text, without ``<bos>`` or ``<eos>``."""
-        return [np.asarray(e.ids, dtype=np.int64) for e in self._fitted().encode_batch(list(texts))]
+        encoded = self._fitted().encode_batch([" " + t for t in texts])
+        return [np.asarray(e.ids, dtype=np.int64) for e in encoded]
 
     def decode(self, ids: Any) -> str:
         """The text of ``ids``; special tokens and ids outside the vocabulary are left out."""
