@@ -118,7 +118,7 @@ function submitForm(ev){
       im.onload=function(){uploaded={url:reader.result,w:im.naturalWidth,h:im.naturalHeight};send(d,true);};
       im.onerror=function(){uploaded=null;send(d,true);};im.src=reader.result;};
     reader.readAsDataURL(file);return;}
-  if(f.text){const texts=f.text.value.split('\n').map(t=>t.trim()).filter(t=>t);
+  if(f.text){const texts=f.text.value.split('\\n').map(t=>t.trim()).filter(t=>t);
     return texts.length?send({texts:texts},false):show({error:'Type a text first.'});}
   if(f.json){let v;try{v=JSON.parse(f.json.value);}catch(e){return show({error:'Not JSON: '+e});}return send(v,false);}
   const row={};(INFO.form_columns||[]).forEach(function(c){const v=f[c.name].value;

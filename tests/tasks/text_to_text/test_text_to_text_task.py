@@ -79,16 +79,16 @@ def test_chat_answers_each_line(trained, cli, monkeypatch):
     assert out.splitlines()[-2:] == expected
 
 
-def test_the_transformer_learns_numbers_and_beats_the_memory(tmp_path):
-    # numbers in words -> digits: a lookup of the nearest training source is almost never right,
-    # a sequence model that learnt the mapping is
-    pairs = generated_pairs(1500, kind="numbers", seed=1)
+def test_the_transformer_learns_dates_and_beats_the_memory(tmp_path):
+    # written dates -> ISO dates: the nearest training source's date is almost never the one
+    # asked, a sequence model that learnt the mapping writes it (30 epochs: about 30 s)
+    pairs = generated_pairs(1000, kind="dates", seed=1)
     run = layerwise.fit(pairs, task="text-to-text", output_dir=str(tmp_path), verbose=False,
-                        candidate_params={"transformer": {"epochs": 12, "dim": 64, "layers": 2,
-                                                          "max_tokens": 1024}})  # fmt: skip
+                        report=False, candidate_params={"transformer": {
+                            "epochs": 30, "dim": 64, "layers": 2}})  # fmt: skip
     cand = run.metrics["candidates"]
     deep, memory = cand["transformer"]["test"], cand["translation-memory"]["test"]
-    assert deep["chrf"] > memory["chrf"] + 20, (deep, memory)
+    assert deep["chrf"] > memory["chrf"] + 25 and deep["exact_match"] > 0.6, (deep, memory)
     assert run.chosen == "transformer"
 
 
