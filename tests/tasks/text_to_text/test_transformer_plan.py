@@ -34,7 +34,8 @@ def test_a_tight_budget_shrinks_the_model_and_a_resume_keeps_the_plan(tmp_path, 
     plan = tp.plan_training(params, 60_000, 64, _batches(), _loss, lambda m: 0.0, LENGTHS)
     per_pass = _batches().per_pass
     # the data allows dim 256; the budget gives it too few passes, so a smaller one trains
-    passes = {d: 60 / 1.15 / s / per_pass for d, s in seconds.items()}
+    passes = {d: tp.fitting_steps(60 / tp.SPARE, s, 0.0, per_pass) / per_pass
+              for d, s in seconds.items()}  # fmt: skip
     expected = max(d for d, p in passes.items() if p >= tp.MIN_PASSES)
     assert plan.config.dim == expected and "passes" in plan.note
     assert plan.config.dropout <= tp.LOW_DROPOUT or passes[expected] >= tp.MANY_PASSES

@@ -98,8 +98,7 @@ def pairs_demo(folder: Path) -> Demo:
                 f"generated pairs ({DEMO_PAIRS:,} English numbers and dates with their digits "
                 "and ISO dates, one source<TAB>target a line)",
                 options={"time_limit": DEMO_SECONDS},
-                hint="three hundred and forty-two",
-                next=("  layerwise chat {run}",))  # fmt: skip
+                hint="three hundred and forty-two")  # fmt: skip
 
 
 def training_summary(run: Any) -> list[Any]:

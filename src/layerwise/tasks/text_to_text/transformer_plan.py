@@ -43,6 +43,10 @@ CPU_BUDGET_S = 600.0  # training seconds on a CPU when neither epochs nor time_l
 MAX_STEPS = 200_000
 UNTIMED_PASSES = 20  # a GPU with no time limit: this many passes
 PLAN_FILE = "transformer_plan.json"
+# A floor under the plan: a probe timed while the machine was busy (OpenMP threads that wait
+# for each other on oversubscribed cores run 50 times slower) planned 1 step of the demo; the
+# time limit still ends the run, only the cosine is then cut short
+MIN_STEPS = 500
 PROBE_STEPS = 8  # timed steps per size; the first three (one-time costs) are left out
 MIN_EPOCHS, MAX_EPOCHS = 10, 40  # an epoch is a pass, cut so that the run has 10 to 40
 # The plan's spare: the steps are timed warm, yet a busy machine runs slower than the probe
@@ -160,6 +164,7 @@ def _sized(params: dict[str, Any], fixed: Seq2SeqConfig, n_pairs: int, vocab: in
         passes = steps / max(batches.per_pass, 1)
         if passes >= MIN_PASSES or k == len(sizes) - 1:
             break
+    steps = max(steps, min(MIN_STEPS, 3 * batches.per_pass))
     if passes < MANY_PASSES and params.get("dropout") is None:
         config.dropout = min(config.dropout, LOW_DROPOUT)
     note = (f"transformer: dim {config.dim}, {config.encoder_layers}+{config.decoder_layers} "
