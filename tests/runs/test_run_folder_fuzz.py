@@ -111,6 +111,8 @@ def _apply(run: Path, edits) -> None:
                 (run / name).unlink()
                 (run / name).symlink_to(outside)
             continue
+        if not (run / kind).is_file():  # renamed by an earlier edit
+            continue
         data = json.loads((run / kind).read_text())
         places = list(_paths(data))
         place = places[choice % len(places)]

@@ -110,3 +110,15 @@ def test_an_empty_input_is_refused(trained, cli):
     assert code == 2 and "empty" in err.lower()
     with pytest.raises(layerwise.errors.DataError, match="empty"):
         trained.task.predict(["fine", ""])
+
+
+def test_parallel_files_train_on_the_command_line(tmp_path, cli):
+    pairs = generated_pairs(60, kind="dates", seed=4)
+    (tmp_path / "train.en").write_text("\n".join(pairs.sources) + "\n", encoding="utf-8")
+    (tmp_path / "train.iso").write_text("\n".join(pairs.targets) + "\n", encoding="utf-8")
+    code, _, err = cli("train", "--pair-files", f"en={tmp_path / 'train.en'}",
+                       f"iso={tmp_path / 'train.iso'}", "--candidates", "translation-memory",
+                       "-o", tmp_path / "runs", "--no-report")  # fmt: skip
+    assert code == 0, err
+    run = layerwise.load(next((tmp_path / "runs").iterdir()))
+    assert run.name == "text-to-text" and run.predict([pairs.sources[0]])["output"][0]

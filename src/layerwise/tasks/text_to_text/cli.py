@@ -46,7 +46,7 @@ def read_pair_files(given: list[str] | None, data: str | None) -> tuple[Any, str
     option takes one value a flag, so the second file arrives as DATA: a DATA of NAME=FILE
     that is no path joins them."""
     items = list(given or [])
-    if data is not None and "=" in data and not Path(data).exists():
+    if items and data is not None and "=" in data and not Path(data).exists():
         items.append(data)
         data = None
     if not items:
