@@ -128,10 +128,14 @@ class TextToText(Task):
         ``inputs``: a text, a list of texts, a text file (one input per line) or a table with
         the source column."""
         texts = self.input_texts(inputs)
-        frame = pd.DataFrame({"input": texts, "output": self.outputs(texts, beam, max_tokens)})
-        if self.chosen == "translation-memory":
-            frame["similarity"] = self.model.nearest(frame["input"].tolist())[1].round(4)
-        return frame
+        if self.chosen != "translation-memory":
+            return pd.DataFrame({"input": texts, "output": self.outputs(texts, beam, max_tokens)})
+        from layerwise.tasks.text_to_text.pairs import normalise_text
+
+        self._require_fitted()  # one search gives the output and its similarity
+        index, similarity = self.model.nearest([normalise_text(t) for t in texts])
+        return pd.DataFrame({"input": texts, "output": [self.model.targets[i] for i in index],
+                             "similarity": similarity.round(4)})  # fmt: skip
 
     def input_texts(self, inputs: Any) -> list[str]:
         from layerwise.tasks.text_to_text.inputs import input_texts

@@ -36,7 +36,7 @@ from layerwise.engine.config import resolve_device
 from layerwise.errors import ConfigError, DataError, RunFolderError, check_option_names
 from layerwise.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from layerwise.tasks.text_to_text.batches import IGNORE, PairBatches, make_batch
-from layerwise.tasks.text_to_text.tokens import PairTokenizer, vocab_size_for
+from layerwise.tasks.text_to_text.tokens import EOS_ID, PairTokenizer, vocab_size_for
 from layerwise.tasks.text_to_text.transformer_plan import epochs_for, plan_training
 
 MODEL_FILE, TOKENIZER_FILE = "transformer.safetensors", "tokenizer.json"
@@ -225,7 +225,7 @@ class TransformerTranslator:
         limit = None if max_tokens is None else min(int(max_tokens) + 1, net.config.max_target_len)
         for start in range(0, len(order), batch):
             chosen = order[start : start + batch]
-            source = pad_rows([ids[i] if len(ids[i]) else np.array([2]) for i in chosen])
+            source = pad_rows([ids[i] if len(ids[i]) else np.array([EOS_ID]) for i in chosen])
             source = source.to(device)
             if beam > 1:
                 replies = net.beam_search(source, beam=beam, max_len=limit)
