@@ -124,6 +124,13 @@ def unet_tiling() -> dict[str, float]:
     )
 
 
+def _line(entry: dict) -> str:
+    """Where a two-class model draws its line: the cut chosen on validation, or the argmax."""
+    if "cut" not in entry:
+        return "argmax"
+    return "argmax" if entry["cut"] is None else f"p >= {entry['cut']:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2-minute U-Net budgets")
@@ -163,7 +170,8 @@ def main() -> None:
             rows.append([name, candidate, fmt(entry["validation"]["mean_dice"]),
                          fmt(test["mean_dice"]), fmt(test["mean_iou"]), per_class,
                          fmt(test.get("boundary_f1")), fmt(test.get("worst_image_dice")),
-                         f"{entry['fit_seconds']:.0f}", f"{entry['predict_ms_per_image']:.0f}",
+                         _line(entry), f"{entry['fit_seconds']:.0f}",
+                         f"{entry['predict_ms_per_image']:.0f}",
                          "served" if candidate == metrics["chosen"] else ""])  # fmt: skip
         deep, forest = cand.get("unet"), cand.get("pixel-forest")
         first = classes[0]  # membrane's class 0 is the membrane: the class the target names
@@ -183,7 +191,7 @@ def main() -> None:
     if args.quick:
         text += "Quick run: the U-Net's training limited to 120 s.\n\n"
     text += markdown_table(["data", "model", "val Dice", "test Dice", "test IoU",
-                            "test Dice per class", "boundary F1", "worst image Dice", "fit s",
+                            "test Dice per class", "boundary F1", "worst image Dice", "line", "fit s",
                             "predict ms/image", ""], rows) + "\n\n"  # fmt: skip
     text += markdown_table(["data", "size", "whole run, min",
                             "U-Net - forest, membrane-class Dice",

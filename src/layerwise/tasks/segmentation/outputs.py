@@ -118,8 +118,8 @@ def _metrics(task: Any, whole: Any, parts: dict[str, Any], rows: list[dict],
             "predict_ms_per_image": row["predict_ms_per_image"],
             "predict_ms_per_row": row["predict_ms_per_image"],  # a row of the summary: an image
             "validation": row["validation"], "test": row["test"]}  # fmt: skip
-        if row.get("cut") is not None:  # two classes: class 1 from this probability up
-            candidates[row["candidate"]]["cut"] = row["cut"]
+        if len(task.classes) == 2:  # class 1 from this probability up; None: the argmax
+            candidates[row["candidate"]]["cut"] = row.get("cut")
     sizes = [list(im.shape[:2]) for im in whole.images]
     return bakeoff_metrics(
         task.name, metric="mean_dice", greater_is_better=True,
