@@ -34,16 +34,20 @@ PACKAGES = ("layerwise", "torch", "lightgbm", "scikit-image", "numpy", "onnxrunt
 MEMBRANE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "segmentation" / "membrane"
 
 
-def datasets(quick: bool):
+def datasets(quick: bool, only: str | None = None):
     from layerwise.tasks.segmentation.cells import generated_masks
     from layerwise.tasks.segmentation.readers import from_arrays
 
     options = {"time_limit": 120} if quick else {}
-    if MEMBRANE.is_dir():
+    if only not in (None, "membrane"):
+        pass
+    elif MEMBRANE.is_dir():
         yield "membrane", str(MEMBRANE), {**options, "classes": "membrane,interior"}
     else:
         progress(f"membrane: skipped ({MEMBRANE} is absent)")
     for kind in ("cells", "lesions"):
+        if only not in (None, kind):
+            continue
         images, masks, classes = generated_masks(120, size=128, seed=0, kind=kind)
         yield kind, from_arrays(images, masks, classes), dict(options)
 
@@ -146,6 +150,8 @@ def main() -> None:
         action="store_true",
         help="only the U-Net's 2048x2048 tiling: time and peak memory",
     )
+    parser.add_argument("--only", choices=("membrane", "cells", "lesions"),
+                        help="one data set (results/segmentation-<set>.md)")  # fmt: skip
     args = parser.parse_args()
     if args.tiling:
         unet = unet_tiling()
@@ -159,7 +165,7 @@ def main() -> None:
         progress(f"wrote {write_result('segmentation-tiling', text)}")
         return
     rows, summary = [], []
-    for name, data, options in datasets(args.quick):
+    for name, data, options in datasets(args.quick, args.only):
         result = measure(name, data, {**options, "seed": args.seed}, args.keep)
         metrics = result["run"]
         cand = metrics["candidates"]
@@ -202,7 +208,7 @@ def main() -> None:
              "\nDice is over all test pixels pooled; the mean is over the foreground classes "
              "(class 0 is reported apart: on membrane class 0 is the membrane itself, which is "
              "why its own column is the target's). Times are wall-clock on the machine above.\n")  # fmt: skip
-    path = write_result("segmentation", text, args.quick)
+    path = write_result("segmentation" + (f"-{args.only}" if args.only else ""), text, args.quick)
     print(text)
     progress(f"wrote {path}")
 

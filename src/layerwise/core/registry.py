@@ -91,6 +91,12 @@ TASKS.register(
     "Classify images (folder per class, NPZ, IDX, CSV of paths); a CNN vs logistic on pixels.",
     cli="layerwise.tasks.image_classification.cli:COMMAND_LINE",
 )
+TASKS.register(  # before the text tasks: a column of SMILES is text too
+    "molecular-property",
+    "layerwise.tasks.molecules.task:MolecularProperty",
+    "Predict molecules' properties from SMILES (CSV, SDF); a D-MPNN vs ECFP + forest, descriptors + LightGBM.",
+    cli="layerwise.tasks.molecules.cli:COMMAND_LINE",
+)
 TASKS.register(
     "text-to-text",
     "layerwise.tasks.text_to_text.task:TextToText",

@@ -217,22 +217,24 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def texts_list(body: dict, limits: Limits) -> list[str]:
-    """``{"text": "..."}`` or ``{"texts": [...]}``."""
-    texts = [_need(body, "text", str, "a string")] if "text" in body else None
-    if texts is None:
-        texts = _need(body, "texts", list, "a list of strings")
+def texts_list(body: dict, limits: Limits, one: str = "text", many: str = "texts") -> list[str]:
+    """``{"text": "..."}`` or ``{"texts": [...]}`` (other key names: ``one``, ``many``; one key
+    for both, e.g. ``{"smiles": "CCO"}`` or ``{"smiles": ["CCO", "CCN"]}``)."""
+    if one in body and (one != many or isinstance(body[one], str)):
+        texts = [_need(body, one, str, "a string")]
+    else:
+        texts = _need(body, many, list, "a list of strings")
     if not texts:
-        raise RequestError(422, "'texts' is empty.", "texts")
+        raise RequestError(422, f"'{many}' is empty.", many)
     if len(texts) > limits.max_rows:
-        raise RequestError(413, f"{len(texts)} texts is more than the {limits.max_rows} allowed.",
-                           "texts")  # fmt: skip
+        raise RequestError(413, f"{len(texts)} {many} is more than the {limits.max_rows} "
+                           "allowed.", many)  # fmt: skip
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise RequestError(422, f"texts[{i}] must be a string.", f"texts[{i}]")
+            raise RequestError(422, f"{many}[{i}] must be a string.", f"{many}[{i}]")
         if len(text) > limits.max_text_chars:
-            raise RequestError(413, f"texts[{i}] has {len(text)} characters; at most "
-                               f"{limits.max_text_chars}.", f"texts[{i}]")  # fmt: skip
+            raise RequestError(413, f"{many}[{i}] has {len(text)} characters; at most "
+                               f"{limits.max_text_chars}.", f"{many}[{i}]")  # fmt: skip
     return texts
 
 

@@ -51,7 +51,8 @@ function show(data){
     probs.forEach(function(k){const p=Number(r[k]);h+='<div class="bar"><span>'+esc(k.slice(12))+
       '</span><div data-width="'+(60*p).toFixed(1)+'"></div><b>'+(100*p).toFixed(1)+'%</b></div>';});
     if(r.image_png) h+='<img alt="generated" src="data:image/png;base64,'+r.image_png+'" width="96">';
-    const rest=Object.keys(r).filter(k=>!probs.includes(k)&&k!=='image_png');
+    if(r.drawing_png) h+='<img alt="drawing" src="data:image/png;base64,'+r.drawing_png+'" width="240">';
+    const rest=Object.keys(r).filter(k=>!probs.includes(k)&&k!=='image_png'&&k!=='drawing_png');
     h+='<table>'+rest.map(k=>'<tr><th>'+esc(k)+'</th><td>'+esc(r[k])+'</td></tr>').join('')+'</table>';
   });
   (data.notes||[]).forEach(n=>{h+='<p class="note">'+esc(n)+'</p>';});
@@ -119,7 +120,8 @@ function submitForm(ev){
       im.onerror=function(){uploaded=null;send(d,true);};im.src=reader.result;};
     reader.readAsDataURL(file);return;}
   if(f.text){const texts=f.text.value.split('\\n').map(t=>t.trim()).filter(t=>t);
-    return texts.length?send({texts:texts},false):show({error:'Type a text first.'});}
+    const field=f.text.dataset.field||'texts',body={};body[field]=texts;
+    return texts.length?send(body,false):show({error:'Type a text first.'});}
   if(f.json){let v;try{v=JSON.parse(f.json.value);}catch(e){return show({error:'Not JSON: '+e});}return send(v,false);}
   const row={};(INFO.form_columns||[]).forEach(function(c){const v=f[c.name].value;
     if(v==='') row[c.name]=null; else if(c.kind==='numeric'&&!isNaN(Number(v))) row[c.name]=Number(v); else row[c.name]=v;});
@@ -145,6 +147,9 @@ def _fields(info: dict, kind: str | None) -> str:
     if kind == "texts":  # one text a line, sent as {"texts": [...]}
         return ('<label for="text">Text (one a line)</label><textarea id="text" name="text" '
                 'rows="4"></textarea>')  # fmt: skip
+    if kind == "smiles":  # one molecule a line, sent as {"smiles": [...]}
+        return ('<label for="text">SMILES (one molecule a line)</label><textarea id="text" '
+                'name="text" data-field="smiles" rows="4">CC(=O)Oc1ccccc1C(=O)O</textarea>')  # fmt: skip
     if kind in FILE_ACCEPT:
         accept = FILE_ACCEPT[kind]
         return f'<label for="file">File</label><input type="file" id="file" name="file" accept="{accept}">'

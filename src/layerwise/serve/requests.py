@@ -22,7 +22,7 @@ REQUEST_FIELDS = {
     "rows": "rows", "series": "rows", "images": "image | images (base64) or a file upload",
     "texts": "text | texts", "observations": "observation | observations",
     "prompts": "prompt | prompts", "count": "n, label", "users": "user | users, top",
-    "audio": "audio (base64 WAV) or a file upload",
+    "audio": "audio (base64 WAV) or a file upload", "smiles": "smiles (one SMILES or a list)",
 }  # fmt: skip
 
 
@@ -76,6 +76,7 @@ def example_request(kind: str | None, schema: dict) -> dict:
             "count": {"n": 1},
             "users": {"user": "1", "top": 10},
             "audio": {"audio": "<base64 WAV>", "transcribe": False},
+            "smiles": {"smiles": "CC(=O)Oc1ccccc1C(=O)O"},
             "images": {"image": "<base64 PNG or JPEG>"}}.get(kind or "", {})  # fmt: skip
 
 
@@ -162,6 +163,8 @@ def from_json(task: Any, body: dict, limits: Limits,
         return (images.Images(images.images_from_json(body, limits, expected.shape)),), {}
     if kind == "texts":
         return (inputs.texts_list(body, limits),), _decoding(task, body)
+    if kind == "smiles":  # one string or a list of them, under the one key "smiles"
+        return (inputs.texts_list(body, limits, "smiles", "smiles"),), {}
     if kind == "observations":
         return (inputs.observations(body, limits),), {}
     if kind == "prompts":

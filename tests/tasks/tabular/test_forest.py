@@ -7,16 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from layerwise.candidates.forest_arrays import flatten, walk
 from layerwise.data.tabular_encoder import EncodedTable
 from layerwise.errors import RunFolderError
 from layerwise.runs.folder import RunFolder
-from layerwise.tasks.tabular.forest import (
-    MODEL_FILE,
-    ExtraTreesCandidate,
-    RandomForestCandidate,
-    flatten,
-    walk,
-)
+from layerwise.tasks.tabular.forest import MODEL_FILE, ExtraTreesCandidate, RandomForestCandidate
 from layerwise.tasks.tabular.lightgbm_model import LightGBMExtraTrees, LightGBMLarge
 
 

@@ -1,6 +1,6 @@
 """Random forests and extra-trees as bake-off candidates for tables: scikit-learn grows the
-trees, and they are exported to flat arrays (one safetensors file, no pickle) and walked here
-in numpy, so a run folder holds data, not code.
+trees, and they are exported to flat arrays (one safetensors file, no pickle) and walked in
+numpy (:mod:`layerwise.candidates.forest_arrays`), so a run folder holds data, not code.
 
 Both are low-bias averaging models that boosting does not replace: on tables with many
 near-duplicate rows (panels of the same people over years) fully grown trees remember what
@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from layerwise.candidates.forest_arrays import FIX, check, flatten, walk
 from layerwise.core.candidate import Candidate
 from layerwise.errors import RunFolderError
 from layerwise.runs.folder import RunFolder
@@ -26,101 +27,6 @@ MODEL_FILE = "model.forest.safetensors"
 LEAF_SIZES = (1, 3, 8)  # min_samples_leaf tried: memorising, smoothed, strongly smoothed
 TREES = 100  # past ~100 trees the gain is a few tenths of a point at 3x the size and time
 BATCH = 25  # trees grown at a time, so a time limit stops between batches
-CELLS = 1 << 22  # rows x trees walked at once (bounds the walk's memory to ~100 MB)
-_FIX = "Use the run folder as `layerwise train` wrote it, or train again."
-
-
-def flatten(trees: list[Any], n_classes: int, classes: np.ndarray | None) -> dict[str, np.ndarray]:
-    """The fitted sklearn trees as flat arrays: children by global node index (-1 at leaves),
-    split column and threshold, where a missing value goes, and each node's output row
-    (class fractions over all ``n_classes`` columns, or the mean)."""
-    offsets = np.concatenate([[0], np.cumsum([t.node_count for t in trees])]).astype(np.int64)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("left", "right", "feature", "value")}
-    threshold, missing = [], []
-    for tree, start in zip(trees, offsets[:-1], strict=True):
-        leaf = tree.children_left < 0
-        parts["left"].append(np.where(leaf, -1, tree.children_left + start))
-        parts["right"].append(np.where(leaf, -1, tree.children_right + start))
-        parts["feature"].append(np.where(leaf, -1, tree.feature))
-        threshold.append(np.where(leaf, 0.0, tree.threshold))
-        missing.append(np.asarray(tree.missing_go_to_left, dtype=np.uint8))
-        value = tree.value[:, 0, :]  # [nodes, classes seen] fractions, or [nodes, 1] means
-        if classes is not None:  # a fold that lacks a class still gives every column
-            full = np.zeros((len(value), n_classes))
-            full[:, classes] = value
-            value = full
-        parts["value"].append(value)
-    arrays = {k: np.concatenate(v).astype(np.int32) for k, v in parts.items() if k != "value"}
-    arrays.update(
-        roots=offsets[:-1].astype(np.int32),
-        threshold=np.concatenate(threshold).astype(np.float64),
-        missing_left=np.concatenate(missing),
-        value=np.concatenate(parts["value"]).astype(np.float32),
-    )
-    return arrays
-
-
-def check(arrays: dict[str, np.ndarray], n_features: int, n_outputs: int, where: str) -> None:
-    """Refuse arrays that do not make a forest a walk can finish: every split's children come
-    after it (so every path ends within the node count), indices and columns in range."""
-    names = ("left", "right", "feature", "threshold", "missing_left", "value", "roots")
-    problem = None
-    if set(arrays) != set(names):
-        problem = f"arrays {sorted(arrays)} instead of {list(names)}"
-    else:
-        n = len(arrays["left"])
-        left, right, feature = (arrays[k].astype(np.int64) for k in ("left", "right", "feature"))
-        inner, node = left >= 0, np.arange(n)
-        roots = arrays["roots"].astype(np.int64)
-        if any(arrays[k].dtype.kind not in "iu" for k in ("left", "right", "feature", "roots")):
-            problem = "node indices that are not integers"
-        elif any(
-            arrays[k].shape != (n,) for k in ("right", "feature", "threshold", "missing_left")
-        ):
-            problem = "node arrays of different lengths"
-        elif arrays["value"].shape != (n, n_outputs):
-            problem = f"node values of shape {list(arrays['value'].shape)}"
-        elif roots.ndim != 1 or not len(roots) or roots.min() < 0 or roots.max() >= n:
-            problem = "tree roots out of range"
-        elif not np.array_equal(inner, right >= 0) or np.any(left[~inner] != -1):
-            problem = "a node with one child"
-        elif np.any(left[inner] <= node[inner]) or np.any(right[inner] <= node[inner]):
-            problem = "a split whose child does not come after it"
-        elif np.any(left >= n) or np.any(right >= n):
-            problem = "a child out of range"
-        elif np.any((feature[inner] < 0) | (feature[inner] >= n_features)):
-            problem = f"a split on a column outside 0..{n_features - 1}"
-        elif not np.all(np.isfinite(arrays["value"])):
-            problem = "a leaf value that is not finite"
-    if problem:
-        raise RunFolderError(f"The forest in '{where}' is not valid ({problem}).", _FIX)
-
-
-def walk(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """The mean over the trees of the leaf each row of ``x`` reaches: ``[n, outputs]``.
-
-    sklearn grows trees on float32 copies of the inputs, so the comparison is made in float32
-    too (a float64 value between two float32 neighbours would otherwise go the other way)."""
-    x = np.asarray(x, dtype=np.float32)
-    left, right, feature = arrays["left"], arrays["right"], arrays["feature"]
-    threshold, missing_left = arrays["threshold"], arrays["missing_left"].astype(bool)
-    roots, value = arrays["roots"], arrays["value"]
-    n_trees = len(roots)
-    out = np.zeros((len(x), value.shape[1]))
-    step = max(1, CELLS // n_trees)
-    for start in range(0, len(x), step):
-        rows = np.repeat(np.arange(start, min(len(x), start + step)), n_trees)
-        node = np.tile(roots, len(rows) // n_trees).astype(np.int64)
-        active = np.flatnonzero(left[node] >= 0)
-        while active.size:  # children come after parents (checked): every path ends
-            at = node[active]
-            seen = x[rows[active], feature[at]]
-            go_left = np.where(np.isnan(seen), missing_left[at], seen <= threshold[at])
-            node[active] = np.where(go_left, left[at], right[at])
-            active = active[left[node[active]] >= 0]
-        leaves = value[node].reshape(-1, n_trees, value.shape[1])
-        out[start : start + len(leaves)] = leaves.mean(axis=1)
-    return out
 
 
 # metrics of the predicted class alone: the leaf size is chosen by the error rate for them
@@ -256,7 +162,7 @@ class _Forest(Candidate):
             raise RunFolderError(
                 f"The forest was trained on {self.n_features} columns; the encoder gives "
                 f"{x.shape[1]}.",
-                _FIX,
+                FIX,
             )
         fitted = getattr(self, "_sklearn", None)
         if fitted is None:

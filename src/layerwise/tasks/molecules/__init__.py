@@ -1,0 +1,1 @@
+"""molecular-property: drug discovery from SMILES"""

@@ -1,0 +1,513 @@
+"""The deep model of molecular-property: a D-MPNN (:mod:`layerwise.models.dmpnn`) on the
+molecular graph (:mod:`.graphs`), trained by the engine's one training loop, as an ensemble.
+
+Training follows chemprop's defaults: hidden 300, depth 3, no dropout, batches of 50 molecules,
+Adam at 1e-3 after two epochs of warmup (then a cosine), 50 epochs (up to 100 when the time
+budget holds five members of 50); the epoch whose validation loss is lowest is kept. Measured values are standardised per target (the mean and
+standard deviation of the training set, saved with the model) and trained with the squared
+error; yes/no properties with binary cross-entropy on logits. A missing value (NaN, a blank of a
+multitask file) counts in neither loss nor metric.
+
+The ensemble: ``ensemble`` members (default: as many as the time budget holds at 50 epochs, 1
+to 5), each from its own seed; the prediction is their mean and their spread (:meth:`DMPNNModel.
+predict_members`) is each prediction's uncertainty. When no ``epochs`` are given they are planned
+from a timed probe of a few training steps and a validation pass, so each member's cosine ends
+inside its share of ``time_limit`` rather than being cut short.
+
+Atom contributions (:meth:`DMPNNModel.atom_contributions`) are by occlusion in the readout: the
+prediction minus the prediction with that atom's learned vector left out of the molecule vector.
+Chosen over gradient x input because it is the change of the model's actual output (no
+linearisation across ReLUs, no baseline to choose), it is in the target's own units, and it
+costs one message passing and one pass of the head over A + 1 vectors per molecule. Message
+passing itself is left whole, so a contribution is that of the atom in its context.
+
+Example:
+    >>> from rdkit import Chem
+    >>> from layerwise.tasks.molecules.molecule_set import MoleculeSet
+    >>> smiles = ["C" * k + "O" for k in range(1, 13)]
+    >>> data = MoleculeSet(smiles, [Chem.MolFromSmiles(s) for s in smiles],
+    ...                    np.arange(12.0)[:, None], ["y"], "regression")
+    >>> model = DMPNNModel(seed=0, epochs=2, hidden=16, ensemble=2)
+    >>> model = model.fit(data.subset(range(9)), data.subset(range(9, 12)))
+    >>> model.predict(data.mols[:3]).shape, model.predict_members(data.mols[:3]).shape
+    ((3, 1), (2, 3, 1))
+    >>> model.atom_contributions(data.mols[0]).shape == (data.mols[0].GetNumAtoms(), 1)
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from layerwise.engine import Trainer, TrainerConfig
+from layerwise.engine.config import resolve_device
+from layerwise.errors import ConfigError, DataError, RunFolderError, check_option_names
+from layerwise.models.dmpnn import DMPNN, DMPNNConfig
+from layerwise.tasks.molecules.graphs import ATOM_DIM, BOND_DIM, MolGraph, batch_graphs, mol_graph
+
+MODEL_FILE = "dmpnn.safetensors"
+PLAN_FILE = "dmpnn_plan.json"  # beside the checkpoints: the plan a resumed run keeps
+BATCH_SIZE, LR, WARMUP_EPOCHS = 50, 1e-3, 2
+# A member's full length is chemprop's 50 epochs; when the budget holds MAX_MEMBERS of those, the
+# members train longer, up to MAX_EPOCHS (ESOL, random splits 0 and 1, five members: test RMSE
+# 0.598 and 0.631 at 50 epochs, 0.590 and 0.604 at 100).
+EPOCHS, MAX_EPOCHS, MAX_MEMBERS, MAX_STORED_MEMBERS = 50, 100, 5, 32
+CPU_BUDGET_S = 150.0  # all members' training on a CPU when no time_limit is given
+# One CPU thread unless cpu_threads says otherwise. ESOL on 2 cores: 0.33 s an epoch with two
+# threads on an idle machine, 0.46 s with one; but with other work running, two threads took
+# 1.3 to 13 s an epoch (OpenMP threads waiting for each other at every one of the many small
+# operations of a step) where one thread kept its 0.46 s.
+CPU_THREADS = 1
+WEAK_MEMBER = 1.5  # a member cut short with a best validation loss over this x the best one's
+PREDICT_BATCH = 256
+ARCHITECTURE = ("hidden", "depth", "dropout", "aggregation", "ffn_hidden", "ffn_layers")
+PARAMS = (*ARCHITECTURE, "epochs", "ensemble", "batch_size", "lr", "weight_decay", "patience",
+          "descriptors", "time_limit", "device", "progress", "checkpoint_dir", "resume",
+          "cpu_threads")  # fmt: skip
+_FIX = "Use the run folder as `layerwise train` wrote it, or train again."
+
+
+class GraphBatches:
+    """Re-iterable batches ``(*batch_graphs(...), [extra,] target)`` of precomputed graphs, in a
+    new order each epoch from ``(seed, epoch)`` when ``shuffle`` (``epoch_of`` gives the epoch
+    being trained, so a resumed run draws the orders it would have drawn), else in order and
+    built once."""
+
+    def __init__(self, graphs: Sequence[MolGraph], targets: np.ndarray, batch_size: int,
+                 seed: int = 0, shuffle: bool = True, extra: np.ndarray | None = None):  # fmt: skip
+        self.graphs, self.batch_size, self.seed, self.shuffle = graphs, batch_size, seed, shuffle
+        self.targets = torch.as_tensor(np.asarray(targets, np.float32))
+        self.extra = None if extra is None else torch.as_tensor(np.asarray(extra, np.float32))
+        self.epoch_of: Callable[[], int] | None = None
+        self._epoch = 0
+        self._fixed: list[tuple] | None = None
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.graphs) / self.batch_size)
+
+    def batch(self, index: Sequence[int]) -> tuple:
+        index = list(index)
+        parts = batch_graphs([self.graphs[i] for i in index])
+        if self.extra is not None:
+            parts = (*parts, self.extra[index])
+        return (*parts, self.targets[index])
+
+    def __iter__(self):
+        if not self.shuffle:
+            if self._fixed is None:
+                n = len(self.graphs)
+                self._fixed = [self.batch(range(s, min(s + self.batch_size, n)))
+                               for s in range(0, n, self.batch_size)]  # fmt: skip
+            return iter(self._fixed)
+        self._epoch += 1
+        epoch = self.epoch_of() if self.epoch_of is not None else self._epoch
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.graphs))
+        return (self.batch(order[s : s + self.batch_size])
+                for s in range(0, len(order), self.batch_size))  # fmt: skip
+
+
+def masked_loss(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss of ``kind`` ("regression": squared error, "classification": BCE on logits)
+    averaged over the known targets (NaN: missing, left out).
+
+    Example:
+        >>> loss = masked_loss("regression")
+        >>> float(loss(torch.tensor([[1.0, 5.0]]), torch.tensor([[0.0, float("nan")]])))
+        1.0
+    """
+
+    def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        seen = ~torch.isnan(target)
+        known = torch.where(seen, target, torch.zeros_like(target))
+        if kind == "regression":
+            each = (out.float() - known) ** 2
+        else:
+            each = torch.nn.functional.binary_cross_entropy_with_logits(
+                out.float(), known, reduction="none"
+            )
+        return (each * seen).sum() / seen.sum().clamp(min=1)
+
+    return loss
+
+
+def _checked(data: Any, what: str) -> tuple[list[Any], np.ndarray, str]:
+    mols, targets = list(getattr(data, "mols", [])), np.asarray(getattr(data, "targets", []))
+    kind = getattr(data, "kind", None)
+    if not mols or targets.ndim != 2 or len(targets) != len(mols) or targets.shape[1] == 0:
+        raise DataError(f"The {what} molecules are {len(mols)} with targets of shape "
+                        f"{list(targets.shape)}; the D-MPNN needs molecules and targets [n, t].",
+                        "Give a MoleculeSet with at least one molecule and one target.")  # fmt: skip
+    if kind not in ("regression", "classification"):
+        raise DataError(f"The {what} set's kind is {kind!r}.", "Use regression or classification.")
+    return mols, targets.astype(np.float64), kind
+
+
+class DMPNNModel:
+    """A D-MPNN ensemble trained by the engine (see the module doc)."""
+
+    name: ClassVar[str] = "dmpnn"
+    family: ClassVar[str] = "deep"
+
+    def __init__(self, seed: int = 0, **params: Any):
+        check_option_names("dmpnn", params, PARAMS)
+        self.seed, self.params = int(seed), dict(params)
+        self.nets: list[DMPNN] = []
+        self.kind, self.mean, self.std = "regression", np.zeros(1), np.ones(1)
+        self.descriptor_names: list[str] = []
+        self.extra_mean, self.extra_std = np.zeros(0), np.ones(0)
+        self.history: Any = None
+        self.summary: list[dict[str, Any]] = []
+        self.fit_seconds = 0.0
+        self._epoch_s = 0.0  # the probe's seconds per epoch (0: not probed)
+        self.notes: list[str] = []
+
+    # ---- training ---------------------------------------------------------------------------
+    def fit(
+        self, train: Any, val: Any | None = None, time_limit: float | None = None
+    ) -> DMPNNModel:
+        """Train the ensemble on ``train`` (a MoleculeSet), keeping each member's epoch of
+        lowest ``val`` loss, within ``time_limit`` seconds (of everything here) when given."""
+        started = time.perf_counter()
+        mols, targets, self.kind = _checked(train, "training")
+        if np.all(np.isnan(targets), axis=0).any():
+            raise DataError("A target has no value in the training molecules.",
+                            "Leave that target out, or give molecules with its values.")  # fmt: skip
+        if self.kind == "regression":
+            self.mean = np.nan_to_num(np.nanmean(targets, axis=0))
+            std = np.nan_to_num(np.nanstd(targets, axis=0))
+            self.std = np.where(std > 1e-12, std, 1.0)
+        else:
+            self.mean, self.std = np.zeros(targets.shape[1]), np.ones(targets.shape[1])
+        graphs = [mol_graph(m) for m in mols]  # once per fit: every epoch batches these
+        extra = self._fit_extra(mols)
+        batch_size = int(self.params.get("batch_size", BATCH_SIZE))
+        scaled = (targets - self.mean) / self.std
+        held = None
+        if val is not None and len(getattr(val, "mols", [])):
+            val_mols, val_targets, _ = _checked(val, "validation")
+            held = GraphBatches([mol_graph(m) for m in val_mols], (val_targets - self.mean) /
+                                self.std, 4 * batch_size, shuffle=False,
+                                extra=self._extra(val_mols))  # fmt: skip
+        config = DMPNNConfig(atom_dim=ATOM_DIM, bond_dim=BOND_DIM, n_tasks=targets.shape[1],
+                             extra_dim=len(self.descriptor_names),
+                             **{k: self.params[k] for k in ARCHITECTURE if k in self.params})  # fmt: skip
+        limit = time_limit if time_limit is not None else self.params.get("time_limit")
+        device = resolve_device(self.params.get("device", "auto"))
+        if device.type == "cpu" and self.params.get("cpu_threads") is None:
+            self.params["cpu_threads"] = CPU_THREADS
+        if limit is None and device.type == "cpu":
+            limit = CPU_BUDGET_S
+        make = lambda i: GraphBatches(graphs, scaled, batch_size, self.seed + i, True, extra)  # noqa: E731
+        members, epochs = self._plan(config, make(0), held, limit, started, device)
+        self.nets, self.summary = [], []
+        for i in range(members):
+            left = None if limit is None else limit - (time.perf_counter() - started)
+            share = None if left is None else max(left, 0.0) / (members - i)
+            if i and share is not None and share < 0.5 * self._epoch_s * epochs:
+                self.notes.append(f"dmpnn: {i} of {members} members trained; the time limit "
+                                  "was spent")  # fmt: skip
+                break
+            self.nets.append(self._train_member(i, config, make(i), held, epochs, share))
+        self._drop_weak_members()
+        self.fit_seconds = time.perf_counter() - started
+        best = ", ".join(str(s["best_epoch"]) for s in self.summary)
+        self.notes.append(f"dmpnn: {len(self.nets)} member(s) x {epochs} epochs in "
+                          f"{self.fit_seconds:.0f} s; epochs kept {best}")  # fmt: skip
+        return self
+
+    def _train_member(self, i: int, config: DMPNNConfig, train: GraphBatches,
+                      held: GraphBatches | None, epochs: int, share: float | None) -> DMPNN:  # fmt: skip
+        torch.manual_seed(self.seed + i)
+        net = DMPNN(config)
+        steps = len(train)
+        cfg = TrainerConfig.from_params(
+            self.params, self.seed + i,
+            {"lr": LR, "weight_decay": 0.0, "patience": None},
+            epochs=epochs, optimizer="adam", schedule="cosine",
+            warmup_steps=max(1, min(WARMUP_EPOCHS * steps, epochs * steps // 10)),
+            cpu_threads=self.params.get("cpu_threads"), mixed_precision="off",
+        )  # fmt: skip
+        cfg.time_limit = share
+        if cfg.checkpoint_dir is not None:
+            cfg.checkpoint_dir = Path(cfg.checkpoint_dir) / f"member{i}"
+        metrics = {"rmse" if self.kind == "regression" else "roc_auc": self._metric()}
+        trainer = Trainer(net, masked_loss(self.kind), cfg, metrics=metrics)
+        train.epoch_of = lambda: len(trainer.history) + 1
+        history = trainer.fit(train, val=held)
+        if i == 0:
+            self.history = history
+        best = trainer.history.best if len(trainer.history) else None
+        self.summary.append({"epochs": len(history), "best_epoch": trainer.best_epoch,
+                             "stopped": trainer.stopped_reason,
+                             "best": None if best is None else best.get(history.monitor)})  # fmt: skip
+        return trainer.model.to("cpu").eval()
+
+    def _drop_weak_members(self) -> None:
+        """Leave out members the time limit cut short whose best validation loss is over
+        ``WEAK_MEMBER`` times the best member's: on a machine busier than the probe saw, a
+        member of a few epochs (ESOL: RMSE 1.5 against 0.7) spoils the mean. Members that
+        trained their planned epochs all stay, whatever their loss."""
+        losses = [s["best"] for s in self.summary]
+        if len(self.nets) < 2 or not all(isinstance(v, float) and np.isfinite(v) for v in losses):
+            return
+        best = min(losses)
+        keep = [i for i, (v, s) in enumerate(zip(losses, self.summary, strict=True))
+                if s["stopped"] != "time limit" or v <= WEAK_MEMBER * best]  # fmt: skip
+        if len(keep) < len(self.nets):
+            self.notes.append(f"dmpnn: {len(self.nets) - len(keep)} member(s) cut short by the "
+                              f"time limit left out, their validation loss over {WEAK_MEMBER} x "
+                              "the best member's")  # fmt: skip
+            for i, record in enumerate(self.summary):
+                record["dropped"] = i not in keep
+            self.nets = [self.nets[i] for i in keep]
+
+    def _metric(self) -> Callable[[torch.Tensor, torch.Tensor], float]:
+        from layerwise.tasks.molecules.scores import property_scores
+
+        names = [str(j) for j in range(len(self.mean))]
+        key = "rmse" if self.kind == "regression" else "roc_auc"
+
+        def metric(out: torch.Tensor, target: torch.Tensor) -> float:
+            y, p = self._outputs(target.double().numpy(), True), self._outputs(out.double().numpy())
+            value = property_scores(y, p, names, self.kind).get(key)
+            return float("nan") if value is None else float(value)
+
+        return metric
+
+    def _plan(self, config: DMPNNConfig, train: GraphBatches, held: GraphBatches | None,
+              limit: float | None, started: float, device: torch.device) -> tuple[int, int]:  # fmt: skip
+        """(members, epochs): those given, else what fits ``limit`` (see the module doc)."""
+        given_members, given_epochs = self.params.get("ensemble"), self.params.get("epochs")
+        planned = self._planned()
+        if planned is not None:
+            return planned
+        self._epoch_s = 0.0
+        if limit is None or (given_members is not None and given_epochs is not None):
+            members, epochs = int(given_members or MAX_MEMBERS), int(given_epochs or MAX_EPOCHS)
+        else:
+            self._epoch_s = per_epoch = self._probe(config, train, held, device)
+            budget = max(limit - (time.perf_counter() - started), 0.0)
+            full = per_epoch * int(given_epochs or EPOCHS)
+            members = int(given_members or np.clip(budget // max(full, 1e-9), 1, MAX_MEMBERS))
+            epochs = int(given_epochs or np.clip(budget / members // per_epoch, 1, MAX_EPOCHS))
+            self.notes.append(f"dmpnn: {members} member(s) x {epochs} epochs of ~{per_epoch:.2f} "
+                              f"s planned to fit {budget:.0f} s; give epochs and ensemble to "
+                              "change it")  # fmt: skip
+        if members < 1 or epochs < 1:
+            raise ConfigError(f"dmpnn: ensemble={members} and epochs={epochs} are not valid.",
+                              "Use whole numbers >= 1.")  # fmt: skip
+        folder = self.params.get("checkpoint_dir")
+        if folder:
+            from layerwise.io import atomic_write
+
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            text = json.dumps({"members": members, "epochs": epochs})
+            atomic_write(Path(folder) / PLAN_FILE, lambda p: p.write_text(text))
+        return members, epochs
+
+    def _planned(self) -> tuple[int, int] | None:
+        """The (members, epochs) a resumed run planned when it began, else None."""
+        folder = self.params.get("checkpoint_dir")
+        if not (self.params.get("resume") and folder and (Path(folder) / PLAN_FILE).is_file()):
+            return None
+        try:
+            plan = json.loads((Path(folder) / PLAN_FILE).read_text()[:1000])
+            members, epochs = plan["members"], plan["epochs"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        ok = all(isinstance(v, int) and 1 <= v <= top
+                 for v, top in ((members, MAX_STORED_MEMBERS), (epochs, 10_000)))  # fmt: skip
+        return (members, epochs) if ok else None
+
+    def _probe(self, config: DMPNNConfig, train: GraphBatches, held: GraphBatches | None,
+               device: torch.device) -> float:  # fmt: skip
+        """Seconds per epoch (training batches and a validation pass), 15% spare, timed warm."""
+        torch.manual_seed(self.seed)
+        trial = DMPNN(copy.deepcopy(config)).to(device).train()
+        optimizer = torch.optim.Adam(trial.parameters(), lr=1e-6)
+        loss_fn, threads = masked_loss(self.kind), torch.get_num_threads()
+        if self.params.get("cpu_threads") is not None and device.type == "cpu":
+            torch.set_num_threads(int(self.params["cpu_threads"]))
+        order = np.random.default_rng([self.seed, 10**6]).permutation(len(train.graphs))
+        times = []
+        try:
+            for step in range(6):  # the first steps pay one-time costs: left out below
+                s = (step * train.batch_size) % len(order)
+                t0 = time.perf_counter()
+                *inputs, target = (t.to(device) if isinstance(t, torch.Tensor) else t
+                                   for t in train.batch(order[s : s + train.batch_size]))  # fmt: skip
+                optimizer.zero_grad()
+                loss_fn(trial(*inputs), target).backward()
+                optimizer.step()
+                times.append(time.perf_counter() - t0)
+            validation = 0.0
+            if held is not None:
+                trial.eval()
+                with torch.no_grad():
+                    for _ in range(2):  # the second pass, as every epoch after the first
+                        t0 = time.perf_counter()
+                        for *inputs, _t in held:
+                            trial(*(t.to(device) if isinstance(t, torch.Tensor) else t
+                                    for t in inputs))  # fmt: skip
+                        validation = time.perf_counter() - t0
+        finally:
+            torch.set_num_threads(threads)
+        return 1.15 * (float(np.median(times[2:])) * len(train) + validation)
+
+    # ---- descriptors (option) ---------------------------------------------------------------
+    def _fit_extra(self, mols: list[Any]) -> np.ndarray | None:
+        """With ``descriptors``: RDKit's 2D descriptors of the training molecules, standardised
+        (the statistics saved); those constant or mostly missing in training are left out."""
+        self.descriptor_names = []
+        if not self.params.get("descriptors"):
+            return None
+        from layerwise.tasks.molecules.fingerprints import descriptors
+
+        values, names = descriptors(mols)
+        values = values.astype(np.float64)
+        known = np.isfinite(values).mean(axis=0) >= 0.9
+        with np.errstate(all="ignore"):
+            std = np.nanstd(values, axis=0)
+        keep = known & (np.nan_to_num(std) > 1e-9)
+        self.descriptor_names = [n for n, k in zip(names, keep, strict=True) if k]
+        self.extra_mean = np.nanmean(values[:, keep], axis=0)
+        self.extra_std = std[keep]
+        return self._extra(mols, values[:, keep])
+
+    def _extra(self, mols: list[Any], values: np.ndarray | None = None) -> np.ndarray | None:
+        if not self.descriptor_names:
+            return None
+        if values is None:
+            from layerwise.tasks.molecules.fingerprints import descriptors
+
+            values = descriptors(mols, self.descriptor_names)[0].astype(np.float64)
+        scaled = (values - self.extra_mean) / self.extra_std
+        return np.clip(np.nan_to_num(scaled, nan=0.0), -10, 10).astype(np.float32)
+
+    # ---- use --------------------------------------------------------------------------------
+    def _outputs(self, raw: np.ndarray, targets: bool = False) -> np.ndarray:
+        """Network outputs (or scaled targets) in the target's units, or probabilities."""
+        if self.kind == "regression":
+            return raw * self.std + self.mean
+        return raw if targets else 1.0 / (1.0 + np.exp(-raw))
+
+    def predict_members(self, mols: Sequence[Any]) -> np.ndarray:
+        """Each member's predictions: ``[members, n, targets]`` float64 (values in the
+        target's units, or P(class 1)); their standard deviation is the uncertainty."""
+        if not self.nets:
+            raise ConfigError("The dmpnn is not fitted.", "Call fit() or load().")
+        mols = list(mols)
+        out = np.zeros((len(self.nets), len(mols), self.nets[0].config.n_tasks))
+        if not mols:
+            return out
+        graphs = [mol_graph(m) for m in mols]
+        extra = self._extra(mols)
+        for start in range(0, len(mols), PREDICT_BATCH):
+            stop = min(start + PREDICT_BATCH, len(mols))
+            inputs = batch_graphs(graphs[start:stop])
+            if extra is not None:
+                inputs = (*inputs, torch.from_numpy(extra[start:stop]))
+            with torch.no_grad():
+                for k, net in enumerate(self.nets):
+                    out[k, start:stop] = net(*inputs).double().numpy()
+        return self._outputs(out)
+
+    def predict(self, mols: Sequence[Any]) -> np.ndarray:
+        """The ensemble's mean prediction, ``[n, targets]`` float64."""
+        return self.predict_members(mols).mean(axis=0)
+
+    def atom_contributions(self, mol: Any) -> np.ndarray:
+        """How much each atom moves the prediction, ``[atoms, targets]`` in the target's units
+        (or probability): the prediction minus the prediction with that atom's vector left
+        out of the readout, averaged over the members (see the module doc)."""
+        if not self.nets:
+            raise ConfigError("The dmpnn is not fitted.", "Call fit() or load().")
+        atoms, bonds, src, dst, rev, _, _ = batch_graphs([mol_graph(mol)])
+        extra = self._extra([mol])
+        extra_t = None if extra is None else torch.from_numpy(extra)
+        total = np.zeros((atoms.shape[0], self.nets[0].config.n_tasks))
+        with torch.no_grad():
+            for net in self.nets:
+                full, without = net.occluded(atoms, bonds, src, dst, rev, extra_t)
+                total += self._outputs(full.double().numpy()) - self._outputs(
+                    without.double().numpy()
+                )
+        return total / len(self.nets)
+
+    # ---- run folder -------------------------------------------------------------------------
+    def save(self, run: Any) -> dict[str, Any]:
+        """Write every member's weights to ``dmpnn.safetensors`` (prefixed ``member<i>.``);
+        return what :meth:`load` needs (JSON-able)."""
+        from layerwise.engine.checkpoint import save_weights
+
+        tensors = {f"member{i}.{key}": value for i, net in enumerate(self.nets)
+                   for key, value in net.state_dict().items()}  # fmt: skip
+        save_weights(run.file(MODEL_FILE), tensors)
+        return {"file": MODEL_FILE, "architecture": self.nets[0].config.to_dict(),
+                "members": len(self.nets), "kind": self.kind, "mean": self.mean.tolist(),
+                "std": self.std.tolist(), "descriptors": list(self.descriptor_names),
+                "descriptor_mean": self.extra_mean.tolist(),
+                "descriptor_std": self.extra_std.tolist(), "seed": self.seed,
+                "training": self.summary, "fit_seconds": round(self.fit_seconds, 2),
+                "notes": list(self.notes)}  # fmt: skip
+
+    @classmethod
+    def load(cls, run: Any, info: dict[str, Any]) -> DMPNNModel:
+        """The ensemble :meth:`save` wrote; every member's shapes are checked against the
+        weights file before anything is allocated; settings that are not ones :meth:`save`
+        writes are a RunFolderError."""
+        from layerwise.runs.weights import config_from, read_tensors, restore_module
+
+        if not isinstance(info, dict):
+            raise RunFolderError(f"The dmpnn settings in '{run.path}' are not an object.", _FIX)
+        config = config_from(DMPNNConfig, info.get("architecture"), run)
+        model = cls(seed=int(info.get("seed", 0)) if isinstance(info.get("seed"), int) else 0)
+        model.kind, members = info.get("kind"), info.get("members")
+        t, d = config.n_tasks, config.extra_dim
+        model.mean, model.std = _floats(info.get("mean"), t), _floats(info.get("std"), t)
+        names = info.get("descriptors", [])
+        model.extra_mean = _floats(info.get("descriptor_mean", []), d)
+        model.extra_std = _floats(info.get("descriptor_std", []), d)
+        valid = (
+            model.kind in ("regression", "classification") and isinstance(members, int)
+            and 1 <= members <= MAX_STORED_MEMBERS and model.mean is not None
+            and model.std is not None and bool(np.all(model.std > 0))
+            and isinstance(names, list) and len(names) == d and all(isinstance(n, str) for n in names)
+            and model.extra_mean is not None and model.extra_std is not None
+            and bool(np.all(model.extra_std > 0)) and isinstance(info.get("file"), str)
+            and config.atom_dim == ATOM_DIM and config.bond_dim == BOND_DIM
+        )  # fmt: skip
+        if not valid:
+            raise RunFolderError(f"The dmpnn settings in '{run.path}' are not valid (kind "
+                                 f"{str(model.kind)[:40]!r}, members {str(members)[:20]}).",
+                                 _FIX)  # fmt: skip
+        tensors = read_tensors(run, info["file"])
+        found = {key.split(".", 1)[0] for key in tensors}
+        if found != {f"member{i}" for i in range(members)}:
+            raise RunFolderError(f"'{info['file']}' in '{run.path}' holds {len(found)} member(s) "
+                                 f"where its settings say {members}.", _FIX)  # fmt: skip
+        model.nets = [restore_module(run, info["file"], lambda: DMPNN(config), tensors=tensors,
+                                     prefix=f"member{i}.").eval() for i in range(members)]  # fmt: skip
+        model.descriptor_names = list(names)
+        model.summary = info.get("training") if isinstance(info.get("training"), list) else []
+        model.notes = [str(n) for n in info.get("notes", [])][:20]
+        return model
+
+
+def _floats(values: Any, n: int) -> np.ndarray | None:
+    """``values`` as n finite floats, or None when it is not that."""
+    if not isinstance(values, list) or len(values) != n:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return None
+    out = np.asarray(values, dtype=np.float64)
+    return out if np.all(np.isfinite(out)) else None
