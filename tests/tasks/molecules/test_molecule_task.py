@@ -134,6 +134,20 @@ def test_bad_input_gets_one_line(tmp_path, cli):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_a_served_network_loads_and_predicts_the_same(tmp_path, cli):
+    data = generated_molecules(80, seed=5)
+    run = layerwise.fit(data, task="molecular-property", output_dir=str(tmp_path), verbose=False,
+                        report=False, candidates=["dmpnn"], candidate_params=FAST)  # fmt: skip
+    assert run.chosen == "dmpnn"
+    smiles = ["CCO", "c1ccccc1C(=O)O"]
+    first = run.task.predict(smiles)
+    again = layerwise.load(run.path).predict(smiles)
+    pd.testing.assert_frame_equal(first, again)
+    assert (again["logS_spread"] > 0).all()  # two members: a spread
+    code, _, err = cli("explain", run.path, "c1ccccc1C(=O)O", "-o", tmp_path / "acid.png")
+    assert code == 0 and (tmp_path / "acid.png").is_file(), err
+
+
 def test_a_classification_set_is_scored_by_roc_auc(tmp_path):
     data = generated_molecules(120, seed=2, kind="classification")
     run = layerwise.fit(data, task="molecular-property", output_dir=str(tmp_path), verbose=False,

@@ -11,7 +11,6 @@ from typing import Any
 from layerwise.core.cli_spec import CommandLine, Demo, TrainOption
 
 DEMO_FILE = Path(__file__).resolve().parent / "data" / "esol.csv"
-DEMO_SECONDS = 60  # the network's training in the demo
 
 
 def looks_like_molecules(data: Any) -> bool:
@@ -48,9 +47,7 @@ def molecules_demo(folder: Path) -> Demo:
     """The demo: ESOL (Delaney 2004, 1,128 molecules with measured aqueous solubility)."""
     return Demo(DEMO_FILE, "logS",
                 "ESOL: 1,128 molecules with their measured aqueous solubility (log mol/L), "
-                "bundled", options={"time_limit": DEMO_SECONDS},
-                hint="CC(=O)Oc1ccccc1C(=O)O",
-                next=("layerwise explain {run} 'CC(=O)Oc1ccccc1C(=O)O' -o aspirin.png",))  # fmt: skip
+                "bundled", hint="CC(=O)Oc1ccccc1C(=O)O")  # fmt: skip
 
 
 def training_summary(run: Any) -> list[Any]:

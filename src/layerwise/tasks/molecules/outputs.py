@@ -35,7 +35,7 @@ def write_molecule_run(task: Any, run: RunFolder, molecules: Any, parts: dict[st
     from layerwise.tasks.molecules.drawings import write_drawings
     from layerwise.tasks.molecules.scores import by_scaffold, spread_ranks_errors
 
-    info = {"kind": task.chosen, **task.model.save(run)}
+    info = task.model.save(run)  # the model's own fields (the network's "kind" among them)
     preprocess = {"chosen": task.chosen, "kind": task.kind, "targets": task.target_names,
                   "model": info, "options": {k: task.option(k) for k in STORED_OPTIONS}}  # fmt: skip
     _write_split(run, molecules, task.split_index, scaffolds)
@@ -116,10 +116,9 @@ def restore(cls: Any, run: RunFolder) -> Any:
     task.target_names, task.kind = list(targets), str(kind)
     task.target = list(targets)
     task.chosen = str(stored.get("chosen"))
-    info = stored.get("model") or {}
-    if info.get("kind") != task.chosen:
-        raise RunFolderError(f"'{run.path}' serves {task.chosen!r} but holds a model of kind "
-                             f"{info.get('kind')!r}.", _FIX)  # fmt: skip
+    info = stored.get("model")
+    if not isinstance(info, dict):
+        raise RunFolderError(f"'{run.path}' holds no settings of its model.", _FIX)
     task.model = _model_class(task.chosen, run).load(run, info)
     return task
 
