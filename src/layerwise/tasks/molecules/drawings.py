@@ -123,6 +123,8 @@ def _contributions(model: Any, mols: list[Any]) -> list[bytes]:
 def _forest_bits(forest: Any, train: Any) -> bytes | None:
     """The forest's most important Morgan bits, each drawn in a training molecule that sets it
     (the bit's atom environment highlighted)."""
+    from rdkit import Chem
+
     from layerwise.tasks.molecules.fingerprints import morgan_bit_atoms
 
     mols, legends, highlights = [], [], []
@@ -130,7 +132,7 @@ def _forest_bits(forest: Any, train: Any) -> bytes | None:
         example = feature.get("example")
         if example is None or not 0 <= int(example) < len(train.mols):
             continue
-        mol = train.mols[int(example)]
+        mol = Chem.Mol(train.mols[int(example)])  # a copy: one molecule may stand for two bits
         places = morgan_bit_atoms(mol, int(feature["bit"]), int(forest.params["radius"]),
                                   int(forest.params["bits"]))  # fmt: skip
         if not places:
