@@ -35,7 +35,7 @@ def fit_molecules(task: Any, data: Any, target: Any, started: float) -> Run:
     molecules = task.read(data, target)
     task.target_names, task.kind = list(molecules.target_names), molecules.kind
     task.target = list(molecules.target_names)
-    parts, scaffolds = split_molecules(task, molecules, split)
+    parts, scaffolds, index = split_molecules(task, molecules, split)
     run = open_run_folder(task, data)
     for note in molecules.notes:
         task.say(f"[dim]note: {note}[/dim]")
@@ -69,8 +69,8 @@ def fit_molecules(task: Any, data: Any, target: Any, started: float) -> Run:
     task.chosen, reason = choose(rows, metric)
     task.model = models[task.chosen]
     task.say(f"[bold green]chosen[/bold green] {reason}")
-    return write_molecule_run(task, run, molecules, parts, scaffolds, rows, models, found,
-                              started)  # fmt: skip
+    return write_molecule_run(task, run, molecules, (parts, scaffolds, index), rows, models,
+                              found, started)  # fmt: skip
 
 
 def _checked_options(task: Any) -> str:
@@ -88,9 +88,9 @@ def _checked_options(task: Any) -> str:
     return split
 
 
-def split_molecules(task: Any, molecules: Any, split: str) -> tuple[dict, dict]:
-    """The train/val/test MoleculeSets and each part's scaffolds (for cross-validation folds
-    and the errors by scaffold)."""
+def split_molecules(task: Any, molecules: Any, split: str) -> tuple[dict, dict, dict]:
+    """The train/val/test MoleculeSets, each part's scaffolds (for cross-validation folds and
+    the errors by scaffold) and each part's row indices (for ``split.csv``)."""
     from layerwise.tasks.molecules.chemistry import murcko_scaffold
     from layerwise.tasks.molecules.splits import random_split, scaffold_split
 
@@ -109,8 +109,7 @@ def split_molecules(task: Any, molecules: Any, split: str) -> tuple[dict, dict]:
     for name, part in parts.items():
         if not len(part):
             raise DataError(f"The {name} split is empty.", "Give more molecules.")
-    task.split_index = index
-    return parts, {k: [scaffolds[i] for i in v] for k, v in index.items()}
+    return parts, {k: [scaffolds[i] for i in v] for k, v in index.items()}, index
 
 
 def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> Any:

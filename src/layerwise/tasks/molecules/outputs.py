@@ -29,16 +29,19 @@ MAX_TARGETS = 1000
 _FIX = "Use the run folder as `layerwise train` wrote it, or train again."
 
 
-def write_molecule_run(task: Any, run: RunFolder, molecules: Any, parts: dict[str, Any],
-                       scaffolds: dict[str, list[str]], rows: list[dict], models: dict,
-                       found: dict[str, np.ndarray], started: float) -> Run:  # fmt: skip
+def write_molecule_run(task: Any, run: RunFolder, molecules: Any, split: tuple[dict, dict, dict],
+                       rows: list[dict], models: dict, found: dict[str, np.ndarray],
+                       started: float) -> Run:  # fmt: skip
+    """``split``: (the parts as MoleculeSets, their scaffolds, their row indices), as
+    :func:`.fit.split_molecules` gives them."""
     from layerwise.tasks.molecules.drawings import write_drawings
     from layerwise.tasks.molecules.scores import by_scaffold, spread_ranks_errors
 
     info = task.model.save(run)  # the model's own fields (the network's "kind" among them)
     preprocess = {"chosen": task.chosen, "kind": task.kind, "targets": task.target_names,
                   "model": info, "options": {k: task.option(k) for k in STORED_OPTIONS}}  # fmt: skip
-    _write_split(run, molecules, task.split_index, scaffolds)
+    parts, scaffolds, index = split
+    _write_split(run, molecules, index, scaffolds)
     test = parts["test"]
     frame = pd.DataFrame({"smiles": test.smiles, "scaffold": scaffolds["test"]})
     for j, name in enumerate(task.target_names):
