@@ -46,7 +46,12 @@ def test_the_csv_is_recognised_and_the_run_is_complete(trained):
     assert task.name == "molecular-property" and task.target_names == ["logS"]
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["metric"] == "rmse" and set(metrics["candidates"]) == {
-        "ecfp-forest", "descriptor-lightgbm", "dmpnn"}  # fmt: skip
+        "ecfp-forest", "descriptor-lightgbm", "dmpnn", "ensemble"}  # fmt: skip
+    # the ensemble: the mean of two or three of them, scored like the others
+    entry = metrics["candidates"]["ensemble"]
+    assert entry["family"] == "ensemble" and 2 <= len(set(entry["members"])) <= 3
+    assert set(entry["members"]) <= {"ecfp-forest", "descriptor-lightgbm", "dmpnn"}
+    assert np.isfinite(entry["validation"]["rmse"]) and np.isfinite(entry["test"]["rmse"])
     spread = metrics["uncertainty"]
     assert spread["members"] == 2 and -1 <= spread["spearman_spread_vs_error"] <= 1
     forest = metrics["candidates"]["ecfp-forest"]
@@ -156,3 +161,28 @@ def test_a_classification_set_is_scored_by_roc_auc(tmp_path):
     assert run.metrics["metric"] == "roc_auc" and run.metrics["kind"] == "classification"
     frame = run.task.predict(["CCO"])
     assert 0 <= frame["soluble_probability"][0] <= 1 and frame["soluble"][0] in (0, 1)
+
+
+def test_a_served_ensemble_is_the_mean_of_its_members_and_loads(tmp_path, monkeypatch, cli):
+    from layerwise.tasks.molecules import fit as molecule_fit
+
+    # served whatever validation says: this test is about the ensemble's run folder
+    monkeypatch.setattr(molecule_fit, "choose", lambda rows, metric: ("ensemble", "forced"))
+    data = generated_molecules(80, seed=5)
+    run = layerwise.fit(data, task="molecular-property", output_dir=str(tmp_path), verbose=False,
+                        report=False, candidates=["dmpnn", "ecfp-forest", "ensemble"],
+                        candidate_params=FAST)  # fmt: skip
+    assert run.chosen == "ensemble"
+    smiles = ["CCO", "c1ccccc1C(=O)O", "CCN"]
+    first = run.task.predict(smiles)
+    members = run.task.model.members
+    assert set(members) == {"dmpnn", "ecfp-forest"}
+    from rdkit import Chem
+
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    mean = np.mean([m.predict(mols)[:, 0] for m in members.values()], axis=0)
+    np.testing.assert_allclose(first["logS"], mean)
+    again = layerwise.load(run.path).predict(smiles)
+    pd.testing.assert_frame_equal(first, again)
+    code, _, err = cli("explain", run.path, "c1ccccc1C(=O)O", "-o", tmp_path / "acid.png")
+    assert code == 0 and (tmp_path / "acid.png").is_file(), err

@@ -1,10 +1,12 @@
 """The molecular-property bake-off: read the molecules, split them (by scaffold unless asked
 otherwise), cross-validate the classical models on the training scaffolds, train all three on
-the training split, score them on validation and test, serve the best validation score.
+the training split, score them on validation and test (with the best mean of two or more of them,
+:mod:`.ensemble`), serve the best validation score.
 
 The served model is the best on validation (lowest RMSE, highest ROC-AUC; the mean over the
 targets of a multitask set) unless a simpler one is within ``TOLERANCE`` of it: the forest on
-fingerprints is the simplest, then LightGBM on descriptors, then the network.
+fingerprints is the simplest, then LightGBM on descriptors, then the network; the ensemble
+counts as its most complex member.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import numpy as np
 from layerwise.core.task import Run
 from layerwise.errors import ConfigError, DataError
 
-CANDIDATES = ("ecfp-forest", "descriptor-lightgbm", "dmpnn")
-FAMILIES = {"ecfp-forest": "classical", "descriptor-lightgbm": "classical", "dmpnn": "deep"}
-COMPLEXITY = {"ecfp-forest": 0, "descriptor-lightgbm": 1, "dmpnn": 2}
+CANDIDATES = ("ecfp-forest", "descriptor-lightgbm", "dmpnn", "ensemble")
+TRAINED = CANDIDATES[:3]  # the ensemble is made of them (:mod:`.ensemble`), not trained
+FAMILIES = {"ecfp-forest": "classical", "descriptor-lightgbm": "classical", "dmpnn": "deep",
+            "ensemble": "ensemble"}  # fmt: skip
+COMPLEXITY = {"ecfp-forest": 0, "descriptor-lightgbm": 1, "dmpnn": 2, "ensemble": 3}  # see choose
 # within this of the best on validation the simpler model is served: RMSE relative, AUC absolute
 TOLERANCE = {"rmse": 0.01, "roc_auc": 0.005}
 CV_FOLDS = 5
@@ -45,8 +49,9 @@ def fit_molecules(task: Any, data: Any, target: Any, started: float) -> Run:
              f"{len(parts['train']):,} train / {len(parts['val']):,} validation / "
              f"{len(parts['test']):,} test, split by {split}")  # fmt: skip
     metric = PRIMARY[molecules.kind]
-    rows, models, found = [], {}, {}
-    for name in task.candidate_names(CANDIDATES):
+    rows, models, found, val_found = [], {}, {}, {}
+    names = task.candidate_names(CANDIDATES)
+    for name in [n for n in names if n in TRAINED]:
         begun = time.perf_counter()
         model = _fit_one(task, name, parts, run)
         row = {"candidate": name, "family": FAMILIES[name],
@@ -54,7 +59,8 @@ def fit_molecules(task: Any, data: Any, target: Any, started: float) -> Run:
         if FAMILIES[name] == "classical" and len(parts["train"]) >= MIN_CV_MOLECULES:
             row["cross_validation"] = model.cross_validate(
                 parts["train"], scaffolds["train"], folds=CV_FOLDS)  # fmt: skip
-        row["validation"] = _scores(task, parts["val"], model.predict(parts["val"].mols))
+        val_found[name] = model.predict(parts["val"].mols)
+        row["validation"] = _scores(task, parts["val"], val_found[name])
         t0 = time.perf_counter()
         found[name] = model.predict(parts["test"].mols)
         row["predict_ms_per_molecule"] = 1000 * (time.perf_counter() - t0) / len(parts["test"])
@@ -66,6 +72,8 @@ def fit_molecules(task: Any, data: Any, target: Any, started: float) -> Run:
             molecules.notes.append(note)
         rows.append(row)
         models[name] = model
+    if "ensemble" in names:
+        _add_ensemble(task, parts, rows, models, (val_found, found), metric)
     task.chosen, reason = choose(rows, metric)
     task.model = models[task.chosen]
     task.say(f"[bold green]chosen[/bold green] {reason}")
@@ -135,6 +143,35 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> Any:
     return DMPNNModel(seed=seed, **params).fit(parts["train"], parts["val"], time_limit=limit)
 
 
+def _add_ensemble(task: Any, parts: dict[str, Any], rows: list[dict], models: dict,
+                  found: tuple[dict, dict], metric: str) -> None:  # fmt: skip
+    """The best mean of two or more trained models on validation, scored as a candidate
+    (nothing is trained: the members' predictions are averaged). It is as complex as its most
+    complex member: it costs that member's prediction and little more."""
+    from layerwise.tasks.molecules.ensemble import MoleculeEnsemble, best_combination
+    from layerwise.tasks.molecules.scores import GREATER_IS_BETTER
+
+    val_found, test_found = found
+    scored = {r["candidate"]: val_found[r["candidate"]] for r in rows
+              if r["validation"].get(metric) is not None}  # fmt: skip
+    best = best_combination(scored, lambda p: _scores(task, parts["val"], p)[metric],
+                            GREATER_IS_BETTER[metric])  # fmt: skip
+    if best is None:
+        return
+    members = best[0]
+    of = {r["candidate"]: r for r in rows}
+    test_found["ensemble"] = np.mean([test_found[m] for m in members], axis=0)
+    row = {"candidate": "ensemble", "family": "ensemble", "members": members,
+           "fit_seconds": sum(of[m]["fit_seconds"] for m in members),
+           "validation": _scores(task, parts["val"], np.mean([val_found[m] for m in members], 0)),
+           "predict_ms_per_molecule": sum(of[m]["predict_ms_per_molecule"] for m in members),
+           "test": _scores(task, parts["test"], test_found["ensemble"])}  # fmt: skip
+    task.say(f"  {'ensemble':<20} validation {metric} {_fmt(row['validation'][metric])}, test "
+             f"{_fmt(row['test'][metric])} (the mean of {' and '.join(members)})")  # fmt: skip
+    rows.append(row)
+    models["ensemble"] = MoleculeEnsemble({m: models[m] for m in members})
+
+
 def _scores(task: Any, part: Any, found: np.ndarray) -> dict[str, Any]:
     from layerwise.tasks.molecules.scores import property_scores
 
@@ -142,7 +179,8 @@ def _scores(task: Any, part: Any, found: np.ndarray) -> dict[str, Any]:
 
 
 def choose(rows: list[dict], metric: str) -> tuple[str, str]:
-    """The best validation score; within ``TOLERANCE`` of it, the simpler model."""
+    """The best validation score; within ``TOLERANCE`` of it, the simpler model (an ensemble
+    counts as its most complex member: between it and that member, validation decides)."""
     from types import SimpleNamespace
 
     from layerwise.core.selection import choose as select
@@ -156,7 +194,11 @@ def choose(rows: list[dict], metric: str) -> tuple[str, str]:
     label = {"rmse": "RMSE", "roc_auc": "ROC-AUC"}[metric]
     plan = SimpleNamespace(metric=label, greater_is_better=GREATER_IS_BETTER[metric],
                            tolerance=TOLERANCE[metric], prefer=None, prefer_reason="")  # fmt: skip
-    return select(scored, plan, COMPLEXITY)
+    complexity = dict(COMPLEXITY)
+    for row in rows:
+        if row.get("members"):
+            complexity[row["candidate"]] = max(COMPLEXITY[m] for m in row["members"])
+    return select(scored, plan, complexity)
 
 
 def _fmt(value: Any) -> str:

@@ -1,7 +1,7 @@
 """Write a molecular-property run folder and load it back.
 
 Files: the served model (``dmpnn.safetensors``; ``ecfp_forest.safetensors``, the forest as
-flat arrays; or LightGBM's text models), ``split.csv`` (every molecule's canonical SMILES, its
+flat arrays; or LightGBM's text models; both members' files for the ensemble), ``split.csv`` (every molecule's canonical SMILES, its
 split and its scaffold: the split can be reused or checked), ``test_predictions.csv`` (the test
 molecules with each model's prediction beside the measured value), the drawings of
 :mod:`.drawings`, metrics and decision.
@@ -122,7 +122,12 @@ def restore(cls: Any, run: RunFolder) -> Any:
     info = stored.get("model")
     if not isinstance(info, dict):
         raise RunFolderError(f"'{run.path}' holds no settings of its model.", _FIX)
-    task.model = _model_class(task.chosen, run).load(run, info)
+    if task.chosen == "ensemble":  # its members' classes load them, each with its checks
+        from layerwise.tasks.molecules.ensemble import MoleculeEnsemble
+
+        task.model = MoleculeEnsemble.load(run, info, lambda name: _model_class(name, run))
+    else:
+        task.model = _model_class(task.chosen, run).load(run, info)
     return task
 
 

@@ -9,7 +9,9 @@ in training, the honest setting for new chemistry), and three models compete on 
   ensemble of seeds whose spread is each prediction's uncertainty (:mod:`.dmpnn_train`);
 - ``ecfp-forest``: a random forest on ECFP4 circular fingerprints, the classical answer that is
   hard to beat on small sets (:mod:`.baselines`);
-- ``descriptor-lightgbm``: LightGBM on RDKit's 2D descriptors.
+- ``descriptor-lightgbm``: LightGBM on RDKit's 2D descriptors;
+- ``ensemble``: the network's predictions averaged with the best classical model's
+  (:mod:`.ensemble`).
 
 The best validation score is served (RMSE for values, ROC-AUC for yes/no properties, the mean
 over the targets of a multitask set); a simpler model within the tolerance is served instead.
@@ -31,7 +33,7 @@ from layerwise.errors import DataError
 from layerwise.runs.folder import RunFolder
 
 DEFAULTS: dict[str, Any] = {
-    **RUN_DEFAULTS,  # candidates: dmpnn, ecfp-forest, descriptor-lightgbm
+    **RUN_DEFAULTS,  # candidates: dmpnn, ecfp-forest, descriptor-lightgbm, ensemble
     "smiles_column": None,  # None: the column named like smiles, else the one that parses
     "split": "scaffold",  # or "random"
     "val_fraction": 0.1,
