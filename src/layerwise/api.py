@@ -59,7 +59,20 @@ def fit(data: Any = None, task: str | None = None, target: str | None = None, en
     if env is not None:
         data, task = env, task or "reinforcement-learning"
     name, data = resolve_task(data, task, target)
+    check_data_parallel(name)
     return TASKS.get(name)(**options).fit(data, target=target)
+
+
+def check_data_parallel(name: str, devices: int | None = None) -> None:
+    """A ConfigError when task ``name`` is asked to train in several processes (``devices``, or
+    the torchrun environment this process was started in) and does not train data-parallel."""
+    from layerwise.engine.distributed import current_world
+    from layerwise.errors import ConfigError
+
+    several = (devices or 1) > 1 or current_world().distributed
+    if several and not TASKS.get(name).data_parallel:
+        raise ConfigError(f"The {name} task does not train data-parallel yet.",
+                          "Train it in one process: without --devices and torchrun.")  # fmt: skip
 
 
 def load(run_dir: str | os.PathLike) -> Task:

@@ -122,6 +122,7 @@ class CNNCandidate(Candidate):
 
         from layerwise.data.image_augment import augment
         from layerwise.engine import Trainer, TrainerConfig
+        from layerwise.engine.distributed import agreed
 
         torch.manual_seed(self.seed)
         self.notes: list[str] = []
@@ -141,7 +142,7 @@ class CNNCandidate(Candidate):
 
         batch_size = int(self.params.get("batch_size", 64 if len(x) < 2000 else 128))
         probe = self._probe(self.model, x, y, loss_fn, transform, batch_size)
-        self.epochs = self._epochs(len(x), batch_size, probe)
+        self.epochs = agreed(self._epochs(len(x), batch_size, probe))  # one plan for all ranks
         config = TrainerConfig.from_params(
             self.params,
             self.seed,

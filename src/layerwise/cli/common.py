@@ -14,6 +14,10 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
+# the command's arguments as given: main sets them, and train --devices runs them again
+ARGV: list[str] = []
+
+
 def output_file(path: str, default_name: str) -> Path:
     """Where ``-o PATH`` writes: PATH itself, or ``default_name`` inside it when PATH is a
     folder (one that exists, or one written with a trailing slash), as ``cp`` does.

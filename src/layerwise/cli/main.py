@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # Without standalone mode Typer *returns* the exit code of a Ctrl-C (130) instead of
         # exiting with it; dropping it made an interrupted command exit 0.
+        from layerwise.cli.common import ARGV
+
+        ARGV[:] = list(sys.argv[1:] if argv is None else argv)  # for train --devices
         code = app(args=argv, standalone_mode=False)
     except RunInterrupted as exc:
         print(exc.line, file=sys.stderr)

@@ -53,6 +53,12 @@ def train(
     device: Optional[str] = typer.Option(
         None, "--device", help="auto, cpu or cuda[:N] for the deep model [auto]."
     ),
+    devices: Optional[int] = typer.Option(
+        None,
+        "--devices",
+        help="Train the deep models data-parallel in N processes on this "
+        "machine, one per GPU (or CPU core) [1]; several machines: torchrun.",
+    ),
     **declared: Any,  # the applications' own options, by option name: see declared_options
 ) -> None:
     """Train and compare classical and deep models; write a run folder."""
@@ -62,6 +68,9 @@ def train(
     from layerwise.errors import ConfigError, RunFolderError, RunInterrupted
 
     check_time_limit(time_limit, "--time-limit")  # before any data is read
+    if devices is not None and devices > 1:
+        _launch(devices, data, task, target, device)
+        return
     options: dict = {}
     if resume is not None:
         if not (resume / "config.yaml").is_file():
@@ -108,7 +117,34 @@ def train(
         # Typer would turn the KeyboardInterrupt into a bare exit code; this carries the line
         # that names the folder to resume (the task's fit left it resumable).
         raise RunInterrupted(interruption_line(interrupt)) from None
+    if run is None:  # a process of several other than the first: rank 0 wrote and says it
+        return
     print_training_summary(run, data_hint=str(data) if data is not None else '"a new text"')
+
+
+def _launch(devices: int, data: Any, task: str | None, target: str | None,
+            device: str | None) -> None:  # fmt: skip
+    """This command again in ``devices`` processes (torch's elastic launcher), once the machine
+    has the devices and the task trains data-parallel: a refusal is one line here, not one
+    traceback per process."""
+    from layerwise.api import check_data_parallel, resolve_task
+    from layerwise.cli.common import ARGV
+    from layerwise.engine.distributed import check_devices, current_world, launch
+    from layerwise.errors import ConfigError, TrainingError
+
+    if current_world().distributed:
+        raise ConfigError("--devices was given inside a world torchrun started already.",
+                          "Leave --devices out: torchrun's --nproc-per-node says how many.")  # fmt: skip
+    check_devices(devices, device or "auto")
+    if data is not None:
+        check_data_parallel(resolve_task(data, task, target)[0], devices)
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    try:
+        launch(devices, ARGV)
+    except ChildFailedError as error:
+        raise TrainingError("A training process failed; its own message is above.",
+                            "Fix what it names and train again.") from error  # fmt: skip
 
 
 def task_chosen_by(flags: str, value: Any) -> str | None:

@@ -116,7 +116,10 @@ class HoldoutTask(HoldoutBakeOff, Task):
         return {}
 
     def fit(self, data: Any = None, target: str | None = None, **options: Any) -> Run:
-        """Read, split, train every candidate on one holdout, choose, and write the run."""
+        """Read, split, train every candidate on one holdout, choose, and write the run. In a
+        world of several processes every rank trains the deep candidates together and rank 0
+        alone the rest; the other ranks return None."""
+        from layerwise.engine.distributed import current_world
         from layerwise.runs.writer import open_run_folder
 
         self._check_options(options)
@@ -132,9 +135,12 @@ class HoldoutTask(HoldoutBakeOff, Task):
             plan.class_weights = False
             plan.notes.append("--threshold accuracy: the losses are not class-weighted, so the "
                               "models learn the classes as common as they are.")  # fmt: skip
-        run = open_run_folder(self, data)  # after the data checks: bad input leaves no folder
+        world = current_world()  # several processes: rank 0 writes the run (engine.distributed)
+        run = open_run_folder(self, data) if world.main else None  # after the data checks
         weights = class_weights(train.labels, len(self.classes)) if plan.class_weights else None
         rows = self._bake_off(plan, (train, val, test), weights, run, started)
+        if not world.main:
+            return None  # type: ignore[return-value]
         self.after_bake_off(run, (train, val, test), started)
         rows += self.extra_rows(rows, plan, val, test)
         return self.choose_and_write(run, test, plan, rows, profile, started)

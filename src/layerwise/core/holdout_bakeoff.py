@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from layerwise.core.operating_point import pick_operating_point
+from layerwise.engine.distributed import current_world, from_main
 from layerwise.runs.folder import RunFolder
 
 
@@ -28,8 +29,14 @@ class HoldoutBakeOff:
         self._imbalanced = bool(plan.class_weights)  # where the prevalence matters
         self._val_labels = np.asarray(val.labels)
         rows = []
+        world = current_world()
         for name in plan.candidates:
-            params = self.run_params(name, run, started)
+            deep = self.CANDIDATES.get(name).family == "deep"
+            if not (world.main or deep):  # the classical models train on rank 0 alone
+                continue
+            params = self.run_params(name, run, started) if world.main else None
+            if world.distributed and deep:  # rank 0's, time limit and checkpoint folder
+                params = from_main(params, world)
             self.say(f"Training {name} on {len(train):,} {self.unit}")
             model = self.CANDIDATES.get(name)(
                 "binary" if len(self.classes) == 2 else "multiclass",
@@ -40,6 +47,8 @@ class HoldoutBakeOff:
             t0 = time.perf_counter()
             model.fit(train, val, weights)
             seconds = time.perf_counter() - t0
+            if not world.main:  # its share of the training given, the rest is rank 0's
+                continue
             self.models[name] = model
             row = {"candidate": name, "fit_seconds": seconds, "final_fit_seconds": seconds}
             row.update(self._validate(model, plan, train, val, weights))

@@ -174,6 +174,9 @@ class Task(ABC):
     # options, so that concurrent requests may be joined into one predict call.
     request_kind: ClassVar[str | None] = None
     joinable_requests: ClassVar[bool] = False
+    # Trains its deep candidates data-parallel when started by torchrun or --devices N
+    # (layerwise.engine.distributed); a task that does not is refused there with one line.
+    data_parallel: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Every task's fit gets the same run lifecycle without each one repeating it: the
@@ -227,8 +230,11 @@ class Task(ABC):
         return cpu_seconds if on_cpu else gpu_seconds
 
     def say(self, message: str) -> None:
-        """One progress line on stderr, unless the task was made with ``verbose=False``."""
-        if self.options.get("verbose", self.DEFAULTS.get("verbose", True)):
+        """One progress line on stderr, unless the task was made with ``verbose=False`` or this
+        is not the first of several processes (their lines would repeat rank 0's)."""
+        from layerwise.engine.distributed import current_world
+
+        if self.options.get("verbose", self.DEFAULTS.get("verbose", True)) and current_world().main:
             from rich.console import Console
 
             Console(stderr=True, highlight=False).print(message)

@@ -3,6 +3,7 @@
 Options, not subclasses: epochs or time limit, early stopping with best-weights restore,
 mixed precision on CUDA, gradient clipping, learning-rate schedules, checkpoint/resume,
 progress bar and per-epoch history. Custom training (GAN, RL) overrides :meth:`Trainer.train_step`.
+Started by torchrun (or ``--devices N``) it trains data-parallel: see :mod:`.distributed`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from layerwise.engine.checkpoint import (
     scheduler_state,
 )
 from layerwise.engine.config import TrainerConfig, resolve_device
+from layerwise.engine.distributed import any_across, barrier, from_main, mean_across, setup, shard
 from layerwise.engine.progress import TrainingProgress
 from layerwise.errors import ConfigError, DataError, TrainingError
 
@@ -94,12 +96,20 @@ class Trainer:
         # :meth:`set_lr`.
         self.callbacks = list(callbacks or [])
         self.stop_training = False
-        self.device = resolve_device(self.config.device)
+        self.world, self.device = setup(resolve_device(self.config.device))
+        if self.world.distributed and not self.data_parallel:
+            raise ConfigError(f"{type(self).__name__} trains with a loop of its own that does not "
+                              "run data-parallel.", "Train it in one process (without --devices "
+                              "or torchrun).")  # fmt: skip
         self.model = model.to(self.device)
         if self.config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.config.compile:
             self.model.compile()  # in place: state_dict keys and checkpoints stay the same
+        # What training steps call: the model itself, or its DDP wrapper in a world of several
+        # processes (which averages the gradients across them). ``model`` stays the bare module,
+        # so state_dict keys, checkpoints and the tasks' own use of it are the same either way.
+        self.parallel_model = self._data_parallel(self.model)
         self.loss_fn = loss_fn
         self.metrics = dict(metrics or {})
         self.amp_dtype = self._amp_dtype()
@@ -115,6 +125,18 @@ class Trainer:
         self._last_lr = self.config.lr
         # Record keys the progress bar shows besides the losses (e.g. an agent's mean return).
         self.progress_keys: tuple[str, ...] = ()
+
+    # A subclass whose train_step calls self.model rather than self.parallel_model would train
+    # each rank on its own gradients: it says it is safe to run data-parallel by setting this.
+    data_parallel: bool = True
+
+    def _data_parallel(self, model: torch.nn.Module) -> torch.nn.Module:
+        if not self.world.distributed or not any(p.requires_grad for p in model.parameters()):
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
 
     def _amp_dtype(self) -> torch.dtype | None:
         mode = self.config.mixed_precision
@@ -140,7 +162,7 @@ class Trainer:
         """
         *inputs, target = batch
         with self.autocast():
-            loss = self.loss_fn(self.model(*inputs), target)
+            loss = self.loss_fn(self.parallel_model(*inputs), target)
         self.backward_step(loss)
         return {"loss": loss.detach()}
 
@@ -195,9 +217,16 @@ class Trainer:
             return tuple(t.to(self.device) for t in data)
         return tuple(data)
 
+    @property
+    def rank_batch(self) -> int:
+        """Training examples a step on this process: ``batch_size`` is the step's whole batch,
+        shared by the processes of a world (so ``--devices N`` takes the steps one process
+        would, N times faster, and chooses what one process chooses)."""
+        return max(1, self.config.batch_size // self.world.size)
+
     def _steps_per_epoch(self, data: Data) -> int | None:
         if isinstance(data, tuple):
-            n, size = len(data[0]), self.config.batch_size
+            n, size = -(-len(data[0]) // self.world.size), self.rank_batch  # this rank's
             return math.ceil(self._train_stop(n) / size)
         try:
             return len(data)  # type: ignore[arg-type]
@@ -207,7 +236,7 @@ class Trainer:
     def _train_stop(self, n: int) -> int:
         # A last batch of one sample breaks BatchNorm in training mode; it is left out (the
         # permutation changes every epoch, so no sample is left out for good).
-        return n - 1 if n > 1 and n % self.config.batch_size == 1 else n
+        return n - 1 if n > 1 and n % self.rank_batch == 1 else n
 
     def _batches(self, data: Data, train: bool) -> Iterator[tuple[Any, ...]]:
         if not isinstance(data, tuple | list):
@@ -220,14 +249,18 @@ class Trainer:
             return
         n = len(data[0])
         size = (
-            self.config.batch_size
+            self.rank_batch
             if train
             else (self.config.eval_batch_size or 4 * self.config.batch_size)
         )
         on_device = all(t.device == self.device for t in data)
         perm = None
         if train and self.config.shuffle:
-            perm = torch.randperm(n, generator=self._generator)
+            perm = torch.randperm(n, generator=self._generator)  # the same on every rank
+        if train and self.world.distributed:
+            perm = shard(torch.arange(n) if perm is None else perm, self.world)
+        if perm is not None:
+            n = len(perm)
             # On a GPU one gather per epoch makes every batch a free slice; on the CPU the same
             # gather is a full copy of the data each epoch, slower than gathering batch by batch.
             if on_device and self.device.type != "cpu":
@@ -344,9 +377,11 @@ class Trainer:
         began = time.perf_counter()
         self.stopped_reason = "max epochs"
         check_every = 1 if self.device.type == "cpu" else 64
+        world = self.world
         with TrainingProgress(
-            cfg.epochs, steps, self.history.monitor, cfg.progress, start, self.progress_keys
-        ) as bar:
+            cfg.epochs, steps, self.history.monitor, cfg.progress and world.main, start,
+            self.progress_keys,
+        ) as bar:  # fmt: skip
             for epoch in range(start + 1, cfg.epochs + 1):
                 t0 = time.perf_counter()
                 self.model.train()
@@ -366,9 +401,11 @@ class Trainer:
                 if step == 0 and epoch > start + 1:  # batch sources that stop at a deadline
                     self.stopped_reason = "time limit" if cfg.time_limit else "no more batches"
                     break
-                record: dict[str, Any] = {"epoch": epoch, **log.means()}
-                if val is not None:
-                    record.update(self.evaluate(val))
+                record: dict[str, Any] = {
+                    "epoch": epoch, **mean_across(log.means(), sum(log.sizes), world)
+                }  # fmt: skip
+                if val is not None:  # rank 0's: every rank then decides alike
+                    record.update(from_main(self.evaluate(val) if world.main else None, world))
                 record["lr"] = self._last_lr
                 record["seconds"] = time.perf_counter() - t0
                 self.history.append(record)
@@ -382,6 +419,8 @@ class Trainer:
                     self._save(epoch, improved)
                 bar.end_epoch(epoch, record)
                 self._callback("on_epoch_end", record)
+                if world.distributed:
+                    self.stop_training = any_across(self.stop_training, world)
                 if self.stop_training and epoch < cfg.epochs:
                     self.stopped_reason = "callback"
                     break
@@ -391,7 +430,7 @@ class Trainer:
                 if (
                     cfg.time_limit is not None
                     and epoch < cfg.epochs
-                    and time.perf_counter() - began >= cfg.time_limit
+                    and any_across(time.perf_counter() - began >= cfg.time_limit, world)
                 ):
                     self.stopped_reason = "time limit"
                     break
@@ -420,9 +459,11 @@ class Trainer:
         }
         best = self._best_state if improved else None
         folder, previous = self.config.checkpoint_dir, self._checkpoint_set
-        self._checkpoint_set = save_checkpoint(
-            folder, self.model, self.optimizer, state, best, previous=previous
-        )
+        if self.world.main:  # the ranks' weights are the same: one writes them
+            self._checkpoint_set = save_checkpoint(
+                folder, self.model, self.optimizer, state, best, previous=previous
+            )
+        barrier(self.world)
 
     def _resume(self) -> int:
         """Continue from the newest complete checkpoint; 0 (from the start) when there is none.

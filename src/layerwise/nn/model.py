@@ -35,7 +35,7 @@ class _Trainer(Trainer):
     def train_step(self, batch: tuple[Any, ...]) -> dict[str, Any]:
         *inputs, target = batch
         with self.autocast():
-            out = self.model(*inputs)
+            out = self.parallel_model(*inputs)
             loss = self.loss_fn(out, target)
         self.backward_step(loss)
         logs: dict[str, Any] = {"loss": loss.detach()}

@@ -48,6 +48,7 @@ class ImageClassification(HoldoutTask):
     description: ClassVar[str] = "Classify images (folders, NPZ, IDX, CSV of paths)"
     request_kind: ClassVar[str | None] = "images"  # served: see layerwise.serve.requests
     joinable_requests: ClassVar[bool] = True
+    data_parallel: ClassVar[bool] = True  # the CNN under DDP; the pixel model on rank 0
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     CANDIDATES: ClassVar[Registry] = CANDIDATES
     unit: ClassVar[str] = "images"

@@ -143,6 +143,9 @@ class GANTrainer(Trainer):
         ['epoch', 'lr', 'seconds', 'train_d_fake']
     """
 
+    # not yet under DDP: two networks stepped in turn through their parts, not one forward
+    data_parallel = False
+
     def __init__(
         self,
         pair: GANPair,

@@ -121,6 +121,9 @@ class VAETrainer(Trainer):
         ['epoch', 'lr', 'seconds', 'train_beta', 'train_kl']
     """
 
+    # not yet under DDP: its step calls the VAE's parts, not its forward, which DDP would sync
+    data_parallel = False
+
     def __init__(
         self,
         vae: ConvVAE,

@@ -52,6 +52,9 @@ class WindowBatches:
 class LMTrainer(Trainer):
     """The engine with a clock-aware warmup + cosine learning rate, set in ``train_step``."""
 
+    # not yet under DDP: its learning rate follows each process's own clock
+    data_parallel = False
+
     def __init__(self, model: torch.nn.Module, config: Any, total_steps: int, warmup: int,
                  min_lr_ratio: float = 0.1):  # fmt: skip
         from layerwise.models.gpt import lm_loss

@@ -165,7 +165,10 @@ def _decision(task: Any, rows: list[dict], metrics: dict) -> str:
         cv = row.get("cross_validation") or {}
         cv_text = (f"{_fmt(cv.get('mean'))} ± {_fmt(cv.get('std'))}" if cv.get("mean") is not None
                    else "-")  # fmt: skip
-        cells.append([row["candidate"], row["family"], _fmt(row["validation"].get(metric)),
+        name = row["candidate"]
+        if row.get("members"):  # the ensemble: which models its mean is of
+            name = f"{name} ({' + '.join(row['members'])})"
+        cells.append([name, row["family"], _fmt(row["validation"].get(metric)),
                       _fmt(row["test"].get(metric)), cv_text, f"{row['fit_seconds']:.1f}",
                       f"{row['predict_ms_per_molecule']:.2f}"])  # fmt: skip
     by_name = {r["candidate"]: r for r in rows}

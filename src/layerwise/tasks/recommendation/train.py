@@ -29,6 +29,9 @@ class RankingTrainer(Trainer):
     :func:`~layerwise.tasks.recommendation.metrics.evaluate_ranking`.
     """
 
+    # not yet under DDP: the losses call the model's parts (item embeddings), not its forward
+    data_parallel = False
+
     def __init__(
         self,
         model: torch.nn.Module,

@@ -152,6 +152,9 @@ class DQNTrainer(Trainer):
     ``r + gamma * Q_target(s', argmax_a Q_online(s', a))``, and a hard target copy every
     ``target_update`` gradient steps."""
 
+    # not yet under DDP: an environment loop: the replay buffer is this process's own
+    data_parallel = False
+
     def __init__(
         self, agent: DQNAgent, dqn: DQNConfig, evaluator: Any, stream: Any, **options: Any
     ):

@@ -165,6 +165,9 @@ class PPOTrainer(Trainer):
     """The engine with PPO's step: ``update_epochs`` shuffled passes of minibatch updates of the
     clipped surrogate, the value loss and the entropy bonus over each rollout."""
 
+    # not yet under DDP: an environment loop: the rollouts are this process's own
+    data_parallel = False
+
     def __init__(self, model: ActorCritic, ppo: PPOConfig, evaluator: Any, **options: Any):
         super().__init__(model, nn.functional.mse_loss, engine_config(ppo, options, "cosine"))
         self.ppo = ppo

@@ -1,0 +1,269 @@
+"""Data-parallel training across processes with PyTorch's own runtime: DistributedDataParallel
+over NCCL (CUDA) or gloo (CPU), in processes started by ``torchrun`` or by
+``layerwise train --devices N`` (:func:`launch_command`, through the same elastic launcher).
+
+Nothing here is a cluster of layerwise's own: a process learns its place from the environment
+torchrun sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``), so
+Slurm, Kubernetes or a cloud batch service start it as they start any PyTorch job. Without that
+environment the world is one process and nothing changes.
+
+What the engine (:class:`~layerwise.engine.trainer.Trainer`) does with a world of several:
+
+- every rank draws the same seeded order of the training examples each epoch and takes its own
+  share of it (:func:`shard`: as ``DistributedSampler``, the order padded by its first examples
+  to a multiple of the world, then every ``size``-th from ``rank``), so a batch of ``b`` on each
+  of ``n`` ranks is exactly a batch of ``n * b`` in one process, and DDP's mean of the ranks'
+  gradients is that batch's gradient;
+- the logged training means are averaged across ranks weighted by their examples
+  (:func:`mean_across`); the validation record is rank 0's, sent to all (:func:`from_main`), so
+  early stopping and the epoch kept are decided alike everywhere; a stop for the time limit is
+  taken when any rank reaches it (:func:`any_across`), so no rank waits for another forever;
+- only rank 0 writes checkpoints, the run folder and the report.
+
+Example:
+    >>> World().distributed, World(rank=1, size=2).main
+    (False, False)
+    >>> shard(torch.arange(5), World(rank=1, size=2)).tolist()  # padded with example 0
+    [1, 3, 0]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import socket
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from layerwise.errors import ConfigError
+
+ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+MAX_WORLD = 4096
+WAIT_S = 6 * 3600  # the longest a rank waits at a collective for the others
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place: ``rank`` of ``size`` processes, ``local_rank`` on its machine."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    launched: bool = False  # started by torchrun (or --devices), even as a world of one
+
+    @property
+    def distributed(self) -> bool:
+        """Several processes, or one that torchrun started (DDP then runs, as on a cluster)."""
+        return self.size > 1 or self.launched
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the one process that writes files and shows progress."""
+        return self.rank == 0
+
+
+def current_world(environ: Mapping[str, str] | None = None) -> World:
+    """The world torchrun's environment describes, else one process.
+
+    >>> current_world({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    World(rank=1, size=2, local_rank=1, launched=True)
+    >>> current_world({})
+    World(rank=0, size=1, local_rank=0, launched=False)
+    """
+    env = os.environ if environ is None else environ
+    if "WORLD_SIZE" not in env:
+        return World()
+    try:
+        rank, size = int(env.get("RANK", "0")), int(env["WORLD_SIZE"])
+        local = int(env.get("LOCAL_RANK", str(rank)))
+    except ValueError as error:
+        raise ConfigError(f"The distributed environment is not whole numbers: {error}.",
+                          "Start layerwise with torchrun or --devices N.") from error  # fmt: skip
+    if not (1 <= size <= MAX_WORLD and 0 <= rank < size and 0 <= local < size):
+        raise ConfigError(f"RANK={rank}, WORLD_SIZE={size}, LOCAL_RANK={local} do not describe "
+                          "a world of processes.", "Start layerwise with torchrun or --devices N.")  # fmt: skip
+    return World(rank, size, local, launched=True)
+
+
+def setup(device: torch.device) -> tuple[World, torch.device]:
+    """Join the process group of this world (once per process) and return it with the device
+    this rank trains on (``cuda:<local_rank>`` on CUDA). One process: nothing is joined."""
+    world = current_world()
+    if not world.distributed:
+        return world, device
+    if device.type == "cuda":
+        if world.local_rank >= torch.cuda.device_count():
+            raise ConfigError(f"Process {world.local_rank} on this machine has no GPU of its own "
+                              f"({torch.cuda.device_count()} here).",
+                              "Start as many processes per machine as it has GPUs.")  # fmt: skip
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        # rank 0 may train the classical candidates while the others wait at the next
+        # collective: the timeout is the longest such wait, not one of communication
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(seconds=WAIT_S))  # fmt: skip
+    return world, device
+
+
+def shard(order: torch.Tensor, world: World) -> torch.Tensor:
+    """This rank's share of ``order`` (one epoch's example indices): ``order`` padded with its
+    own first entries to a multiple of the world's size, then every ``size``-th from ``rank``.
+    Every rank gets as many examples, so every rank takes as many steps."""
+    if not world.distributed:
+        return order
+    n = len(order)
+    total = -(-n // world.size) * world.size
+    if total > n:
+        repeats = -(-total // n)
+        order = torch.cat([order] * repeats)[:total]
+    return order[world.rank :: world.size]
+
+
+def mean_across(values: Mapping[str, float], weight: float, world: World) -> dict[str, float]:
+    """Each value averaged over the ranks, weighted by ``weight`` (e.g. the examples each rank
+    saw). Every rank must pass the same keys in the same order."""
+    if not world.distributed or not values:
+        return dict(values)
+    keys = list(values)
+    packed = torch.tensor([float(values[k]) * weight for k in keys] + [float(weight)],
+                          dtype=torch.float64, device=_reduce_device())  # fmt: skip
+    dist.all_reduce(packed)
+    total = max(float(packed[-1]), 1e-300)
+    return {k: float(packed[i]) / total for i, k in enumerate(keys)}
+
+
+def any_across(flag: bool, world: World) -> bool:
+    """True on every rank when it is true on any (a stop every rank takes together)."""
+    if not world.distributed:
+        return bool(flag)
+    packed = torch.tensor([1.0 if flag else 0.0], device=_reduce_device())
+    dist.all_reduce(packed, op=dist.ReduceOp.MAX)
+    return bool(packed.item() > 0)
+
+
+def from_main(value: Any, world: World) -> Any:
+    """Rank 0's ``value`` on every rank (a small picklable object sent by torch.distributed)."""
+    if not world.distributed:
+        return value
+    box = [value if world.main else None]
+    dist.broadcast_object_list(box, src=0, device=_reduce_device())
+    return box[0]
+
+
+def agreed(value: Any) -> Any:
+    """Rank 0's ``value`` in this process's world: for what each rank would otherwise decide
+    for itself from its own clock (epochs planned from a timed probe, a time limit's rest).
+
+    >>> agreed(3)  # one process: its own
+    3
+    """
+    return from_main(value, current_world())
+
+
+def barrier(world: World) -> None:
+    """Every rank waits here for all the others (e.g. until rank 0 has written a file)."""
+    if world.distributed:
+        dist.barrier()
+
+
+def _reduce_device() -> torch.device:
+    """NCCL reduces CUDA tensors only; gloo CPU ones. A collective before any trainer joined
+    the group (the bake-off agreeing on a candidate's options) joins it here."""
+    if not dist.is_initialized():
+        setup(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now (for a one-machine world's rendezvous)."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _world_environment(rank: int, size: int, port: int) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in (*ENV, "MASTER_ADDR", "MASTER_PORT")}
+    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(size), "LOCAL_RANK": str(rank),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})  # fmt: skip
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def check_devices(devices: int, device: str = "auto") -> torch.device:
+    """The device type ``devices`` processes on this machine train on, or a ConfigError when
+    the machine has fewer of them (GPUs on CUDA, cores on a CPU).
+
+    >>> check_devices(1, "cpu").type
+    'cpu'
+    """
+    from layerwise.engine.config import resolve_device
+
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ConfigError(f"--devices {devices!r} is not valid.", "Use a whole number >= 1.")
+    kind = resolve_device(device)
+    have = torch.cuda.device_count() if kind.type == "cuda" else os.cpu_count() or 1
+    what = "GPUs" if kind.type == "cuda" else "CPU cores"
+    if devices > have:
+        raise ConfigError(f"--devices {devices} asks for more processes than this machine has "
+                          f"{what} ({have}).", f"Use --devices {have} or fewer, or torchrun "
+                          "across several machines.")  # fmt: skip
+    return kind
+
+
+def launch_arguments(devices: int, argv: list[str]) -> list[str]:
+    """torchrun's arguments for ``layerwise`` with ``argv`` (``--devices`` taken out) in
+    ``devices`` processes on this machine (a standalone rendezvous on a free port).
+
+    >>> launch_arguments(2, ["train", "a.csv", "--devices", "2", "-t", "y"])[-5:]
+    ['layerwise', 'train', 'a.csv', '-t', 'y']
+    """
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--devices":
+            skip = True
+        elif not arg.startswith("--devices="):
+            rest.append(arg)
+    return ["--standalone", f"--nproc-per-node={devices}", "-m", "layerwise", *rest]
+
+
+def launch(devices: int, argv: list[str]) -> None:
+    """Run ``layerwise argv`` in ``devices`` processes through torch's elastic launcher (what
+    ``torchrun`` runs); returns when all have finished, raises when one failed."""
+    from torch.distributed.run import main as torchrun
+
+    torchrun(launch_arguments(devices, argv))
+
+
+def _entry(index: int, fn: Callable[..., Any], size: int, port: int, args: tuple) -> None:
+    with _world_environment(index, size, port):
+        try:
+            fn(*args)
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def run_local(size: int, fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn(*args)`` in ``size`` new processes on this machine, each in a world of
+    ``size`` (its environment set as torchrun sets it); returns when all have finished, and
+    raises when one failed. ``fn`` must be importable by name (a module-level function)."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_entry, args=(fn, size, free_port(), args), nprocs=size, join=True)
