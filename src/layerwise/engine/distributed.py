@@ -252,6 +252,9 @@ def launch(devices: int, argv: list[str]) -> None:
 
 
 def _entry(index: int, fn: Callable[..., Any], size: int, port: int, args: tuple) -> None:
+    # the machine's cores shared out, as torchrun's OMP_NUM_THREADS=1 does for one per core:
+    # two processes of two threads on two cores spin-wait for each other
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))
     with _world_environment(index, size, port):
         try:
             fn(*args)
