@@ -121,6 +121,7 @@ def test_a_candidate_can_skip_itself_with_a_reason():
 def test_no_bag_on_the_command_line_refits(cli, table_csv, tmp_path):
     _, path = table_csv
     code, out, err = cli("train", path, "--target", "y", "--no-bag", "--no-report",
+                         "--candidates", "lightgbm,linear",  # the bagged ones: no MLP to wait for
                          "--output-dir", tmp_path / "runs")  # fmt: skip
     assert code == 0, err
     (folder,) = list((tmp_path / "runs").iterdir())
