@@ -55,6 +55,8 @@ def fit(data: Any = None, task: str | None = None, target: str | None = None, en
     options (``time_limit``, ``interpretable``, ``output_dir``, ``seed``, ``verbose``, ...).
     ``env``: a Gymnasium environment (an id, ``module:Class``, an Env class, instance or a
     function making one) to train an agent on (task ``reinforcement-learning``).
+    Started by torchrun (several processes), only rank 0 returns the Run; the others, having
+    trained their share, return None (see :mod:`layerwise.engine.distributed`).
     """
     if env is not None:
         data, task = env, task or "reinforcement-learning"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from layerwise.core.operating_point import pick_operating_point
-from layerwise.engine.distributed import current_world, from_main
+from layerwise.engine.distributed import agreed, current_world
 from layerwise.runs.folder import RunFolder
 
 
@@ -35,8 +35,8 @@ class HoldoutBakeOff:
             if not (world.main or deep):  # the classical models train on rank 0 alone
                 continue
             params = self.run_params(name, run, started) if world.main else None
-            if world.distributed and deep:  # rank 0's, time limit and checkpoint folder
-                params = from_main(params, world)
+            if deep:  # rank 0's on every rank: its time limit and checkpoint folder
+                params = agreed(params)
             self.say(f"Training {name} on {len(train):,} {self.unit}")
             model = self.CANDIDATES.get(name)(
                 "binary" if len(self.classes) == 2 else "multiclass",

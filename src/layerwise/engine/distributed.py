@@ -33,7 +33,7 @@ import contextlib
 import datetime
 import os
 import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,6 @@ import torch.distributed as dist
 
 from layerwise.errors import ConfigError
 
-ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 MAX_WORLD = 4096
 WAIT_S = 6 * 3600  # the longest a rank waits at a collective for the others
 
@@ -189,21 +188,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextlib.contextmanager
-def _world_environment(rank: int, size: int, port: int) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in (*ENV, "MASTER_ADDR", "MASTER_PORT")}
-    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(size), "LOCAL_RANK": str(rank),
-                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})  # fmt: skip
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def check_devices(devices: int, device: str = "auto") -> torch.device:
     """The device type ``devices`` processes on this machine train on, or a ConfigError when
     the machine has fewer of them (GPUs on CUDA, cores on a CPU).
@@ -252,15 +236,18 @@ def launch(devices: int, argv: list[str]) -> None:
 
 
 def _entry(index: int, fn: Callable[..., Any], size: int, port: int, args: tuple) -> None:
-    # the machine's cores shared out, as torchrun's OMP_NUM_THREADS=1 does for one per core:
-    # two processes of two threads on two cores spin-wait for each other
+    """One process of :func:`run_local`: its place set as torchrun sets it (the process is
+    new, so nothing needs restoring after), the machine's cores shared out, as torchrun's
+    OMP_NUM_THREADS=1 does for one per core: two processes of two threads on two cores
+    spin-wait for each other."""
+    os.environ.update({"RANK": str(index), "WORLD_SIZE": str(size), "LOCAL_RANK": str(index),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})  # fmt: skip
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))
-    with _world_environment(index, size, port):
-        try:
-            fn(*args)
-        finally:
-            if dist.is_initialized():
-                dist.destroy_process_group()
+    try:
+        fn(*args)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def run_local(size: int, fn: Callable[..., Any], *args: Any) -> None:
