@@ -4,6 +4,10 @@
 module runs the plan's candidates on its splits, cheapest first when time is short: each
 candidate's first fold is timed, and one whose other folds and final fit would not finish in
 the time left is skipped with that projection as its reason instead of being abandoned midway.
+
+Every decision here rests on this process's clock, so in a world of several processes the loop
+runs on rank 0 alone; a task whose deep candidates train on every rank has the others follow
+rank 0's fits (as :mod:`layerwise.tasks.tabular.fits` does), never run this loop themselves.
 """
 
 from __future__ import annotations

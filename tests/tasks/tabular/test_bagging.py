@@ -147,9 +147,9 @@ def test_a_deep_candidate_with_no_time_left_is_skipped_without_training(monkeypa
     trained = []
     real = TabularTask._candidate
 
-    def candidate(self, name, **params):
+    def candidate(self, name, *args, **params):
         trained.append(name)
-        return real(self, name, **params)
+        return real(self, name, *args, **params)
 
     monkeypatch.setattr(TabularTask, "_candidate", candidate)
     run = layerwise.fit(frame, target="y", candidates=["linear", "mlp"], time_limit=600,

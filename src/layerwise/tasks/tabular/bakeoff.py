@@ -5,6 +5,10 @@ under a time limit; the greedy ensemble is fitted on their out-of-fold outputs. 
 ensembles keep their fold models and serve their mean (:mod:`.bagging`); the linear and deep
 candidates are refitted on every training row, the deep one checkpointing every epoch so that
 ``--resume`` continues it. Every candidate is then scored on the test rows.
+
+In a world of several processes this runs on rank 0 alone, which decides every skip and cut
+from its own clock; each deep fit it makes goes through :func:`.fits.fit_candidate`, which
+has the other ranks train it alongside (:mod:`.fits`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from layerwise.runs.folder import RunFolder
 from layerwise.tasks.tabular.bagging import BaggedCandidate
 from layerwise.tasks.tabular.candidates import CANDIDATES
 from layerwise.tasks.tabular.ensemble import EnsembleCandidate, ensemble_row
+from layerwise.tasks.tabular.fits import fit_candidate
 
 # a deep candidate whose share of the time limit holds fewer epochs than this is skipped after
 # one epoch: TabM's early stopping waits 16 epochs, so a fit of fewer has not converged
@@ -72,8 +77,8 @@ def bake_off(
         extra = {} if limit is None else {"time_limit": limit}
         if probe:  # one epoch tells whether the share can hold enough of them
             extra["min_epochs_in_time"] = PROBE_EPOCHS
-        model = task._candidate(name, **extra)
-        model.fit(table.rows(tr), task.encoder, y[tr], None if weights is None else weights[tr])
+        # a deep one on every rank of a world of several, with rank 0's parameters (fits.py)
+        model = fit_candidate(task, name, (table, y, weights), tr, **extra)
         if probe and _cut_short(model):
             raise fold_bakeoff.CandidateSkipped(
                 f"its share of the time limit ({limit:.1f} s for each of its {len(folds)} "
@@ -194,9 +199,8 @@ def final_fits(
             # projection reserved this time for them
             least = 2.0 * float(row.get("fit_seconds", 0.0))
             extras = deep_extras(task, name, checkpoints)
-            model = task._candidate(name, least_seconds=least, **extras)
             t0 = time.perf_counter()
-            model.fit(table, task.encoder, y, weights)
+            model = fit_candidate(task, name, (table, y, weights), least_seconds=least, **extras)
             row["final_fit_seconds"] = row["refit_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if name == "ensemble":  # its members' test outputs are computed already

@@ -197,7 +197,9 @@ class MLPCandidate(TorchCandidate):
         )
         self.model = trainer.model.to("cpu").eval()
         self.stopped_reason = trainer.stopped_reason  # "time limit": cut short by its cap
-        if probe and probe[0].gave_up:
+        # the probe is the fit's only callback: a stop by callback is the probe giving up, on
+        # this rank or (timing its own epoch) another one, whose stop every rank takes
+        if probe and (probe[0].gave_up or trainer.stopped_reason == "callback"):
             self.stopped_reason = "time limit"
 
     def predict(self, table: Any, encoder: Any) -> np.ndarray:

@@ -46,6 +46,7 @@ class TabularTask(Task):
     joinable_requests: ClassVar[bool] = True
 
     batch_predicts: ClassVar[bool] = True  # layerwise predict --batch-size
+    data_parallel: ClassVar[bool] = True  # the deep candidates under DDP, the rest on rank 0
 
     def __init__(self, **options: Any):
         self._check_options(options)
@@ -79,10 +80,14 @@ class TabularTask(Task):
 
     # ---- fit ---------------------------------------------------------------------------
     def fit(self, data: Any, target: str | None = None, **options: Any) -> Run:
-        """Profile, plan, bake off every candidate, refit, and write the run folder."""
+        """Profile, plan, bake off every candidate, refit, and write the run folder. In a world
+        of several processes every rank trains the deep candidates together and rank 0 alone
+        the rest (:mod:`.fits`); the other ranks return None."""
         from layerwise.core import advisor, selection
         from layerwise.data.tabular_encoder import TabularEncoder
+        from layerwise.engine.distributed import current_world
         from layerwise.runs.writer import open_run_folder
+        from layerwise.tasks.tabular.fits import follow, release
         from layerwise.tasks.tabular.outputs import write_run
 
         self._check_options(options)
@@ -96,9 +101,10 @@ class TabularTask(Task):
         self._deadline = None if limit is None else started + float(limit)
         frame, profile, plan = self.profile_and_plan(data, target)
         train_df, test_df = self._split(frame)
-        run_folder = open_run_folder(
-            self, data
-        )  # after the data checks: bad input leaves no folder
+        # several processes: rank 0 writes the run, the others fit the deep models it orders
+        world = current_world()
+        # after the data checks: bad input leaves no folder
+        run_folder = open_run_folder(self, data) if world.main else None
 
         self.encoder = TabularEncoder(profile.columns).fit(train_df)
         profile.notes += self.encoder.notes  # e.g. categories capped: decision.md says so
@@ -106,6 +112,9 @@ class TabularTask(Task):
         y_train, y_test = self._codes(train_df[self.target]), self._codes(test_df[self.target])
         table, test_table = self.encoder.transform(train_df), self.encoder.transform(test_df)
         weights = self._class_weights(y_train) if plan.class_weights else None
+        if not world.main:  # its share of the deep models trained, the rest is rank 0's
+            follow(self, (table, y_train, weights))
+            return None  # type: ignore[return-value]
 
         self._plan_metric = plan.metric
         rows = bake_off(self, plan, table, y_train, weights)
@@ -120,6 +129,7 @@ class TabularTask(Task):
         checkpoints = run_folder.file("checkpoints")
         measured = time.perf_counter() - started
         fitted = final_fits(self, rows, table, y_train, weights, (test_table, y_test), checkpoints)
+        release()  # the last deep fit is done: the other ranks return
         # to a trained model: the bake-off and the refits, not the test scoring or the report
         trained = measured + sum(r.get("refit_seconds", 0.0) for r in rows)
         bags = sorted(r["candidate"] for r in rows if "bagged" in r)
@@ -262,20 +272,16 @@ class TabularTask(Task):
         per_class = len(y) / (len(self.classes) * np.maximum(counts, 1))
         return per_class[y]
 
-    def _candidate(self, name: str, **extra: Any) -> Candidate:
-        params = dict(self.option("candidate_params").get(name, {}))
-        if name == "yaml":
+    def _candidate(
+        self, name: str, params: dict[str, Any] | None = None, **extra: Any
+    ) -> Candidate:
+        """Candidate ``name``, unfitted: with ``params`` as given (rank 0's, in a world of
+        several processes), else those :func:`.fits.candidate_params` makes with ``extra``."""
+        from layerwise.tasks.tabular.fits import candidate_params
+
+        params = candidate_params(self, name, **extra) if params is None else dict(params)
+        if name == "yaml":  # the user's network, read from model_file on every rank
             params.update(config=self._model_config, source=str(self.option("model_file")))
-        if name == "mlp":
-            params.setdefault("device", self.option("device"))
-        least = extra.pop("least_seconds", 0.0)
-        if getattr(CANDIDATES.get(name), "takes_metric", False) and self._plan_metric:
-            params.setdefault("metric", self._plan_metric)
-        if getattr(CANDIDATES.get(name), "time_capped", False) and self._deadline is not None:
-            # a share of what is left of the time limit, and no less than a final fit needs
-            share = (self._deadline - time.perf_counter()) / 3
-            params.setdefault("time_limit", max(1.0, share, least))
-        params.update(extra)
         return CANDIDATES.get(name)(
             self.objective, len(self.classes), self.option("seed"), **params
         )

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from layerwise.errors import ConfigError
+from layerwise.tasks.tabular.fits import fit_candidate
 from layerwise.tasks.tabular.tuning_report import TUNING_FILE
 from layerwise.tasks.tabular.tuning_space import candidate_params, distributions, untuned_params
 
@@ -102,9 +103,8 @@ class Search:
         plan's metric on ``val``."""
         task = self.task
         extra = {} if params is None else candidate_params(self.base, params)
-        model = task._candidate(self.base, **extra)
-        weights = None if self.weights is None else self.weights[train]
-        model.fit(self.table.rows(train), task.encoder, self.y[train], weights)
+        # the MLP on every rank of a world of several, as in the bake-off (fits.py)
+        model = fit_candidate(task, self.base, (self.table, self.y, self.weights), train, **extra)
         output = model.predict(self.table.rows(val), task.encoder)
         return float(task._score(self.y[val], output).get(self.plan.metric, np.nan))
 

@@ -50,6 +50,7 @@ class TextDeepCandidate(Candidate):
 
         from layerwise.data.tokenizer import TextTokenizer
         from layerwise.engine import Trainer, TrainerConfig
+        from layerwise.engine.distributed import agreed, current_world
 
         torch.manual_seed(self.seed)
         self.tokenizer = TextTokenizer(
@@ -57,6 +58,10 @@ class TextDeepCandidate(Candidate):
             vocab_size=int(self.params.get("vocab_size", 8000)),
             max_length=int(self.params.get("max_length", 128)),
         ).fit(train.texts)
+        if current_world().distributed:
+            # one vocabulary for every rank, rank 0's: a token's id is a row of the embedding
+            # DDP keeps alike on all ranks, so a vocabulary trained apart must not differ
+            self.tokenizer = TextTokenizer.from_dict(agreed(self.tokenizer.to_dict()))
         self.model = self._module(self._config(self.tokenizer.vocab_size_actual))
         ids, _ = self.tokenizer.encode(train.texts)
         val_ids, _ = self.tokenizer.encode(val.texts)

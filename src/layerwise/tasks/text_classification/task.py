@@ -4,6 +4,10 @@ the best classical model); the advisor serves the best on validation, often a cl
 
 Inputs: a table with a text and a label column, one file per class (one example a line), a
 folder per class of .txt files, or texts in memory (see :func:`layerwise.data.text.read_texts`).
+
+Started by torchrun or ``--devices N``, every process trains the deep models together (DDP, with
+rank 0's vocabulary and time limit) and rank 0 alone the n-gram models and the run folder
+(:mod:`layerwise.core.holdout_bakeoff`).
 """
 
 from __future__ import annotations
@@ -73,6 +77,8 @@ class TextClassification(HoldoutTask):
     CANDIDATES: ClassVar[Registry] = CANDIDATES
     unit: ClassVar[str] = "texts"
     batch_predicts: ClassVar[bool] = True  # layerwise predict --batch-size
+    # the deep candidates under DDP on every rank, the n-gram models on rank 0 (HoldoutBakeOff)
+    data_parallel: ClassVar[bool] = True
 
     @classmethod
     def demo_data(cls, folder: Any) -> Any:

@@ -1,0 +1,120 @@
+"""A tabular and a text-classification run in two gloo processes on this CPU
+(engine.distributed) choose the model one process chooses, with test scores within noise of it,
+and write one run folder: the deep candidates trained by every rank together (DDP), the
+classical ones by rank 0 alone (so their scores are exactly one process's). A rank that skipped
+a deep fit the other made would leave that one waiting at a collective: each two-process run
+has a deadline, so such a bug fails here instead of hanging. In tests/slow: two processes on
+two cores, with a gloo all-reduce every step, 6 to 40 s a run (twice that on a busy machine)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import layerwise
+from layerwise.engine.distributed import current_world
+
+pytestmark = pytest.mark.slow
+
+QUIET = {"verbose": False, "report": False, "seed": 0}
+RUNS = {
+    # the class is the sign of a product: the linear model cannot learn it, TabM can, so the
+    # choice is the MLP's whatever the noise of two processes
+    "table": {"target": "y", "candidates": ["linear", "mlp"], **QUIET,
+              "candidate_params": {"mlp": {"epochs": 40}}},
+    # five folds and a final fit of a tiny MLP: the fold loop's orders, quickly
+    "tiny table": {"target": "y", "candidates": ["linear", "mlp"], **QUIET,
+                   "candidate_params": {"mlp": {"epochs": 3, "k": 2, "hidden": [16]}}},
+    # a short warm-up and a higher rate: the text CNN learns the reviews in 12 epochs of 13 steps
+    "texts": {"task": "text-classification", "target": "label", "text_column": "text",
+              "candidates": ["tfidf-logistic", "text-cnn"], **QUIET,
+              "candidate_params": {"text-cnn": {"epochs": 12, "dim": 32, "channels": 32,
+                                                "max_length": 32, "vocab_size": 400,
+                                                "warmup_steps": 10, "lr": 5e-3}}},
+}  # fmt: skip
+
+
+def fit_rank(data: str, kind: str, runs: str, out: str) -> None:
+    """One rank's fit; rank 0 (the one that returns a run) writes what it chose."""
+    run = layerwise.fit(data, output_dir=runs, **RUNS[kind])
+    if current_world().main:
+        Path(out).write_text(json.dumps({"chosen": run.chosen, "metrics": run.metrics}))
+    else:
+        assert run is None
+
+
+def two_processes(data: Path, kind: str, runs: Path, seconds: float = 300) -> dict:
+    """``fit_rank`` in two processes (as ``run_local`` starts them), failed after ``seconds``
+    rather than waiting on a rank that waits for the other; rank 0's chosen model and metrics."""
+    import torch.multiprocessing as mp
+
+    from layerwise.engine.distributed import _entry, free_port
+
+    out = runs.parent / f"{runs.name}.json"
+    args = (fit_rank, 2, free_port(), (str(data), kind, str(runs), str(out)))
+    ranks = mp.start_processes(_entry, args=args, nprocs=2, join=False, start_method="spawn")
+    deadline = time.monotonic() + seconds
+    while not ranks.join(timeout=0.25):
+        if time.monotonic() > deadline:
+            for process in ranks.processes:
+                process.kill()
+            pytest.fail(f"still training after {seconds:.0f} s: a rank waits for the other")
+    assert len(list(runs.iterdir())) == 1  # rank 0's folder only
+    return json.loads(out.read_text())
+
+
+def one_and_two(data: Path, kind: str, tmp_path: Path) -> tuple[dict, dict]:
+    """The run's chosen model and metrics in two processes, then in this one."""
+    two = two_processes(data, kind, tmp_path / "two")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each of the two has: two threads on two busy cores spin-wait
+    try:
+        one = layerwise.fit(str(data), output_dir=str(tmp_path / "one"), **RUNS[kind])
+    finally:
+        torch.set_num_threads(threads)
+    return two, {"chosen": one.chosen, "metrics": one.metrics}
+
+
+def signs(path: Path, rows: int, product: bool = True) -> Path:
+    """A table whose class "y" is the sign of a x b (or of a alone), beside two noise columns."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 4))
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
+    frame["y"] = np.where((x[:, 0] * x[:, 1] if product else x[:, 0]) > 0, "same", "other")
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_small_table_trains_in_two_processes(tmp_path):
+    run = two_processes(signs(tmp_path / "t.csv", 120, product=False), "tiny table", tmp_path / "r")
+    assert {"linear", "mlp"} <= set(run["metrics"]["candidates"])
+    assert run["metrics"]["candidates"]["mlp"]["test"]["accuracy"] > 0.5
+
+
+def test_a_table_in_two_processes_chooses_what_one_chooses(tmp_path):
+    two, one = one_and_two(signs(tmp_path / "signs.csv", 600), "table", tmp_path)
+    assert two["chosen"] == one["chosen"] == "mlp"
+    test = [run["metrics"]["candidates"]["mlp"]["test"]["accuracy"] for run in (two, one)]
+    assert min(test) > 0.85 and abs(test[0] - test[1]) < 0.03
+    linear = [run["metrics"]["candidates"]["linear"]["test"] for run in (two, one)]
+    assert linear[0] == linear[1]  # trained once, on rank 0, as in one process
+
+
+def test_texts_in_two_processes_choose_what_one_chooses(tmp_path):
+    from layerwise.tasks.text_classification.sources import reviews
+
+    texts = reviews(1000, seed=0, noise=0.0)
+    labels = [texts.classes[i] for i in texts.labels]
+    pd.DataFrame({"text": texts.texts, "label": labels}).to_csv(tmp_path / "r.csv", index=False)
+    two, one = one_and_two(tmp_path / "r.csv", "texts", tmp_path)
+    assert two["chosen"] == one["chosen"]
+    test = [run["metrics"]["candidates"]["text-cnn"]["test"]["accuracy"] for run in (two, one)]
+    assert min(test) > 0.9 and abs(test[0] - test[1]) < 0.03
+    ngrams = [run["metrics"]["candidates"]["tfidf-logistic"]["test"] for run in (two, one)]
+    assert ngrams[0] == ngrams[1]  # trained once, on rank 0, as in one process
