@@ -34,8 +34,8 @@ def test_train_help_lists_every_option_under_its_application(cli):
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["--flip", "--horizon", "3", "--interpretable"],
-         {"flip": True, "horizon": 3, "interpretable": True}),
+        (["--flip", "--horizon", "3", "--interpretable", "--stream"],
+         {"flip": True, "horizon": 3, "interpretable": True, "stream": True}),
         (["--no-transcriber", "--model", "m.yaml"], {"transcriber": False, "model_file": "m.yaml"}),
         ([], {}),
     ],

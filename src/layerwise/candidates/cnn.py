@@ -21,6 +21,18 @@ TARGET_STEPS = 1000
 # Without a time limit, automatic epochs on a CPU are cut to fit this many seconds of training
 # (measured by timing a few steps first), so a default run stays a few minutes long.
 CPU_BUDGET_S = 240.0
+# Pixels a prediction or validation batch holds: 128 images of 64x64, 512 of 32x32 and below.
+# Activations scale with it (512 images of 64x64 took 1.2 GB while predicting on a CPU).
+EVAL_PIXELS = 1 << 19
+
+
+def eval_batch(height: int, width: int) -> int:
+    """Images in a prediction batch of this size: 16 to 512, ``EVAL_PIXELS`` pixels at most.
+
+    >>> eval_batch(64, 64), eval_batch(8, 8), eval_batch(512, 512)
+    (128, 512, 16)
+    """
+    return int(np.clip(EVAL_PIXELS // max(height * width, 1), 16, 512))
 
 
 def to_tensor(images: np.ndarray) -> Any:
@@ -28,6 +40,18 @@ def to_tensor(images: np.ndarray) -> Any:
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
+def training_images(images: Any) -> Any:
+    """What the engine trains on: the images as one tensor, or, streamed from disk (records
+    that do not fit in memory), as rows the engine reads a batch at a time."""
+    from layerwise.data.image_records import ImageRecords
+
+    if isinstance(images, ImageRecords):
+        from layerwise.engine.rows import RowsOnDisk
+
+        return RowsOnDisk(images, to_tensor)
+    return to_tensor(images)
 
 
 def _accuracy(outputs: Any, targets: Any) -> float:
@@ -60,9 +84,10 @@ class CNNCandidate(Candidate):
         return AugmentConfig.from_dict({**config.to_dict(), **given})
 
     def _build(self, train: Any) -> Any:
+        from layerwise.data.image_records import channel_stats
         from layerwise.models.resnet import ResNet, resnet_config_for
 
-        pixels = train.images.reshape(-1, train.channels).astype(np.float64) / 255.0
+        mean, std = channel_stats(train.images)  # a chunk at a time: the set may be on disk
         height, width = train.size
         config = resnet_config_for(
             train.channels,
@@ -70,15 +95,18 @@ class CNNCandidate(Candidate):
             height,
             width,
             width_multiplier=float(self.params.get("width_multiplier", 1.0)),
-            mean=pixels.mean(axis=0).tolist(),
-            std=(pixels.std(axis=0) + 1e-3).tolist(),
+            mean=mean,
+            std=[s + 1e-3 for s in std],
         )
         return ResNet(config)
 
-    def _epochs(self, n: int, batch_size: int, trainer_probe: Any) -> int:
-        """``epochs`` if given; else enough for ~TARGET_STEPS steps, cut to fit ``time_limit``."""
+    def _epochs(self, n: int, batch_size: int, trainer_probe: Any) -> tuple[int, int | None]:
+        """(epochs, steps an epoch): ``epochs`` if given; else enough for ~TARGET_STEPS steps,
+        cut to fit ``time_limit``, to part of one pass when a whole one does not fit."""
+        given = self.params.get("steps_per_epoch")
+        given = None if given is None else int(given)
         if self.params.get("epochs") is not None:
-            return int(self.params["epochs"])
+            return int(self.params["epochs"]), given
         from layerwise.engine.config import resolve_device
 
         steps = math.ceil(n / batch_size)
@@ -86,8 +114,15 @@ class CNNCandidate(Candidate):
         limit = self.params.get("time_limit")
         if limit is None and resolve_device(self.params.get("device", "auto")).type == "cpu":
             limit = self.cpu_budget
-        if limit is not None:
-            per_epoch = trainer_probe() * steps * 1.15  # validation and bookkeeping
+        if limit is not None and given is None:
+            step_s = trainer_probe() * 1.15  # validation and bookkeeping
+            per_epoch = step_s * steps
+            if per_epoch > limit:  # a set this large (or a machine this slow): part of a pass
+                given = max(1, int(limit / max(step_s, 1e-9)))
+                self.notes.append(f"CNN trained {given:,} of the {steps:,} steps of a pass over "
+                                  f"the training images to fit {limit:.0f} s; give a "
+                                  "--time-limit to train longer.")  # fmt: skip
+                return 1, given
             fitted = int(np.clip(limit // max(per_epoch, 1e-6), 1, epochs))
             if fitted < epochs:
                 self.notes.append(
@@ -95,7 +130,7 @@ class CNNCandidate(Candidate):
                     f"(~{per_epoch:.1f} s an epoch); give a --time-limit or epochs to change it."
                 )
             epochs = fitted
-        return epochs
+        return epochs, given
 
     def _probe(self, model: Any, x: Any, y: Any, loss_fn: Any, transform: Any, batch: int) -> Any:
         """A function timing one training step on a throwaway copy of the model (seconds)."""
@@ -129,8 +164,8 @@ class CNNCandidate(Candidate):
         self.model = self._build(train)
         height, width = train.size
         self.augment_config = self._augment_config(train.channels, height, width)
-        x, y = to_tensor(train.images), torch.from_numpy(train.labels.astype(np.int64))
-        xv, yv = to_tensor(val.images), torch.from_numpy(val.labels.astype(np.int64))
+        x, y = training_images(train.images), torch.from_numpy(train.labels.astype(np.int64))
+        xv, yv = training_images(val.images), torch.from_numpy(val.labels.astype(np.int64))
         weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         smoothing = float(self.params.get("label_smoothing", 0.1))
         loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
@@ -142,16 +177,19 @@ class CNNCandidate(Candidate):
 
         batch_size = int(self.params.get("batch_size", 64 if len(x) < 2000 else 128))
         probe = self._probe(self.model, x, y, loss_fn, transform, batch_size)
-        self.epochs = agreed(self._epochs(len(x), batch_size, probe))  # one plan for all ranks
+        # one plan for all ranks
+        self.epochs, steps_per_epoch = agreed(list(self._epochs(len(x), batch_size, probe)))
         config = TrainerConfig.from_params(
             self.params,
             self.seed,
             {"lr": 3e-3, "weight_decay": 0.05},
             epochs=self.epochs,
+            steps_per_epoch=steps_per_epoch,
             batch_size=batch_size,
             schedule="onecycle",
             patience=None,  # one-cycle needs its full schedule; the best epoch is restored
             channels_last=True,  # measured ~1.3x faster for these convnets on CPU as on GPU
+            eval_batch_size=min(4 * batch_size, eval_batch(height, width)),
         )
         trainer = Trainer(
             self.model, loss_fn, config, {"accuracy": _accuracy}, batch_transform=transform
@@ -178,11 +216,11 @@ class CNNCandidate(Candidate):
         from layerwise.data.image_augment import tta_views
 
         use_tta = getattr(self, "tta", False) if tta is None else tta
-        x = to_tensor(images)
         parts = []
+        step = eval_batch(*images.shape[1:3])
         with torch.no_grad():
-            for start in range(0, len(x), 512):
-                batch = x[start : start + 512]
+            for start in range(0, len(images), step):  # a batch at a time also read from disk
+                batch = to_tensor(images[start : start + step])
                 views = tta_views(batch, self.augment_config) if use_tta else [batch]
                 probs = [torch.softmax(self.model(v).float(), dim=1) for v in views]
                 parts.append(torch.stack(probs).mean(dim=0))

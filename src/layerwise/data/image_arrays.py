@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from layerwise.data.image_records import ImageRecords
 from layerwise.data.image_set import ImageSet, Options, resize_crop
 from layerwise.errors import DataError
 
@@ -39,15 +40,16 @@ def finish(raw: Raw, opts: Options) -> ImageSet:
     """Clean arrays into an ImageSet: uint8 NHWC, channels, size, label codes."""
     notes = list(raw.notes)
     where = raw.source if raw.source.startswith("<") else f"'{raw.source}'"
-    images = _as_uint8(raw.images, where, notes)
+    streamed = isinstance(raw.images, ImageRecords)  # decoded to disk at the size and channels
+    images = raw.images if streamed else _as_uint8(raw.images, where, notes)
     n = len(images)
     if raw.labels is not None and len(raw.labels) != n:
         raise DataError(
             f"{where} has {n:,} images but {len(raw.labels):,} labels.",
             "Give exactly one label per image.",
         )
-    images = _set_channels(images, opts.channels, notes)
-    if opts.size is not None and images.shape[1:3] != opts.size:
+    images = images if streamed else _set_channels(images, opts.channels, notes)
+    if not streamed and opts.size is not None and images.shape[1:3] != opts.size:
         height, width = images.shape[1:3]
         images = _resize_all(images, opts.size)
         notes.append(f"resized from {height}x{width} to {opts.size[0]}x{opts.size[1]}")

@@ -8,9 +8,12 @@ Kept apart from :mod:`layerwise.data.images` so that the readers it dispatches t
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from layerwise.data.image_records import ImageRecords
 
 
 @dataclass
@@ -24,7 +27,7 @@ class ImageSet:
         (4, (8, 8), 1)
     """
 
-    images: np.ndarray
+    images: np.ndarray | ImageRecords  # records on disk when streamed (--stream)
     labels: np.ndarray | None
     classes: list[str]
     names: list[str]
@@ -51,7 +54,11 @@ class ImageSet:
         index = index.astype(np.int64, copy=False)
         return replace(
             self,
-            images=self.images[index],
+            images=(
+                self.images.subset(index)
+                if isinstance(self.images, ImageRecords)
+                else self.images[index]
+            ),
             labels=None if self.labels is None else self.labels[index],
             names=[self.names[i] for i in index],
             split=None if self.split is None else self.split[index],
@@ -114,6 +121,10 @@ class Options:
     channels: int | None
     classes: list[str] | None
     progress: bool
+    # Decode to a record file in ``cache`` and read batches from it: True, False, or None to
+    # decide by the decoded size (see layerwise.data.image_stream)
+    stream: bool | None = False
+    cache: Path | None = None
 
 
 def resize_crop(img: Any, target: tuple[int, int]) -> Any:

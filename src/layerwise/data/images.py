@@ -20,9 +20,7 @@ Unreadable files are skipped and listed in ``ImageSet.skipped``; what was done t
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +28,7 @@ import numpy as np
 import pandas as pd
 
 from layerwise.data import image_arrays as arrays
-from layerwise.data.image_decoding import (
-    DECODE_ERRORS,
-    EmptyFile,
-    checked_size,
-    decode_one,
-    reason,
-    rotated,
-)
+from layerwise.data.image_files import DEFAULT_CACHE, Files, decode_files
 from layerwise.data.image_set import ImageSet, Options
 from layerwise.errors import ConfigError, DataError, missing_column
 
@@ -50,23 +41,6 @@ SPLIT_FOLDERS = {
     "validation": "val",
     "test": "test",
 }
-MAX_AUTO_SIDE = 128
-MAX_NATIVE_BYTES = 2 << 30
-PROGRESS_MIN_FILES = 200
-DECODE_THREADS = 4
-THREADS_FROM_BYTES = 64 << 10
-
-
-@dataclass
-class _Files:
-    """Image files to decode, with their ids, label names and splits (aligned)."""
-
-    paths: list[Path]
-    names: list[str]
-    labels: list[str] | None = None
-    split: list[str] | None = None
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 def read_images(
@@ -78,6 +52,8 @@ def read_images(
     target: str | None = None,
     classes: list[str] | None = None,
     progress: bool = False,
+    stream: bool | None = False,
+    cache: str | os.PathLike | None = None,
 ) -> ImageSet:
     """Read images from a folder, an NPZ/IDX/CSV file, an image file or arrays in memory.
 
@@ -94,6 +70,11 @@ def read_images(
         target: for a table, the label column (None: unlabelled).
         classes: a known label map (at predict time): names not in it get label -1.
         progress: show a progress bar while decoding more than 200 files.
+        stream: image files (folders, tables of paths) decoded once into a record file in
+            ``cache`` and read from there a batch at a time, for sets larger than memory; None
+            streams when they would decode to over a quarter of the machine's memory (see
+            :mod:`layerwise.data.image_stream`).
+        cache: the folder of decoded image files (default ``runs/.cache``).
 
     Returns:
         The images; ``skipped`` lists unreadable files, ``notes`` what was done.
@@ -110,7 +91,8 @@ def read_images(
         ((6, 8, 8, 3), ['cat', 'dog'])
     """
     known = None if classes is None else [str(c) for c in classes]
-    opts = Options(_check_size(size), _check_channels(channels), known, bool(progress))
+    opts = Options(_check_size(size), _check_channels(channels), known, bool(progress),
+                   None if stream is None else bool(stream), Path(cache or DEFAULT_CACHE))  # fmt: skip
     if isinstance(source, ImageSet):
         return _from_imageset(source, opts)
     if isinstance(source, tuple):
@@ -183,13 +165,17 @@ def _read_path(path: Path, opts: Options, image_column: str | None, target: str 
     is_table = path.is_file() and (suffix in TABLE_SUFFIXES or image_column is not None)
     if path.is_dir():
         idx = arrays.find_idx_files(path)
-        out = arrays.read_idx(idx, path, opts) if idx else _decode(_scan_folder(path), path, opts)
+        out = (
+            arrays.read_idx(idx, path, opts)
+            if idx
+            else decode_files(_scan_folder(path), path, opts)
+        )
     elif suffix == ".npz":
         out = arrays.read_npz(path, opts)
     elif arrays.idx_name(path.name):
         out = arrays.read_idx_file(path, opts)
     elif suffix in IMAGE_EXTENSIONS:
-        out = _decode(_Files([path], [path.name]), path, opts)
+        out = decode_files(Files([path], [path.name]), path, opts)
     elif is_table:
         out = _read_table_of_paths(path, image_column, target, opts)
     else:
@@ -202,7 +188,7 @@ def _read_path(path: Path, opts: Options, image_column: str | None, target: str 
 
 
 # ---- folders ---------------------------------------------------------------------------
-def _scan_folder(root: Path) -> _Files:
+def _scan_folder(root: Path) -> Files:
     """The image files under ``root`` with their class (first-level folder) and split."""
     found: list[Path] = []
     other: set[str] = set()
@@ -218,8 +204,8 @@ def _scan_folder(root: Path) -> _Files:
         raise _no_images(root, other)
     nested = [r for r in found if len(r.parts) > 1]
     if not nested:
-        return _Files([root / r for r in found], [r.as_posix() for r in found])
-    files = _Files([], [], labels=[])
+        return Files([root / r for r in found], [r.as_posix() for r in found])
+    files = Files([], [], labels=[])
     firsts = {r.parts[0] for r in nested}
     by_split = firsts <= set(SPLIT_FOLDERS) and all(len(r.parts) > 2 for r in nested)
     if by_split:
@@ -272,7 +258,7 @@ def _read_table_of_paths(
     if target is not None and target not in df.columns:
         raise missing_column(target, df.columns, "Target column", f"'{label}'")
     df = _drop_blank_rows(df, image_column, target, notes)
-    files = _Files([], [], labels=None if target is None else [], notes=notes)
+    files = Files([], [], labels=None if target is None else [], notes=notes)
     values = arrays.label_strings(df[target].tolist()) if target is not None else None
     for i, written in enumerate(df[image_column].astype(str).str.strip()):
         full = Path(written.replace("\\", "/")).expanduser()
@@ -284,7 +270,7 @@ def _read_table_of_paths(
         files.names.append(written)
         if values is not None:
             files.labels.append(values[i])
-    return _decode(files, path, opts)
+    return decode_files(files, path, opts)
 
 
 def _drop_blank_rows(
@@ -309,146 +295,3 @@ def _drop_blank_rows(
             notes.append(f"{int(unlabelled.sum())} rows without a label dropped")
         keep &= ~unlabelled
     return df.loc[keep.to_numpy()]
-
-
-# ---- decoding files --------------------------------------------------------------------
-def _decode(files: _Files, where: Path, opts: Options) -> ImageSet:
-    """Decode, resize and stack ``files``; unreadable ones go to ``skipped``."""
-    notes, skipped = list(files.notes), list(files.skipped)
-    target = opts.size
-    if not files.paths:
-        raise _nothing_readable(where, skipped)
-    if target is None:
-        sizes = _probe_all(files, skipped)
-        if not sizes:
-            raise _nothing_readable(where, skipped)
-        target = _auto_size(list(sizes.values()), notes)
-        files = _keep(files, set(sizes))
-    results = _run(files.paths, target, opts)
-    ok = []
-    for i, result in enumerate(results):
-        if isinstance(result, str):
-            skipped.append((files.names[i], result))
-        else:
-            ok.append(i)
-    if not ok:
-        raise _nothing_readable(where, skipped)
-    decoded = [results[i] for i in ok]
-    stack = _stack_decoded(decoded, opts.channels, notes)
-    files = _keep(files, set(ok))
-    raw = arrays.Raw(
-        stack,
-        None if files.labels is None else np.asarray(files.labels, dtype=object),
-        source=str(where.resolve()),
-        names=files.names,
-        split=None if files.split is None else np.asarray(files.split),
-        notes=notes,
-    )
-    out = arrays.finish(raw, replace(opts, size=None, channels=stack.shape[-1]))
-    out.skipped = skipped
-    return out
-
-
-def _keep(files: _Files, keep: set[int]) -> _Files:
-    def pick(values: list | None) -> list | None:
-        return None if values is None else [v for i, v in enumerate(values) if i in keep]
-
-    return replace(
-        files,
-        paths=pick(files.paths),
-        names=pick(files.names),
-        labels=pick(files.labels),
-        split=pick(files.split),
-    )
-
-
-def _nothing_readable(where: Path, skipped: list[tuple[str, str]]) -> DataError:
-    if not skipped:
-        return DataError(f"No images listed in '{where}'.", "Check the table's image column.")
-    name, reason = skipped[0]
-    return DataError(
-        f"No readable images in '{where}': {len(skipped)} files failed to decode "
-        f"(first: {name}: {reason}).",
-        "Check the files are PNG/JPEG images.",
-    )
-
-
-def _probe_all(files: _Files, skipped: list[tuple[str, str]]) -> dict[int, tuple[int, int]]:
-    """(height, width) after EXIF rotation of every file whose header reads, by position."""
-    from PIL import Image
-
-    sizes = {}
-    for i, path in enumerate(files.paths):
-        try:
-            if path.stat().st_size == 0:
-                raise EmptyFile
-            with Image.open(path) as img:
-                width, height = checked_size(img)
-                if img.format != "PNG" and rotated(img):
-                    width, height = height, width
-            sizes[i] = (height, width)
-        except (*DECODE_ERRORS, Image.DecompressionBombError) as exc:
-            skipped.append((files.names[i], reason(exc)))
-    return sizes
-
-
-def _auto_size(sizes: list[tuple[int, int]], notes: list[str]) -> tuple[int, int]:
-    if len(set(sizes)) == 1:
-        height, width = sizes[0]
-        if len(sizes) * height * width * 3 <= MAX_NATIVE_BYTES:
-            return height, width
-        why = f"their native {height}x{width} would need over {MAX_NATIVE_BYTES >> 30} GiB"
-    else:
-        why = "mixed sizes"
-    side = int(min(round(float(np.median([min(s) for s in sizes]))), MAX_AUTO_SIDE))
-    notes.append(f"resized from {why} to {side}x{side} (shorter side scaled, then center-cropped)")
-    return side, side
-
-
-def _run(paths: list[Path], target: tuple[int, int], opts: Options) -> list:
-    """Decode every path: a plain loop for small files, threads for big ones.
-
-    Measured on 2 cores: 5,000 32x32 PNGs read in 0.71 s with a loop and 0.81 s with 4
-    threads, but 200 1600x1200 JPEGs resized to 900 took 6.3 s with a loop and 4.2 s with
-    4 threads (Pillow releases the GIL while decoding and resizing).
-    """
-    jobs = len(paths)
-    workers = min(DECODE_THREADS, os.cpu_count() or 1) if _big_files(paths) else 1
-    with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
-        mapper = pool.map if pool is not None else map
-        results = mapper(lambda p: decode_one(p, target, opts.channels), paths)
-        if not (opts.progress and jobs > PROGRESS_MIN_FILES):
-            return list(results)
-        from rich.progress import Progress
-
-        out = []
-        with Progress(transient=True) as bar:
-            task = bar.add_task(f"reading {jobs:,} images", total=jobs)
-            for result in results:
-                out.append(result)
-                bar.advance(task)
-        return out
-
-
-def _big_files(paths: list[Path]) -> bool:
-    """Whether a sample of the files averages over ``THREADS_FROM_BYTES``."""
-    sample = paths[:: max(1, len(paths) // 32)][:32]
-    sizes = []
-    for path in sample:
-        try:
-            sizes.append(path.stat().st_size)
-        except OSError:
-            continue
-    return bool(sizes) and float(np.mean(sizes)) > THREADS_FROM_BYTES
-
-
-def _stack_decoded(decoded: list, channels: int | None, notes: list[str]) -> np.ndarray:
-    """Stack decoded ``(array, kind)`` pairs with one channel count for all."""
-    kinds = {kind for _, kind in decoded}
-    if channels is None:
-        channels = 3 if "RGB" in kinds else 1
-    if channels == 1:
-        if "RGB-gray" in kinds:
-            notes.append("converted 3-channel gray images to 1 channel")
-        return np.stack([a if a.ndim == 2 else a[..., 0] for a, _ in decoded])[..., None]
-    return np.stack([np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a for a, _ in decoded])

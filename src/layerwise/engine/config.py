@@ -43,6 +43,9 @@ class TrainerConfig:
     """
 
     epochs: int = 100
+    # At most this many steps an epoch (tensor data; None: a whole pass). A set too large for
+    # the time at hand trains on part of a pass; each epoch draws a new shuffle.
+    steps_per_epoch: int | None = None
     time_limit: float | None = None
     batch_size: int = 256
     lr: float = 1e-3
@@ -111,6 +114,11 @@ class TrainerConfig:
                 raise ConfigError(
                     f"{name}={getattr(self, name)!r} is not valid.", "Use a whole number >= 1."
                 )
+        if self.steps_per_epoch is not None and not (
+            isinstance(self.steps_per_epoch, int) and self.steps_per_epoch >= 1
+        ):
+            raise ConfigError(f"steps_per_epoch={self.steps_per_epoch!r} is not valid.",
+                              "Use a whole number >= 1, or None for whole passes.")  # fmt: skip
         if self.time_limit is not None and not self.time_limit >= 0:
             raise ConfigError(
                 f"time_limit={self.time_limit!r} is not valid.", "Use seconds >= 0, or None."

@@ -31,6 +31,7 @@ from layerwise.engine.checkpoint import (
 from layerwise.engine.config import TrainerConfig, resolve_device
 from layerwise.engine.distributed import any_across, barrier, from_main, mean_across, setup, shard
 from layerwise.engine.progress import TrainingProgress
+from layerwise.engine.rows import reads_rows
 from layerwise.errors import ConfigError, DataError, TrainingError
 
 # Training data up to this size is moved to the GPU once, so batches are slices, not copies.
@@ -109,7 +110,9 @@ class Trainer:
         # What training steps call: the model itself, or its DDP wrapper in a world of several
         # processes (which averages the gradients across them). ``model`` stays the bare module,
         # so state_dict keys, checkpoints and the tasks' own use of it are the same either way.
-        self.parallel_model = self._data_parallel(self.model)
+        # The wrapper is made in fit: making it is a collective every rank must join, and a
+        # trainer that only evaluates or predicts (on rank 0 alone) must not wait for the others.
+        self.parallel_model: torch.nn.Module = self.model
         self.loss_fn = loss_fn
         self.metrics = dict(metrics or {})
         self.amp_dtype = self._amp_dtype()
@@ -202,7 +205,7 @@ class Trainer:
     def _prepare(self, data: Data, name: str) -> Data:
         if not isinstance(data, tuple | list):
             return data  # a DataLoader or other iterable of batches
-        if not data or not all(isinstance(t, torch.Tensor) for t in data):
+        if not data or not all(isinstance(t, torch.Tensor) or reads_rows(t) for t in data):
             raise DataError(
                 f"{name} must be a tuple of tensors (*inputs, target); got {[type(t).__name__ for t in data]}."
             )
@@ -212,6 +215,8 @@ class Trainer:
                 f"The tensors of {name} have lengths {[len(t) for t in data]}.",
                 "Give tensors of one equal, non-zero length.",
             )
+        if any(reads_rows(t) for t in data):  # too large to hold: batches go to the device
+            return tuple(data)
         size = sum(t.numel() * t.element_size() for t in data)
         if self.device.type == "cpu" or size <= GPU_RESIDENT_BYTES:
             return tuple(t.to(self.device) for t in data)
@@ -227,7 +232,8 @@ class Trainer:
     def _steps_per_epoch(self, data: Data) -> int | None:
         if isinstance(data, tuple):
             n, size = -(-len(data[0]) // self.world.size), self.rank_batch  # this rank's
-            return math.ceil(self._train_stop(n) / size)
+            whole = math.ceil(self._train_stop(n) / size)
+            return min(whole, self.config.steps_per_epoch or whole)
         try:
             return len(data)  # type: ignore[arg-type]
         except TypeError:
@@ -267,6 +273,8 @@ class Trainer:
                 data = tuple(t[perm.to(t.device)] for t in data)
                 perm = None
         stop = self._train_stop(n) if train else n
+        if train and self.config.steps_per_epoch:
+            stop = min(stop, self.config.steps_per_epoch * size)
         for start in range(0, stop, size):
             if perm is None:
                 batch = tuple(t[start : start + size] for t in data)
@@ -328,6 +336,8 @@ class Trainer:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         self._generator.manual_seed(cfg.seed)
+        if self.parallel_model is self.model:
+            self.parallel_model = self._data_parallel(self.model)
         train = self._prepare(train, "train")
         val = None if val is None else self._prepare(val, "val")
         steps = self._steps_per_epoch(train)

@@ -45,15 +45,6 @@ class _Trainer(Trainer):
         return logs
 
 
-class _Runner(Trainer):
-    """Evaluates and predicts only, so never wraps the model for DistributedDataParallel: that
-    wrapper's construction is a collective every rank must join, and in a world of several
-    processes rank 0 alone predicts (a bake-off scoring a model its ranks trained together)."""
-
-    def _data_parallel(self, model: tnn.Module) -> tnn.Module:
-        return model
-
-
 class _Logits(tnn.Module):
     """What the trainer sees: the model with its fused final activation left out."""
 
@@ -270,7 +261,7 @@ class Model(tnn.Module):
             batch_size=batch_size, eval_batch_size=batch_size, progress=False, device="cpu"
         )
         loss, metrics = self._losses() if self.compile_config else (None, {})
-        return _Runner(_Logits(self), loss, config, metrics)
+        return Trainer(_Logits(self), loss, config, metrics)
 
     def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
         """The model's outputs (probabilities after a fused softmax/sigmoid) as a numpy array."""

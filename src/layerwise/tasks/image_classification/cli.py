@@ -46,6 +46,9 @@ COMMAND_LINE = CommandLine(
                     "Resize images to this many pixels a side [native, <= 128]."),
         TrainOption("--flip/--no-flip", "flip", bool,
                     "Mirror images in augmentation [on for RGB, off for gray]."),
+        TrainOption("--stream/--no-stream", "stream", bool,
+                    "Decode the image files once to disk and train from there, a batch at a "
+                    "time (data larger than memory) [when over a quarter of the memory]."),
     ),
 )  # fmt: skip
 

@@ -22,6 +22,10 @@ from layerwise.core.candidate import Candidate
 from layerwise.runs.folder import RunFolder
 
 MODEL_FILE = "model.pixels.json"
+# The downsampled pixels the regression fits on, float32 (scikit-learn's solver copies them to
+# float64): a larger training set is sampled down to this (43,690 RGB images at 16x16), which
+# costs a linear model little and keeps a set streamed from disk (--stream) out of memory
+MAX_FEATURE_BYTES = 128 << 20
 
 
 def downsample(images: np.ndarray, side: int) -> np.ndarray:
@@ -36,6 +40,12 @@ def downsample(images: np.ndarray, side: int) -> np.ndarray:
     cropped = images[:, : h * fh, : w * fw, :].astype(np.float32) / 255.0
     pooled = cropped.reshape(n, h, fh, w, fw, channels).mean(axis=(2, 4))
     return pooled.reshape(n, -1)
+
+
+def pixel_features(images: Any, side: int, chunk: int = 2048) -> np.ndarray:
+    """:func:`downsample` of ``images`` (an array or records on disk), ``chunk`` at a time."""
+    parts = [downsample(images[s : s + chunk], side) for s in range(0, len(images), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
 class PixelLogisticCandidate(Candidate):
@@ -57,10 +67,13 @@ class PixelLogisticCandidate(Candidate):
         from sklearn.linear_model import LogisticRegression
 
         self.side = int(self.params.get("side", 16))
-        x = downsample(train.images, self.side)
+        self.notes: list[str] = []
+        train = self._sampled(train)
+        x = pixel_features(train.images, self.side)
         self.mean = x.mean(axis=0)
         self.scale = x.std(axis=0) + 1e-3  # near-constant border pixels would blow up otherwise
-        x = (x - self.mean) / self.scale
+        x -= self.mean  # in place: the features may be the largest thing in memory
+        x /= self.scale
         weight = None if class_weights is None else class_weights[train.labels]
         grid = [self.params["C"]] if "C" in self.params else [0.01, 0.1, 1.0]
         best = None
@@ -80,9 +93,21 @@ class PixelLogisticCandidate(Candidate):
         else:
             self.C = grid[0]
 
+    def _sampled(self, train: Any) -> Any:
+        """``train``, or a seeded sample of it whose features fit ``MAX_FEATURE_BYTES``."""
+        height, width = train.size
+        per_row = 4 * min(height, self.side) * min(width, self.side) * train.channels
+        most = max(1000, MAX_FEATURE_BYTES // per_row)
+        if len(train) <= most:
+            return train
+        rows = np.sort(np.random.default_rng(self.seed).choice(len(train), most, replace=False))
+        self.notes.append(f"pixel-logistic fitted on a sample of {most:,} of the {len(train):,} "
+                          "training images (its features held in memory)")  # fmt: skip
+        return train.subset(rows)
+
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities ``[n, k]`` for uint8 images ``[n, H, W, C]``."""
-        x = (downsample(images, self.side) - self.mean) / self.scale
+        x = (pixel_features(images, self.side) - self.mean) / self.scale
         return softmax(x @ self.coef.T + self.intercept)
 
     def save(self, run: RunFolder) -> dict[str, Any]:

@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "image_column": None,  # CSV layout: the column of image paths
     "flip": None,  # horizontal flips in augmentation; None: on for RGB, off for grayscale
     "tta": "auto",  # test-time augmentation: kept when it helps validation
+    # Image files decoded once to disk and read a batch at a time (data larger than memory):
+    # True, False, or None to stream when they would decode to over a quarter of the memory
+    "stream": None,
 }
 
 
@@ -101,6 +104,8 @@ class ImageClassification(HoldoutTask):
             target=target,
             classes=self.classes or None,
             progress=bool(self.option("verbose")),
+            stream=self.option("stream"),
+            cache=Path(self.option("output_dir")) / ".cache",
         )
         if labelled and images.labels is None:
             raise DataError(
