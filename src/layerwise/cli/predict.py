@@ -39,7 +39,8 @@ def predict(
     batch_size: Optional[int] = typer.Option(
         None,
         "--batch-size",
-        help="Stream a large CSV/Parquet in chunks of this many rows (needs -o).",
+        help="Stream a large CSV/Parquet (or an image folder) in chunks of this many rows "
+        "(files) into -o (a .csv or .parquet).",
     ),
     observation: Optional[str] = typer.Option(
         None, "--observation", help='reinforcement-learning: one observation, e.g. "[0.1, 0.2]".'
@@ -91,7 +92,8 @@ def predict(
         from layerwise.serve.batch import predict_file
 
         if not task.batch_predicts or data is None or not output:
-            raise ConfigError("--batch-size streams a table file of a table or text run into -o.",
+            raise ConfigError("--batch-size streams a table file (table, text runs) or an image "
+                              "folder (image runs) into -o.",
                               "Usage: layerwise predict RUN big.csv -o out.csv --batch-size 10000.")  # fmt: skip
         done = predict_file(task, data, output, batch_size)
         for note in done["notes"]:

@@ -1,6 +1,8 @@
-"""Batch prediction over files too large for memory: read a CSV or Parquet file in chunks,
-predict each, append to the output CSV, with a progress bar over the input's bytes or rows.
-Memory stays about one chunk; the output appears whole (written beside, renamed at the end).
+"""Batch prediction over files too large for memory: read a CSV or Parquet file in chunks (or
+a task's own chunks: an image run's folder, a chunk of files at a time), predict each, append
+to the output (CSV, or Parquet for a ``.parquet`` output), with a progress bar over the input's
+bytes, rows or files. Memory stays about one chunk; the output appears whole (written beside,
+renamed at the end).
 
 >>> import tempfile, pandas as pd  # doctest: +SKIP
 >>> predict_file(task, "huge.csv", "out.csv", batch_size=10_000)  # doctest: +SKIP
@@ -76,9 +78,43 @@ def _chunks(path: Path, batch_size: int) -> tuple[Iterator[Any], Any, int]:
     return frames(), lambda: counting.read_bytes, os.path.getsize(path)
 
 
+class _Output:
+    """Prediction frames appended to a CSV file, or to a Parquet file (one row group each,
+    every one in the first's schema)."""
+
+    def __init__(self, path: Path, parquet: bool):
+        self.path, self.parquet = path, parquet
+        self.writer: Any = None
+        self.file: Any = None
+
+    def __enter__(self) -> _Output:
+        if not self.parquet:
+            self.file = open(self.path, "w", encoding="utf-8", newline="")
+        return self
+
+    def write(self, frame: Any) -> None:
+        if not self.parquet:
+            frame.to_csv(self.file, index=False, header=self.file.tell() == 0)
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema)
+        self.writer.write_table(table.cast(self.writer.schema))
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.file is not None:
+            self.file.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
 def predict_file(task: Any, source: str | os.PathLike, output: str | os.PathLike,
                  batch_size: int, progress: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Predict every row of ``source`` in chunks of ``batch_size`` rows into ``output`` (CSV)."""
+    """Predict every row of ``source`` in chunks of ``batch_size`` rows (an image run: files of
+    a folder) into ``output`` (CSV, or Parquet when it ends in .parquet)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -87,9 +123,13 @@ def predict_file(task: Any, source: str | os.PathLike, output: str | os.PathLike
             f"--batch-size {batch_size!r} is not valid.", "Use rows >= 1, e.g. 10000."
         )
     source, output = Path(source), Path(output)
-    if not source.is_file():
+    if hasattr(task, "prediction_chunks"):  # the task's own chunks (an image folder's files)
+        chunks = task.prediction_chunks(source, batch_size)
+        position, total = (lambda: chunks.done), len(chunks)
+    elif not source.is_file():
         raise DataError(f"'{source}' is not a file.", "Give the path of a CSV or Parquet file.")
-    chunks, position, total = _chunks(source, batch_size)
+    else:
+        chunks, position, total = _chunks(source, batch_size)
     partial = output.with_name(output.name + ".partial")
     rows = count = 0
     notes: list[str] = []
@@ -98,15 +138,16 @@ def predict_file(task: Any, source: str | os.PathLike, output: str | os.PathLike
                    TimeRemainingColumn(), console=Console(stderr=True), transient=True,
                    disable=not progress)  # fmt: skip
     try:
-        with bar, open(partial, "w", encoding="utf-8", newline="") as out:
+        with bar, _Output(partial, output.suffix.lower() in (".parquet", ".pq")) as out:
             job = bar.add_task("predict", total=total, rows=0)
             for frame in chunks:
                 predictions = task.predict(frame)
                 notes += [f"rows {rows + 1:,}-{rows + len(frame):,}: {note}"
                           for note in predictions.attrs.get("notes", [])]  # fmt: skip
-                predictions.to_csv(out, index=False, header=count == 0)
+                out.write(predictions)
                 rows, count = rows + len(predictions), count + 1
                 bar.update(job, completed=position(), rows=rows)
+        notes += getattr(chunks, "notes", [])
         if count == 0:
             raise DataError(f"'{source}' has no rows.", "Give a file with a header and rows.")
         os.replace(partial, output)

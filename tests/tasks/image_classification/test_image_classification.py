@@ -233,3 +233,28 @@ def test_advise_profiles_images_without_training(cli, tmp_path):
     assert code == 0, err
     assert "60 images, 12x12 RGB, 4 classes" in out and "Recommendation" in out
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_folder_predicts_a_chunk_of_files_at_a_time_into_csv_or_parquet(tmp_path, cli):
+    """`predict RUN folder -o x.parquet --batch-size N`: the rows of one whole prediction, in
+    memory of one chunk; a chunk with nothing readable is skipped and said."""
+    folder = write_folder(shapes(40, size=8, seed=3), tmp_path / "shapes")
+    run = layerwise.fit(str(folder), task="image-classification", output_dir=str(tmp_path / "r"),
+                        **PIXELS)  # fmt: skip
+    whole = run.predict(str(folder)).sort_values("image").reset_index(drop=True)
+    junk = folder / "zz_junk"
+    junk.mkdir()
+    for k in range(3):  # sorted last: the last chunk of 3 holds nothing readable
+        (junk / f"{k}.png").write_bytes(b"not an image")
+    code, _, err = cli("predict", run.path, folder, "-o", tmp_path / "p.parquet", "--batch-size", 3)
+    assert code == 0, err
+    assert "14 chunks" in err and "none readable" in err
+    streamed = pd.read_parquet(tmp_path / "p.parquet").sort_values("image").reset_index(drop=True)
+    pd.testing.assert_frame_equal(streamed, whole)
+    code, _, err = cli("predict", run.path, folder, "-o", tmp_path / "p.csv", "--batch-size", 16)
+    assert code == 0, err
+    as_csv = pd.read_csv(tmp_path / "p.csv").sort_values("image").reset_index(drop=True)
+    assert as_csv["prediction"].astype(str).tolist() == whole["prediction"].astype(str).tolist()
+    code, _, err = cli("predict", run.path, folder / "disc" / "nothing.png", "-o",
+                       tmp_path / "q.csv", "--batch-size", 3)  # fmt: skip
+    assert code == 2 and "not a folder" in err and not (tmp_path / "q.csv").exists()

@@ -52,6 +52,7 @@ class ImageClassification(HoldoutTask):
     request_kind: ClassVar[str | None] = "images"  # served: see layerwise.serve.requests
     joinable_requests: ClassVar[bool] = True
     data_parallel: ClassVar[bool] = True  # the CNN under DDP; the pixel model on rank 0
+    batch_predicts: ClassVar[bool] = True  # a folder, a chunk of files at a time
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     CANDIDATES: ClassVar[Registry] = CANDIDATES
     unit: ClassVar[str] = "images"
@@ -70,6 +71,13 @@ class ImageClassification(HoldoutTask):
 
     def inputs_of(self, images: Any) -> np.ndarray:
         return images.images
+
+    def prediction_chunks(self, source: Any, batch_size: int) -> Any:
+        """``layerwise predict --batch-size``: the folder's files, ``batch_size`` at a time."""
+        from layerwise.tasks.image_classification.batches import ImageChunks
+
+        self._require_fitted()
+        return ImageChunks(self, source, batch_size)
 
     def candidate_params(self, name: str) -> dict[str, Any]:
         params = super().candidate_params(name)
