@@ -1,6 +1,12 @@
 """The language-generation bake-off and run folder: tokenise, split, fit the n-gram model and
 the GPT, score both on the whole validation split, serve the lower loss; generation, loss on
-new text, and loading a run."""
+new text, and loading a run.
+
+In a world of several processes (``--devices N``, torchrun) rank 0 fits the tokenizer and sends
+it to the others, trains the n-gram model, takes the samples shown in the report, scores and
+writes the run folder; every rank trains the GPT together (data-parallel, on rank 0's clock:
+see :mod:`.train`), and the ranks other than 0 then return None.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ import torch
 
 from layerwise.core.task import Run
 from layerwise.engine.callbacks import Snapshots
+from layerwise.engine.config import resolve_device
+from layerwise.engine.distributed import World, current_world, from_main, setup
 from layerwise.errors import ConfigError
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
@@ -24,30 +32,36 @@ SAMPLES_PER_RUN = 8
 STEPS_PER_EPOCH = 200
 
 
-def fit_language(task: Any, data: Any, started: float) -> Run:
+def fit_language(task: Any, data: Any, started: float) -> Run | None:
+    """The run (rank 0), or None on the other ranks of a world once the GPT is trained."""
     from layerwise.runs.writer import open_run_folder
-    from layerwise.tasks.language_generation.corpus import make_tokenizer, read_corpus, split_corpus
+    from layerwise.tasks.language_generation.corpus import read_corpus, split_corpus
 
+    world = current_world()
+    if world.distributed:  # joined on the GPT's device before the first collective (below)
+        setup(resolve_device(task.candidate_options("gpt").get("device", task.option("device"))))
     corpus = read_corpus(data)
-    kind, fraction = task.option("tokenizer"), float(task.option("val_fraction"))
-    # BPE merges are learned on the training part only: the validation text stays unseen
-    fit_on = (
-        corpus.text if kind == "char" else corpus.text[: int(len(corpus.text) * (1 - fraction))]
-    )
-    task.tokenizer = make_tokenizer(kind, fit_on)
+    fraction = float(task.option("val_fraction"))
+    task.tokenizer = _tokenizer(task, corpus.text, fraction, world)
     ids = np.asarray(task.tokenizer.encode(corpus.text), dtype=np.int64)
     train, val = split_corpus(ids, fraction)
     for note in corpus.notes:
         task.say(f"[dim]note: {note}[/dim]")
-    run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
+    # after the data checks: bad input leaves no folder; rank 0's alone in a world
+    run = open_run_folder(task, data) if world.main else None
     task.say(f"{len(corpus.text):,} characters, {len(ids):,} tokens ({task.option('tokenizer')}, "
              f"vocabulary {task.tokenizer.vocab_size}); validation: the last "
              f"{task.option('val_fraction'):.0%}")  # fmt: skip
     rows, models = [], {}
     chars_per_token = len(corpus.text) / max(len(ids), 1)
     for name in task.candidate_names(("ngram", "gpt")):
+        if name == "ngram" and not world.main:  # the n-gram model is rank 0's alone
+            continue
         start = time.perf_counter()
-        model, extra = (_fit_ngram if name == "ngram" else _fit_gpt)(task, train, val, run)
+        fitted = (_fit_ngram if name == "ngram" else _fit_gpt)(task, train, val, run)
+        if fitted is None:  # a rank other than 0: its share of the GPT trained
+            continue
+        model, extra = fitted
         loss = extra.pop("val_loss")
         row = {"candidate": name, "family": "classical" if name == "ngram" else "deep",
                "fit_seconds": time.perf_counter() - start,
@@ -56,9 +70,27 @@ def fit_language(task: Any, data: Any, started: float) -> Run:
                  f"(fit {row['fit_seconds']:.1f} s)")  # fmt: skip
         rows.append(row)
         models[name] = model
+    if not world.main:
+        return None
     best = min(rows, key=lambda r: r["validation"]["loss"])
     task.chosen, task.model = best["candidate"], models[best["candidate"]]
     return write_language_run(task, run, corpus, rows, models, started)
+
+
+def _tokenizer(task: Any, text: str, fraction: float, world: World) -> Any:
+    """The tokenizer, fitted on rank 0 and sent to the others (their GPT must have its
+    vocabulary, and their ids mean what rank 0's mean)."""
+    from layerwise.tasks.language_generation.corpus import make_tokenizer, tokenizer_from_dict
+
+    if not world.main:
+        return tokenizer_from_dict(from_main(None, world))
+    kind = task.option("tokenizer")
+    # BPE merges are learned on the training part only: the validation text stays unseen
+    fit_on = text if kind == "char" else text[: int(len(text) * (1 - fraction))]
+    tokenizer = make_tokenizer(kind, fit_on)
+    if world.distributed:
+        from_main(tokenizer.to_dict(), world)
+    return tokenizer
 
 
 def _loss_figures(loss: float, chars_per_token: float) -> dict[str, float]:
@@ -74,7 +106,10 @@ def _fit_ngram(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) ->
     return model, {"val_loss": float(model.loss(val)), "order": model.order}
 
 
-def _fit_gpt(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> tuple[Any, dict]:
+def _fit_gpt(
+    task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder | None
+) -> tuple[Any, dict] | None:
+    """The GPT and its figures; None on a rank other than 0 (it trained its share)."""
     from layerwise.models.gpt import GPT, GPTConfig, parameter_count
     from layerwise.tasks.language_generation.corpus import all_windows, random_windows
     from layerwise.tasks.language_generation.train import (
@@ -83,6 +118,7 @@ def _fit_gpt(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> t
         WindowBatches,
         gpt_config,
         window_loss,
+        window_seed,
     )
 
     seed, params = int(task.option("seed")), task.candidate_options("gpt")
@@ -93,22 +129,31 @@ def _fit_gpt(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> t
     model = GPT(config)
     counts = parameter_count(model)
     task.say(f"  gpt    {task.option('size')}: {counts['total']:,} parameters, block {block}")
-    trainer_params = {"device": task.option("device"), "progress": bool(task.option("verbose")),
-                      "checkpoint_dir": str(run.file(names.CHECKPOINTS) / "gpt"),
-                      "time_limit": task.time_budget(CPU_BUDGET_S, GPU_BUDGET_S), "batch_size": 16, **params}  # fmt: skip
-    config_ = gpt_config(trainer_params, seed)
+    world, trainer_params = current_world(), None
+    if world.main:
+        trainer_params = {"device": task.option("device"), "progress": bool(task.option("verbose")),
+                          "checkpoint_dir": str(run.file(names.CHECKPOINTS) / "gpt"),
+                          "time_limit": task.time_budget(CPU_BUDGET_S, GPU_BUDGET_S),
+                          "batch_size": 16, **params}  # fmt: skip
+    # rank 0's on every rank: its checkpoint folder (rank 0 writes there, and every rank meets
+    # at the barrier after each write) and its time limit
+    config_ = gpt_config(from_main(trainer_params, world), seed)
     steps = int(params.get("steps_per_epoch", STEPS_PER_EPOCH))
     total = int(params.get("max_steps", 10**9))
     trainer = LMTrainer(model, config_, total, warmup=int(params.get("warmup", 50)))
     train_t, val_t = torch.from_numpy(train), torch.from_numpy(val)
-    batches = WindowBatches(train_t, block, config_.batch_size, steps, seed)
+    # each rank its own windows, its share of the step's batch: N ranks train one batch of
+    # batch_size, as one process would; the learning rate and the stop follow rank 0's clock
+    batches = WindowBatches(train_t, block, trainer.rank_batch, steps,
+                            window_seed(seed, world.rank), clock=trainer.clock)  # fmt: skip
     generator = torch.Generator().manual_seed(seed + 1)
     estimate = random_windows(val_t, block, EVAL_BATCHES * config_.batch_size, generator)
     samples = SampleLog(task, config_.time_limit)
-    trainer.callbacks.append(samples)
-    if config_.time_limit:
-        batches.deadline = time.perf_counter() + config_.time_limit
+    if world.main:  # the samples shown in the report; the validation estimate is rank 0's too
+        trainer.callbacks.append(samples)
     history = trainer.fit(batches, val=estimate)
+    if not world.main:
+        return None
     model = trainer.model.to("cpu").eval()
     loss = window_loss(model, all_windows(val_t, block))
     return model, {"val_loss": loss, "history": history, "samples": samples.taken,

@@ -6,6 +6,10 @@ validation, and a decoder-only Transformer trained by the engine against the clo
 scored by their loss on the whole validation split (nats per token; perplexity and nats per
 character beside it), and the lower loss is served. Generation streams tokens as they are
 sampled (temperature, top-k, top-p), deterministic for a seed, with a KV cache.
+
+Under ``--devices N`` or torchrun the GPT trains data-parallel on every process (its learning
+rate and its stop on the first process's clock); the tokenizer, the n-gram model, the samples
+and the run folder are the first process's (see :mod:`.fit`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class LanguageGeneration(Task):
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     description: ClassVar[str] = "Generate text: a small GPT vs an n-gram model"
     request_kind: ClassVar[str | None] = "prompts"  # served: see layerwise.serve.requests
+    data_parallel: ClassVar[bool] = True  # the GPT under DDP; the n-gram model on rank 0
 
     def training_summary(self, run: Run) -> list[Any]:
         from layerwise.tasks.language_generation.cli import training_summary
@@ -73,7 +78,9 @@ class LanguageGeneration(Task):
             )
 
     def fit(self, data: Any, target: str | None = None, **options: Any) -> Run:
-        """Read the text, train the n-gram model and the GPT, choose, write the run folder."""
+        """Read the text, train the n-gram model and the GPT, choose, write the run folder. In
+        a world of several processes every rank trains the GPT together and rank 0 alone the
+        rest; the other ranks return None."""
         from layerwise.tasks.language_generation.fit import fit_language
 
         self._check_options(options)
