@@ -105,8 +105,11 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
     if not dist.is_initialized():
         # rank 0 may train the classical candidates while the others wait at the next
         # collective: the timeout is the longest such wait, not one of communication
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                timeout=datetime.timedelta(seconds=WAIT_S))  # fmt: skip
+        # On a machine with GPUs both: NCCL for CUDA tensors (a model's gradients) and gloo
+        # for CPU ones (the small collectives that agree on plans, and a model trained on the
+        # CPU there with device="cpu"), whichever device joined first
+        backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=WAIT_S))
     return world, device
 
 
@@ -167,17 +170,16 @@ def agreed(value: Any) -> Any:
 
 def barrier(world: World) -> None:
     """Every rank waits here for all the others (e.g. until rank 0 has written a file)."""
-    if world.distributed:
-        dist.barrier()
+    if world.distributed:  # an all-reduce on the CPU: the same over gloo alone or gloo + NCCL
+        dist.all_reduce(torch.zeros(1, device=_reduce_device()))
 
 
 def _reduce_device() -> torch.device:
-    """NCCL reduces CUDA tensors only; gloo CPU ones. A collective before any trainer joined
+    """Where the small collectives run: the CPU, over gloo (the group always has it, see
+    :func:`setup`; no GPU synchronisation for a flag). A collective before any trainer joined
     the group (the bake-off agreeing on a candidate's options) joins it here."""
     if not dist.is_initialized():
-        setup(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
+        setup(torch.device("cpu"))
     return torch.device("cpu")
 
 
