@@ -52,3 +52,21 @@ def test_two_processes_choose_what_one_chooses(digits, tmp_path):
     classical = [m["candidates"]["pixel-logistic"]["test"]["accuracy"]
                  for m in (two["metrics"], one.metrics)]  # fmt: skip
     assert classical[0] == classical[1]  # trained once, on rank 0, as in one process
+
+
+def fit_streamed(folder: str, out: str) -> None:
+    """One rank's streamed fit: the first process decodes the folder, the other waits for it."""
+    run = layerwise.fit(folder + "/digits", task="image-classification", stream=True,
+                        output_dir=folder + "/streamed", **{**OPTIONS, "candidate_params":
+                        {"cnn": {"epochs": 3}}})  # fmt: skip
+    if current_world().main:
+        Path(out).write_text(json.dumps({"chosen": run.chosen, "metrics": run.metrics}))
+
+
+def test_two_processes_train_from_one_cache(digits, tmp_path):
+    out = str(tmp_path / "streamed.json")
+    run_local(2, fit_streamed, str(digits), out)
+    metrics = json.loads(Path(out).read_text())["metrics"]
+    cache = digits / "streamed" / ".cache"
+    assert len(list(cache.glob("*.u8"))) == 1 and not list(cache.glob(".*partial"))
+    assert metrics["candidates"]["cnn"]["test"]["accuracy"] > 0.5
