@@ -1,8 +1,9 @@
 """Applications under several processes (engine.distributed): a task that does not train
-data-parallel is refused with one line before any process starts; the tabular, text and
-language-generation applications are let through (their runs in two processes, against one,
-are in tests/slow/test_data_parallel_images.py, tests/slow/test_data_parallel_tables_texts.py
-and tests/slow/test_data_parallel_language.py)."""
+data-parallel is refused with one line before any process starts; the tabular, text,
+language-generation, speech and forecasting applications are let through (their runs in two
+processes, against one, are in tests/slow/test_data_parallel_images.py,
+tests/slow/test_data_parallel_tables_texts.py, tests/slow/test_data_parallel_language.py and
+tests/slow/test_data_parallel_speech_series.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,14 @@ def test_devices_on_a_task_that_does_not_train_data_parallel_is_one_line(tmp_pat
 
 @pytest.mark.parametrize(
     "task",
-    ["tabular-classification", "tabular-regression", "text-classification", "language-generation"],
+    [
+        "tabular-classification",
+        "tabular-regression",
+        "text-classification",
+        "language-generation",
+        "speech-recognition",
+        "forecasting",
+    ],
 )
 def test_the_data_parallel_applications_are_let_through(task):
     check_data_parallel(task, devices=2)  # no refusal

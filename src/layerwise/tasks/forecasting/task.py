@@ -6,6 +6,10 @@ the best deep model competes too. The split is chronological (training, validati
 time, each series on its own), every channel of every series is standardised with its training
 mean and std, the advisor picks on the validation windows, and the test windows are only
 measured. Intervals are split-conformal on the validation errors of the chosen model.
+
+Started by torchrun or ``--devices N``, every process trains the deep forecasters together (DDP,
+with the first process's lookback, time limit and checkpoint folder) and the first alone the
+classical ones, the ensemble and the run folder, as :mod:`layerwise.core.holdout_bakeoff` does.
 """
 
 from __future__ import annotations
@@ -84,6 +88,8 @@ class Forecasting(HoldoutTask):
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     CANDIDATES: ClassVar[Registry] = CANDIDATES
     unit: ClassVar[str] = "windows"
+    # the deep forecasters under DDP on every rank, the classical ones on rank 0 (fit)
+    data_parallel: ClassVar[bool] = True
 
     evaluate_options: ClassVar[tuple[str, ...]] = ("backtest",)  # layerwise evaluate
 
@@ -233,6 +239,10 @@ class Forecasting(HoldoutTask):
         return params
 
     def fit(self, data: Any = None, target: Any = None, **options: Any) -> Run:
+        """Split, train and measure every candidate, choose, and write the run. In a world of
+        several processes every rank trains the deep forecasters together and rank 0 alone
+        the rest; the other ranks return None."""
+        from layerwise.engine.distributed import current_world
         from layerwise.runs.writer import open_run_folder
         from layerwise.tasks.forecasting.outputs import ensemble_row, write_forecast_run
 
@@ -240,9 +250,16 @@ class Forecasting(HoldoutTask):
         self.options = {**self.options, **options}
         started = time.perf_counter()
         (train, val, test), profile, plan = self.profile_and_plan(data, target)
-        run = open_run_folder(self, data)
+        world = current_world()
+        run = open_run_folder(self, data) if world.main else None
         self._val_truth = val.targets()
-        rows = [self._measure(name, train, val, test, run, started) for name in plan.candidates]
+        rows = []
+        for name in plan.candidates:
+            # the classical models on rank 0 alone; a deep one on every rank, together
+            if world.main or CANDIDATES.get(name).family == "deep":
+                rows.append(self._measure(name, train, val, test, run, started))
+        if not world.main:
+            return None  # type: ignore[return-value]
         row = ensemble_row(self, rows)
         rows += [row] if row else []
         return write_forecast_run(self, run, (val, test), plan, rows, profile, started)
@@ -250,9 +267,14 @@ class Forecasting(HoldoutTask):
     def _measure(
         self, name: str, train: Windows, val: Windows, test: Windows, run: RunFolder, started: float
     ) -> dict[str, Any]:
+        from layerwise.engine.distributed import agreed, current_world
         from layerwise.tasks.forecasting.scoring import errors
 
-        params = self.run_params(name, run, started)
+        main = current_world().main
+        params = self.run_params(name, run, started) if main else None
+        if CANDIDATES.get(name).family == "deep":
+            # rank 0's on every rank: the lookback its ridge chose, its time limit and folder
+            params = agreed(params)
         self.say(f"Training {name} on {len(train):,} windows")
         model = CANDIDATES.get(name)(seed=self.option("seed"), **params)
         t0 = time.perf_counter()
@@ -262,6 +284,8 @@ class Forecasting(HoldoutTask):
             self.say(f"[yellow]{name} skipped[/yellow]: {exc.one_line()}")
             return {"candidate": name, "skipped": exc.one_line()}
         seconds = time.perf_counter() - t0
+        if not main:  # its share of the training given, the measuring is rank 0's
+            return {"candidate": name}
         self.models[name] = model
         val_forecast = model.forecast(val)
         t0 = time.perf_counter()

@@ -60,6 +60,7 @@ class SpeechCNNCandidate(CNNCandidate):
 
         from layerwise.data.audio_augment import WaveAugmentConfig, augment_waves
         from layerwise.engine import Trainer, TrainerConfig
+        from layerwise.engine.distributed import agreed
 
         torch.manual_seed(self.seed)
         self.notes: list[str] = []
@@ -79,12 +80,15 @@ class SpeechCNNCandidate(CNNCandidate):
 
         batch_size = int(self.params.get("batch_size", 64))
         probe = self._probe(self.model, x, y, loss_fn, transform, batch_size)
-        self.epochs = self._epochs(len(x), batch_size, probe)
+        # one plan for every process, the first one's: each would time its probe differently,
+        # and a rank that planned fewer epochs would leave the others waiting at a collective
+        self.epochs, steps_per_epoch = agreed(list(self._epochs(len(x), batch_size, probe)))
         config = TrainerConfig.from_params(
             self.params,
             self.seed,
             {"lr": 3e-3, "weight_decay": 0.05},
             epochs=self.epochs,
+            steps_per_epoch=steps_per_epoch,
             batch_size=batch_size,
             schedule="onecycle",
             patience=None,

@@ -7,6 +7,10 @@ out utterances of several words, trained on utterances built from the training c
 Inputs: a folder per word (``commands/<word>/*.wav``), a flat folder with ``label_pattern``
 (``{label}_{speaker}_{take}.wav``), WAV files, or ``(arrays, rate[, labels])`` in memory
 (see :mod:`layerwise.data.speech`).
+
+Started by torchrun or ``--devices N``, every process trains the CNN and the transcriber together
+(DDP, with the first process's epochs and time limit) and the first alone the MFCC model and the
+run folder (:mod:`layerwise.core.holdout_bakeoff`).
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ class SpeechRecognition(HoldoutTask):
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     CANDIDATES: ClassVar[Registry] = CANDIDATES
     unit: ClassVar[str] = "clips"
+    # the CNN and the transcriber under DDP on every rank, the MFCC model on rank 0
+    data_parallel: ClassVar[bool] = True
 
     predict_options: ClassVar[tuple[str, ...]] = ("transcribe",)  # layerwise predict
 
@@ -216,32 +222,55 @@ class SpeechRecognition(HoldoutTask):
             return 0
         return SYNTHETIC_PER_WORD
 
-    def after_bake_off(self, run: RunFolder, data: tuple, started: float) -> None:
+    def _bake_off(
+        self, plan: Any, data: tuple, weights: Any, run: RunFolder | None, started: float
+    ) -> list[dict[str, Any]]:
+        """The candidates, then the transcriber. HoldoutTask.fit calls after_bake_off on rank 0
+        alone, but the transcriber trains under DDP on every rank: it is trained here, where
+        every rank still is, and after_bake_off (rank 0) saves it."""
+        rows = super()._bake_off(plan, data, weights, run, started)
+        self.transcriber, self.transcription, self.transcriber_info = None, {}, None
+        if self.option("transcriber"):
+            self._fit_transcriber(run, data, started)
+        return rows
+
+    def _fit_transcriber(self, run: RunFolder | None, data: tuple, started: float) -> None:
         """Train the CTC transcriber on utterances built from the training clips."""
-        if not self.option("transcriber"):
-            return
+        from layerwise.engine.distributed import agreed, current_world
         from layerwise.tasks.speech_recognition.transcriber import fit_transcriber
 
         train, val, test = data
-        params = {
-            "device": self.option("device"),
-            **(self.option("transcriber_params") or {}),
-            "progress": bool(self.option("verbose")),
-            "checkpoint_dir": str(run.file("checkpoints") / "transcriber"),
-            "resume": self.option("resume") is not None,
-        }
-        limit = self.option("time_limit")
-        if limit is not None:
-            params.setdefault("time_limit", max(1.0, 0.9 * limit - (time.perf_counter() - started)))
+        main = current_world().main
+        params = None
+        if main:  # its checkpoint folder and time limit are rank 0's, sent to all
+            params = {
+                "device": self.option("device"),
+                **(self.option("transcriber_params") or {}),
+                "progress": bool(self.option("verbose")),
+                "checkpoint_dir": str(run.file("checkpoints") / "transcriber"),
+                "resume": self.option("resume") is not None,
+            }
+            limit = self.option("time_limit")
+            if limit is not None:
+                left = max(1.0, 0.9 * limit - (time.perf_counter() - started))
+                params.setdefault("time_limit", left)
+        params = agreed(params)
         self.say(f"Training the transcriber on utterances built from {len(train):,} clips")
-        self.transcriber, self.transcription = fit_transcriber(
+        transcriber, figures = fit_transcriber(
             train, val, test, self.classes, params, self.option("seed")
         )
+        if not main:
+            return
+        self.transcriber, self.transcription = transcriber, figures
         self.say(
             f"transcriber: test word error rate {self.transcription['test_wer']:.3f} "
             f"({self.transcription['fit_seconds']:.0f} s)"
         )
-        self.transcriber_info = self.transcriber.save(run)
+
+    def after_bake_off(self, run: RunFolder, data: tuple, started: float) -> None:
+        """Save the transcriber trained after the candidates (see :meth:`_bake_off`)."""
+        if self.transcriber is not None:
+            self.transcriber_info = self.transcriber.save(run)
 
     def preprocess_json(self) -> dict[str, Any]:
         return {

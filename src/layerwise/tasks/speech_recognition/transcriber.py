@@ -171,11 +171,16 @@ def _epochs(params: dict, step_seconds: float, steps: int) -> int:
 def fit_transcriber(
     train: Any, val: Any, test: Any, classes: list[str], params: dict[str, Any], seed: int
 ) -> tuple[Transcriber, dict[str, Any]]:
-    """Train the CTC model; returns it and its figures (validation and test WER, time)."""
+    """Train the CTC model; returns it and its figures (validation and test WER, time).
+
+    In a world of several processes every one calls this with the same ``params`` (the first
+    process's time limit and checkpoint folder): they train the model together under DDP, and
+    the processes other than the first return no figures."""
     import torch
 
     from layerwise.data.audio_augment import WaveAugmentConfig, augment_waves
     from layerwise.engine import Trainer, TrainerConfig
+    from layerwise.engine.distributed import agreed, current_world
     from layerwise.models.speech_ctc import SpeechCTC, SpeechCTCConfig
 
     started = time.perf_counter()
@@ -187,25 +192,36 @@ def fit_transcriber(
     step = model.log_mel.config.hop_length * model.config.time_stride
     bank = [torch.from_numpy(n) for n in train.noise]
     batch_size = int(params.get("batch_size", 32))
+    world = current_world()
+    rank_batch = max(1, batch_size // world.size)  # the engine's Trainer.rank_batch
+    mine = slice(world.rank, None, world.size)
 
     def transform(batch: tuple[Any, ...]) -> tuple[Any, ...]:
-        waves, packed = build_utterances(train, len(batch[0]), rng, step=step, speed=0.1)
+        # The batch is only a count: every process builds the whole step's utterances from
+        # the same seeded generators and keeps every size-th from its rank, so the processes
+        # train on different utterances (not one copy each) and, together, on one process's
+        # batch; the generators stay alike everywhere, step after step
+        whole = len(batch[0]) * world.size
+        waves, packed = build_utterances(train, whole, rng, step=step, speed=0.1)
         noisy = augment_waves(torch.from_numpy(waves), augment, generator, bank)
-        return noisy.to(batch[0].device), torch.from_numpy(packed).to(batch[0].device)
+        device = batch[0].device
+        return noisy[mine].to(device), torch.from_numpy(packed[mine]).to(device)
 
     val_waves, val_packed = build_utterances(val, max(64, min(len(val), 300)), rng, step=step)
     # time one step to fit the epochs into the budget
     probe = SpeechCTC(model.config)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=1e-4)
     t0 = time.perf_counter()
-    for _ in range(2):
-        xb, yb = transform((torch.zeros(batch_size), None))
+    for _ in range(2):  # a step of one process's share
+        xb, yb = transform((torch.zeros(rank_batch), None))
         optimizer.zero_grad()
         transcriber_loss(probe(xb), yb).backward()
         optimizer.step()
     step_seconds = (time.perf_counter() - t0) / 2
     n = int(params.get("utterances_per_epoch", UTTERANCES_PER_EPOCH))
-    epochs = _epochs(params, step_seconds, math.ceil(n / batch_size))
+    # the first process's plan for all: each times its probe differently, and a process that
+    # planned fewer epochs would leave the others waiting at a collective
+    epochs = int(agreed(_epochs(params, step_seconds, math.ceil(n / batch_size))))
     total_steps = epochs * math.ceil(n / batch_size)
     config = TrainerConfig.from_params(
         params,
@@ -225,6 +241,8 @@ def fit_transcriber(
         (indices, indices), val=(torch.from_numpy(val_waves), torch.from_numpy(val_packed))
     )
     transcriber = Transcriber(trainer.model.to("cpu"))
+    if not world.main:  # its share of the training given; the figures and the file are rank 0's
+        return transcriber, {}
     test_rng = np.random.default_rng(seed + 1)
     test_waves, test_packed = build_utterances(
         test, max(100, len(test) // TEST_WORDS), test_rng, (TEST_WORDS, TEST_WORDS)
