@@ -3,6 +3,10 @@
 Both clip the (already standardised) input to ``[-clip, clip]`` at fit and score time alike,
 so that a few heavy-tailed values can't dominate the training loss, and early-stop on a
 held-out 10% of the rows given to ``fit``.
+
+In a world of several processes every rank calls ``fit`` on the same rows (see :mod:`.ranks`):
+the engine trains the network data-parallel, each rank on its share of every batch; what a
+detector computes from its trained network (Deep SVDD's center) is rank 0's.
 """
 
 from __future__ import annotations
@@ -16,6 +20,24 @@ from layerwise.runs.folder import RunFolder
 from layerwise.tasks.anomaly_detection.detector import Detector
 
 SCORE_BATCH = 4096
+RANK_SEED_STRIDE = 1_000_003  # rank r's global torch stream starts r strides from rank 0's
+
+
+class RankSeed:
+    """A Trainer callback: each rank of a world its own stream of torch's global generator
+    (dropout masks, the denoising noise), drawn after ``Trainer.fit`` seeds every rank alike;
+    otherwise every rank would draw the same masks for its own rows. Rank 0 keeps one
+    process's stream, so one process trains as it always did.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_begin(self, trainer: Any) -> None:
+        import torch
+
+        if trainer.world.distributed and not trainer.world.main:
+            torch.manual_seed(self.seed + RANK_SEED_STRIDE * trainer.world.rank)
 
 
 class TorchDetector(Detector):
@@ -85,7 +107,8 @@ class TorchDetector(Detector):
 
         torch.manual_seed(self.seed)
         train_idx, val_idx = self._split(len(x))
-        trainer = Trainer(model, loss_fn, config, batch_transform=transform)
+        trainer = Trainer(model, loss_fn, config, batch_transform=transform,
+                          callbacks=[RankSeed(self.seed)])  # fmt: skip
         val = None if val_idx is None else (x[val_idx], target[val_idx])
         history = trainer.fit((x[train_idx], target[train_idx]), val=val)
         trainer.model.to("cpu")
@@ -240,6 +263,7 @@ class DeepSVDDDetector(TorchDetector):
     def fit(self, x: np.ndarray) -> None:
         import torch
 
+        from layerwise.engine.distributed import agreed
         from layerwise.models.deep_svdd import DeepSVDD, DeepSVDDConfig
 
         data = self._tensor(x)
@@ -266,6 +290,9 @@ class DeepSVDDDetector(TorchDetector):
         with torch.no_grad():  # the center: the mean representation after pretraining
             representations = torch.cat([self.model(b) for b in data.split(SCORE_BATCH)])
         self.model.set_center(representations, eps=float(self.params.get("eps", 0.1)))
+        # rank 0's in a world (every rank's weights are the same, but a sum in another order on
+        # another machine could differ in its last bits; the targets must be the same)
+        self.model.center.copy_(agreed(self.model.center.cpu()).to(self.model.center.device))
         target = self.model.center.expand(len(data), -1)
         self.history = self._train(self.model, data, target, _svdd_loss, self._config(n_train))
         self.model.eval()

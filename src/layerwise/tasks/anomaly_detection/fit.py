@@ -1,6 +1,7 @@
 """The anomaly-detection bake-off: fit every detector, add fraud-mode models when the labels
 allow, choose what to serve, and set the threshold. ``AnomalyDetection.fit`` calls
-``fit_anomaly``; the run folder is written by ``anomaly_outputs``."""
+``fit_anomaly``; the run folder is written by ``anomaly_outputs``. In a world of several
+processes rank 0 runs all of it and orders its deep fits on the other ranks (:mod:`.ranks`)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,16 @@ MIN_TEST = 10  # labelled anomalies needed before a share of them is held out as
 
 
 def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started: float) -> Any:
+    """The run; None on a rank other than 0 of a world, once rank 0's deep fits are done."""
+    from layerwise.engine.config import resolve_device
+    from layerwise.engine.distributed import current_world, setup
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.anomaly_detection.features import AnomalyFeatures
     from layerwise.tasks.anomaly_detection.outputs import write_anomaly_run
 
+    world = current_world()
+    if world.distributed:  # joined on the deep models' device before the first collective
+        setup(resolve_device(task.option("device")))
     seed = int(task.option("seed"))
     task.fraud = {}  # fraud mode's own choice among its models, for metrics.json and decision.md
     known = np.zeros(len(frame), bool) if labels is None else ~np.isnan(labels)
@@ -41,8 +48,14 @@ def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started:
     for note in notes:
         task.say(f"[dim]note: {note}[/dim]")
     fraud_models, fraud_notes = supervised_names(task)  # before the folder: a bad name is one line
-    run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
+    # after the data checks: bad input leaves no folder; rank 0's alone in a world
+    run = open_run_folder(task, data) if world.main else None
     x = task.features.transform(_rows(frame, fit_rows))
+    if not world.main:  # the same rows as rank 0's (the same table, the same features)
+        from layerwise.tasks.anomaly_detection.ranks import follow
+
+        follow(x)
+        return None
     task.say(f"{len(x)} rows x {x.shape[1]} features; {_label_line(labels, known)}")
 
     model = AnomalyModel()
@@ -59,6 +72,9 @@ def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started:
         notes += fraud_notes
         labelled = (x[lab], y[lab].astype(int), lab)
         rows += _fit_supervised(task, model, labelled, scores, fraud_models)
+    from layerwise.tasks.anomaly_detection.ranks import release
+
+    release()  # the last deep fit is done: the other ranks return
     chosen, reason = _choose(task, rows, y, lab)
     model.chosen = chosen
     task.model = model
@@ -152,14 +168,19 @@ def _params(task: Any, name: str, run: Any = None) -> dict[str, Any]:
 def _fit_detectors(
     task: Any, model: AnomalyModel, x: np.ndarray, run: Any
 ) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """Fit every detector; return the bake-off rows and each one's raw training scores."""
-    rows, raw = [], {}
+    """Fit every detector; return the bake-off rows and each one's raw training scores. A
+    deep one is first ordered on the other ranks of a world, which train it alongside."""
+    from layerwise.tasks.anomaly_detection.ranks import order
+
+    rows, raw, seed = [], {}, int(task.option("seed"))
     for name in _detector_names(task):
         cls = DETECTORS.get(name)
         params = _params(task, name, run) if cls.family == "deep" else {}
         params.update(task.candidate_options(name))
+        if cls.family == "deep":
+            order("detector", name=name, seed=seed, params=params)
         start = time.perf_counter()
-        detector = cls(seed=int(task.option("seed")), **params)
+        detector = cls(seed=seed, **params)
         detector.fit(x)
         seconds = time.perf_counter() - start
         raw[name] = _own_scores(detector, x)
@@ -193,11 +214,8 @@ def _fit_supervised(
     """Every fraud model out of fold on the same folds of the labelled rows, then refitted on
     all of them; their weighted ensemble; each row with its out-of-fold scores and evidence."""
     from layerwise.tasks.anomaly_detection.fraud_choice import ensemble_row, fold_evidence
-    from layerwise.tasks.anomaly_detection.supervised import (
-        SUPERVISED,
-        out_of_fold,
-        stratified_folds,
-    )
+    from layerwise.tasks.anomaly_detection.ranks import order
+    from layerwise.tasks.anomaly_detection.supervised import SUPERVISED, stratified_folds
 
     x, y, lab = labelled
     inputs = model.with_scores(x, {n: s[lab] for n, s in scores.items()}, list(model.detectors))
@@ -209,10 +227,10 @@ def _fit_supervised(
             **(_params(task, name) if cls.family == "deep" else {}),
             **task.candidate_options(name),
         }
+        if cls.family == "deep":  # its inputs hold the detectors' scores: rank 0's alone
+            order("fraud", name=name, seed=seed, params=params, data=(inputs, y, folds))
         start = time.perf_counter()
-        oof = out_of_fold(lambda cls=cls, params=params: cls(seed, **params), inputs, y, folds)
-        final = cls(seed, **params)
-        final.fit(inputs, y)
+        oof, final = fit_fraud_model(name, seed, params, (inputs, y, folds))
         seconds = time.perf_counter() - start
         model.supervised[name] = final
         task.say(f"  {name:<17} fitted in {seconds:.1f} s ({len(folds)}-fold on the labelled rows)")
@@ -229,6 +247,18 @@ def _fit_supervised(
         row["scores"][lab] = np.log(p / (1 - p))  # out-of-fold log-odds: the candidate's score
         row["evidence"] = fold_evidence(y, row["oof"], folds)
     return rows
+
+
+def fit_fraud_model(name: str, seed: int, params: dict, data: tuple) -> tuple[np.ndarray, Any]:
+    """Fraud model ``name``'s out-of-fold probabilities on the labelled rows and its final fit
+    on all of them; ``data``: (inputs, labels, folds)."""
+    from layerwise.tasks.anomaly_detection.supervised import SUPERVISED, out_of_fold
+
+    cls, (inputs, y, folds) = SUPERVISED[name], data
+    oof = out_of_fold(lambda: cls(seed, **params), inputs, y, folds)
+    final = cls(seed, **params)
+    final.fit(inputs, y)
+    return oof, final
 
 
 def _choose(task: Any, rows: list[dict], y: Any, lab: np.ndarray) -> tuple[str, str]:

@@ -14,6 +14,10 @@ stays served unless a candidate beats it on nearly every bootstrap resample.
 
 Flags come from a threshold a user can act on: an alert budget (flag the top 1% by
 default), a target precision or recall, or the costs of a false alarm and a miss.
+
+Under ``--devices N`` or torchrun the deep models (the autoencoder, Deep SVDD, the focal-loss
+MLP) train data-parallel on every process; the classical detectors, the boosted fraud models,
+the choice, the threshold and the run folder are the first process's (see :mod:`.ranks`).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class AnomalyDetection(Task):
     description: ClassVar[str] = "Score unusual rows (anomalies, fraud) with thresholds to act on"
     request_kind: ClassVar[str | None] = "rows"  # served: see layerwise.serve.requests
     joinable_requests: ClassVar[bool] = True
+    data_parallel: ClassVar[bool] = True  # the deep models under DDP; the rest on rank 0
 
     predict_options: ClassVar[tuple[str, ...]] = ("alert_budget",)  # layerwise predict
     batch_predicts: ClassVar[bool] = True
@@ -85,7 +90,8 @@ class AnomalyDetection(Task):
     # ---- fit ---------------------------------------------------------------------------
     def fit(self, data: Any, target: str | None = None, **options: Any) -> Run:
         """Fit every detector (and fraud-mode models when labels allow), choose, set the
-        threshold, and write the run folder."""
+        threshold, and write the run folder. In a world of several processes every rank trains
+        the deep models together and rank 0 alone the rest; the other ranks return None."""
         from layerwise.tasks.anomaly_detection.fit import fit_anomaly
 
         self._check_options(options)

@@ -1,0 +1,100 @@
+"""An anomaly-detection run in two gloo processes on this CPU (engine.distributed) chooses what
+one process chooses and writes one run folder: the deep models (the autoencoder, Deep SVDD,
+the focal-loss MLP's folds and final fit) trained by every rank together (DDP), the classical
+detectors and LightGBM by rank 0 alone (the detectors' figures, and their ensemble's, are
+exactly one process's; LightGBM's inputs hold the deep detectors' scores, so it is within noise). A rank
+that skipped a deep fit the other made would leave that one waiting at a collective: the
+two-process run has a deadline, so such a bug fails here instead of hanging. In tests/slow:
+two processes on two cores, with a gloo all-reduce every step: about 40 s."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import layerwise
+from layerwise.engine.distributed import current_world
+
+pytestmark = pytest.mark.slow
+
+SMALL = {"epochs": 8, "patience": 3, "hidden": [16], "time_limit": 60}
+ANOMALY = {"task": "anomaly-detection", "target": "y", "verbose": False, "report": False, "seed": 0, "test_size": 0.25,
+           "candidates": ["isolation-forest", "robust-gaussian", "autoencoder", "deep-svdd",
+                          "lightgbm", "mlp-focal"],
+           "candidate_params": {"autoencoder": {**SMALL, "bottleneck": 2},
+                                "deep-svdd": {**SMALL, "rep_dim": 4, "pretrain_epochs": 3},
+                                "mlp-focal": {"epochs": 8}}}  # fmt: skip
+CLASSICAL = ("isolation-forest", "robust-gaussian", "ensemble")
+NEAR = ("autoencoder", "deep-svdd", "mlp-focal", "lightgbm")  # deep, or fed deep scores
+
+
+def fit_rank(data: str, runs: str, out: str) -> None:
+    """One rank's fit; rank 0 (the one that returns a run) writes what it chose."""
+    run = layerwise.fit(data, output_dir=runs, **ANOMALY)
+    if current_world().main:
+        Path(out).write_text(json.dumps({"chosen": run.chosen, "metrics": run.metrics}))
+    else:
+        assert run is None
+
+
+def two_processes(data: Path, runs: Path, seconds: float = 300) -> dict:
+    """``fit_rank`` in two processes (as ``run_local`` starts them), failed after ``seconds``
+    rather than waiting on a rank that waits for the other; rank 0's chosen model and metrics."""
+    import torch.multiprocessing as mp
+
+    from layerwise.engine.distributed import _entry, free_port
+
+    out = runs.parent / f"{runs.name}.json"
+    args = (fit_rank, 2, free_port(), (str(data), str(runs), str(out)))
+    ranks = mp.start_processes(_entry, args=args, nprocs=2, join=False, start_method="spawn")
+    deadline = time.monotonic() + seconds
+    while not ranks.join(timeout=0.25):
+        if time.monotonic() > deadline:
+            for process in ranks.processes:
+                process.kill()
+            pytest.fail(f"still training after {seconds:.0f} s: a rank waits for the other")
+    assert len(list(runs.iterdir())) == 1  # rank 0's folder only
+    return json.loads(out.read_text())
+
+
+def planted(path: Path, rows: int = 800) -> Path:
+    """Normal rows near a line in 4 columns and 5% anomalies well off it but inside the normal
+    rows' range, every row labelled: the Mahalanobis score finds every one (so the choice is
+    its own, whatever the noise of the deep models), isolation forest not all of them."""
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=rows)
+    x = np.stack([t, 2 * t, -t, t + 1], axis=1) + 0.1 * rng.normal(size=(rows, 4))
+    y = np.zeros(rows, dtype=int)
+    y[rng.choice(rows, rows // 20, replace=False)] = 1
+    across = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, -2.0]])  # both at right angles
+    signs = rng.choice([-1.0, 1.0], size=(int(y.sum()), 2))
+    x[y == 1] += 0.8 * signs @ across
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
+    frame["y"] = y
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_anomalies_in_two_processes_choose_what_one_chooses(tmp_path):
+    data = planted(tmp_path / "rows.csv")
+    two = two_processes(data, tmp_path / "two")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each of the two has: two threads on two busy cores spin-wait
+    try:
+        run = layerwise.fit(str(data), output_dir=str(tmp_path / "one"), **ANOMALY)
+    finally:
+        torch.set_num_threads(threads)
+    one = {"chosen": run.chosen, "metrics": run.metrics}
+    assert two["chosen"] == one["chosen"]
+    both = [r["metrics"]["candidates"] for r in (two, one)]
+    for name in CLASSICAL:  # rank 0's, as in one process
+        assert both[0][name]["test"] == both[1][name]["test"], name
+    for name in NEAR:  # trained together: the same model within the noise of other batches
+        test = [b[name]["test"]["roc_auc"] for b in both]
+        assert min(test) > 0.6 and abs(test[0] - test[1]) < 0.05, (name, test)
