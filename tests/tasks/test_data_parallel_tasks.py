@@ -1,9 +1,10 @@
 """Applications under several processes (engine.distributed): a task that does not train
 data-parallel is refused with one line before any process starts; the tabular, text,
-language-generation, speech and forecasting applications are let through (their runs in two
-processes, against one, are in tests/slow/test_data_parallel_images.py,
-tests/slow/test_data_parallel_tables_texts.py, tests/slow/test_data_parallel_language.py and
-tests/slow/test_data_parallel_speech_series.py)."""
+language-generation, speech, forecasting and anomaly-detection applications are let through
+(their runs in two processes, against one, are in tests/slow/test_data_parallel_images.py,
+tests/slow/test_data_parallel_tables_texts.py, tests/slow/test_data_parallel_language.py,
+tests/slow/test_data_parallel_speech_series.py and
+tests/slow/test_data_parallel_anomaly_masks.py)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def test_devices_on_a_task_that_does_not_train_data_parallel_is_one_line(tmp_pat
         "language-generation",
         "speech-recognition",
         "forecasting",
+        "anomaly-detection",
     ],
 )
 def test_the_data_parallel_applications_are_let_through(task):
