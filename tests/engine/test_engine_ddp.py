@@ -119,3 +119,28 @@ def test_a_custom_loop_that_is_not_data_parallel_is_refused(monkeypatch):
     monkeypatch.setattr("layerwise.engine.trainer.setup", lambda device: (World(0, 2), device))
     with pytest.raises(ConfigError, match="OwnLoop"):
         OwnLoop(model(), torch.nn.functional.mse_loss, TrainerConfig(epochs=1))
+
+
+def nan_worker(out: str) -> None:
+    """One rank whose share of the data holds a NaN: both ranks must stop with the error."""
+    from layerwise.errors import TrainingError
+
+    x, y = data()
+    world = current_world()
+    if world.rank == 1:  # this rank's own loss turns NaN; rank 0's loss stays finite at first
+        x = x.clone()
+        x[1::2] = float("nan")
+    config = TrainerConfig(epochs=3, batch_size=2 * BATCH, progress=False, patience=None,
+                           device="cpu", shuffle=False)  # fmt: skip
+    try:
+        Trainer(model(), torch.nn.functional.mse_loss, config).fit((x, y))
+    except TrainingError as error:
+        with open(f"{out}.{world.rank}", "w") as f:
+            f.write(str(error))
+
+
+def test_a_nan_on_one_rank_stops_every_rank_with_the_error(tmp_path):
+    out = str(tmp_path / "nan")
+    run_local(2, nan_worker, out)
+    said = [open(f"{out}.{rank}").read() for rank in range(2)]
+    assert all("NaN" in text or "nan" in text for text in said)

@@ -387,6 +387,8 @@ class Trainer:
         began = time.perf_counter()
         self.stopped_reason = "max epochs"
         check_every = 1 if self.device.type == "cpu" else 64
+        if self.world.distributed:  # checked at the epoch's end, by every rank together (below)
+            check_every = 1 << 62
         world = self.world
         with TrainingProgress(
             cfg.epochs, steps, self.history.monitor, cfg.progress and world.main, start,
@@ -412,7 +414,7 @@ class Trainer:
                     self.stopped_reason = "time limit" if cfg.time_limit else "no more batches"
                     break
                 record: dict[str, Any] = {
-                    "epoch": epoch, **mean_across(log.means(), sum(log.sizes), world)
+                    "epoch": epoch, **mean_across(self._epoch_means(log), sum(log.sizes), world)
                 }  # fmt: skip
                 if val is not None:  # rank 0's: every rank then decides alike
                     record.update(from_main(self.evaluate(val) if world.main else None, world))
@@ -444,6 +446,23 @@ class Trainer:
                 ):
                     self.stopped_reason = "time limit"
                     break
+
+    def _epoch_means(self, log: StepLog) -> dict[str, float]:
+        """The epoch's mean losses; a NaN or infinite one raises TrainingError on every rank of
+        a world at once (a rank that stopped alone would leave the others waiting for it)."""
+        try:
+            means, failure = log.means(), None
+        except TrainingError as error:
+            means, failure = {}, error
+        if self.world.distributed and any_across(failure is not None, self.world):
+            raise failure or TrainingError(
+                f"The training loss became NaN or infinite on another process at epoch {log.epoch}.",
+                "Lower the learning rate (lr), set clip_grad_norm (e.g. 1.0), or check the inputs "
+                "for NaN or infinite values.",
+            )
+        if failure is not None:
+            raise failure
+        return means
 
     def _restore_best(self) -> None:
         if self.config.restore_best and self._best_state is not None:
