@@ -112,8 +112,12 @@ class ImageRecords:
             for start, stop in zip(np.r_[0, breaks], np.r_[breaks, len(ordered)], strict=True):
                 file.seek(int(ordered[start]) * self.record)
                 view = memoryview(flat[start:stop]).cast("B")
-                if file.readinto(view) != len(view):
-                    raise OSError(f"{self.path} ended early: the image cache is damaged")
+                done = 0
+                while done < len(view):  # one read returns at most ~2 GB on Linux
+                    got = file.readinto(view[done:])
+                    if not got:
+                        raise OSError(f"{self.path} ended early: the image cache is damaged")
+                    done += got
         out.reshape(len(wanted), -1)[order] = flat
         return out
 
