@@ -11,7 +11,6 @@ a test (twice that on a busy machine)."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -87,19 +86,13 @@ def two_processes(data: Path, kind: str, runs: Path, seconds: float = 300) -> tu
     """``fit_rank`` in two processes (as ``run_local`` starts them), failed after ``seconds``
     rather than waiting on a rank that waits for the other: rank 0's chosen model and metrics,
     and what each rank's trainer did."""
-    import torch.multiprocessing as mp
-
-    from layerwise.engine.distributed import _entry, free_port
+    from layerwise.engine.distributed import run_local
 
     out = runs.parent / f"{runs.name}.json"
-    args = (fit_rank, 2, free_port(), (str(data), kind, str(runs), str(out)))
-    ranks = mp.start_processes(_entry, args=args, nprocs=2, join=False, start_method="spawn")
-    deadline = time.monotonic() + seconds
-    while not ranks.join(timeout=0.25):
-        if time.monotonic() > deadline:
-            for process in ranks.processes:
-                process.kill()
-            pytest.fail(f"still training after {seconds:.0f} s: a rank waits for the other")
+    try:
+        run_local(2, fit_rank, str(data), kind, str(runs), str(out), timeout=seconds)
+    except TimeoutError:
+        pytest.fail(f"still training after {seconds:.0f} s: a rank waits for the other")
     assert len(list(runs.iterdir())) == 1  # rank 0's folder only
     trainers = [json.loads(Path(f"{out}.rank{r}").read_text()) for r in range(2)]
     return json.loads(out.read_text()), trainers

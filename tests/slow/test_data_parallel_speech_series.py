@@ -9,7 +9,6 @@ of hanging. In tests/slow: two processes on two cores, with a gloo all-reduce ev
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -58,19 +57,13 @@ def fit_rank(kind: str, runs: str, out: str) -> None:
 def two_processes(kind: str, runs: Path, seconds: float = 300) -> dict:
     """``fit_rank`` in two processes (as ``run_local`` starts them), failed after ``seconds``
     rather than waiting on a rank that waits for the other; rank 0's chosen model and metrics."""
-    import torch.multiprocessing as mp
-
-    from layerwise.engine.distributed import _entry, free_port
+    from layerwise.engine.distributed import run_local
 
     out = runs.parent / f"{runs.name}.json"
-    args = (fit_rank, 2, free_port(), (kind, str(runs), str(out)))
-    ranks = mp.start_processes(_entry, args=args, nprocs=2, join=False, start_method="spawn")
-    deadline = time.monotonic() + seconds
-    while not ranks.join(timeout=0.25):
-        if time.monotonic() > deadline:
-            for process in ranks.processes:
-                process.kill()
-            pytest.fail(f"still training after {seconds:.0f} s: a rank waits for the other")
+    try:
+        run_local(2, fit_rank, kind, str(runs), str(out), timeout=seconds)
+    except TimeoutError:
+        pytest.fail(f"still training after {seconds:.0f} s: a rank waits for the other")
     assert len(list(runs.iterdir())) == 1  # rank 0's folder only
     return json.loads(out.read_text())
 

@@ -252,10 +252,21 @@ def _entry(index: int, fn: Callable[..., Any], size: int, port: int, args: tuple
             dist.destroy_process_group()
 
 
-def run_local(size: int, fn: Callable[..., Any], *args: Any) -> None:
+def run_local(size: int, fn: Callable[..., Any], *args: Any, timeout: float | None = None) -> None:
     """Run ``fn(*args)`` in ``size`` new processes on this machine, each in a world of
     ``size`` (its environment set as torchrun sets it); returns when all have finished, and
-    raises when one failed. ``fn`` must be importable by name (a module-level function)."""
+    raises when one failed. ``fn`` must be importable by name (a module-level function).
+    ``timeout``: seconds after which every process is killed and TimeoutError raised (a rank
+    that waits for another at a collective it never reaches would otherwise wait ``WAIT_S``)."""
+    import time
+
     import torch.multiprocessing as mp
 
-    mp.spawn(_entry, args=(fn, size, free_port(), args), nprocs=size, join=True)
+    ranks = mp.start_processes(_entry, args=(fn, size, free_port(), args), nprocs=size,
+                               join=False, start_method="spawn")  # fmt: skip
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not ranks.join(timeout=0.25):
+        if deadline is not None and time.monotonic() > deadline:
+            for process in ranks.processes:
+                process.kill()
+            raise TimeoutError(f"{size} processes still running after {timeout:.0f} s")
