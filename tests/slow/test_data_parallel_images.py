@@ -69,4 +69,7 @@ def test_two_processes_train_from_one_cache(digits, tmp_path):
     metrics = json.loads(Path(out).read_text())["metrics"]
     cache = digits / "streamed" / ".cache"
     assert len(list(cache.glob("*.u8"))) == 1 and not list(cache.glob(".*partial"))
-    assert metrics["candidates"]["cnn"]["test"]["accuracy"] > 0.5
+    # the images read back right: the pixel model (rank 0's) as on digits in memory, and the
+    # CNN both ranks trained for 3 epochs well above chance (0.1)
+    assert metrics["candidates"]["pixel-logistic"]["test"]["accuracy"] > 0.9
+    assert metrics["candidates"]["cnn"]["test"]["accuracy"] > 0.3
