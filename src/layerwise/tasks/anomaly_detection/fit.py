@@ -215,7 +215,11 @@ def _fit_supervised(
     all of them; their weighted ensemble; each row with its out-of-fold scores and evidence."""
     from layerwise.tasks.anomaly_detection.fraud_choice import ensemble_row, fold_evidence
     from layerwise.tasks.anomaly_detection.ranks import order
-    from layerwise.tasks.anomaly_detection.supervised import SUPERVISED, stratified_folds
+    from layerwise.tasks.anomaly_detection.supervised import (
+        SUPERVISED,
+        fit_fraud_model,
+        stratified_folds,
+    )
 
     x, y, lab = labelled
     inputs = model.with_scores(x, {n: s[lab] for n, s in scores.items()}, list(model.detectors))
@@ -247,18 +251,6 @@ def _fit_supervised(
         row["scores"][lab] = np.log(p / (1 - p))  # out-of-fold log-odds: the candidate's score
         row["evidence"] = fold_evidence(y, row["oof"], folds)
     return rows
-
-
-def fit_fraud_model(name: str, seed: int, params: dict, data: tuple) -> tuple[np.ndarray, Any]:
-    """Fraud model ``name``'s out-of-fold probabilities on the labelled rows and its final fit
-    on all of them; ``data``: (inputs, labels, folds)."""
-    from layerwise.tasks.anomaly_detection.supervised import SUPERVISED, out_of_fold
-
-    cls, (inputs, y, folds) = SUPERVISED[name], data
-    oof = out_of_fold(lambda: cls(seed, **params), inputs, y, folds)
-    final = cls(seed, **params)
-    final.fit(inputs, y)
-    return oof, final
 
 
 def _choose(task: Any, rows: list[dict], y: Any, lab: np.ndarray) -> tuple[str, str]:

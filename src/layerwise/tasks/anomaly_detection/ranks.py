@@ -35,8 +35,8 @@ def order(kind: str, **payload: Any) -> None:
 def follow(x: np.ndarray) -> None:
     """A rank other than 0: make every deep fit rank 0 orders, until it :func:`release`\\ s.
     What is fitted here is thrown away: rank 0's copy (the same weights) is the one served."""
-    from layerwise.tasks.anomaly_detection.fit import fit_fraud_model
     from layerwise.tasks.anomaly_detection.model import DETECTORS
+    from layerwise.tasks.anomaly_detection.supervised import fit_fraud_model
 
     world = current_world()
     while (task := from_main(None, world)) is not None:

@@ -364,3 +364,13 @@ def _focal_loss(logits: Any, target: Any, gamma: float = 2.0) -> Any:
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     p_true = (-bce).exp()  # the probability given to the true class
     return ((1 - p_true) ** gamma * bce).mean()
+
+
+def fit_fraud_model(name: str, seed: int, params: dict, data: tuple) -> tuple[np.ndarray, Any]:
+    """Fraud model ``name``'s out-of-fold probabilities on the labelled rows and its final fit
+    on all of them; ``data``: (inputs, labels, folds)."""
+    cls, (inputs, y, folds) = SUPERVISED[name], data
+    oof = out_of_fold(lambda: cls(seed, **params), inputs, y, folds)
+    final = cls(seed, **params)
+    final.fit(inputs, y)
+    return oof, final
