@@ -167,7 +167,7 @@ def test_steps_per_epoch_trains_part_of_a_pass():
 
 def test_a_streamed_run_chooses_and_scores_as_one_in_memory(folder, tmp_path):
     options = {"candidate_params": {"cnn": {"epochs": 2}}, "verbose": False, "seed": 0,
-               "output_dir": str(tmp_path / "runs")}  # fmt: skip
+               "report": False, "output_dir": str(tmp_path / "runs")}  # fmt: skip
     streamed = layerwise.fit(str(folder), task="image-classification", stream=True, **options)
     held = layerwise.fit(str(folder), task="image-classification", stream=False, **options)
     assert streamed.metrics["chosen"] == held.metrics["chosen"]
