@@ -88,16 +88,21 @@ def write_shapes(folder: Path, n: int) -> float:
 
 
 def measured(folder: Path, out: Path, stream: bool) -> dict:
-    """``train`` in a child whose own peak is read with wait4 (not the largest child's so far)."""
+    """One run in a child process whose own peak is read with wait4 (not the largest child's
+    so far). Its stderr goes to a file: two pipes read one after the other could fill and stall."""
+    import tempfile
+
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     began = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), str(out), "1" if stream else "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
-    stdout, stderr = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"the run on {folder} failed:\n{stderr[-3000:]}")
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), str(out), "1" if stream else "0"],
+                                stdout=subprocess.PIPE, stderr=errors, text=True, env=env)  # fmt: skip
+        stdout = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(f"the run on {folder} failed:\n{errors.read()[-3000:]}")
     result = json.loads(stdout.strip().splitlines()[-1])
     result["peak_mib"] = usage.ru_maxrss / 1024
     result["wall_s"] = time.perf_counter() - began
@@ -223,5 +228,4 @@ def write_report(path: Path, rows: list, smallest: int, speed: dict[str, float])
 
 
 if __name__ == "__main__":
-    np.seterr(all="ignore")
     main()

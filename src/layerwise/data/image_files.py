@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,20 +72,8 @@ def decode_files(files: Files, where: Path, opts: Options) -> ImageSet:
             ok.append(i)
     if not ok:
         raise nothing_readable(where, skipped)
-    decoded = [results[i] for i in ok]
-    stack = _stack_decoded(decoded, opts.channels, notes)
-    files = keep(files, set(ok))
-    raw = arrays.Raw(
-        stack,
-        None if files.labels is None else np.asarray(files.labels, dtype=object),
-        source=str(where.resolve()),
-        names=files.names,
-        split=None if files.split is None else np.asarray(files.split),
-        notes=notes,
-    )
-    out = arrays.finish(raw, replace(opts, size=None, channels=stack.shape[-1]))
-    out.skipped = skipped
-    return out
+    stack = _stack_decoded([results[i] for i in ok], opts.channels, notes)
+    return _image_set(keep(files, set(ok)), stack, where, opts, notes, skipped)
 
 
 def _decode_streamed(files: Files, where: Path, opts: Options, target: tuple[int, int],
@@ -100,23 +89,30 @@ def _decode_streamed(files: Files, where: Path, opts: Options, target: tuple[int
     if not done["kept"]:
         raise nothing_readable(where, skipped)
     files = keep(files, set(done["kept"]))
-    records = done["records"]
+    return _image_set(files, done["records"], where, opts, notes + done["notes"], skipped)
+
+
+def _image_set(files: Files, images: Any, where: Path, opts: Options, notes: list[str],
+               skipped: list[tuple[str, str]]) -> ImageSet:  # fmt: skip
+    """The decoded ``images`` (an array, or records on disk) of the readable ``files``."""
     raw = arrays.Raw(
-        records,
+        images,
         None if files.labels is None else np.asarray(files.labels, dtype=object),
         source=str(where.resolve()),
         names=files.names,
         split=None if files.split is None else np.asarray(files.split),
-        notes=notes + done["notes"],
+        notes=notes,
     )
-    out = arrays.finish(raw, replace(opts, size=None, channels=records.shape[-1]))
+    out = arrays.finish(raw, replace(opts, size=None, channels=images.shape[-1]))
     out.skipped = skipped
     return out
 
 
-def keep(files: Files, keep: set[int]) -> Files:
+def keep(files: Files, positions: set[int]) -> Files:
+    """``files`` with only those at ``positions``."""
+
     def pick(values: list | None) -> list | None:
-        return None if values is None else [v for i, v in enumerate(values) if i in keep]
+        return None if values is None else [v for i, v in enumerate(values) if i in positions]
 
     return replace(
         files,
