@@ -116,7 +116,7 @@ def read_speed(cache: Path, n: int, batch: int = 128, repeats: int = 6) -> dict[
     import torch
 
     from layerwise.candidates.cnn import to_tensor
-    from layerwise.data.image_records import ImageRecords
+    from layerwise.data.records import Records
     from layerwise.engine.rows import RowsOnDisk
 
     for about in cache.glob("images-*.json"):
@@ -125,7 +125,7 @@ def read_speed(cache: Path, n: int, batch: int = 128, repeats: int = 6) -> dict[
             break
     else:
         return {}
-    records = ImageRecords(about.with_suffix(".u8"), tuple(shape))
+    records = Records(about.with_suffix(".u8"), tuple(shape))
     held, rows = to_tensor(records[:]), RowsOnDisk(records, to_tensor)
     torch.set_num_threads(1)
     order = torch.randperm(len(records), generator=torch.Generator().manual_seed(0))

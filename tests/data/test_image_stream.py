@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 import layerwise
-from layerwise.data import image_stream
-from layerwise.data.image_records import ImageRecords, RecordWriter, channel_stats
+from layerwise.data import disk_cache, image_stream
 from layerwise.data.image_sources import shapes, write_folder
 from layerwise.data.images import read_images
+from layerwise.data.records import Records, RecordWriter, channel_stats
 from layerwise.engine import Trainer, TrainerConfig
 from layerwise.engine.rows import RowsOnDisk
 from layerwise.errors import DataError
@@ -55,8 +55,8 @@ def test_channel_stats_match_the_whole_arrays_and_a_short_file_is_refused(record
     pixels = x.reshape(-1, 3) / 255.0
     np.testing.assert_allclose(mean, pixels.mean(axis=0))
     np.testing.assert_allclose(std, pixels.std(axis=0))
-    with pytest.raises(ValueError, match="not the 31 images"):
-        ImageRecords(rec.path, (31, 4, 5, 3))
+    with pytest.raises(ValueError, match="not the 31 records"):
+        Records(rec.path, (31, 4, 5, 3))
 
 
 def test_a_failed_write_leaves_no_file(tmp_path):
@@ -77,7 +77,7 @@ def test_a_streamed_folder_reads_as_the_same_images_and_is_decoded_once(folder, 
     cache = tmp_path / "cache"
     plain = read_images(folder)
     streamed = read_images(folder, stream=True, cache=cache)
-    assert isinstance(streamed.images, ImageRecords) and not isinstance(plain.images, ImageRecords)
+    assert isinstance(streamed.images, Records) and not isinstance(plain.images, Records)
     np.testing.assert_array_equal(streamed.images[:], plain.images)
     np.testing.assert_array_equal(streamed.labels, plain.labels)
     assert streamed.names == plain.names and streamed.classes == plain.classes
@@ -88,7 +88,7 @@ def test_a_streamed_folder_reads_as_the_same_images_and_is_decoded_once(folder, 
     assert [name for name, _ in again.skipped] == ["disc/broken.png"]
     np.testing.assert_array_equal(again.images[:], plain.images)
     part = streamed.subset(np.array([4, 1]))  # a split: a view of the same file
-    assert isinstance(part.images, ImageRecords)
+    assert isinstance(part.images, Records)
     np.testing.assert_array_equal(part.images[:], plain.images[[4, 1]])
     Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(folder / "disc" / "new.png")
     changed = read_images(folder, stream=True, cache=cache)
@@ -115,23 +115,23 @@ def test_gray_files_stream_as_one_channel(tmp_path):
 
 
 def test_a_folder_streams_by_itself_past_a_share_of_memory(folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(image_stream, "physical_memory", lambda: 60 * 12 * 12 * 3)
+    monkeypatch.setattr(disk_cache, "physical_memory", lambda: 60 * 12 * 12 * 3)
     streamed = read_images(folder, cache=tmp_path / "cache", stream=None)
-    assert isinstance(streamed.images, ImageRecords)
+    assert isinstance(streamed.images, Records)
     assert any("over a quarter of this machine's" in note for note in streamed.notes)
 
 
 def test_another_process_of_a_world_waits_for_the_cache_and_gives_up_clearly(
     folder, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(image_stream, "_decodes_here", lambda: False)
-    monkeypatch.setattr(image_stream, "WAIT_S", 0.0)
-    with pytest.raises(DataError, match="No image cache appeared"):
+    monkeypatch.setattr(image_stream, "writes_here", lambda: False)
+    monkeypatch.setattr(disk_cache, "WAIT_S", 0.0)
+    with pytest.raises(DataError, match="The image cache .* did not appear"):
         read_images(folder, stream=True, cache=tmp_path / "cache")
-    monkeypatch.setattr(image_stream, "_decodes_here", lambda: True)
+    monkeypatch.setattr(image_stream, "writes_here", lambda: True)
     read_images(folder, stream=True, cache=tmp_path / "made")  # the machine's first process...
-    monkeypatch.setattr(image_stream, "_decodes_here", lambda: False)
-    monkeypatch.setattr(image_stream, "WAIT_S", 5.0)
+    monkeypatch.setattr(image_stream, "writes_here", lambda: False)
+    monkeypatch.setattr(disk_cache, "WAIT_S", 5.0)
     waited = read_images(folder, stream=True, cache=tmp_path / "made")  # ...then the others
     assert any("from the cache" in note for note in waited.notes)
 

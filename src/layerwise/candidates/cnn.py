@@ -45,9 +45,9 @@ def to_tensor(images: np.ndarray) -> Any:
 def training_images(images: Any) -> Any:
     """What the engine trains on: the images as one tensor, or, streamed from disk (records
     that do not fit in memory), as rows the engine reads a batch at a time."""
-    from layerwise.data.image_records import ImageRecords
+    from layerwise.data.records import Records
 
-    if isinstance(images, ImageRecords):
+    if isinstance(images, Records):
         from layerwise.engine.rows import RowsOnDisk
 
         return RowsOnDisk(images, to_tensor)
@@ -84,7 +84,7 @@ class CNNCandidate(Candidate):
         return AugmentConfig.from_dict({**config.to_dict(), **given})
 
     def _build(self, train: Any) -> Any:
-        from layerwise.data.image_records import channel_stats
+        from layerwise.data.records import channel_stats
         from layerwise.models.resnet import ResNet, resnet_config_for
 
         mean, std = channel_stats(train.images)  # a chunk at a time: the set may be on disk

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from layerwise.data.image_records import ImageRecords
 from layerwise.data.image_set import ImageSet, Options, resize_crop
+from layerwise.data.records import Records
 from layerwise.errors import DataError
 
 
@@ -40,7 +40,7 @@ def finish(raw: Raw, opts: Options) -> ImageSet:
     """Clean arrays into an ImageSet: uint8 NHWC, channels, size, label codes."""
     notes = list(raw.notes)
     where = raw.source if raw.source.startswith("<") else f"'{raw.source}'"
-    streamed = isinstance(raw.images, ImageRecords)  # decoded to disk at the size and channels
+    streamed = isinstance(raw.images, Records)  # decoded to disk at the size and channels
     images = raw.images if streamed else _as_uint8(raw.images, where, notes)
     n = len(images)
     if raw.labels is not None and len(raw.labels) != n:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from layerwise.data.image_records import ImageRecords
+from layerwise.data.records import Records
 
 
 @dataclass
@@ -27,7 +27,7 @@ class ImageSet:
         (4, (8, 8), 1)
     """
 
-    images: np.ndarray | ImageRecords  # records on disk when streamed (--stream)
+    images: np.ndarray | Records  # records on disk when streamed (--stream)
     labels: np.ndarray | None
     classes: list[str]
     names: list[str]
@@ -56,7 +56,7 @@ class ImageSet:
             self,
             images=(
                 self.images.subset(index)
-                if isinstance(self.images, ImageRecords)
+                if isinstance(self.images, Records)
                 else self.images[index]
             ),
             labels=None if self.labels is None else self.labels[index],

@@ -1,9 +1,9 @@
 """Image files decoded once into a record file on disk, for sets larger than memory.
 
-``--stream`` (or automatically, when a folder would decode to more than ``STREAM_SHARE`` of the
-machine's memory) decodes the files a chunk at a time into an
-:class:`~layerwise.data.image_records.ImageRecords` file in the cache folder (``<output
-dir>/.cache``), and training reads its batches from there. Memory then holds one chunk of
+``--stream`` (or automatically, when a folder would decode to more than a quarter of the
+machine's memory: :func:`~layerwise.data.disk_cache.too_big`) decodes the files a chunk at a
+time into a :class:`~layerwise.data.records.Records` file in the cache folder (``<output
+dir>/.cache``: :mod:`layerwise.data.disk_cache`), and training reads its batches from there. Memory then holds one chunk of
 decoded images, the file names and the labels, whatever the folder's size.
 
 The cache's name is a fingerprint of every file's name, size and modification time, of the
@@ -16,10 +16,7 @@ Delete ``<output dir>/.cache`` to reclaim the space.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -28,20 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from layerwise.data.image_records import CHUNK, ImageRecords, RecordWriter
-from layerwise.errors import DataError
+from layerwise.data.disk_cache import (
+    fingerprint,
+    physical_memory,
+    publish,
+    read_description,
+    too_big,
+    wait_for,
+    writes_here,
+)
+from layerwise.data.records import CHUNK, Records, RecordWriter
 
-STREAM_SHARE = 0.25  # of physical memory: a set that decodes to more streams on its own
 FORMAT = 1  # the cache's layout; a change makes new fingerprints
-WAIT_S = 6 * 3600.0  # how long a process waits for another to decode (the DDP timeout)
-
-
-def physical_memory() -> int | None:
-    """Bytes of memory on this machine, None where the OS does not say."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def should_stream(asked: bool | None, n: int, size: tuple[int, int],
@@ -58,23 +53,11 @@ def should_stream(asked: bool | None, n: int, size: tuple[int, int],
     if asked is not None:
         return bool(asked), None
     decoded = n * size[0] * size[1] * (channels or 3)
-    memory = physical_memory()
-    if memory is None or decoded <= STREAM_SHARE * memory:
+    if not too_big(decoded):
         return False, None
+    memory = physical_memory() or 0
     return True, (f"streamed from disk: the {n:,} images decode to {decoded / 2**30:.1f} GiB, "
                   f"over a quarter of this machine's {memory / 2**30:.0f} GiB")  # fmt: skip
-
-
-def fingerprint(paths: list[Path], size: tuple[int, int], channels: int | None) -> str:
-    """A hash of every file's path, byte size and modification time, and of the decoding."""
-    digest = hashlib.sha256(f"{FORMAT}|{size}|{channels}".encode())
-    for path in paths:
-        try:
-            stat = path.stat()
-            digest.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-        except OSError:
-            digest.update(f"|{path}|missing".encode())
-    return digest.hexdigest()[:20]
 
 
 def decode_to_records(paths: list[Path], names: list[str], size: tuple[int, int],
@@ -87,11 +70,11 @@ def decode_to_records(paths: list[Path], names: list[str], size: tuple[int, int]
     ``paths``), ``skipped`` ((name, reason) pairs) and ``notes``.
     """
     cache = Path(cache)
-    key = fingerprint(paths, size, channels)
+    key = fingerprint(paths, "images", FORMAT, size, channels)
     data, about = cache / f"images-{key}.u8", cache / f"images-{key}.json"
     found = _cached(data, about, len(paths))
-    if found is None and not _decodes_here():
-        found = _wait_for(data, about, len(paths))
+    if found is None and not writes_here():
+        found = wait_for(lambda: _cached(data, about, len(paths)), f"The image cache {data}")
     if found is not None:
         found["notes"].append(f"read {len(found['records']):,} decoded images from the cache "
                               f"{data} (made by an earlier run on the same files)")  # fmt: skip
@@ -100,27 +83,19 @@ def decode_to_records(paths: list[Path], names: list[str], size: tuple[int, int]
                                        progress)  # fmt: skip
     described = {"format": FORMAT, "files": len(paths), "shape": list(shape), "kept": kept,
                  "skipped": [list(s) for s in skipped]}  # fmt: skip
-    partial = about.with_name(f".{about.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(described), encoding="utf-8")
-    os.replace(partial, about)
-    return {"records": ImageRecords(data, shape), "kept": kept, "skipped": skipped,
+    publish(about, described)
+    return {"records": Records(data, shape), "kept": kept, "skipped": skipped,
             "notes": [f"decoded {shape[0]:,} images once into {data} "
                       f"({data.stat().st_size / 2**30:.2f} GiB); training reads its batches "
                       "from there"]}  # fmt: skip
 
 
-def _decodes_here() -> bool:
-    """The first process of a machine decodes; the others of a world wait for its cache."""
-    from layerwise.engine.distributed import current_world
-
-    world = current_world()
-    return not world.distributed or world.local_rank == 0
-
-
 def _cached(data: Path, about: Path, files: int) -> dict[str, Any] | None:
     """A complete cache of these files, checked against its description, or None."""
+    described = read_description(about)
+    if described is None:
+        return None
     try:
-        described = json.loads(about.read_text(encoding="utf-8"))
         shape = tuple(int(v) for v in described["shape"])
         kept = [int(i) for i in described["kept"]]
         skipped = [(str(a), str(b)) for a, b in described["skipped"]]
@@ -128,21 +103,10 @@ def _cached(data: Path, about: Path, files: int) -> dict[str, Any] | None:
             return None
         if kept and (min(kept) < 0 or max(kept) >= files):
             return None
-        records = ImageRecords(data, shape)  # checks the file's length against the shape
+        records = Records(data, shape)  # checks the file's length against the shape
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return {"records": records, "kept": kept, "skipped": skipped, "notes": []}
-
-
-def _wait_for(data: Path, about: Path, files: int) -> dict[str, Any]:
-    began = time.monotonic()
-    while time.monotonic() - began < WAIT_S:
-        found = _cached(data, about, files)
-        if found is not None:
-            return found
-        time.sleep(1.0)
-    raise DataError(f"No image cache appeared at {data} in {WAIT_S / 3600:g} h.",
-                    "Check that the first process of this machine is running.")  # fmt: skip
 
 
 def _decode_all(paths: list[Path], names: list[str], size: tuple[int, int], channels: int | None,
