@@ -9,16 +9,12 @@ two processes on two cores, with a gloo all-reduce every step: about 40 s."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-
-import layerwise
-from layerwise.engine.distributed import current_world
+from two_ranks import one_process, two_processes
 
 pytestmark = pytest.mark.slow
 
@@ -31,29 +27,6 @@ ANOMALY = {"task": "anomaly-detection", "target": "y", "verbose": False, "report
                                 "mlp-focal": {"epochs": 8}}}  # fmt: skip
 CLASSICAL = ("isolation-forest", "robust-gaussian", "ensemble")
 NEAR = ("autoencoder", "deep-svdd", "mlp-focal", "lightgbm")  # deep, or fed deep scores
-
-
-def fit_rank(data: str, runs: str, out: str) -> None:
-    """One rank's fit; rank 0 (the one that returns a run) writes what it chose."""
-    run = layerwise.fit(data, output_dir=runs, **ANOMALY)
-    if current_world().main:
-        Path(out).write_text(json.dumps({"chosen": run.chosen, "metrics": run.metrics}))
-    else:
-        assert run is None
-
-
-def two_processes(data: Path, runs: Path, seconds: float = 300) -> dict:
-    """``fit_rank`` in two processes (as ``run_local`` starts them), failed after ``seconds``
-    rather than waiting on a rank that waits for the other; rank 0's chosen model and metrics."""
-    from layerwise.engine.distributed import run_local
-
-    out = runs.parent / f"{runs.name}.json"
-    try:
-        run_local(2, fit_rank, str(data), str(runs), str(out), timeout=seconds)
-    except TimeoutError:
-        pytest.fail(f"still training after {seconds:.0f} s: a rank waits for the other")
-    assert len(list(runs.iterdir())) == 1  # rank 0's folder only
-    return json.loads(out.read_text())
 
 
 def planted(path: Path, rows: int = 800) -> Path:
@@ -76,14 +49,8 @@ def planted(path: Path, rows: int = 800) -> Path:
 
 def test_anomalies_in_two_processes_choose_what_one_chooses(tmp_path):
     data = planted(tmp_path / "rows.csv")
-    two = two_processes(data, tmp_path / "two")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each of the two has: two threads on two busy cores spin-wait
-    try:
-        run = layerwise.fit(str(data), output_dir=str(tmp_path / "one"), **ANOMALY)
-    finally:
-        torch.set_num_threads(threads)
-    one = {"chosen": run.chosen, "metrics": run.metrics}
+    two = two_processes(str(data), ANOMALY, tmp_path / "two")
+    one = one_process(str(data), ANOMALY, tmp_path / "one")
     assert two["chosen"] == one["chosen"]
     both = [r["metrics"]["candidates"] for r in (two, one)]
     for name in CLASSICAL:  # rank 0's, as in one process

@@ -8,16 +8,12 @@ two cores, with a gloo all-reduce every step, 6 to 40 s a run (twice that on a b
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-
-import layerwise
-from layerwise.engine.distributed import current_world
+from two_ranks import one_and_two, two_processes
 
 pytestmark = pytest.mark.slow
 
@@ -39,41 +35,6 @@ RUNS = {
 }  # fmt: skip
 
 
-def fit_rank(data: str, kind: str, runs: str, out: str) -> None:
-    """One rank's fit; rank 0 (the one that returns a run) writes what it chose."""
-    run = layerwise.fit(data, output_dir=runs, **RUNS[kind])
-    if current_world().main:
-        Path(out).write_text(json.dumps({"chosen": run.chosen, "metrics": run.metrics}))
-    else:
-        assert run is None
-
-
-def two_processes(data: Path, kind: str, runs: Path, seconds: float = 300) -> dict:
-    """``fit_rank`` in two processes (as ``run_local`` starts them), failed after ``seconds``
-    rather than waiting on a rank that waits for the other; rank 0's chosen model and metrics."""
-    from layerwise.engine.distributed import run_local
-
-    out = runs.parent / f"{runs.name}.json"
-    try:
-        run_local(2, fit_rank, str(data), kind, str(runs), str(out), timeout=seconds)
-    except TimeoutError:
-        pytest.fail(f"still training after {seconds:.0f} s: a rank waits for the other")
-    assert len(list(runs.iterdir())) == 1  # rank 0's folder only
-    return json.loads(out.read_text())
-
-
-def one_and_two(data: Path, kind: str, tmp_path: Path) -> tuple[dict, dict]:
-    """The run's chosen model and metrics in two processes, then in this one."""
-    two = two_processes(data, kind, tmp_path / "two")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each of the two has: two threads on two busy cores spin-wait
-    try:
-        one = layerwise.fit(str(data), output_dir=str(tmp_path / "one"), **RUNS[kind])
-    finally:
-        torch.set_num_threads(threads)
-    return two, {"chosen": one.chosen, "metrics": one.metrics}
-
-
 def signs(path: Path, rows: int, product: bool = True) -> Path:
     """A table whose class "y" is the sign of a x b (or of a alone), beside two noise columns."""
     rng = np.random.default_rng(0)
@@ -85,13 +46,15 @@ def signs(path: Path, rows: int, product: bool = True) -> Path:
 
 
 def test_a_small_table_trains_in_two_processes(tmp_path):
-    run = two_processes(signs(tmp_path / "t.csv", 120, product=False), "tiny table", tmp_path / "r")
+    run = two_processes(
+        str(signs(tmp_path / "t.csv", 120, product=False)), RUNS["tiny table"], tmp_path / "r"
+    )
     assert {"linear", "mlp"} <= set(run["metrics"]["candidates"])
     assert run["metrics"]["candidates"]["mlp"]["test"]["accuracy"] > 0.5
 
 
 def test_a_table_in_two_processes_chooses_what_one_chooses(tmp_path):
-    two, one = one_and_two(signs(tmp_path / "signs.csv", 600), "table", tmp_path)
+    two, one = one_and_two(str(signs(tmp_path / "signs.csv", 600)), RUNS["table"], tmp_path)
     assert two["chosen"] == one["chosen"] == "mlp"
     test = [run["metrics"]["candidates"]["mlp"]["test"]["accuracy"] for run in (two, one)]
     assert min(test) > 0.85 and abs(test[0] - test[1]) < 0.03
@@ -105,7 +68,7 @@ def test_texts_in_two_processes_choose_what_one_chooses(tmp_path):
     texts = reviews(1000, seed=0, noise=0.0)
     labels = [texts.classes[i] for i in texts.labels]
     pd.DataFrame({"text": texts.texts, "label": labels}).to_csv(tmp_path / "r.csv", index=False)
-    two, one = one_and_two(tmp_path / "r.csv", "texts", tmp_path)
+    two, one = one_and_two(str(tmp_path / "r.csv"), RUNS["texts"], tmp_path)
     assert two["chosen"] == one["chosen"]
     test = [run["metrics"]["candidates"]["text-cnn"]["test"]["accuracy"] for run in (two, one)]
     assert min(test) > 0.9 and abs(test[0] - test[1]) < 0.03

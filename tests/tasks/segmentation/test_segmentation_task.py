@@ -222,7 +222,8 @@ def test_an_interrupted_run_resumes_from_the_unets_checkpoint(cells, tmp_path, c
 
 
 def test_a_resumed_unet_keeps_the_epochs_it_planned(tmp_path):
-    from layerwise.tasks.segmentation.unet_train import PLAN_FILE, UNetSegmenter
+    from layerwise.tasks.segmentation.unet_plan import PLAN_FILE, planned_before
+    from layerwise.tasks.segmentation.unet_train import UNetSegmenter
 
     images, masks, classes = generated_masks(6, size=32, seed=0)
     folder = tmp_path / "checkpoints"
@@ -231,6 +232,6 @@ def test_a_resumed_unet_keeps_the_epochs_it_planned(tmp_path):
     planned = json.loads((folder / PLAN_FILE).read_text())["epochs"]
     (folder / PLAN_FILE).write_text(json.dumps({"epochs": planned + 1}))
     again = UNetSegmenter(seed=0, time_limit=2, crop=32, checkpoint_dir=str(folder), resume=True)
-    assert again._planned() == planned + 1
+    assert planned_before(again.params) == planned + 1
     (folder / PLAN_FILE).write_text('{"epochs": 1e9}')  # a crafted plan is not believed
-    assert again._planned() is None
+    assert planned_before(again.params) is None

@@ -1,6 +1,13 @@
 """The segmentation bake-off: read the images and masks, split them by image, train the pixel
 forest and the U-Net, score both on the validation and test images by Dice, serve the better
-validation mean Dice (the forest when the U-Net is not at least ``DICE_TOLERANCE`` better)."""
+validation mean Dice (the forest when the U-Net is not at least ``DICE_TOLERANCE`` better).
+
+In a world of several processes (``--devices N``, torchrun) every rank reads the images and
+splits them alike (a seeded draw); rank 0 alone trains the forest, scores, chooses and writes
+the run folder. The U-Net's parameters are resolved on rank 0 (its time limit, its checkpoint
+folder in rank 0's run folder) and sent to the others, which train it with rank 0 (its epochs
+planned once, by rank 0's probe: see :mod:`.unet_train`) and then return None.
+"""
 
 from __future__ import annotations
 
@@ -36,15 +43,26 @@ MIN_IMAGES = 3  # one to train on, one to validate, one to test
 METRIC = "mean_dice"
 
 
-def fit_segmenters(task: Any, data: Any, started: float) -> Run:
+def fit_segmenters(task: Any, data: Any, started: float) -> Run | None:
+    """The run (rank 0), or None on the other ranks of a world once the U-Net is trained."""
+    from layerwise.engine.config import resolve_device
+    from layerwise.engine.distributed import current_world, from_main, setup
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.segmentation.outputs import write_segmentation_run
 
+    world = current_world()
+    if world.distributed:  # joined on the U-Net's device before the first collective
+        setup(resolve_device(task.candidate_options("unet").get("device", task.option("device"))))
     sets = task.read_labelled(data)
     parts = split_images(task, sets)
     whole = sets["train"]
     task.classes, task.encoding = list(whole.classes), dict(whole.encoding)
     task.channels = 1 if whole.images[0].ndim == 2 else 3
+    if not world.main:  # the U-Net with rank 0's parameters, if rank 0 trains one
+        params = from_main(None, world)
+        if params is not None:
+            _fit_unet(task, params, parts)
+        return None
     run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
     for note in whole.notes:
         task.say(f"[dim]note: {note}[/dim]")
@@ -56,7 +74,10 @@ def fit_segmenters(task: Any, data: Any, started: float) -> Run:
         f"{len(parts['val'])} validation / {len(parts['test'])} test"
     )
     rows, models, found = [], {}, {}
-    for name in task.candidate_names(CANDIDATES):
+    names = task.candidate_names(CANDIDATES)
+    if world.distributed and "unet" not in names:  # the others wait for a U-Net: none comes
+        from_main(None, world)
+    for name in names:
         begun = time.perf_counter()
         model = _fit_one(task, name, parts, run)
         row = {"candidate": name, "family": FAMILIES[name],
@@ -129,13 +150,13 @@ def split_images(task: Any, sets: dict[str, SegmentationSet]) -> dict[str, Segme
 def _fit_one(task: Any, name: str, parts: dict[str, SegmentationSet], run: Any) -> Any:
     seed = int(task.option("seed"))
     params = task.candidate_options(name)
-    train, val = parts["train"], parts["val"]
+    train = parts["train"]
     if name == "pixel-forest":
         from layerwise.tasks.segmentation.pixel_forest import PixelForest
 
         return PixelForest(seed=seed, **params).fit(train.images, train.masks, len(task.classes))
+    from layerwise.engine.distributed import current_world, from_main
     from layerwise.runs import folder as names
-    from layerwise.tasks.segmentation.unet_train import UNetSegmenter
 
     params.setdefault("time_limit", task.time_budget(cpu_budget(train.images), GPU_BUDGET_S))
     params.setdefault("device", task.option("device"))
@@ -145,7 +166,17 @@ def _fit_one(task: Any, name: str, parts: dict[str, SegmentationSet], run: Any) 
     vflip = task.option("vflip")
     # up-down flips: a grey image is a scan or a micrograph, which has no up; a colour photo has
     params.setdefault("vflip", task.channels == 1 if vflip is None else bool(vflip))
-    model = UNetSegmenter(seed=seed, **params)
+    world = current_world()
+    if world.distributed:  # the other ranks train it alongside, with these parameters
+        from_main(params, world)
+    return _fit_unet(task, params, parts)
+
+
+def _fit_unet(task: Any, params: dict[str, Any], parts: dict[str, SegmentationSet]) -> Any:
+    from layerwise.tasks.segmentation.unet_train import UNetSegmenter
+
+    train, val = parts["train"], parts["val"]
+    model = UNetSegmenter(seed=int(task.option("seed")), **params)
     return model.fit(train.images, train.masks, task.classes, val.images, val.masks)
 
 

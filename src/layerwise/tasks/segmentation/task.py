@@ -48,6 +48,7 @@ class Segmentation(Task):
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     request_kind: ClassVar[str | None] = "images"  # served: see layerwise.serve.requests
     predict_options: ClassVar[tuple[str, ...]] = ("masks_to", "overlay")
+    data_parallel: ClassVar[bool] = True  # the U-Net under DDP; the forest on rank 0
 
     def __init__(self, **options: Any):
         self.check_option_names(options)
@@ -66,7 +67,8 @@ class Segmentation(Task):
         return cell_demo(folder)
 
     def fit(self, data: Any, target: str | None = None, **options: Any) -> Run:
-        """Read the images and masks, train both segmenters, choose by validation Dice, write."""
+        """Read the images and masks, train both segmenters, choose by validation Dice, write
+        (rank 0 of a world of several; the other ranks train the U-Net with it, return None)."""
         from layerwise.tasks.segmentation.fit import fit_segmenters
 
         self.check_option_names(options)

@@ -29,11 +29,7 @@ Example:
 
 from __future__ import annotations
 
-import copy
-import json
 import math
-import time
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,12 +38,14 @@ import torch.nn.functional as F
 
 from layerwise.engine import Trainer, TrainerConfig
 from layerwise.engine.config import resolve_device
+from layerwise.engine.distributed import current_world
 from layerwise.errors import ConfigError, RunFolderError, check_option_names
 from layerwise.models.unet import UNet, UNetConfig, unet_config_for
 from layerwise.tasks.segmentation.augment import SegmentationAugment, random_view
 from layerwise.tasks.segmentation.masks import IGNORE
 from layerwise.tasks.segmentation.metrics import pixel_confusion, segmentation_scores
 from layerwise.tasks.segmentation.two_class_cut import checked_cut, decide
+from layerwise.tasks.segmentation.unet_plan import planned_epochs
 
 MODEL_FILE = "unet.safetensors"
 # test-time views (left-right flip, up-down flip, transpose): the dihedral group, of which a
@@ -64,9 +62,6 @@ VIEWS_PER_EPOCH = 64
 MAX_CLASS_WEIGHT = 10.0
 CROPS = (64, 256)  # the automatic crop: the median short side, a multiple of 32, clipped here
 TILE = 512
-PLAN_FILE = "unet_plan.json"  # beside the checkpoints: the epochs planned, kept on resume
-MAX_EPOCHS = 300  # automatic epochs never exceed this (a GPU with no time limit gets them all)
-CPU_BUDGET_S = 300.0  # training seconds on a CPU when neither epochs nor time_limit is given
 PARAMS = ("crop", "epochs", "batch_size", "lr", "weight_decay", "time_limit", "patience",
           "device", "progress", "checkpoint_dir", "resume", "augment", "vflip", "widths",
           "tta", "cpu_threads")  # fmt: skip
@@ -201,6 +196,7 @@ class UNetSegmenter:
                       and (aug.transpose or not v[2])]  # fmt: skip
         views = max(len(images), VIEWS_PER_EPOCH)
         state = {"epoch": 0, "step": 0}
+        world = current_world()
         trainer: _SegmentationTrainer
 
         def make_batch(index: list[int], rng: np.random.Generator) -> tuple:
@@ -216,8 +212,9 @@ class UNetSegmenter:
             if epoch != state["epoch"]:
                 state["epoch"], state["step"] = epoch, 0
             state["step"] += 1
-            return make_batch(batch[0].tolist(), np.random.default_rng([self.seed, epoch,
-                                                                         state["step"]]))  # fmt: skip
+            # rank 0 draws what one process draws; another rank of a world its own views
+            key = [self.seed, epoch, state["step"], *([world.rank] if world.rank else [])]
+            return make_batch(batch[0].tolist(), np.random.default_rng(key))
 
         def score(net: UNet) -> float:
             return self._val_dice(net, val_images, val_masks, False)
@@ -226,8 +223,9 @@ class UNetSegmenter:
         steps = math.ceil(views / batch_size)
         has_val = bool(val_images)
         model = model.to(device)
-        epochs = self._epochs(model, make_batch, weights, batch_size, steps,
-                              score if has_val else None)  # fmt: skip
+        loss = lambda logits, target: dice_ce_loss(logits, target, weights)  # noqa: E731
+        epochs = planned_epochs(self, model, make_batch, loss, batch_size, steps,
+                                score if has_val else None)  # fmt: skip
         trainer_config = TrainerConfig.from_params(
             self.params, self.seed,
             {"lr": LR, "weight_decay": WEIGHT_DECAY, "patience": max(PATIENCE, epochs // 2),
@@ -236,7 +234,6 @@ class UNetSegmenter:
             monitor="val_dice" if has_val else "val_loss", mode="max" if has_val else "min",
             clip_grad_norm=5.0, cpu_threads=self.params.get("cpu_threads"),
         )  # fmt: skip
-        loss = lambda logits, target: dice_ce_loss(logits, target, weights)  # noqa: E731
         trainer = _SegmentationTrainer(model, loss, trainer_config, batch_transform=transform,
                                        score=score if has_val else None)  # fmt: skip
         index = torch.arange(views)
@@ -244,6 +241,8 @@ class UNetSegmenter:
         self.history = trainer.fit((index, index), val=held)
         self.model = trainer.model.to("cpu").eval()
         self.classes = list(classes)
+        if not world.main:  # its share trained; the choices below are rank 0's
+            return self
         if has_val and self.params.get("tta", "auto") == "auto":
             plain, flipped = (
                 self._val_dice(self.model, val_images, val_masks, False),
@@ -257,69 +256,6 @@ class UNetSegmenter:
             self.tta = self.params.get("tta") is True  # "auto" without validation: off
         self.tta = self.tta and len(self.views) > 1
         return self
-
-    def _epochs(self, model: UNet, make_batch: Any, weights: torch.Tensor, batch_size: int,
-                steps: int, score: Any) -> int:  # fmt: skip
-        """The epochs asked for, else as many as fit ``time_limit`` (``CPU_BUDGET_S`` on a CPU
-        when none is given): a training step and a validation pass are timed on a copy of the
-        model, so the cosine schedule ends inside the budget rather than being cut short."""
-        if self.params.get("epochs") is not None:
-            return int(self.params["epochs"])
-        limit = self.params.get("time_limit")
-        if limit is None and resolve_device(self.params.get("device", "auto")).type == "cpu":
-            limit = CPU_BUDGET_S
-        if limit is None:
-            return MAX_EPOCHS
-        planned = self._planned()
-        if planned is not None:  # resumed: the schedule it began with, not a new one
-            return planned
-        trial = copy.deepcopy(model).train()
-        optimizer = torch.optim.AdamW(trial.parameters(), lr=1e-6)
-        threads = torch.get_num_threads()
-        if self.params.get("cpu_threads") is not None:  # timed as the Trainer will run it
-            torch.set_num_threads(int(self.params["cpu_threads"]))
-        times = []
-        for step in range(6):  # the first steps pay one-time costs: timed, left out below
-            started = time.perf_counter()
-            x, y = make_batch(
-                list(range(batch_size)), np.random.default_rng([self.seed, 10**6, step])
-            )
-            optimizer.zero_grad()
-            dice_ce_loss(trial(x), y, weights).backward()
-            optimizer.step()
-            times.append(time.perf_counter() - started)
-        validation = 0.0
-        if score is not None:
-            with torch.no_grad():
-                for _ in range(2):  # the second pass, as every epoch after the first runs it
-                    started = time.perf_counter()
-                    score(trial.eval())
-                    validation = time.perf_counter() - started
-        torch.set_num_threads(threads)
-        # 15% spare: a busy machine's slower epochs still end the cosine before the limit. With
-        # three timed steps (the median of the last two) and one cold validation, membrane's
-        # 900 s plan of 119 epochs trained in 720 s: the probe now runs warm
-        per_epoch = 1.15 * (float(np.median(times[2:])) * steps + validation)
-        epochs = int(np.clip(float(limit) // max(per_epoch, 1e-6), 1, MAX_EPOCHS))
-        self.notes.append(f"unet: {epochs} epochs of ~{per_epoch:.1f} s to fit {float(limit):.0f} "
-                          "s of training; give epochs or time_limit to change it")  # fmt: skip
-        if self.params.get("checkpoint_dir"):
-            from layerwise.io import atomic_write
-
-            atomic_write(Path(self.params["checkpoint_dir"]) / PLAN_FILE,
-                         lambda p: p.write_text(json.dumps({"epochs": epochs})))  # fmt: skip
-        return epochs
-
-    def _planned(self) -> int | None:
-        """The epochs a resumed run planned when it began (its ``PLAN_FILE``), else None."""
-        folder = self.params.get("checkpoint_dir")
-        if not (self.params.get("resume") and folder and (Path(folder) / PLAN_FILE).is_file()):
-            return None
-        try:
-            epochs = json.loads((Path(folder) / PLAN_FILE).read_text()[:1000])["epochs"]
-        except (ValueError, KeyError, TypeError):
-            return None
-        return epochs if isinstance(epochs, int) and 1 <= epochs <= MAX_EPOCHS else None
 
     def save(self, run: Any) -> dict[str, Any]:
         """Write ``unet.safetensors``; return what :meth:`load` needs (JSON-able)."""
