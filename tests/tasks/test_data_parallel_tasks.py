@@ -1,10 +1,7 @@
 """Applications under several processes (engine.distributed): a task that does not train
 data-parallel is refused with one line before any process starts; the tabular, text,
-language-generation, speech, forecasting and anomaly-detection applications are let through
-(their runs in two processes, against one, are in tests/slow/test_data_parallel_images.py,
-tests/slow/test_data_parallel_tables_texts.py, tests/slow/test_data_parallel_language.py,
-tests/slow/test_data_parallel_speech_series.py and
-tests/slow/test_data_parallel_anomaly_masks.py)."""
+language-generation, speech, forecasting, anomaly-detection and segmentation applications are
+let through (their runs in two processes, against one, are in tests/slow/test_data_parallel_*.py)."""
 
 from __future__ import annotations
 
@@ -33,6 +30,7 @@ def test_devices_on_a_task_that_does_not_train_data_parallel_is_one_line(tmp_pat
         "speech-recognition",
         "forecasting",
         "anomaly-detection",
+        "segmentation",
     ],
 )
 def test_the_data_parallel_applications_are_let_through(task):
