@@ -42,9 +42,7 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from typing import Any, ClassVar
 
 import numpy as np
@@ -52,6 +50,7 @@ import torch
 
 from layerwise.engine import TrainerConfig
 from layerwise.engine.config import resolve_device
+from layerwise.engine.distributed import current_world
 from layerwise.errors import ConfigError, RunFolderError, check_option_names
 from layerwise.models.centernet import CenterNet, CenterNetConfig, centernet_config_for
 from layerwise.tasks.object_detection.augment import (
@@ -60,6 +59,7 @@ from layerwise.tasks.object_detection.augment import (
     letterbox,
     mosaic,
 )
+from layerwise.tasks.object_detection.centernet_plan import planned_epochs
 from layerwise.tasks.object_detection.centernet_targets import (
     TOP_K,
     build_targets,
@@ -80,8 +80,6 @@ WEIGHT_DECAY = 1e-4
 # photos) a patience of 15 stopped at epoch 62 of 200, test mAP@0.5 0.79 and @0.5:0.95 0.27;
 # 50 stopped at 182, 0.87 and 0.33.
 PATIENCE = 15
-MAX_EPOCHS = 200  # automatic epochs never exceed this (a GPU with no time limit gets them all)
-CPU_BUDGET_S = 300.0  # training seconds on a CPU when neither epochs nor time_limit is given
 SIDES = (128, 512)  # the automatic side: the median long side, rounded to 32, clipped to these
 MAX_SIDE = 2048
 PREDICT_BATCH = 16
@@ -215,50 +213,12 @@ class CenterNetDetector:
         targets = build_targets([v[1] for v in views], [v[2] for v in views], n_classes, self.side)
         return images, targets.tensors(device)
 
-    def _epochs(self, step_seconds: float, steps: int, n_val: int) -> int:
-        if self.params.get("epochs") is not None:
-            return int(self.params["epochs"])
-        limit = self.params.get("time_limit")
-        if limit is None and resolve_device(self.params.get("device", "auto")).type == "cpu":
-            limit = CPU_BUDGET_S
-        if limit is None:
-            return MAX_EPOCHS
-        # A validation batch (twice the images, forward only) costs ~2/3 of a training step.
-        val_steps = math.ceil(n_val / (2 * self._batch_size())) * 2 / 3
-        # 15% spare: a busy machine's slower epochs still end the cosine before the limit.
-        per_epoch = 1.15 * step_seconds * (steps + val_steps)
-        epochs = int(np.clip(float(limit) // max(per_epoch, 1e-6), 1, MAX_EPOCHS))
-        self.notes.append(
-            f"centernet: {epochs} epochs of ~{per_epoch:.1f} s to fit {float(limit):.0f} s "
-            "of training; give epochs or time_limit to change it."
-        )
-        return epochs
-
     def _batch_size(self) -> int:
         return int(self.params.get("batch_size", BATCH_SIZE))
 
     def _threads(self) -> int | None:
         threads = self.params.get("cpu_threads")
         return None if threads is None else int(threads)
-
-    def _probe(self, model: CenterNet, make_batch: Any, n: int) -> float:
-        """Seconds of one training step (views, targets, forward, backward) on a model copy."""
-        trial = copy.deepcopy(model).train()
-        optimizer = torch.optim.AdamW(trial.parameters(), lr=1e-5)
-        times = []
-        threads = torch.get_num_threads()
-        if self._threads() is not None:  # timed as the Trainer will run it
-            torch.set_num_threads(self._threads())
-        for step in range(3):
-            t0 = time.perf_counter()
-            rng = np.random.default_rng([self.seed, 10**6, step])  # not the training draws
-            images, targets = make_batch(list(range(min(n, self._batch_size()))), rng)
-            optimizer.zero_grad()
-            centernet_loss(trial(images), targets).backward()
-            optimizer.step()
-            times.append(time.perf_counter() - t0)
-        torch.set_num_threads(threads)
-        return float(np.median(times[1:]))
 
     def fit(self, train: DetectionSet, val: DetectionSet | None = None) -> None:
         """Train on ``train``; ``val`` (default: none, then the training loss is watched)
@@ -276,6 +236,7 @@ class CenterNetDetector:
         batch_size = self._batch_size()
         steps = math.ceil(len(train) / batch_size)
         state = {"epoch": 0, "step": 0}
+        world = current_world()
 
         def train_batch(indices: list[int], rng: np.random.Generator) -> tuple:
             views = [self._view(train, i, rng, aug) for i in indices]
@@ -290,8 +251,8 @@ class CenterNetDetector:
                 truth.append((boxes, val.labels[i], val.crowd[i]))
             return (*self._batch(views, n_classes, where, last), truth)
 
-        step_seconds = self._probe(model.to(device), train_batch, len(train))
-        epochs = self._epochs(step_seconds, steps, len(val) if val is not None else 0)
+        epochs = planned_epochs(self, model.to(device), train_batch, len(train), steps,
+                                len(val) if val is not None else 0)  # fmt: skip
         total = epochs * steps
         config = TrainerConfig.from_params(
             self.params,
@@ -317,8 +278,9 @@ class CenterNetDetector:
             if epoch != state["epoch"]:
                 state["epoch"], state["step"] = epoch, 0
             state["step"] += 1
-            rng = np.random.default_rng([self.seed, epoch, state["step"]])
-            return train_batch(batch[0].tolist(), rng)
+            # rank 0 draws what one process draws; another rank of a world its own views
+            key = [self.seed, epoch, state["step"], *([world.rank] if world.rank else [])]
+            return train_batch(batch[0].tolist(), np.random.default_rng(key))
 
         trainer = DetectionTrainer(
             model, centernet_loss, config, batch_transform=transform, val_batch=val_batch,

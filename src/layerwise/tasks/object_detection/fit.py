@@ -1,6 +1,14 @@
 """The object-detection bake-off: read the images and boxes, split them by image, train HOG +
 linear SVM and the CenterNet detector, score both on the validation and test images by mAP,
-serve the better validation mAP@0.5 (the simpler detector within a point of it)."""
+serve the better validation mAP@0.5 (the simpler detector within a point of it).
+
+In a world of several processes (``--devices N``, torchrun) every rank reads the images and
+splits them alike (a seeded draw); rank 0 alone trains HOG + SVM, scores, chooses, sets the
+score threshold and writes the run folder. The CenterNet's parameters are resolved on rank 0
+(its time limit, its checkpoint folder in rank 0's run folder) and sent to the others, which
+train it with rank 0 (its epochs planned once, by rank 0's probe: :mod:`.centernet_plan`) and
+then return None.
+"""
 
 from __future__ import annotations
 
@@ -23,16 +31,31 @@ DEFAULT_THRESHOLD = 0.3  # served when no validation box can choose one
 THRESHOLD_RANGE = (0.02, 0.95)
 
 
-def fit_detectors(task: Any, data: Any, started: float) -> Run:
+def fit_detectors(task: Any, data: Any, started: float) -> Run | None:
+    """The run (rank 0), or None on the other ranks of a world once the CenterNet is trained."""
+    from layerwise.engine.config import resolve_device
+    from layerwise.engine.distributed import current_world, from_main, setup
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.object_detection.outputs import write_detection_run
 
+    world = current_world()
+    if world.distributed:  # joined on the detector's device before the first collective
+        device = task.candidate_options("centernet").get("device", task.option("device"))
+        setup(resolve_device(device))
     images = task.read(data)
     parts = split_images(task, images)
-    if task.option("backbone") and "centernet" in task.candidate_names(CANDIDATES):
+    names = task.candidate_names(CANDIDATES)
+    if task.option("backbone") and "centernet" in names:
         from layerwise.tasks.object_detection.backbone import read_backbone
 
         read_backbone(task.option("backbone"))  # a bad file is refused before anything trains
+    if not world.main:  # the CenterNet with rank 0's parameters, if rank 0 trains one
+        params = from_main(None, world)
+        if params is not None:
+            _fit_centernet(task, params, parts)
+        return None
+    if world.distributed and "centernet" not in names:  # the others wait for one: none comes
+        from_main(None, world)
     run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
     for note in images.notes:
         task.say(f"[dim]note: {note}[/dim]")
@@ -42,7 +65,7 @@ def fit_detectors(task: Any, data: Any, started: float) -> Run:
         f"{len(parts['train'])} train / {len(parts['val'])} validation / {len(parts['test'])} test"
     )
     rows, models, extras = [], {}, {}
-    for name in task.candidate_names(CANDIDATES):
+    for name in names:
         begun = time.perf_counter()
         model, extra = _fit_one(task, name, parts, run)
         row = {"candidate": name, "family": FAMILIES[name],
@@ -56,6 +79,9 @@ def fit_detectors(task: Any, data: Any, started: float) -> Run:
         extra["test_found"] = found
         task.say(f"  {name:<9} validation mAP@0.5 {row['validation'][METRIC]:.3f}, "
                  f"mAP@0.5:0.95 {row['validation']['map']:.3f} (fit {row['fit_seconds']:.1f} s)")  # fmt: skip
+        for note in getattr(model, "notes", []):  # e.g. the epochs planned: the run's notes
+            task.say(f"[dim]  {note}[/dim]")
+            images.notes.append(note)
         rows.append(row)
         models[name], extras[name] = model, extra
     task.chosen, reason = choose(rows)
@@ -108,8 +134,8 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> tuple[Any
         model = HogSvmDetector(seed=seed, **params)
         model.fit(parts["train"], parts["val"], progress=verbose)
         return model, {}
+    from layerwise.engine.distributed import current_world, from_main
     from layerwise.runs import folder as names
-    from layerwise.tasks.object_detection.centernet_train import CenterNetDetector
 
     if task.option("backbone"):
         params.setdefault("backbone", str(task.option("backbone")))
@@ -118,9 +144,19 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> tuple[Any
     params.setdefault("progress", verbose)
     params.setdefault("checkpoint_dir", str(run.file(names.CHECKPOINTS) / name))
     params.setdefault("resume", task.option("resume") is not None)
-    model = CenterNetDetector(seed=seed, **params)
-    model.fit(parts["train"], parts["val"])
+    world = current_world()
+    if world.distributed:  # the other ranks train it alongside, with these parameters
+        from_main(params, world)
+    model = _fit_centernet(task, params, parts)
     return model, {"history": getattr(model, "history", None)}
+
+
+def _fit_centernet(task: Any, params: dict[str, Any], parts: dict[str, Any]) -> Any:
+    from layerwise.tasks.object_detection.centernet_train import CenterNetDetector
+
+    model = CenterNetDetector(seed=int(task.option("seed")), **params)
+    model.fit(parts["train"], parts["val"])
+    return model
 
 
 def score_detector(task: Any, found: list[Any], images: Any, summary: bool = False) -> dict:

@@ -60,6 +60,7 @@ class ObjectDetection(Task):
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     request_kind: ClassVar[str | None] = "images"  # served: see layerwise.serve.requests
     predict_options: ClassVar[tuple[str, ...]] = ("score_threshold", "draw")
+    data_parallel: ClassVar[bool] = True  # the CenterNet under DDP; HOG + SVM on rank 0
 
     def __init__(self, **options: Any):
         self.check_option_names(options)
