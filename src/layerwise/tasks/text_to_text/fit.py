@@ -6,6 +6,12 @@ Validation scores use up to ``SELECT_PAIRS`` validation pairs drawn at random (a
 validation split would cost minutes of decoding for no better choice); test scores use every
 test pair, with each pair's own target as its one reference (sacreBLEU's default) and, beside
 it, all targets of its source.
+
+In a world of several processes (``--devices N``, torchrun) every rank reads and splits the
+pairs alike; rank 0 alone fits the translation memory, decodes, scores, chooses the beam and
+the model, and writes the run folder. The Transformer's parameters are resolved on rank 0 (its
+time limit, its checkpoint folder in rank 0's run folder) and sent to the others, which train
+it with rank 0 (rank 0's tokenizer and plan: :mod:`.transformer_plan`) and return None.
 """
 
 from __future__ import annotations
@@ -28,15 +34,31 @@ BEAM_GAIN = 0.2  # BLEU a beam must add on validation to be kept (it is slower)
 METRIC = "bleu"
 
 
-def fit_text_to_text(task: Any, data: Any, started: float) -> Run:
+def fit_text_to_text(task: Any, data: Any, started: float) -> Run | None:
+    """The run (rank 0), or None on the other ranks of a world once the Transformer is
+    trained."""
+    from layerwise.engine.config import resolve_device
+    from layerwise.engine.distributed import current_world, from_main, setup
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.text_to_text.outputs import write_text_run
     from layerwise.tasks.text_to_text.pairs import split_by_source
 
+    world = current_world()
+    if world.distributed:  # joined on the Transformer's device before the first collective
+        device = task.candidate_options("transformer").get("device", task.option("device"))
+        setup(resolve_device(device))
     beam_option(task)
     pairs = task.read_pairs(data)
     parts = split_by_source(pairs, float(task.option("val_fraction")),
                             float(task.option("test_fraction")), int(task.option("seed")))  # fmt: skip
+    names = task.candidate_names(CANDIDATES)
+    if not world.main:  # the Transformer with rank 0's parameters, if rank 0 trains one
+        params = from_main(None, world)
+        if params is not None:
+            _fit_transformer(task, params, parts)
+        return None
+    if world.distributed and "transformer" not in names:  # the others wait for one: none comes
+        from_main(None, world)
     run = open_run_folder(task, data if data is not None else task.option("pair_files"))
     for note in pairs.notes:
         task.say(f"[dim]note: {note}[/dim]")
@@ -47,7 +69,7 @@ def fit_text_to_text(task: Any, data: Any, started: float) -> Run:
     chosen_val = np.sort(rng.permutation(len(parts["val"]))[:SELECT_PAIRS])
     val, test = parts["val"].subset(chosen_val), parts["test"]
     rows, models, found = [], {}, {}
-    for name in task.candidate_names(CANDIDATES):
+    for name in names:
         begun = time.perf_counter()
         model = _fit_one(task, name, parts, run)
         row = {"candidate": name, "family": FAMILIES[name],
@@ -96,16 +118,26 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> Any:
         from layerwise.tasks.text_to_text.memory import TranslationMemory
 
         return TranslationMemory(seed=seed, **params).fit(train.sources, train.targets)
+    from layerwise.engine.distributed import current_world, from_main
     from layerwise.runs import folder as names
     from layerwise.tasks.text_to_text.transformer_plan import CPU_BUDGET_S
-    from layerwise.tasks.text_to_text.transformer_train import TransformerTranslator
 
     params.setdefault("time_limit", task.time_budget(CPU_BUDGET_S, 2 * CPU_BUDGET_S))
     params.setdefault("device", task.option("device"))
     params.setdefault("progress", bool(task.option("verbose")))
     params.setdefault("checkpoint_dir", str(run.file(names.CHECKPOINTS) / name))
     params.setdefault("resume", task.option("resume") is not None)
-    return TransformerTranslator(seed=seed, **params).fit(train, parts["val"])
+    world = current_world()
+    if world.distributed:  # the other ranks train it alongside, with these parameters
+        from_main(params, world)
+    return _fit_transformer(task, params, parts)
+
+
+def _fit_transformer(task: Any, params: dict[str, Any], parts: dict[str, Any]) -> Any:
+    from layerwise.tasks.text_to_text.transformer_train import TransformerTranslator
+
+    seed = int(task.option("seed"))
+    return TransformerTranslator(seed=seed, **params).fit(parts["train"], parts["val"])
 
 
 def _outputs(model: Any, sources: list[str]) -> list[str]:

@@ -49,6 +49,7 @@ class TextToText(Task):
     description: ClassVar[str] = "Translate or reply: a text for every text"
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     request_kind: ClassVar[str | None] = "texts"  # served: see layerwise.serve.requests
+    data_parallel: ClassVar[bool] = True  # the Transformer under DDP; the memory on rank 0
     predict_options: ClassVar[tuple[str, ...]] = ("beam", "max_tokens")
 
     def __init__(self, **options: Any):

@@ -122,6 +122,23 @@ def fitting_steps(seconds: float, step_s: float, validation_s: float, per_pass: 
     return int(np.clip(steps, 1, MAX_STEPS))
 
 
+def agreed_plan(params: dict[str, Any], *args: Any) -> Plan:
+    """:func:`plan_training`, the same on every rank of a world of several processes: rank 0
+    plans (its probes, its resumed plan file) and sends the plan to the others, since each
+    rank's probe would size and time its own and a rank with more steps would wait for the
+    others at a collective they never reach."""
+    from layerwise.engine.distributed import current_world, from_main
+
+    world = current_world()
+    if not world.distributed:
+        return plan_training(params, *args)
+    plan = plan_training(params, *args) if world.main else None
+    sent = from_main(None if plan is None else {"config": plan.config.to_dict(),
+                                                "steps": plan.steps, "note": plan.note},
+                     world)  # fmt: skip
+    return plan or Plan(Seq2SeqConfig.from_dict(sent["config"]), int(sent["steps"]), sent["note"])
+
+
 def plan_training(params: dict[str, Any], n_pairs: int, vocab: int, batches: Any, loss: Any,
                   validation_s: Any, lengths: dict[str, int]) -> Plan:  # fmt: skip
     """The model and steps for these pairs (see the module doc). ``validation_s(model)``:

@@ -33,11 +33,12 @@ import torch.nn.functional as F
 
 from layerwise.engine import Trainer, TrainerConfig
 from layerwise.engine.config import resolve_device
+from layerwise.engine.distributed import current_world, from_main
 from layerwise.errors import ConfigError, DataError, RunFolderError, check_option_names
 from layerwise.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from layerwise.tasks.text_to_text.batches import IGNORE, PairBatches, make_batch
 from layerwise.tasks.text_to_text.tokens import EOS_ID, PairTokenizer, vocab_size_for
-from layerwise.tasks.text_to_text.transformer_plan import epochs_for, plan_training
+from layerwise.tasks.text_to_text.transformer_plan import agreed_plan, epochs_for
 
 MODEL_FILE, TOKENIZER_FILE = "transformer.safetensors", "tokenizer.json"
 WEIGHT_DECAY, LABEL_SMOOTHING = 0.01, 0.1
@@ -79,6 +80,19 @@ def batch_tokens(sources: list[np.ndarray], targets: list[np.ndarray]) -> int:
     """
     total = sum(len(s) for s in sources) + sum(len(t) + 1 for t in targets)
     return int(np.clip(total // MIN_STEPS_PER_PASS, MIN_TOKENS, MAX_TOKENS))
+
+
+def rank_rows(chosen: np.ndarray, rank: int, size: int) -> np.ndarray:
+    """Rank ``rank``'s share of a step's pairs ``chosen`` in a world of ``size`` processes:
+    every ``size``-th, or one of them (repeated) when the step has fewer pairs than processes.
+
+    >>> rank_rows(np.arange(5), 1, 2).tolist(), rank_rows(np.arange(1), 1, 2).tolist()
+    ([1, 3], [0])
+    """
+    chosen = np.asarray(chosen)
+    if size == 1:
+        return chosen
+    return chosen[rank::size] if len(chosen) >= size else chosen[[rank % len(chosen)]]
 
 
 def smoothed_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -125,7 +139,12 @@ class TransformerTranslator:
         epoch kept."""
         chars = sum(map(len, train.sources)) + sum(map(len, train.targets))
         size = int(self.params.get("vocab_size") or vocab_size_for(chars))
-        self.tokenizer = PairTokenizer(size).fit(train.sources, train.targets)
+        world = current_world()
+        if world.main:
+            self.tokenizer = PairTokenizer(size).fit(train.sources, train.targets)
+        if world.distributed:  # rank 0's, so every rank's ids mean the same tokens
+            tokenizer = from_main(self.tokenizer.to_dict() if world.main else None, world)
+            self.tokenizer = PairTokenizer.from_dict(tokenizer)
         sources = [s[:MAX_SOURCE_TOKENS] for s in self.tokenizer.encode(train.sources)]
         targets = [t[:MAX_TARGET_TOKENS] for t in self.tokenizer.encode(train.targets)]
         device = resolve_device(self.params.get("device", "auto"))
@@ -137,7 +156,7 @@ class TransformerTranslator:
         spread = np.unique(np.linspace(0, len(val) - 1, min(VAL_PAIRS, len(val))).astype(int))
         val_sources = [val.sources[i] for i in spread] if len(val) else []
         val_targets = [val.targets[i] for i in spread] if len(val) else []
-        plan = plan_training(
+        plan = agreed_plan(
             self.params, len(train), self.tokenizer.vocab_size, batches,
             lambda logits, target: smoothed_loss(logits, target, smoothing),
             lambda net: self._validation_seconds(net, val_sources, device), LENGTHS,
@@ -160,7 +179,9 @@ class TransformerTranslator:
                 state["epoch"], state["step"] = epoch, 0
             step = (epoch - 1) * per_epoch + state["step"]
             state["step"] += 1
-            source, target_in, target_out = batches.batch(step)
+            chosen = rank_rows(batches.indices(step), world.rank, world.size)
+            source, target_in, target_out = make_batch([batches.sources[i] for i in chosen],
+                                                       [batches.targets[i] for i in chosen])  # fmt: skip
             return source.to(device), target_in.to(device), target_out.to(device)
 
         def score(net: Seq2Seq) -> dict[str, float]:
@@ -181,7 +202,8 @@ class TransformerTranslator:
         loss = lambda logits, target: smoothed_loss(logits, target, smoothing)  # noqa: E731
         trainer = _TranslationTrainer(model, loss, trainer_config, batch_transform=transform,
                                       score=score if val_sources else None)  # fmt: skip
-        index = torch.arange(per_epoch)
+        # every rank takes every step of the epoch, on its share of the step's pairs
+        index = torch.arange(per_epoch * world.size)
         held = (torch.arange(1), torch.arange(1)) if val_sources else None
         self.history = trainer.fit((index, index), val=held)
         self.model = trainer.model.to("cpu").eval()
