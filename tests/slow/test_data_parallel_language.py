@@ -34,6 +34,11 @@ RUNS = {
                                            "max_steps": 60}}},
     # a run the clock ends mid-epoch: both ranks must stop at rank 0's step (the clock starts
     # with the fit: its first DDP wrap and optimizer take 1 to 3 s of imports)
+    # the steps run on a text tokenised once to disk (--stream): rank 0 writes the cache, rank 1
+    # waits for it, and each reads its own windows from the file
+    "streamed": {**QUIET, "time_limit": 120, "stream": True,
+                 "candidate_params": {"gpt": {**GPT, "epochs": 3, "steps_per_epoch": 20,
+                                              "max_steps": 60}}},
     "clock": {**QUIET, "candidates": ["gpt"], "time_limit": 8,
               "candidate_params": {"gpt": {**GPT, "steps_per_epoch": 7}}},
 }  # fmt: skip
@@ -93,7 +98,7 @@ def two_processes(data: Path, kind: str, runs: Path, seconds: float = 300) -> tu
         run_local(2, fit_rank, str(data), kind, str(runs), str(out), timeout=seconds)
     except TimeoutError:
         pytest.fail(f"still training after {seconds:.0f} s: a rank waits for the other")
-    assert len(list(runs.iterdir())) == 1  # rank 0's folder only
+    assert len([p for p in runs.iterdir() if p.name != ".cache"]) == 1  # rank 0's folder only
     trainers = [json.loads(Path(f"{out}.rank{r}").read_text()) for r in range(2)]
     return json.loads(out.read_text()), trainers
 
@@ -140,3 +145,14 @@ def test_the_clock_stops_both_ranks_at_the_same_step(tmp_path):
     assert run["chosen"] == "gpt" and run["metrics"]["candidates"]["gpt"]["stopped"] == "time limit"
     lrs = trainers[0]["lrs"]
     assert lrs[-1] < max(lrs)  # the cosine followed rank 0's clock down
+
+
+def test_a_streamed_text_is_tokenised_once_and_read_by_both_ranks(tmp_path):
+    data = tmp_path / "words.txt"
+    data.write_text(text())
+    run, trainers = two_processes(data, "streamed", tmp_path / "runs")
+    assert_ranks_agree(trainers)
+    assert trainers[0]["steps"] == 60
+    assert len(list((tmp_path / "runs" / ".cache").glob("tokens-*.bin"))) == 1
+    assert any("tokenised once" in n for n in run["metrics"]["notes"])
+    assert run["metrics"]["candidates"]["gpt"]["validation"]["loss"] < 0.5 * np.log(17)

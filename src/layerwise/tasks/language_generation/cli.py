@@ -15,6 +15,9 @@ COMMAND_LINE = CommandLine(
         TrainOption("--tokenizer", "tokenizer", str, "Language generation: char or bpe [char]."),
         TrainOption("--size", "size", str,
                     "Language generation: the GPT's size, tiny, small or base [tiny]."),
+        TrainOption("--stream/--no-stream", "stream", bool,
+                    "Tokenise the text file once to disk and train from there (data larger "
+                    "than memory) [when over a quarter of the memory]."),
     ),
 )  # fmt: skip
 

@@ -6,6 +6,11 @@ In a world of several processes (``--devices N``, torchrun) rank 0 fits the toke
 it to the others, trains the n-gram model, takes the samples shown in the report, scores and
 writes the run folder; every rank trains the GPT together (data-parallel, on rank 0's clock:
 see :mod:`.train`), and the ranks other than 0 then return None.
+
+Streamed (``--stream``, or a file whose text and ids would not fit: :mod:`.token_stream`), the
+text is tokenised once into a file of ids that the first process of each machine writes and
+every rank reads its windows from; the n-gram model counts a bounded sample of the training
+ids and both models are scored on a bounded sample of the validation ids (said in the notes).
 """
 
 from __future__ import annotations
@@ -35,25 +40,21 @@ STEPS_PER_EPOCH = 200
 def fit_language(task: Any, data: Any, started: float) -> Run | None:
     """The run (rank 0), or None on the other ranks of a world once the GPT is trained."""
     from layerwise.runs.writer import open_run_folder
-    from layerwise.tasks.language_generation.corpus import read_corpus, split_corpus
 
     world = current_world()
     if world.distributed:  # joined on the GPT's device before the first collective (below)
         setup(resolve_device(task.candidate_options("gpt").get("device", task.option("device"))))
-    corpus = read_corpus(data)
     fraction = float(task.option("val_fraction"))
-    task.tokenizer = _tokenizer(task, corpus.text, fraction, world)
-    ids = np.asarray(task.tokenizer.encode(corpus.text), dtype=np.int64)
-    train, val = split_corpus(ids, fraction)
+    corpus, train, val, tokens = _read(task, data, fraction, world)
     for note in corpus.notes:
         task.say(f"[dim]note: {note}[/dim]")
     # after the data checks: bad input leaves no folder; rank 0's alone in a world
     run = open_run_folder(task, data) if world.main else None
-    task.say(f"{len(corpus.text):,} characters, {len(ids):,} tokens ({task.option('tokenizer')}, "
+    task.say(f"{len(corpus):,} characters, {tokens:,} tokens ({task.option('tokenizer')}, "
              f"vocabulary {task.tokenizer.vocab_size}); validation: the last "
              f"{task.option('val_fraction'):.0%}")  # fmt: skip
     rows, models = [], {}
-    chars_per_token = len(corpus.text) / max(len(ids), 1)
+    chars_per_token = len(corpus) / max(tokens, 1)
     for name in task.candidate_names(("ngram", "gpt")):
         if name == "ngram" and not world.main:  # the n-gram model is rank 0's alone
             continue
@@ -74,7 +75,62 @@ def fit_language(task: Any, data: Any, started: float) -> Run | None:
         return None
     best = min(rows, key=lambda r: r["validation"]["loss"])
     task.chosen, task.model = best["candidate"], models[best["candidate"]]
-    return write_language_run(task, run, corpus, rows, models, started)
+    return write_language_run(task, run, corpus, rows, models, started, _protocol(task, val))
+
+
+def _read(task: Any, data: Any, fraction: float, world: World) -> tuple[Any, Any, Any, int]:
+    """(the corpus, the training and validation ids, the number of tokens): in memory (numpy
+    arrays), or streamed (``--stream``, or a file too large: token spans of a file on disk,
+    tokenised once by the first process of each machine, the others reading its cache)."""
+    from layerwise.tasks.language_generation.corpus import read_corpus, split_corpus
+    from layerwise.tasks.language_generation.text_stream import should_stream, streamable
+
+    stream, why = should_stream(task.option("stream"), data)
+    if stream:
+        from pathlib import Path
+
+        from layerwise.tasks.language_generation.token_stream import tokenise_file
+
+        cache = Path(task.option("output_dir")) / ".cache"
+        tokens = tokenise_file(streamable(data), task.option("tokenizer"), fraction, cache,
+                               say=task.say)  # fmt: skip
+        task.tokenizer = tokens.tokenizer
+        train, val = tokens.split(fraction)
+        notes = tokens.text.notes
+        notes[:0] = [why] if why else []
+        notes += _stream_notes(train, val)
+        return tokens.text, train, val, len(tokens.records)
+    corpus = read_corpus(data)
+    if task.option("stream") and streamable(data) is None:
+        corpus.notes.append("the text was given in memory: --stream has nothing to stream")
+    task.tokenizer = _tokenizer(task, corpus.text, fraction, world)
+    ids = np.asarray(task.tokenizer.encode(corpus.text), dtype=np.int64)
+    train, val = split_corpus(ids, fraction)
+    return corpus, train, val, len(ids)
+
+
+def _stream_notes(train: Any, val: Any) -> list[str]:
+    from layerwise.tasks.language_generation.token_stream import NGRAM_TOKENS, RUNS, VAL_TOKENS
+
+    notes = []
+    if len(train) > NGRAM_TOKENS:
+        notes.append(f"the n-gram model counted {NGRAM_TOKENS:,} of the {len(train):,} training "
+                     f"tokens ({RUNS} evenly spaced runs): all of them would not fit in memory")  # fmt: skip
+    if len(val) > VAL_TOKENS:
+        notes.append(f"both models were scored on {VAL_TOKENS:,} of the {len(val):,} validation "
+                     f"tokens ({RUNS} evenly spaced runs)")  # fmt: skip
+    return notes
+
+
+def _protocol(task: Any, val: Any) -> str:
+    """How the validation loss was measured (metrics.json, decision.md)."""
+    from layerwise.tasks.language_generation.token_stream import RUNS, VAL_TOKENS
+
+    split = f"the last {task.option('val_fraction'):.0%} of the text"
+    if len(val) <= VAL_TOKENS or isinstance(val, np.ndarray):
+        return f"{split}, every token scored (nats per token)"
+    return (f"{VAL_TOKENS:,} tokens of {split} ({len(val):,} tokens) in {RUNS} evenly spaced "
+            "runs, every one of those scored (nats per token)")  # fmt: skip
 
 
 def _tokenizer(task: Any, text: str, fraction: float, world: World) -> Any:
@@ -98,20 +154,34 @@ def _loss_figures(loss: float, chars_per_token: float) -> dict[str, float]:
             "nats_per_char": loss / max(chars_per_token, 1e-9)}  # fmt: skip
 
 
-def _fit_ngram(task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder) -> tuple[Any, dict]:
+def _fit_ngram(task: Any, train: Any, val: Any, run: RunFolder) -> tuple[Any, dict]:
     from layerwise.tasks.language_generation.ngram import NGramLM
+    from layerwise.tasks.language_generation.token_stream import (
+        NGRAM_TOKENS,
+        mean_loss,
+        scored_tokens,
+    )
 
     model = NGramLM(kind=task.option("tokenizer"), **task.candidate_options("ngram"))
-    model.fit(train, val, vocab_size=task.tokenizer.vocab_size)
-    return model, {"val_loss": float(model.loss(val)), "order": model.order}
+    counted, pieces = _joined(scored_tokens(train, NGRAM_TOKENS)), scored_tokens(val)
+    model.fit(counted, _joined(pieces), vocab_size=task.tokenizer.vocab_size)
+    return model, {"val_loss": mean_loss(pieces, model.loss), "order": model.order,
+                   "trained_tokens": len(counted)}  # fmt: skip
 
 
-def _fit_gpt(
-    task: Any, train: np.ndarray, val: np.ndarray, run: RunFolder | None
-) -> tuple[Any, dict] | None:
+def _joined(pieces: list[np.ndarray]) -> np.ndarray:
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+def _fit_gpt(task: Any, train: Any, val: Any, run: RunFolder | None) -> tuple[Any, dict] | None:
     """The GPT and its figures; None on a rank other than 0 (it trained its share)."""
     from layerwise.models.gpt import GPT, GPTConfig, parameter_count
-    from layerwise.tasks.language_generation.corpus import all_windows, random_windows
+    from layerwise.tasks.language_generation.corpus import all_windows
+    from layerwise.tasks.language_generation.token_stream import (
+        draw_windows,
+        mean_loss,
+        scored_tokens,
+    )
     from layerwise.tasks.language_generation.train import (
         EVAL_BATCHES,
         LMTrainer,
@@ -141,13 +211,14 @@ def _fit_gpt(
     steps = int(params.get("steps_per_epoch", STEPS_PER_EPOCH))
     total = int(params.get("max_steps", 10**9))
     trainer = LMTrainer(model, config_, total, warmup=int(params.get("warmup", 50)))
-    train_t, val_t = torch.from_numpy(train), torch.from_numpy(val)
+    # in memory: tensors; streamed: token spans on disk, read a window at a time
+    train_t, val_t = (torch.from_numpy(s) if isinstance(s, np.ndarray) else s for s in (train, val))
     # each rank its own windows, its share of the step's batch: N ranks train one batch of
     # batch_size, as one process would; the learning rate and the stop follow rank 0's clock
     batches = WindowBatches(train_t, block, trainer.rank_batch, steps,
                             window_seed(seed, world.rank), clock=trainer.clock)  # fmt: skip
     generator = torch.Generator().manual_seed(seed + 1)
-    estimate = random_windows(val_t, block, EVAL_BATCHES * config_.batch_size, generator)
+    estimate = draw_windows(val_t, block, EVAL_BATCHES * config_.batch_size, generator)
     samples = SampleLog(task, config_.time_limit)
     if world.main:  # the samples shown in the report; the validation estimate is rank 0's too
         trainer.callbacks.append(samples)
@@ -155,7 +226,8 @@ def _fit_gpt(
     if not world.main:
         return None
     model = trainer.model.to("cpu").eval()
-    loss = window_loss(model, all_windows(val_t, block))
+    loss = mean_loss(scored_tokens(val),
+                     lambda p: window_loss(model, all_windows(torch.from_numpy(p), block)), 1)  # fmt: skip
     return model, {"val_loss": loss, "history": history, "samples": samples.taken,
                    "parameters": counts, "architecture": config.to_dict(),
                    "steps": trainer.step_count, "stopped": trainer.stopped_reason}  # fmt: skip

@@ -20,7 +20,10 @@ GENERATION_OPTIONS = ("tokenizer", "size", "max_tokens", "temperature", "top_k",
 
 
 def write_language_run(task: Any, run: RunFolder, corpus: Any, rows: list[dict], models: dict,
-                       started: float) -> Run:  # fmt: skip
+                       started: float, protocol: str) -> Run:  # fmt: skip
+    """``corpus``: a :class:`~.corpus.Corpus`, or a streamed file's
+    :class:`~.text_stream.StreamedText` (its length and notes are all that is read);
+    ``protocol``: how the validation loss was measured."""
     run.write_json(TOKENIZER, task.tokenizer.to_dict())
     info = _save_model(task, run)
     options = {k: task.option(k) for k in GENERATION_OPTIONS}
@@ -28,7 +31,7 @@ def write_language_run(task: Any, run: RunFolder, corpus: Any, rows: list[dict],
     gpt = next((r for r in rows if r["candidate"] == "gpt"), None)
     if gpt is not None:
         run.write_json(SAMPLES, {"prompt": task.option("prompt"), "samples": gpt["samples"]})
-    metrics = _metrics(task, corpus, rows, info, run, time.perf_counter() - started)
+    metrics = _metrics(task, corpus, rows, info, run, time.perf_counter() - started, protocol)
     files = StandardFiles(preprocess, task_schema(task), metrics, _decision(task, rows, metrics),
                           None if gpt is None else gpt["history"])  # fmt: skip
     report = finish_run(task, run, files, task.chosen)
@@ -47,12 +50,12 @@ def _save_model(task: Any, run: RunFolder) -> dict[str, Any]:
 
 
 def _metrics(task: Any, corpus: Any, rows: list[dict], info: dict, run: RunFolder,
-             seconds: float) -> dict[str, Any]:  # fmt: skip
+             seconds: float, protocol: str) -> dict[str, Any]:  # fmt: skip
     candidates = {}
     for row in rows:
         entry = {"family": row["family"], "fit_seconds": row["fit_seconds"],
                  "validation": row["validation"]}  # fmt: skip
-        for key in ("order", "parameters", "steps", "stopped", "architecture"):
+        for key in ("order", "parameters", "steps", "stopped", "architecture", "trained_tokens"):
             if key in row:
                 entry[key] = row[key]
         candidates[row["candidate"]] = entry
@@ -60,10 +63,9 @@ def _metrics(task: Any, corpus: Any, rows: list[dict], info: dict, run: RunFolde
     candidates[task.chosen]["size_bytes"] = sum(run.file(f).stat().st_size for f in files)
     return bakeoff_metrics(
         task.name, metric="loss", greater_is_better=False,
-        protocol=f"the last {task.option('val_fraction'):.0%} of the text, every "
-        "token scored (nats per token)", chosen=task.chosen,
+        protocol=protocol, chosen=task.chosen,
         test=dict(candidates[task.chosen]["validation"]),
-        candidates=candidates, characters=len(corpus.text),
+        candidates=candidates, characters=len(corpus),
         tokenizer=task.option("tokenizer"), vocab_size=task.tokenizer.vocab_size,
         seconds=seconds, notes=list(corpus.notes),
     )  # fmt: skip
@@ -90,5 +92,6 @@ def _decision(task: Any, rows: list[dict], metrics: dict) -> str:
     ngram = metrics["candidates"].get("ngram")
     if ngram:
         blocks.append([f"n-gram: order {ngram['order']} (chosen on the validation text), "
-                       "interpolated Kneser-Ney smoothing."])  # fmt: skip
+                       "interpolated Kneser-Ney smoothing, counted on "
+                       f"{ngram.get('trained_tokens', 0):,} training tokens."])  # fmt: skip
     return decision_page("Why this model", choice, blocks)

@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "top_k": 40,
     "top_p": None,
     "unknown": "map",  # characters outside a char vocabulary in a prompt: map | skip | error
+    # A text file tokenised once to disk and trained on from there (data larger than memory):
+    # True, False, or None to stream when its text and ids would take over a quarter of memory
+    "stream": None,
 }
 
 

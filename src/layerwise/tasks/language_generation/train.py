@@ -83,7 +83,8 @@ class RunClock:
 
 
 class WindowBatches:
-    """``steps`` random (input, next-token target) windows of ``block`` tokens per epoch.
+    """``steps`` random (input, next-token target) windows of ``block`` tokens per epoch, from
+    ``ids`` in memory (a tensor) or on disk (a :class:`~.token_stream.TokenSpan`).
 
     ``clock``: with a time limit, read before every step; the epoch ends early once the limit is
     reached, so a time limit is kept to the step rather than to the end of an epoch (and, the
@@ -100,7 +101,7 @@ class WindowBatches:
         return self.steps
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        from layerwise.tasks.language_generation.corpus import random_windows
+        from layerwise.tasks.language_generation.token_stream import draw_windows
 
         timed = self.clock is not None and self.clock.limit is not None
         for _ in range(self.steps):
@@ -108,7 +109,7 @@ class WindowBatches:
                 self.clock.read()
                 if self.clock.expired:
                     return
-            yield random_windows(self.ids, self.block, self.batch, self.generator)
+            yield draw_windows(self.ids, self.block, self.batch, self.generator)
 
 
 class LMTrainer(Trainer):
