@@ -169,3 +169,14 @@ def test_a_huge_split_is_scored_and_counted_on_bounded_samples(tmp_path, monkeyp
     assert metrics["candidates"]["ngram"]["trained_tokens"] == 2000
     assert "800 tokens of the last 10%" in metrics["validation_protocol"]
     assert any("counted 2,000 of the" in n for n in metrics["notes"])
+
+
+def test_a_file_too_large_for_memory_streams_on_its_own(tmp_path, monkeypatch):
+    path = tmp_path / "t.txt"
+    path.write_text("some text\n", encoding="utf-8")
+    assert text_stream.should_stream(None, path) == (False, None)
+    monkeypatch.setattr(text_stream, "too_big", lambda nbytes: nbytes >= 9 * 10)
+    stream, why = text_stream.should_stream(None, path)
+    assert stream and "t.txt" in why and "quarter" in why
+    assert text_stream.should_stream(False, path) == (False, None)
+    assert text_stream.should_stream(True, "a text, not a path") == (False, None)
