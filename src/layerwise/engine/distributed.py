@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -125,6 +126,24 @@ def shard(order: torch.Tensor, world: World) -> torch.Tensor:
         repeats = -(-total // n)
         order = torch.cat([order] * repeats)[:total]
     return order[world.rank :: world.size]
+
+
+def rank_share(chosen: Any, world: World) -> np.ndarray:
+    """This rank's share of one step's examples ``chosen`` (positions), for a task that draws
+    each step's batch itself (token-count batches, graphs): every ``size``-th from ``rank``, or
+    one of them (repeated) when the step holds fewer examples than the world has processes. So
+    every rank takes every step, on its part of the step's batch, as one process would.
+
+    >>> two = World(rank=1, size=2, launched=True)
+    >>> rank_share(np.arange(5), two).tolist(), rank_share(np.arange(1), two).tolist()
+    ([1, 3], [0])
+    """
+    chosen = np.asarray(chosen)
+    if world.size == 1 or not len(chosen):
+        return chosen
+    if len(chosen) < world.size:
+        return chosen[[world.rank % len(chosen)]]
+    return chosen[world.rank :: world.size]
 
 
 def mean_across(values: Mapping[str, float], weight: float, world: World) -> dict[str, float]:

@@ -38,8 +38,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -51,29 +49,21 @@ import torch
 
 from layerwise.engine import Trainer, TrainerConfig
 from layerwise.engine.config import resolve_device
+from layerwise.engine.distributed import agreed, current_world
 from layerwise.errors import ConfigError, DataError, RunFolderError, check_option_names
 from layerwise.models.dmpnn import DMPNN, DMPNNConfig
+from layerwise.tasks.molecules.dmpnn_plan import MAX_MEMBERS, MAX_STORED_MEMBERS, plan_members
 from layerwise.tasks.molecules.graph_batches import GraphBatches, masked_loss
 from layerwise.tasks.molecules.graphs import ATOM_DIM, BOND_DIM, batch_graphs, mol_graph
 
 MODEL_FILE = "dmpnn.safetensors"
-PLAN_FILE = "dmpnn_plan.json"  # beside the checkpoints: the plan a resumed run keeps
 BATCH_SIZE, LR, WARMUP_EPOCHS = 50, 1e-3, 2
-# A member's full length is chemprop's 50 epochs; when the budget holds MAX_MEMBERS of those, the
-# members train longer, up to MAX_EPOCHS (ESOL, random splits 0 and 1, five members: test RMSE
-# 0.598 and 0.631 at 50 epochs, 0.590 and 0.604 at 100).
-EPOCHS, MAX_EPOCHS, MAX_MEMBERS, MAX_STORED_MEMBERS = 50, 100, 5, 32
 CPU_BUDGET_S = 150.0  # all members' training on a CPU when no time_limit is given
 # One CPU thread unless cpu_threads says otherwise. ESOL on 2 cores: 0.33 s an epoch with two
 # threads on an idle machine, 0.46 s with one; but with other work running, two threads took
 # 1.3 to 13 s an epoch (OpenMP threads waiting for each other at every one of the many small
 # operations of a step) where one thread kept its 0.46 s.
 CPU_THREADS = 1
-# No time_limit given: chemprop's 50 epochs for each of two members (the fewest whose spread is
-# an uncertainty), within CPU_BUDGET_S. On a CPU the members of a wave train side by side, one
-# thread each, as many as there are cores: on ESOL two members of 10 epochs took 6.2 s side by
-# side, 12.3 s one after the other with one thread and 8.3 s with two threads.
-DEFAULT_MEMBERS = 2
 WEAK_MEMBER = 1.5  # a member cut short with a best validation loss over this x the best one's
 PREDICT_BATCH = 256
 ARCHITECTURE = ("hidden", "depth", "dropout", "aggregation", "ffn_hidden", "ffn_layers")
@@ -154,13 +144,18 @@ class DMPNNModel:
             limit = CPU_BUDGET_S
         make = lambda i: GraphBatches(graphs, scaled, batch_size, self.seed + i, True, extra)  # noqa: E731
         self.workers = self._workers(device)
-        members, epochs = self._plan(config, make(0), held, limit, started, device, budgeted)
+        world = current_world()
+        # in a world of several processes rank 0 plans (its probe, its clock) for every rank
+        plan = (plan_members(self, config, make(0), held, limit, started, device, budgeted)
+                if world.main else None)  # fmt: skip
+        members, epochs = agreed(plan)
+        self._epoch_s = agreed(self._epoch_s)
         found: dict[int, tuple] = {}
         for first in range(0, members, self.workers):
             wave = list(range(first, min(members, first + self.workers)))
             left = None if limit is None else limit - (time.perf_counter() - started)
             waves = math.ceil((members - first) / self.workers)
-            share = None if left is None else max(left, 0.0) / waves
+            share = agreed(None if left is None else max(left, 0.0) / waves)
             if first and share is not None and share < 0.5 * self._epoch_s * epochs:
                 self.notes.append(f"dmpnn: {first} of {members} members trained; the time "
                                   "limit was spent")  # fmt: skip
@@ -185,6 +180,8 @@ class DMPNNModel:
 
         one_thread = int(self.params.get("cpu_threads") or CPU_THREADS) == 1
         if device.type != "cpu" or not one_thread or float(self.params.get("dropout") or 0) > 0:
+            return 1
+        if current_world().distributed:  # members side by side would interleave collectives
             return 1
         return max(1, min(os.cpu_count() or 1, MAX_MEMBERS))
 
@@ -268,92 +265,6 @@ class DMPNNModel:
             return float("nan") if value is None else float(value)
 
         return metric
-
-    def _plan(self, config: DMPNNConfig, train: GraphBatches, held: GraphBatches | None,
-              limit: float | None, started: float, device: torch.device,
-              budgeted: bool = True) -> tuple[int, int]:  # fmt: skip
-        """(members, epochs): those given, else what fits ``limit`` (see the module doc); with
-        no time limit given (``budgeted`` False) ``DEFAULT_MEMBERS`` of 50 epochs at most."""
-        given_members, given_epochs = self.params.get("ensemble"), self.params.get("epochs")
-        planned = self._planned()
-        if planned is not None:
-            return planned
-        self._epoch_s = 0.0
-        if limit is None or (given_members is not None and given_epochs is not None):
-            members, epochs = int(given_members or MAX_MEMBERS), int(given_epochs or MAX_EPOCHS)
-        else:
-            self._epoch_s = per_epoch = self._probe(config, train, held, device)
-            budget = max(limit - (time.perf_counter() - started), 0.0)
-            full = per_epoch * int(given_epochs or EPOCHS)
-            fits = self.workers * int(budget // max(full, 1e-9))  # members a side at a time
-            members = int(given_members or (np.clip(fits, 1, MAX_MEMBERS) if budgeted
-                                            else DEFAULT_MEMBERS))  # fmt: skip
-            waves = math.ceil(members / self.workers)
-            most = MAX_EPOCHS if budgeted else EPOCHS
-            epochs = int(given_epochs or np.clip(budget / waves // per_epoch, 1, most))
-            self.notes.append(f"dmpnn: {members} member(s) x {epochs} epochs of ~{per_epoch:.2f} "
-                              f"s planned to fit {budget:.0f} s; give epochs and ensemble to "
-                              "change it")  # fmt: skip
-        if members < 1 or epochs < 1:
-            raise ConfigError(f"dmpnn: ensemble={members} and epochs={epochs} are not valid.",
-                              "Use whole numbers >= 1.")  # fmt: skip
-        folder = self.params.get("checkpoint_dir")
-        if folder:
-            from layerwise.io import atomic_write
-
-            Path(folder).mkdir(parents=True, exist_ok=True)
-            text = json.dumps({"members": members, "epochs": epochs})
-            atomic_write(Path(folder) / PLAN_FILE, lambda p: p.write_text(text))
-        return members, epochs
-
-    def _planned(self) -> tuple[int, int] | None:
-        """The (members, epochs) a resumed run planned when it began, else None."""
-        folder = self.params.get("checkpoint_dir")
-        if not (self.params.get("resume") and folder and (Path(folder) / PLAN_FILE).is_file()):
-            return None
-        try:
-            plan = json.loads((Path(folder) / PLAN_FILE).read_text()[:1000])
-            members, epochs = plan["members"], plan["epochs"]
-        except (ValueError, KeyError, TypeError):
-            return None
-        ok = all(isinstance(v, int) and 1 <= v <= top
-                 for v, top in ((members, MAX_STORED_MEMBERS), (epochs, 10_000)))  # fmt: skip
-        return (members, epochs) if ok else None
-
-    def _probe(self, config: DMPNNConfig, train: GraphBatches, held: GraphBatches | None,
-               device: torch.device) -> float:  # fmt: skip
-        """Seconds per epoch (training batches and a validation pass), 15% spare, timed warm."""
-        torch.manual_seed(self.seed)
-        trial = DMPNN(copy.deepcopy(config)).to(device).train()
-        optimizer = torch.optim.Adam(trial.parameters(), lr=1e-6)
-        loss_fn, threads = masked_loss(self.kind), torch.get_num_threads()
-        if self.params.get("cpu_threads") is not None and device.type == "cpu":
-            torch.set_num_threads(int(self.params["cpu_threads"]))
-        order = np.random.default_rng([self.seed, 10**6]).permutation(len(train.graphs))
-        times = []
-        try:
-            for step in range(6):  # the first steps pay one-time costs: left out below
-                s = (step * train.batch_size) % len(order)
-                t0 = time.perf_counter()
-                *inputs, target = (t.to(device) if isinstance(t, torch.Tensor) else t
-                                   for t in train.batch(order[s : s + train.batch_size]))  # fmt: skip
-                optimizer.zero_grad()
-                loss_fn(trial(*inputs), target).backward()
-                optimizer.step()
-                times.append(time.perf_counter() - t0)
-            validation = 0.0
-            if held is not None:
-                trial.eval()
-                with torch.no_grad():
-                    for _ in range(2):  # the second pass, as every epoch after the first
-                        t0 = time.perf_counter()
-                        for *inputs, _t in held:
-                            trial(*(t.to(device) if isinstance(t, torch.Tensor) else t
-                                    for t in inputs))  # fmt: skip
-                        validation = time.perf_counter() - t0
-        finally:
-            torch.set_num_threads(threads)
-        return 1.15 * (float(np.median(times[2:])) * len(train) + validation)
 
     # ---- descriptors (option) ---------------------------------------------------------------
     def _fit_extra(self, mols: list[Any]) -> np.ndarray | None:

@@ -7,6 +7,13 @@ The served model is the best on validation (lowest RMSE, highest ROC-AUC; the me
 targets of a multitask set) unless a simpler one is within ``TOLERANCE`` of it: the forest on
 fingerprints is the simplest, then LightGBM on descriptors, then the network; the ensemble
 counts as its most complex member.
+
+In a world of several processes (``--devices N``, torchrun) every rank reads and splits the
+molecules alike; rank 0 alone fits the forest and LightGBM, cross-validates, scores, makes the
+ensemble, chooses and writes the run folder. The D-MPNN's parameters are resolved on rank 0
+(its checkpoint folder in rank 0's run folder, its time limit) and sent to the others, which
+train its members with rank 0 (one after the other, each data-parallel, on rank 0's plan:
+:mod:`.dmpnn_train`) and return None.
 """
 
 from __future__ import annotations
@@ -30,16 +37,30 @@ CV_FOLDS = 5
 MIN_CV_MOLECULES = 50  # fewer training molecules: no cross-validation (folds of a few)
 
 
-def fit_molecules(task: Any, data: Any, target: Any, started: float) -> Run:
+def fit_molecules(task: Any, data: Any, target: Any, started: float) -> Run | None:
+    """The run (rank 0), or None on the other ranks of a world once the D-MPNN is trained."""
+    from layerwise.engine.config import resolve_device
+    from layerwise.engine.distributed import current_world, from_main, setup
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.molecules.outputs import write_molecule_run
     from layerwise.tasks.molecules.scores import PRIMARY
 
+    world = current_world()
+    if world.distributed:  # joined on the network's device before the first collective
+        setup(resolve_device(task.candidate_options("dmpnn").get("device", task.option("device"))))
     split = _checked_options(task)
     molecules = task.read(data, target)
     task.target_names, task.kind = list(molecules.target_names), molecules.kind
     task.target = list(molecules.target_names)
     parts, scaffolds, index = split_molecules(task, molecules, split)
+    names = task.candidate_names(CANDIDATES)
+    if not world.main:  # the D-MPNN with rank 0's parameters, if rank 0 trains one
+        sent = from_main(None, world)
+        if sent is not None:
+            _fit_dmpnn(task, *sent, parts)
+        return None
+    if world.distributed and "dmpnn" not in names:  # the others wait for one: none comes
+        from_main(None, world)
     run = open_run_folder(task, data)
     for note in molecules.notes:
         task.say(f"[dim]note: {note}[/dim]")
@@ -50,7 +71,6 @@ def fit_molecules(task: Any, data: Any, target: Any, started: float) -> Run:
              f"{len(parts['test']):,} test, split by {split}")  # fmt: skip
     metric = PRIMARY[molecules.kind]
     rows, models, found, val_found = [], {}, {}, {}
-    names = task.candidate_names(CANDIDATES)
     for name in [n for n in names if n in TRAINED]:
         begun = time.perf_counter()
         model = _fit_one(task, name, parts, run)
@@ -131,8 +151,8 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> Any:
         from layerwise.tasks.molecules.baselines import DescriptorBoosting
 
         return DescriptorBoosting(seed=seed, **params).fit(parts["train"], parts["val"])
+    from layerwise.engine.distributed import current_world, from_main
     from layerwise.runs import folder as names
-    from layerwise.tasks.molecules.dmpnn_train import DMPNNModel
 
     params.setdefault("device", task.option("device"))
     params.setdefault("progress", bool(task.option("verbose")))
@@ -140,6 +160,17 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> Any:
     params.setdefault("resume", task.option("resume") is not None)
     # no time_limit: the network's own default (two members of chemprop's 50 epochs, capped)
     limit = params.pop("time_limit", None) or task.option("time_limit")
+    world = current_world()
+    if world.distributed:  # the other ranks train it alongside, with these parameters
+        from_main((params, limit), world)
+    return _fit_dmpnn(task, params, limit, parts)
+
+
+def _fit_dmpnn(task: Any, params: dict[str, Any], limit: float | None,
+               parts: dict[str, Any]) -> Any:  # fmt: skip
+    from layerwise.tasks.molecules.dmpnn_train import DMPNNModel
+
+    seed = int(task.option("seed"))
     return DMPNNModel(seed=seed, **params).fit(parts["train"], parts["val"], time_limit=limit)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from layerwise.engine.distributed import current_world, rank_share
 from layerwise.tasks.molecules.graphs import MolGraph, batch_graphs
 
 
@@ -35,6 +36,9 @@ class GraphBatches:
         self.epoch_of: Callable[[], int] | None = None
         self._epoch = 0
         self._fixed: list[tuple] | None = None
+        # in a world of several processes each takes its share of every training batch (the
+        # same order on every rank, from the seed), so all take the same steps
+        self.world = current_world()
 
     def __len__(self) -> int:
         return math.ceil(len(self.graphs) / self.batch_size)
@@ -56,7 +60,7 @@ class GraphBatches:
         self._epoch += 1
         epoch = self.epoch_of() if self.epoch_of is not None else self._epoch
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.graphs))
-        return (self.batch(order[s : s + self.batch_size])
+        return (self.batch(rank_share(order[s : s + self.batch_size], self.world))
                 for s in range(0, len(order), self.batch_size))  # fmt: skip
 
 

@@ -54,6 +54,7 @@ class MolecularProperty(Task):
     description: ClassVar[str] = "Predict a molecule's properties from its SMILES"
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     request_kind: ClassVar[str | None] = "smiles"  # served: see layerwise.serve.requests
+    data_parallel: ClassVar[bool] = True  # the D-MPNN under DDP; the rest on rank 0
     joinable_requests: ClassVar[bool] = True
     batch_predicts: ClassVar[bool] = True
 

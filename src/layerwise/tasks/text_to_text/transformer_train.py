@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from layerwise.engine import Trainer, TrainerConfig
 from layerwise.engine.config import resolve_device
-from layerwise.engine.distributed import current_world, from_main
+from layerwise.engine.distributed import current_world, from_main, rank_share
 from layerwise.errors import ConfigError, DataError, RunFolderError, check_option_names
 from layerwise.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from layerwise.tasks.text_to_text.batches import IGNORE, PairBatches, make_batch
@@ -80,19 +80,6 @@ def batch_tokens(sources: list[np.ndarray], targets: list[np.ndarray]) -> int:
     """
     total = sum(len(s) for s in sources) + sum(len(t) + 1 for t in targets)
     return int(np.clip(total // MIN_STEPS_PER_PASS, MIN_TOKENS, MAX_TOKENS))
-
-
-def rank_rows(chosen: np.ndarray, rank: int, size: int) -> np.ndarray:
-    """Rank ``rank``'s share of a step's pairs ``chosen`` in a world of ``size`` processes:
-    every ``size``-th, or one of them (repeated) when the step has fewer pairs than processes.
-
-    >>> rank_rows(np.arange(5), 1, 2).tolist(), rank_rows(np.arange(1), 1, 2).tolist()
-    ([1, 3], [0])
-    """
-    chosen = np.asarray(chosen)
-    if size == 1:
-        return chosen
-    return chosen[rank::size] if len(chosen) >= size else chosen[[rank % len(chosen)]]
 
 
 def smoothed_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -179,7 +166,7 @@ class TransformerTranslator:
                 state["epoch"], state["step"] = epoch, 0
             step = (epoch - 1) * per_epoch + state["step"]
             state["step"] += 1
-            chosen = rank_rows(batches.indices(step), world.rank, world.size)
+            chosen = rank_share(batches.indices(step), world)
             source, target_in, target_out = make_batch([batches.sources[i] for i in chosen],
                                                        [batches.targets[i] for i in chosen])  # fmt: skip
             return source.to(device), target_in.to(device), target_out.to(device)
