@@ -144,3 +144,54 @@ def test_a_nan_on_one_rank_stops_every_rank_with_the_error(tmp_path):
     run_local(2, nan_worker, out)
     said = [open(f"{out}.{rank}").read() for rank in range(2)]
     assert all("NaN" in text or "nan" in text for text in said)
+
+
+class PartsTrainer(Trainer):
+    """A step that calls the model itself, not the DDP wrapper (as a GAN steps its two
+    networks in turn): its gradients are averaged by hand (``averages_gradients``)."""
+
+    averages_gradients = True
+
+    def train_step(self, batch: tuple) -> dict:
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.model(x), y)
+        self.backward_step(loss)
+        return {"loss": loss.detach()}
+
+
+def train_parts(batch: int) -> Trainer:
+    x, y = data()
+    config = TrainerConfig(epochs=2, batch_size=batch, lr=1e-2, weight_decay=0.01,
+                           progress=False, patience=None, seed=5, device="cpu")  # fmt: skip
+    torch.manual_seed(11 + current_world().rank)  # each rank's own start: rank 0's must win
+    trainer = PartsTrainer(torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(),
+                                               torch.nn.Linear(16, 1)),
+                           torch.nn.functional.mse_loss, config)  # fmt: skip
+    trainer.fit((x, y))
+    return trainer
+
+
+def parts_worker(out: str) -> None:
+    trainer = train_parts(2 * BATCH)
+    if current_world().main:
+        with open(out, "w") as f:
+            json.dump({k: v.tolist() for k, v in trainer.model.state_dict().items()}, f)
+    # a model trained by this process alone (alone=True) in the same world: no collective,
+    # so rank 1 training nothing does not leave rank 0 waiting
+    if current_world().main:
+        x, y = data()
+        alone = Trainer(model(), torch.nn.functional.mse_loss,
+                        TrainerConfig(epochs=2, batch_size=16, progress=False, device="cpu",
+                                      alone=True))  # fmt: skip
+        alone.fit((x, y), val=(x[:40], y[:40]))
+        assert not alone.world.distributed and len(alone.history) == 2
+
+
+def test_gradients_averaged_by_hand_train_the_weights_of_one_process(tmp_path):
+    out = str(tmp_path / "parts.json")
+    run_local(2, parts_worker, out, timeout=120)
+    two = json.loads(open(out).read())
+    torch.manual_seed(11)
+    one = train_parts(2 * BATCH).model.state_dict()
+    for key, value in one.items():  # rank 0's start, 20 steps of AdamW on averaged gradients
+        torch.testing.assert_close(torch.tensor(two[key]), value, atol=1e-5, rtol=0)

@@ -75,8 +75,9 @@ class Records:
         return type(self)(self.path, self.stored, self.dtype, base)
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        if isinstance(key, slice):
-            return self._read(np.arange(len(self))[key])
+        if isinstance(key, slice):  # the slice's positions only, not an index of the whole file
+            span = range(len(self))[key]
+            return self._read(np.arange(span.start, span.stop, span.step, dtype=np.int64))
         if isinstance(key, (int, np.integer)):
             return self._read(self._checked(np.array([int(key)])))[0]
         if hasattr(key, "numpy"):  # a torch index tensor

@@ -74,6 +74,9 @@ class TrainerConfig:
     # CPU intra-op threads while training (None: torch's setting). Tiny models train as fast on one
     # thread, and then two trainings on one machine don't slow each other down (OpenMP spin-waits).
     cpu_threads: int | None = None
+    # Train in this process alone, even in a world of several (a model that rank 0 alone trains
+    # and uses, e.g. image generation's judge): no DDP, no collective, nothing agreed.
+    alone: bool = False
 
     @classmethod
     def from_params(

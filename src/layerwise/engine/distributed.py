@@ -187,6 +187,35 @@ def agreed(value: Any) -> Any:
     return from_main(value, current_world())
 
 
+def average_gradients(optimizer: torch.optim.Optimizer, world: World) -> None:
+    """The mean over the world's ranks of the gradients ``optimizer``'s parameters hold (those
+    with none, e.g. the networks a GAN step does not train, are left without), in one
+    all-reduce: what DDP does for a model trained through its wrapper."""
+    if not world.distributed:
+        return
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"]
+             if p.grad is not None]  # fmt: skip
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world.size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def broadcast_state(model: torch.nn.Module, world: World, buffers_only: bool = False) -> None:
+    """Rank 0's parameters (unless ``buffers_only``) and buffers on every rank, in place."""
+    if not world.distributed:
+        return
+    tensors = [] if buffers_only else [p.data for p in model.parameters()]
+    tensors += [b for b in model.buffers() if b.is_floating_point() or b.dtype == torch.long]
+    for tensor in tensors:
+        dist.broadcast(tensor, src=0)
+
+
 def barrier(world: World) -> None:
     """Every rank waits here for all the others (e.g. until rank 0 has written a file)."""
     if world.distributed:  # an all-reduce on the CPU: the same over gloo alone or gloo + NCCL

@@ -29,7 +29,17 @@ from layerwise.engine.checkpoint import (
     scheduler_state,
 )
 from layerwise.engine.config import TrainerConfig, resolve_device
-from layerwise.engine.distributed import any_across, barrier, from_main, mean_across, setup, shard
+from layerwise.engine.distributed import (
+    World,
+    any_across,
+    average_gradients,
+    barrier,
+    broadcast_state,
+    from_main,
+    mean_across,
+    setup,
+    shard,
+)
 from layerwise.engine.progress import TrainingProgress
 from layerwise.engine.rows import reads_rows
 from layerwise.errors import ConfigError, DataError, TrainingError
@@ -98,6 +108,8 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self.stop_training = False
         self.world, self.device = setup(resolve_device(self.config.device))
+        if self.config.alone:  # this process's own model in a world of several: no collective
+            self.world = World()
         if self.world.distributed and not self.data_parallel:
             raise ConfigError(f"{type(self).__name__} trains with a loop of its own that does not "
                               "run data-parallel.", "Train it in one process (without --devices "
@@ -132,9 +144,17 @@ class Trainer:
     # A subclass whose train_step calls self.model rather than self.parallel_model would train
     # each rank on its own gradients: it says it is safe to run data-parallel by setting this.
     data_parallel: bool = True
+    # A subclass whose step trains the parts of its model in turn (a GAN's two networks), which
+    # one DDP wrapper cannot follow, sets this instead: the world's ranks start from rank 0's
+    # weights, every backward_step averages the gradients it made across them, and each step
+    # ends with rank 0's buffers (BatchNorm statistics) on every rank.
+    averages_gradients: bool = False
 
     def _data_parallel(self, model: torch.nn.Module) -> torch.nn.Module:
         if not self.world.distributed or not any(p.requires_grad for p in model.parameters()):
+            return model
+        if self.averages_gradients:
+            broadcast_state(model, self.world)
             return model
         from torch.nn.parallel import DistributedDataParallel
 
@@ -185,6 +205,8 @@ class Trainer:
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward(inputs=inputs)
+            if self.averages_gradients:
+                average_gradients(optimizer, self.world)
             if self.config.clip_grad_norm is not None:
                 self.scaler.unscale_(optimizer)
                 self._clip(optimizer)
@@ -192,6 +214,8 @@ class Trainer:
             self.scaler.update()
             return
         loss.backward(inputs=inputs)
+        if self.averages_gradients:
+            average_gradients(optimizer, self.world)
         if self.config.clip_grad_norm is not None:
             self._clip(optimizer)
         optimizer.step()
@@ -406,6 +430,8 @@ class Trainer:
                     if self.batch_transform is not None:
                         batch = self.batch_transform(batch)
                     out = self.train_step(batch)
+                    if self.averages_gradients:
+                        broadcast_state(self.model, self.world, buffers_only=True)
                     log.add(out, len(batch[0]) if isinstance(batch[0], torch.Tensor) else 1)
                     if self.scheduler is not None:
                         self.scheduler.step()

@@ -1,6 +1,14 @@
 """The image-generation bake-off: read and size the images, split them, train the judge, fit
 the pixel mixture model and the GAN, score both on held-out images, serve the closer one;
-sampling and evaluating a fitted generator."""
+sampling and evaluating a fitted generator.
+
+In a world of several processes (``--devices N``, torchrun) every rank reads and splits the
+images alike; rank 0 alone trains the judge (the measuring instrument), fits the mixture,
+scores, chooses and writes the run folder. Each deep generator (the GAN, the VAE) it first
+orders on the others with its options as rank 0 resolved them (its checkpoint folder, its time
+limit), and every rank trains it together, each drawing its own share of every step's batch;
+the judge's per-epoch measure is rank 0's. The other ranks then return None.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +41,23 @@ MIN_IMAGES = 100  # fewer cannot train a GAN (nor hold out validation and test i
 MIN_PER_CLASS = 10  # a conditional GAN needs this many images of every class
 
 
-def fit_images(task: Any, data: Any, started: float) -> Run:
+def fit_images(task: Any, data: Any, started: float) -> Run | None:
+    """The run (rank 0), or None on the other ranks of a world once the generators trained."""
+    from layerwise.engine.config import resolve_device
+    from layerwise.engine.distributed import current_world, from_main, setup
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.image_generation.outputs import write_image_run
     from layerwise.tasks.image_generation.quality import QualityJudge, train_feature_net
 
+    world = current_world()
+    if world.distributed:  # joined on the generators' device before the first collective
+        setup(resolve_device(task.option("device")))
     images = read_for_training(task, data)
     parts = _split(task, images)
+    if not world.main:  # every deep generator rank 0 orders, until it says no more
+        while (order := from_main(None, world)) is not None:
+            _fit_deep(task, order["name"], parts["train"], None, order["settings"])
+        return None
     run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
     for note in images.notes:
         task.say(f"[dim]note: {note}[/dim]")
@@ -65,7 +83,10 @@ def fit_images(task: Any, data: Any, started: float) -> Run:
         if name == "gmm":
             model, extra = _fit_gmm(task, parts["train"])
         else:
-            model, extra = _fit_deep(task, name, parts["train"], val_judge, run)
+            settings = _deep_settings(task, name, run)
+            if world.distributed:  # the other ranks train it alongside, with these settings
+                from_main({"name": name, "settings": settings}, world)
+            model, extra = _fit_deep(task, name, parts["train"], val_judge, settings)
         row = {"candidate": name, "family": "classical" if name == "gmm" else "deep",
                "fit_seconds": time.perf_counter() - start}  # fmt: skip
         task.model, task.chosen = model, name
@@ -75,6 +96,8 @@ def fit_images(task: Any, data: Any, started: float) -> Run:
                  + _accuracy_text(row["validation"]) + f" (fit {row['fit_seconds']:.1f} s)")  # fmt: skip
         rows.append(row)
         models[name], extras[name] = model, {**extra, "model": model}
+    if world.distributed:  # no more deep generators: the other ranks return
+        from_main(None, world)
     task.chosen, reason = choose(rows)
     task.model = models[task.chosen]
     task.say(f"[bold green]chosen[/bold green] {reason}")
@@ -193,23 +216,34 @@ def _fit_gmm(task: Any, train: Any) -> tuple[Any, dict]:
     return model, {}
 
 
-def _fit_deep(task: Any, name: str, train: Any, judge: Any, run: Any) -> tuple[Any, dict]:
-    """Train the GAN or the VAE by the engine, judged each epoch on the validation images;
-    returns the sampler (the GAN's averaged generator, or the VAE's decoder with its fitted
-    prior) and what the run folder records."""
-    from layerwise.tasks.image_generation.gan_train import RandomBatches
-
-    seed, params = int(task.option("seed")), task.candidate_options(name)
+def _deep_settings(task: Any, name: str, run: Any) -> dict[str, Any]:
+    """The GAN's or the VAE's architecture, steps an epoch and engine options (its checkpoint
+    folder in ``run``, its time limit): made once, on rank 0 in a world of several."""
+    params = task.candidate_options(name)
     arch = {k: params.pop(k) for k in ("z_dim", "width") if k in params}
     steps = int(params.pop("steps_per_epoch", 100))
     options = {"device": task.option("device"), "progress": bool(task.option("verbose")),
                "checkpoint_dir": str(run.file(names.CHECKPOINTS) / name),
                "time_limit": task.time_budget(CPU_BUDGET_S, GPU_BUDGET_S), **params}  # fmt: skip
+    return {"arch": arch, "steps": steps, "options": options}
+
+
+def _fit_deep(task: Any, name: str, train: Any, judge: Any,
+              settings: dict[str, Any]) -> tuple[Any, dict]:  # fmt: skip
+    """Train the GAN or the VAE by the engine, judged each epoch on the validation images
+    (``judge``: None on the ranks other than 0, which never measure); returns the sampler (the
+    GAN's averaged generator, or the VAE's decoder with its fitted prior) and what the run
+    folder records."""
+    from layerwise.tasks.image_generation.gan_train import RandomBatches
+
+    seed = int(task.option("seed"))
+    arch, steps, options = dict(settings["arch"]), settings["steps"], dict(settings["options"])
     images = to_signed(train.images)
     labels = torch.from_numpy(train.labels if task.conditional else np.zeros(len(train), np.int64))
     torch.manual_seed(seed)
     build = _build_gan if name == "gan" else _build_vae
-    trainer, config = build(task, arch, options, _quality(task, judge, seed), (images, labels))
+    quality = None if judge is None else _quality(task, judge, seed)
+    trainer, config = build(task, arch, options, quality, (images, labels))
     grids = GridLog(task, trainer.config.time_limit)
     trainer.callbacks.append(grids)
     batches = RandomBatches(images, labels, trainer.config.batch_size, steps, seed)

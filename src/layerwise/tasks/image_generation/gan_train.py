@@ -52,6 +52,7 @@ BETAS = (0.0, 0.9)
 EMA_WARMUP = 10  # EMA decay starts at (1 + t) / (10 + t): early averages don't drag the start
 TRANSLATE = 0.125  # translate by up to this share of the side
 CUTOUT = 0.5  # a square of this share of the side is zeroed
+RANK_STRIDE = 1_000_003  # rank r's batches are drawn from seed + r strides
 
 
 class GANPair(nn.Module):
@@ -143,8 +144,10 @@ class GANTrainer(Trainer):
         ['epoch', 'lr', 'seconds', 'train_d_fake']
     """
 
-    # not yet under DDP: two networks stepped in turn through their parts, not one forward
-    data_parallel = False
+    # under DDP: two networks stepped in turn through their parts, which one DDP wrapper cannot
+    # follow, so each backward_step averages its gradients across the ranks (the engine's
+    # averages_gradients) and rank 0's BatchNorm statistics are every rank's after each step
+    averages_gradients = True
 
     def __init__(
         self,
@@ -231,13 +234,19 @@ class RandomBatches:
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch: int, steps: int,
                  seed: int, deadline: float | None = None):  # fmt: skip
+        from layerwise.engine.distributed import current_world
+
         if len(images) != len(labels) or len(images) == 0:
             raise ValueError(
                 f"{len(images)} images and {len(labels)} labels: give equal, non-zero counts."
             )
         self.images, self.labels = images, labels
-        self.batch, self.steps = min(batch, len(images)), steps
-        self.generator = torch.Generator().manual_seed(seed)
+        # in a world of several processes each draws its own share of the step's batch (rank 0
+        # what one process draws), and the deadline is the world's: any rank past it ends the
+        # epoch of all, at the same step
+        self.world = current_world()
+        self.batch, self.steps = min(max(1, batch // self.world.size), len(images)), steps
+        self.generator = torch.Generator().manual_seed(seed + RANK_STRIDE * self.world.rank)
         self._order = torch.empty(0, dtype=torch.long)
         self.deadline = deadline  # a time.perf_counter() value: the epoch ends early after it
 
@@ -245,8 +254,11 @@ class RandomBatches:
         return self.steps
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        from layerwise.engine.distributed import any_across
+
         for _ in range(self.steps):
-            if self.deadline is not None and time.perf_counter() >= self.deadline:
+            if self.deadline is not None and any_across(time.perf_counter() >= self.deadline,
+                                                        self.world):  # fmt: skip
                 return
             if len(self._order) < self.batch:
                 self._order = torch.randperm(len(self.images), generator=self.generator)

@@ -207,6 +207,7 @@ def _train(
         time_limit=max(time_limit - (time.perf_counter() - start), 1.0),
         seed=seed,
         progress=progress,
+        alone=True,  # the measuring instrument: rank 0's own in a world of several processes
     )
 
     def accuracy(outputs: torch.Tensor, target: torch.Tensor) -> float:

@@ -47,6 +47,7 @@ class ImageGeneration(Task):
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     description: ClassVar[str] = "Generate images: a GAN and a VAE vs Gaussian mixtures of pixels"
     request_kind: ClassVar[str | None] = "count"  # served: see layerwise.serve.requests
+    data_parallel: ClassVar[bool] = True  # the GAN and the VAE under DDP; the rest on rank 0
 
     def training_summary(self, run: Run) -> list[Any]:
         from layerwise.tasks.image_generation.cli import training_summary

@@ -121,8 +121,7 @@ class VAETrainer(Trainer):
         ['epoch', 'lr', 'seconds', 'train_beta', 'train_kl']
     """
 
-    # not yet under DDP: its step calls the VAE's parts, not its forward, which DDP would sync
-    data_parallel = False
+    # under DDP through the engine's wrapper: the step calls the VAE's forward through it
 
     def __init__(
         self,
@@ -162,7 +161,7 @@ class VAETrainer(Trainer):
             labels = None
         beta = self.current_beta()
         with self.autocast():
-            recon, mu, logvar = vae(x, labels)
+            recon, mu, logvar = self.parallel_model(x, labels)
         nll, scale = gaussian_nll(recon, x, self.sigma)
         kl = kl_divergence(mu, logvar)
         loss = (nll + beta * kl).mean()

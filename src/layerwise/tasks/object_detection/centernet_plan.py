@@ -49,9 +49,7 @@ def planned_epochs(detector: Any, model: Any, make_batch: Any, n_train: int, ste
 
 
 def _batch_size(detector: Any) -> int:
-    from layerwise.tasks.object_detection.centernet_train import BATCH_SIZE
-
-    return int(detector.params.get("batch_size", BATCH_SIZE))
+    return int(detector._batch_size())
 
 
 def _epochs(detector: Any, step_seconds: float, steps: int, n_val: int) -> int:
