@@ -33,7 +33,7 @@ import contextlib
 import datetime
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +128,21 @@ def shard(order: torch.Tensor, world: World) -> torch.Tensor:
     return order[world.rank :: world.size]
 
 
+RANK_SEED_STRIDE = 1_000_003  # rank r's random streams start r strides from rank 0's
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank ``rank``'s own random stream: rank 0's is ``seed`` (so one process
+    draws what it always drew), the others' far from it, so the ranks of a world draw their own
+    dropout masks, augmentations, noise and negatives for their own examples rather than N
+    copies of the same.
+
+    >>> rank_seed(7, 0), rank_seed(7, 1)
+    (7, 1000010)
+    """
+    return seed + RANK_SEED_STRIDE * rank
+
+
 def rank_share(chosen: Any, world: World) -> np.ndarray:
     """This rank's share of one step's examples ``chosen`` (positions), for a task that draws
     each step's batch itself (token-count batches, graphs): every ``size``-th from ``rank``, or
@@ -175,6 +190,35 @@ def from_main(value: Any, world: World) -> Any:
     box = [value if world.main else None]
     dist.broadcast_object_list(box, src=0, device=_reduce_device())
     return box[0]
+
+
+def order(payload: Any) -> None:
+    r"""Rank 0 of a world of several: tell the other ranks to make a deep fit with it now
+    (``payload``: what they need, e.g. the candidate and its parameters as rank 0 resolved them;
+    not None). Nothing in one process, nor on another rank.
+
+    The pattern of an application whose bake-off is rank 0's: rank 0 alone decides (its clock,
+    its scores), orders every deep fit it makes before making it, and :func:`release`\ s the
+    others at the end; they carry out its :func:`orders` and nothing else, so every rank meets
+    the others at every collective of the engine the same number of times, in the same order.
+    """
+    world = current_world()
+    if world.distributed and world.main:
+        from_main(payload, world)
+
+
+def orders() -> Iterator[Any]:
+    r"""A rank other than 0: every payload rank 0 :func:`order`\ s, until it releases them."""
+    world = current_world()
+    while (payload := from_main(None, world)) is not None:
+        yield payload
+
+
+def release() -> None:
+    """Rank 0, its deep fits done: the other ranks' :func:`orders` end (None is the end)."""
+    world = current_world()
+    if world.distributed and world.main:
+        from_main(None, world)
 
 
 def agreed(value: Any) -> Any:

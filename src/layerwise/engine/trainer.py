@@ -37,6 +37,7 @@ from layerwise.engine.distributed import (
     broadcast_state,
     from_main,
     mean_across,
+    rank_seed,
     setup,
     shard,
 )
@@ -358,7 +359,9 @@ class Trainer:
                 as it was after the last good epoch).
         """
         cfg = self.config
-        torch.manual_seed(cfg.seed)
+        # torch's global stream (dropout, augmentation, noise, sampled negatives): each rank of a
+        # world its own, rank 0 one process's; the shuffle's generator is the same on every rank
+        torch.manual_seed(rank_seed(cfg.seed, self.world.rank))
         self._generator.manual_seed(cfg.seed)
         if self.parallel_model is self.model:
             self.parallel_model = self._data_parallel(self.model)

@@ -20,24 +20,6 @@ from layerwise.runs.folder import RunFolder
 from layerwise.tasks.anomaly_detection.detector import Detector
 
 SCORE_BATCH = 4096
-RANK_SEED_STRIDE = 1_000_003  # rank r's global torch stream starts r strides from rank 0's
-
-
-class RankSeed:
-    """A Trainer callback: each rank of a world its own stream of torch's global generator
-    (dropout masks, the denoising noise), drawn after ``Trainer.fit`` seeds every rank alike;
-    otherwise every rank would draw the same masks for its own rows. Rank 0 keeps one
-    process's stream, so one process trains as it always did.
-    """
-
-    def __init__(self, seed: int):
-        self.seed = seed
-
-    def on_train_begin(self, trainer: Any) -> None:
-        import torch
-
-        if trainer.world.distributed and not trainer.world.main:
-            torch.manual_seed(self.seed + RANK_SEED_STRIDE * trainer.world.rank)
 
 
 class TorchDetector(Detector):
@@ -107,8 +89,7 @@ class TorchDetector(Detector):
 
         torch.manual_seed(self.seed)
         train_idx, val_idx = self._split(len(x))
-        trainer = Trainer(model, loss_fn, config, batch_transform=transform,
-                          callbacks=[RankSeed(self.seed)])  # fmt: skip
+        trainer = Trainer(model, loss_fn, config, batch_transform=transform)
         val = None if val_idx is None else (x[val_idx], target[val_idx])
         history = trainer.fit((x[train_idx], target[train_idx]), val=val)
         trainer.model.to("cpu")

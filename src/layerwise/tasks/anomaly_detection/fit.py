@@ -72,7 +72,7 @@ def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started:
         notes += fraud_notes
         labelled = (x[lab], y[lab].astype(int), lab)
         rows += _fit_supervised(task, model, labelled, scores, fraud_models)
-    from layerwise.tasks.anomaly_detection.ranks import release
+    from layerwise.engine.distributed import release
 
     release()  # the last deep fit is done: the other ranks return
     chosen, reason = _choose(task, rows, y, lab)

@@ -222,7 +222,6 @@ class FraudMLP(SupervisedCandidate):
 
         from layerwise.engine import Trainer, TrainerConfig
         from layerwise.models.tabular_mlp import TabularMLP, TabularMLPConfig
-        from layerwise.tasks.anomaly_detection.deep import RankSeed
 
         torch.manual_seed(self.seed)
         config = TabularMLPConfig(n_numeric=x.shape[1], n_outputs=1, hidden=[64, 32], dropout=0.1)
@@ -247,7 +246,6 @@ class FraudMLP(SupervisedCandidate):
                 device=self.params.get("device", "auto"),
                 cpu_threads=1,
             ),
-            callbacks=[RankSeed(self.seed)],  # dropout: each rank of a world its own masks
         )
         self.history = trainer.fit(
             tuple(t[train] for t in data), None if val is None else tuple(t[val] for t in data)

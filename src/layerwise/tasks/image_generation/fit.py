@@ -44,7 +44,7 @@ MIN_PER_CLASS = 10  # a conditional GAN needs this many images of every class
 def fit_images(task: Any, data: Any, started: float) -> Run | None:
     """The run (rank 0), or None on the other ranks of a world once the generators trained."""
     from layerwise.engine.config import resolve_device
-    from layerwise.engine.distributed import current_world, from_main, setup
+    from layerwise.engine.distributed import current_world, order, orders, release, setup
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.image_generation.outputs import write_image_run
     from layerwise.tasks.image_generation.quality import QualityJudge, train_feature_net
@@ -54,8 +54,8 @@ def fit_images(task: Any, data: Any, started: float) -> Run | None:
         setup(resolve_device(task.option("device")))
     images = read_for_training(task, data)
     parts = _split(task, images)
-    if not world.main:  # every deep generator rank 0 orders, until it says no more
-        while (order := from_main(None, world)) is not None:
+    if not world.main:  # every deep generator rank 0 orders, until it releases them
+        for order in orders():
             _fit_deep(task, order["name"], parts["train"], None, order["settings"])
         return None
     run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
@@ -84,8 +84,7 @@ def fit_images(task: Any, data: Any, started: float) -> Run | None:
             model, extra = _fit_gmm(task, parts["train"])
         else:
             settings = _deep_settings(task, name, run)
-            if world.distributed:  # the other ranks train it alongside, with these settings
-                from_main({"name": name, "settings": settings}, world)
+            order({"name": name, "settings": settings})  # the other ranks train it alongside
             model, extra = _fit_deep(task, name, parts["train"], val_judge, settings)
         row = {"candidate": name, "family": "classical" if name == "gmm" else "deep",
                "fit_seconds": time.perf_counter() - start}  # fmt: skip
@@ -96,8 +95,7 @@ def fit_images(task: Any, data: Any, started: float) -> Run | None:
                  + _accuracy_text(row["validation"]) + f" (fit {row['fit_seconds']:.1f} s)")  # fmt: skip
         rows.append(row)
         models[name], extras[name] = model, {**extra, "model": model}
-    if world.distributed:  # no more deep generators: the other ranks return
-        from_main(None, world)
+    release()  # no more deep generators: the other ranks return
     task.chosen, reason = choose(rows)
     task.model = models[task.chosen]
     task.say(f"[bold green]chosen[/bold green] {reason}")

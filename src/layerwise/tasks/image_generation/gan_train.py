@@ -52,7 +52,6 @@ BETAS = (0.0, 0.9)
 EMA_WARMUP = 10  # EMA decay starts at (1 + t) / (10 + t): early averages don't drag the start
 TRANSLATE = 0.125  # translate by up to this share of the side
 CUTOUT = 0.5  # a square of this share of the side is zeroed
-RANK_STRIDE = 1_000_003  # rank r's batches are drawn from seed + r strides
 
 
 class GANPair(nn.Module):
@@ -234,7 +233,7 @@ class RandomBatches:
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch: int, steps: int,
                  seed: int, deadline: float | None = None):  # fmt: skip
-        from layerwise.engine.distributed import current_world
+        from layerwise.engine.distributed import current_world, rank_seed
 
         if len(images) != len(labels) or len(images) == 0:
             raise ValueError(
@@ -246,7 +245,7 @@ class RandomBatches:
         # epoch of all, at the same step
         self.world = current_world()
         self.batch, self.steps = min(max(1, batch // self.world.size), len(images)), steps
-        self.generator = torch.Generator().manual_seed(seed + RANK_STRIDE * self.world.rank)
+        self.generator = torch.Generator().manual_seed(rank_seed(seed, self.world.rank))
         self._order = torch.empty(0, dtype=torch.long)
         self.deadline = deadline  # a time.perf_counter() value: the epoch ends early after it
 

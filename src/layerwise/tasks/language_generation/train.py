@@ -25,11 +25,10 @@ import torch
 import torch.distributed as dist
 
 from layerwise.engine import Trainer
-from layerwise.engine.distributed import World
+from layerwise.engine.distributed import World, rank_seed
 
 EVAL_BATCHES = 20  # validation estimate per epoch (nanoGPT's CPU setting); the final loss uses
 # the whole validation split
-RANK_SEED_STRIDE = 1_000_003  # rank r's streams start r strides from rank 0's
 
 
 def window_seed(seed: int, rank: int) -> int:
@@ -40,7 +39,7 @@ def window_seed(seed: int, rank: int) -> int:
     >>> window_seed(7, 0), window_seed(7, 1)
     (7, 1000010)
     """
-    return seed + RANK_SEED_STRIDE * rank
+    return rank_seed(seed, rank)
 
 
 class RunClock:
@@ -130,8 +129,6 @@ class LMTrainer(Trainer):
         self.total_steps, self.warmup, self.min_lr_ratio = total_steps, warmup, min_lr_ratio
         self.step_count = 0
         self.clock = RunClock(config.time_limit, self.world, self.device)
-        if self.world.distributed:
-            self.callbacks.append(RankSeed())
 
     def fit(self, train: Any, val: Any = None) -> Any:
         self.clock.start()
@@ -159,15 +156,6 @@ class LMTrainer(Trainer):
         out = super().train_step(batch)
         self.step_count += 1
         return {**out, "lr_used": lr}
-
-
-class RankSeed:
-    """A callback: each rank of a world its own stream of torch's global generator (dropout),
-    drawn after ``Trainer.fit`` seeds every rank alike; rank 0 keeps one process's."""
-
-    def on_train_begin(self, trainer: Any) -> None:
-        if trainer.world.rank:
-            torch.manual_seed(window_seed(trainer.config.seed, trainer.world.rank))
 
 
 def gpt_config(params: dict[str, Any], seed: int) -> Any:

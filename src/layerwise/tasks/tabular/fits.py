@@ -56,32 +56,28 @@ def fit_candidate(
     first ordered on the other ranks of a world of several, which fit it alongside."""
     params = candidate_params(task, name, **extra)
     if CANDIDATES.get(name).family == "deep":
-        from layerwise.engine.distributed import current_world, from_main
+        from layerwise.engine.distributed import order
 
-        world = current_world()
-        if world.distributed:
-            from_main({"candidate": name, "params": params, "rows": rows}, world)
+        order({"candidate": name, "params": params, "rows": rows})
     model = task._candidate(name, params)
     _fit(task, model, data, rows)
     return model
 
 
 def follow(task: Any, data: Data) -> None:
-    """A rank other than 0: fit every deep model rank 0 orders, until it :func:`release`\\ s."""
-    from layerwise.engine.distributed import current_world, from_main
+    """A rank other than 0: fit every deep model rank 0 orders, until it releases them
+    (``engine.distributed.release``)."""
+    from layerwise.engine.distributed import orders
 
-    world = current_world()
-    while (order := from_main(None, world)) is not None:
+    for order in orders():
         _fit(task, task._candidate(order["candidate"], order["params"]), data, order["rows"])
 
 
 def release() -> None:
-    """Rank 0, its deep fits done: the other ranks' :func:`follow` returns (None is the end)."""
-    from layerwise.engine.distributed import current_world, from_main
+    """Rank 0, its deep fits done: the other ranks' :func:`follow` returns."""
+    from layerwise.engine.distributed import release as release_all
 
-    world = current_world()
-    if world.distributed:
-        from_main(None, world)
+    release_all()
 
 
 def _fit(task: Any, model: Candidate, data: Data, rows: np.ndarray | None) -> None:
