@@ -1,8 +1,7 @@
 """Applications under several processes (engine.distributed): a task that does not train
-data-parallel is refused with one line before any process starts; the tabular, text,
-language-generation, speech, forecasting, anomaly-detection, segmentation, object-detection,
-text-to-text, molecular-property and image-generation applications are let through (their
-runs in two processes, against one, are in tests/slow/test_data_parallel_*.py)."""
+data-parallel (reinforcement learning: an environment loop) is refused with one line before any
+process starts; every other application is let through (their runs in two processes, against
+one, are in tests/slow/test_data_parallel_*.py)."""
 
 from __future__ import annotations
 
@@ -36,6 +35,7 @@ def test_devices_on_a_task_that_does_not_train_data_parallel_is_one_line(tmp_pat
         "text-to-text",
         "molecular-property",
         "image-generation",
+        "recommendation",
     ],
 )
 def test_the_data_parallel_applications_are_let_through(task):

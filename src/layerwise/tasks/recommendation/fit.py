@@ -24,6 +24,7 @@ from layerwise.tasks.recommendation.metrics import (
     rmse,
     top_items,
 )
+from layerwise.tasks.recommendation.ranks import fit_ordered
 
 CPU_BUDGET_S = 120.0  # each deep candidate's training time on a CPU when no time limit is given
 RATING_TOLERANCE = 0.005  # relative, of the RMSE: as for tables' regression models
@@ -127,9 +128,17 @@ def candidate_params(task: Any, name: str, cls: Any, run: Any, n_deep: int) -> d
 
 
 def fit_recommendation(task: Any, data: Any, log: Any, started: float) -> Any:
+    """The run (rank 0), or None on the other ranks of a world once the deep fits are done
+    (:mod:`.ranks`)."""
+    from layerwise.engine.config import resolve_device
+    from layerwise.engine.distributed import current_world, release, setup
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.recommendation.outputs import write_recommend_run
+    from layerwise.tasks.recommendation.ranks import follow
 
+    world = current_world()
+    if world.distributed:  # joined on the deep models' device before the first collective
+        setup(resolve_device(task.option("device")))
     seed = int(task.option("seed"))
     split = split_log(log.interactions, log.has_time, seed)
     if len(split.val_users) < MIN_VALIDATION_USERS:
@@ -138,21 +147,25 @@ def fit_recommendation(task: Any, data: Any, log: Any, started: float) -> Any:
             f"at least {MIN_VALIDATION_USERS} are needed to validate and test a recommender.",
             "Give a longer log (more interactions per user).",
         )
+    if not world.main:  # every deep fit rank 0 orders, until it releases them
+        follow(split, log)
+        return None
     for note in log.notes:
         task.say(f"[dim]note: {note}[/dim]")
     run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
     d = log.interactions
     task.say(f"{len(d)} interactions: {d.n_users} users x {d.n_items} items "
              f"({len(d) / (d.n_users * d.n_items):.2%} filled); {split.protocol}")  # fmt: skip
-    rows, fitted = bake_off(task, split, run)
+    rows, fitted = bake_off(task, split, run, log)
     chosen, reason = choose(rows, split)
     task.say(f"[bold green]chosen[/bold green] {reason}")
     raters = bake_off_ratings(task, log, split, run) if log.explicit else []
-    serve(task, log, fitted[chosen], raters, run)
+    serve(task, log, fitted[chosen], raters, split)
+    release()  # the deep fits are done: the other ranks return
     return write_recommend_run(task, run, log, split, rows, fitted, chosen, reason, raters, started)
 
 
-def bake_off(task: Any, split: Split, run: Any) -> tuple[list[dict], dict[str, Any]]:
+def bake_off(task: Any, split: Split, run: Any, log: Any) -> tuple[list[dict], dict[str, Any]]:
     names = ranker_names(task, split.train.times is not None)
     n_deep = sum(RANKERS.get(n).family == "deep" for n in names)
     histories = split.train_histories()
@@ -174,7 +187,7 @@ def bake_off(task: Any, split: Split, run: Any) -> tuple[list[dict], dict[str, A
             continue
         start = time.perf_counter()
         try:
-            model.fit(split.train, val=(split.val_users, split.val_held))
+            fit_ordered(model, "rank", split, log)
         except TrainingError as error:
             task.say(f"  {name:<13} failed: {error.one_line()}")
             rows.append({**row, "skipped": error.one_line()})
@@ -265,7 +278,7 @@ def bake_off_ratings(task: Any, log: Any, split: Split, run: Any) -> list[dict]:
         cls = RATERS.get(name)
         model = cls(seed=int(task.option("seed")), **candidate_params(task, name, cls, run, 1))
         start = time.perf_counter()
-        model.fit(split.train, val)
+        fit_ordered(model, "rate", split, log)
         guess = _clipped(log, model.predict(val.users, val.items))
         row = {"candidate": name, "family": cls.family, "model": model,
                "fit_seconds": time.perf_counter() - start,
@@ -305,29 +318,30 @@ def _clipped(log: Any, values: np.ndarray) -> np.ndarray:
     return np.clip(values, low, high)
 
 
-def serve(task: Any, log: Any, model: Any, raters: list[dict], run: Any) -> None:
+def serve(task: Any, log: Any, model: Any, raters: list[dict], split: Split) -> None:
     """Set what the task predicts with: every interaction's histories and popularity, and the
     chosen ranker (and rating model) — retrained on all interactions unless refit is off."""
     data = log.interactions
     task.user_ids, task.item_ids, task.columns = log.user_ids, log.item_ids, log.columns
     task.histories, task.counts = data.histories(), data.item_counts()
     task.rating_range, task.has_time = log.rating_range, log.has_time
-    task.ranker = _refit(task, model, data, run) if task.option("refit") else model
+    task.ranker = _refit(task, model, split, log) if task.option("refit") else model
     rater = next((r for r in raters if r.get("chosen")), None)
     task.rater = None
     if rater is not None:
         task.rater = (
-            _refit(task, rater["model"], data, run) if task.option("refit") else rater["model"]
+            _refit(task, rater["model"], split, log) if task.option("refit") else rater["model"]
         )
 
 
-def _refit(task: Any, model: Any, data: Interactions, run: Any) -> Any:
+def _refit(task: Any, model: Any, split: Split, log: Any) -> Any:
     params = model.refit_params()
     params.pop("checkpoint_dir", None)
     params["resume"] = False
     start = time.perf_counter()
     fresh = type(model)(seed=model.seed, **params)
-    fresh.fit(data, None)
+    fit_ordered(fresh, "all", split, log)
+    data = log.interactions
     task.say(f"  {fresh.name} retrained on all {len(data)} interactions in "
              f"{time.perf_counter() - start:.1f} s")  # fmt: skip
     fresh.validation_history = model.history  # the learning curves of the validated fit

@@ -45,6 +45,7 @@ class Recommendation(Task):
     DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     description: ClassVar[str] = "Recommend items to users from an interaction log"
     request_kind: ClassVar[str | None] = "users"  # served: see layerwise.serve.requests
+    data_parallel: ClassVar[bool] = True  # the deep models under DDP; the rest on rank 0
 
     # layerwise predict: --user, --similar-to and --top; DATA (a table of users) may be left out
     predict_options: ClassVar[tuple[str, ...]] = ("user", "similar_to", "top")

@@ -29,8 +29,10 @@ class RankingTrainer(Trainer):
     :func:`~layerwise.tasks.recommendation.metrics.evaluate_ranking`.
     """
 
-    # not yet under DDP: the losses call the model's parts (item embeddings), not its forward
-    data_parallel = False
+    # under DDP: the losses call the model's parts (item embeddings), not its forward, which one
+    # DDP wrapper cannot follow, so the engine averages the gradients itself; each rank trains
+    # on its shard of the interactions and draws its own negatives
+    averages_gradients = True
 
     def __init__(
         self,
