@@ -29,8 +29,11 @@ def _read_with_source(data: Any) -> Any:
     return frame
 
 
-def resolve_task(data: Any, task: str | None, target: str | None) -> tuple[str, Any]:
-    """The task name to use, and the data (read once when the task had to be inferred)."""
+def resolve_task(
+    data: Any, task: str | None, target: str | None, stream: bool | None = None
+) -> tuple[str, Any]:
+    """The task name to use, and the data (read once when the task had to be inferred; a table
+    that streams, ``stream`` or too big to hold, has its target column alone read)."""
     if task is not None:
         TASKS.get(task)  # unknown names raise a ConfigError listing the valid ones
         return task, data
@@ -38,6 +41,11 @@ def resolve_task(data: Any, task: str | None, target: str | None) -> tuple[str, 
         declared = TASKS.cli(name)
         if declared is not None and declared.recognises is not None and declared.recognises(data):
             return name, data
+    from layerwise.data.table_batches import streamed_kind
+
+    kind = streamed_kind(data, target, stream)
+    if kind is not None:
+        return TABULAR[kind], data
     from layerwise.data.tabular import prepare_target
 
     frame = _read_with_source(data)
@@ -60,7 +68,7 @@ def fit(data: Any = None, task: str | None = None, target: str | None = None, en
     """
     if env is not None:
         data, task = env, task or "reinforcement-learning"
-    name, data = resolve_task(data, task, target)
+    name, data = resolve_task(data, task, target, options.get("stream"))
     check_data_parallel(name)
     return TASKS.get(name)(**options).fit(data, target=target)
 

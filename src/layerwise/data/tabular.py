@@ -374,12 +374,9 @@ def prepare_target(
     notes: list[str] = []
     missing = _target_missing(df[target])
     if bool(missing.all()):
-        raise DataError(
-            f"Target column '{target}' in {where} has no values (all {len(df)} rows are missing).",
-            "Choose a target column that is filled in.",
-        )
+        raise no_target_values(target, where, len(df))
     if bool(missing.any()):
-        notes.append(f"dropped {int(missing.sum())} rows whose target '{target}' is missing")
+        notes.append(dropped_missing_note(int(missing.sum()), target))
         df = df.loc[~missing.to_numpy()]
     df = df.reset_index(drop=True)
     kind = kind or infer_task_kind(df[target])
@@ -399,22 +396,43 @@ def _numeric_target(df: pd.DataFrame, target: str, where: str, notes: list[str])
     bad = values.isna().to_numpy() | ~np.isfinite(values.fillna(0).to_numpy())
     if bad.any():
         examples = ", ".join(repr(str(v)) for v in pd.unique(y[bad].astype(str))[:3])
-        if bad.sum() > max(3, 0.01 * len(y)):
-            raise DataError(
-                f"Target column '{target}' in {where} is not numeric ({int(bad.sum())} values such as {examples}), "
-                "so it cannot be a regression target.",
-                "Use --task tabular-classification to predict categories, or clean the column.",
-            )
-        notes.append(
-            f"dropped {int(bad.sum())} rows whose target '{target}' is not a number ({examples})"
-        )
+        notes.append(not_numeric_target(target, where, int(bad.sum()), len(y), examples))
     df = df.loc[~bad].copy()
     df[target] = values[~bad].to_numpy()
     return df.reset_index(drop=True)
 
 
 def _check_classes(y: pd.Series, target: str, where: str, notes: list[str]) -> None:
-    counts = y.value_counts()
+    check_class_counts(y.value_counts(), target, where, notes)
+
+
+def no_target_values(target: str, where: str, rows: int) -> DataError:
+    """The error for a target column with no value on any of ``rows`` rows."""
+    return DataError(
+        f"Target column '{target}' in {where} has no values (all {rows} rows are missing).",
+        "Choose a target column that is filled in.",
+    )
+
+
+def dropped_missing_note(count: int, target: str) -> str:
+    return f"dropped {count} rows whose target '{target}' is missing"
+
+
+def not_numeric_target(target: str, where: str, bad: int, rows: int, examples: str) -> str:
+    """The note for ``bad`` of ``rows`` regression targets that are not numbers (dropped), or
+    the DataError when they are too many to be a few typos."""
+    if bad > max(3, 0.01 * rows):
+        raise DataError(
+            f"Target column '{target}' in {where} is not numeric ({bad} values such as {examples}), "
+            "so it cannot be a regression target.",
+            "Use --task tabular-classification to predict categories, or clean the column.",
+        )
+    return f"dropped {bad} rows whose target '{target}' is not a number ({examples})"
+
+
+def check_class_counts(counts: pd.Series, target: str, where: str, notes: list[str]) -> None:
+    """Refuse a single class; note the classes of a single row (``counts``: rows a class,
+    most first, as ``value_counts`` gives them)."""
     if len(counts) < 2:
         raise DataError(
             f"Target column '{target}' in {where} has a single class ({counts.index[0]!r}); "
@@ -444,18 +462,23 @@ def check_trainable_classes(df: pd.DataFrame, target: str) -> None:
     Example:
         >>> check_trainable_classes(pd.DataFrame({"y": ["a", "b"] * 10}), "y")
     """
-    counts = df[target].astype(str).value_counts()
-    rare = counts[counts < MIN_CLASS_ROWS]
-    if rare.sum() * 2 <= len(df):
-        return
     label = str(df.attrs.get("name", "the data"))
-    where = f"'{label}'" if label != "the data" else label
     numeric = pd.api.types.is_numeric_dtype(df[target]) and not pd.api.types.is_bool_dtype(
         df[target]
     )
+    check_trainable_counts(df[target].astype(str).value_counts(), target, label, numeric)
+
+
+def check_trainable_counts(counts: pd.Series, target: str, label: str, numeric: bool) -> None:
+    """:func:`check_trainable_classes` from the rows of each class (``counts``, by class name)."""
+    rare = counts[counts < MIN_CLASS_ROWS]
+    rows = int(counts.sum())
+    if rare.sum() * 2 <= rows:
+        return
+    where = f"'{label}'" if label != "the data" else label
     raise DataError(
         f"Target column '{target}' in {where} has {len(counts)} classes, {len(rare)} of them with "
-        f"fewer than {MIN_CLASS_ROWS} rows (holding {int(rare.sum())} of the {len(df)} rows): "
+        f"fewer than {MIN_CLASS_ROWS} rows (holding {int(rare.sum())} of the {rows} rows): "
         "too few examples per class to train and test a classifier.",
         f"Check that '{target}' is the column to predict"
         + (" (for a measured value use --task tabular-regression)" if numeric else "")

@@ -27,6 +27,10 @@ COMMAND_LINE = CommandLine(
                     "for up to N trials on the same folds (pruned fold by fold, within "
                     "--time-limit); the best competes as <model>-tuned, its optimism taken out "
                     'on a fresh split. Needs `pip install "layerwise[tune]"`.'),
+        TrainOption("--stream/--no-stream", "stream", bool,
+                    "Read a Parquet/CSV table by batches: statistics in one pass, the MLP trained "
+                    "on every row from an encoded copy on disk, the other models on a 200,000-row "
+                    "sample (data larger than memory) [when over a quarter of the memory]."),
     ),
 )  # fmt: skip
 

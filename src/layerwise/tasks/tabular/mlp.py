@@ -157,6 +157,8 @@ class MLPCandidate(TorchCandidate):
     def fit(
         self, table: Any, encoder: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> None:
+        if getattr(table, "streamed", False):  # rows on disk (--stream): stream_rows.py
+            return table.fit_mlp(self, encoder)
         import torch
 
         from layerwise.engine import Trainer, TrainerConfig

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "tune": None,  # trials of a search of the chosen family after the bake-off (tuning.py)
     "bag": True,  # k-fold: a classical candidate serves the mean of its fold models instead
     # of a refit on every row (bagging.py); False: one refitted model each
+    # True, False, or None to stream a Parquet/CSV file over a quarter of the memory (stream.py)
+    "stream": None,
 }
 
 
@@ -96,6 +98,11 @@ class TabularTask(Task):
             from layerwise.tasks.tabular.tuning import check_tune
 
             check_tune(self.option("tune"))
+        from layerwise.tasks.tabular.stream import fit_streamed, streamed_path
+
+        path, note = streamed_path(self, data)
+        if path is not None:  # by batches, in bounded memory
+            return fit_streamed(self, path, target, note)
         started = time.perf_counter()
         limit = self.option("time_limit")
         self._deadline = None if limit is None else started + float(limit)
