@@ -53,25 +53,25 @@ def decode(raw: bytes, label: str, encoding: str | None) -> tuple[str, str | Non
                 f"'{label}' is not valid {encoding} (byte {exc.start}).",
                 "Leave the encoding out to detect it, or give the file's real encoding.",
             ) from exc
-        return normalise(_check_binary(text.removeprefix("\ufeff"), label)), None
+        return normalise(check_binary(text.removeprefix("\ufeff"), label)), None
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return normalise(_check_binary(raw.decode("utf-16"), label)), "UTF-16"
+            return normalise(check_binary(raw.decode("utf-16"), label)), "UTF-16"
         except UnicodeDecodeError as exc:
-            raise _binary(label) from exc
+            raise binary_error(label) from exc
     if b"\x00" in raw[:BINARY_SAMPLE]:
-        raise _binary(label)
+        raise binary_error(label)
     try:
-        return normalise(_check_binary(raw.decode("utf-8-sig"), label)), None
+        return normalise(check_binary(raw.decode("utf-8-sig"), label)), None
     except UnicodeDecodeError:
         pass
     for name in (*_detected(raw), *_FALLBACKS):
         try:
-            text = _check_binary(raw.decode(name), label)
+            text = check_binary(raw.decode(name), label)
         except (UnicodeDecodeError, LookupError):
             continue
         return normalise(text), _encoding_name(name, raw)
-    raise _binary(label)  # pragma: no cover - latin-1 decodes any bytes
+    raise binary_error(label)  # pragma: no cover - latin-1 decodes any bytes
 
 
 def _detected(raw: bytes) -> list[str]:
@@ -92,18 +92,18 @@ def _encoding_name(name: str, raw: bytes) -> str:
     return name
 
 
-def _check_binary(text: str, label: str) -> str:
+def check_binary(text: str, label: str) -> str:
     """Reject text in which control characters are common (a binary file)."""
     sample = text[:BINARY_SAMPLE]
     controls = sum(
         1 for ch in sample if (ord(ch) < 32 and ch not in "\t\n\r\f\v") or 0x7F <= ord(ch) <= 0x9F
     )
     if sample and controls / len(sample) > MAX_CONTROL_SHARE:
-        raise _binary(label)
+        raise binary_error(label)
     return text
 
 
-def _binary(label: str) -> DataError:
+def binary_error(label: str) -> DataError:
     return DataError(
         f"'{label}' looks like a binary file, not text.",
         "Give plain text files (UTF-8 preferred), one example per line or per file.",

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,6 +269,10 @@ class BPETokenizer:
         """Learn the merges from ``text`` (deterministic for a given text)."""
         if not text:
             raise DataError("BPETokenizer.fit received an empty text.", "Give the training text.")
+        return self.fit_lines(text.splitlines(keepends=True))
+
+    def fit_lines(self, lines: Iterable[str]) -> BPETokenizer:
+        """Learn the merges from the text's ``lines`` (an iterator: a file streamed)."""
         tk = _tokenizers()
         tokenizer = self._pipeline(tk.models.BPE())
         trainer = tk.trainers.BpeTrainer(
@@ -275,9 +280,13 @@ class BPETokenizer:
             initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
         )
-        tokenizer.train_from_iterator(text.splitlines(keepends=True), trainer=trainer)
+        tokenizer.train_from_iterator(lines, trainer=trainer)
         self._tokenizer = tokenizer
         return self
+
+    def encode_parts(self, parts: list[str]) -> list[np.ndarray]:
+        """Token ids of each text of ``parts``, encoded in parallel."""
+        return [np.asarray(e.ids, dtype=np.int64) for e in self._fitted().encode_batch(parts)]
 
     def _fitted(self) -> Any:
         if self._tokenizer is None:

@@ -38,7 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from layerwise.data.disk_cache import physical_memory, too_big
-from layerwise.data.text_decoding import BINARY_SAMPLE, _binary, _check_binary, decode, normalise
+from layerwise.data.text_decoding import (
+    BINARY_SAMPLE,
+    binary_error,
+    check_binary,
+    decode,
+    normalise,
+)
 from layerwise.errors import DataError
 
 CHUNK_BYTES = 8 * 2**20  # bytes read at once: a piece's text, its ids and their copies stay <0.3 GB
@@ -149,7 +155,7 @@ def text_pieces(path: Path, encoding: str | None, notes: list[str],
             text = normalise(text[: len(text) - len(held)])
             if first:
                 text = text.removeprefix("\ufeff")  # a BOM of a named encoding
-                _check_binary(text[:BINARY_SAMPLE], label)
+                check_binary(text[:BINARY_SAMPLE], label)
                 first = False
             cut = len(text) if final else safe_cut(text)
             if cut:
@@ -191,7 +197,7 @@ def _codec(head: bytes, label: str, encoding: str | None) -> tuple[str, str | No
     if head.startswith(_UTF16_BOMS):
         return "utf-16", "UTF-16"
     if b"\x00" in head[:BINARY_SAMPLE]:
-        raise _binary(label)
+        raise binary_error(label)
     try:  # a character cut by the chunk's end is not an error
         codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
         return "utf-8-sig", None

@@ -218,15 +218,13 @@ def encode_piece(tokenizer: Any, piece: str) -> np.ndarray:
         parts.append(piece[start : start + cut])
         start += cut
     parts.append(piece[start:])
-    encoded = tokenizer._fitted().encode_batch(parts)
-    return np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encoded])
+    return np.concatenate(tokenizer.encode_parts(parts))
 
 
 def _fit_tokenizer(path: Path, kind: str, encoding: str | None, text: StreamedText,
                    fraction: float) -> Any:  # fmt: skip
     """The tokenizer the in-memory run fits: a character one on the whole text's characters; a
     BPE on the training part's lines, streamed (at most :data:`BPE_FIT_CHARS` of them)."""
-    from layerwise.data.tokenizer import _tokenizers
     from layerwise.tasks.language_generation.corpus import DEFAULT_BPE_VOCAB, make_tokenizer
 
     if kind == "char":
@@ -235,12 +233,7 @@ def _fit_tokenizer(path: Path, kind: str, encoding: str | None, text: StreamedTe
         return make_tokenizer(kind, "")  # refuses the kind
     training = int(text.characters * (1 - fraction))
     budget = min(training, BPE_FIT_CHARS)
-    tk, tokenizer = _tokenizers(), BPETokenizer(DEFAULT_BPE_VOCAB)
-    pipeline = tokenizer._pipeline(tk.models.BPE())
-    trainer = tk.trainers.BpeTrainer(vocab_size=tokenizer.requested, show_progress=False,
-                                     initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
-    pipeline.train_from_iterator(_lines(path, encoding, budget), trainer=trainer)
-    tokenizer._tokenizer = pipeline
+    tokenizer = BPETokenizer(DEFAULT_BPE_VOCAB).fit_lines(_lines(path, encoding, budget))
     text.notes.append(
         f"the BPE learned its merges from the first {budget:,} of the training text's "
         f"{training:,} characters (at most {BPE_FIT_CHARS:,})" if budget < training else
