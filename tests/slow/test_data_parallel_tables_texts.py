@@ -62,6 +62,16 @@ def test_a_table_in_two_processes_chooses_what_one_chooses(tmp_path):
     assert linear[0] == linear[1]  # trained once, on rank 0, as in one process
 
 
+def test_a_streamed_table_in_two_processes_chooses_what_one_chooses(tmp_path):
+    # --stream: the first process of the machine encodes the rows to the cache, the other waits
+    # for it; both train the MLP from the rows on disk
+    streamed = {**RUNS["table"], "stream": True}
+    two, one = one_and_two(str(signs(tmp_path / "signs.csv", 600)), streamed, tmp_path)
+    assert two["chosen"] == one["chosen"]
+    test = [run["metrics"]["candidates"]["mlp"]["test"]["accuracy"] for run in (two, one)]
+    assert min(test) > 0.8 and abs(test[0] - test[1]) < 0.05, test
+
+
 def test_texts_in_two_processes_choose_what_one_chooses(tmp_path):
     from layerwise.tasks.text_classification.sources import reviews
 
