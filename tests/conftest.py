@@ -16,6 +16,17 @@ def _quiet_and_isolated(monkeypatch, tmp_path):
     """Every test runs in its own folder so stray runs/ folders never collect in the repo."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "160")
+    # Global random streams start alike for every test: a test's result must not depend on
+    # what ran before it in its process (the suite runs its files in two workers, in an order
+    # that depends on timing)
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,9 @@ from layerwise.errors import ConfigError, DataError
 def test_the_seed_snippet_runs_as_written(digits784, tmp_path, capsys):
     x, y = digits784
     x, x_test, y, y_test = x[:1500], x[1500:], y[:1500], y[1500:]
+    # the weights start from torch's global generator, as Keras's do without a seed: seeded
+    # here so the result does not depend on what ran before in this process
+    torch.manual_seed(0)
     model = nn.Sequential([
         nn.Dense(64, activation="relu", input_shape=(784,)),
         nn.Dense(10, activation="softmax"),
@@ -22,7 +25,7 @@ def test_the_seed_snippet_runs_as_written(digits784, tmp_path, capsys):
     assert len(history.history["loss"]) == 5
     assert history.history["loss"][-1] < history.history["loss"][0]
     loss, accuracy = model.evaluate(x_test, y_test)
-    assert accuracy > 0.85
+    assert accuracy > 0.8  # 0.835 to 0.859 over seeds 0-7 after 5 epochs; chance is 0.1
     probs = model.predict(x_test)
     assert probs.shape == (len(x_test), 10)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
