@@ -129,3 +129,30 @@ def write_result(name: str, text: str, quick: bool = False) -> Path:
 def progress(message: str) -> None:
     """One progress line on stderr, flushed at once."""
     print(message, file=sys.stderr, flush=True)
+
+
+def child_peak(code: str, *args: str, what: str = "the run") -> dict[str, Any]:
+    """Run ``python -c code args...`` in a child process and return the JSON object its last
+    line of stdout prints, with ``peak_mib`` (the child's own peak resident memory, from
+    ``wait4``: not the largest child's so far, as getrusage(RUSAGE_CHILDREN) gives) and
+    ``wall_s``. Its stderr goes to a file: two pipes read one after the other could fill and
+    stall. A child that fails stops the benchmark with its last lines."""
+    import json
+    import subprocess
+    import tempfile
+    import time
+
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    began = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                                stderr=errors, text=True, env=env)  # fmt: skip
+        stdout = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            raise SystemExit(f"{what} failed:\n{errors.read()[-3000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["peak_mib"] = usage.ru_maxrss / 1024
+    result["wall_s"] = time.perf_counter() - began
+    return result

@@ -23,12 +23,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import child_peak
 
 SIDE = 64
 CHUNK = 2000
@@ -88,25 +87,9 @@ def write_shapes(folder: Path, n: int) -> float:
 
 
 def measured(folder: Path, out: Path, stream: bool) -> dict:
-    """One run in a child process whose own peak is read with wait4 (not the largest child's
-    so far). Its stderr goes to a file: two pipes read one after the other could fill and stall."""
-    import tempfile
-
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    began = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as errors:
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(folder), str(out), "1" if stream else "0"],
-                                stdout=subprocess.PIPE, stderr=errors, text=True, env=env)  # fmt: skip
-        stdout = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            errors.seek(0)
-            raise SystemExit(f"the run on {folder} failed:\n{errors.read()[-3000:]}")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result["peak_mib"] = usage.ru_maxrss / 1024
-    result["wall_s"] = time.perf_counter() - began
-    return result
+    """One run in a child process and its own peak resident memory (``_common.child_peak``)."""
+    return child_peak(CHILD, str(folder), str(out), "1" if stream else "0",
+                      what=f"the run on {folder}")  # fmt: skip
 
 
 def read_speed(cache: Path, n: int, batch: int = 128, repeats: int = 6) -> dict[str, float]:

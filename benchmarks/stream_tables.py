@@ -22,13 +22,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import child_peak
 
 NUMERIC, CATEGORICAL, GROUP = 18, 2, 100_000
 
@@ -107,22 +105,8 @@ def write_table(path: Path, n: int) -> float:
 
 
 def measured(path: Path, out: Path) -> dict:
-    """One run in a child process whose own peak is read with wait4. Its stderr goes to a file:
-    two pipes read one after the other could fill and stall."""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    began = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as errors:
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(out)],
-                                stdout=subprocess.PIPE, stderr=errors, text=True, env=env)  # fmt: skip
-        stdout = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            errors.seek(0)
-            raise SystemExit(f"the run on {path} failed:\n{errors.read()[-3000:]}")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result["peak_mib"] = usage.ru_maxrss / 1024
-    result["wall_s"] = time.perf_counter() - began
-    return result
+    """One run in a child process and its own peak resident memory (``_common.child_peak``)."""
+    return child_peak(CHILD, str(path), str(out), what=f"the run on {path}")
 
 
 def main() -> None:

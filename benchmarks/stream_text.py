@@ -25,13 +25,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import child_peak
 
 CHILD = """
 import json, sys, time
@@ -84,21 +82,8 @@ def write_corpus(path: Path, megabytes: int, seed: int = 0) -> None:
 
 
 def measured(what: str, path: Path, out: Path) -> dict:
-    """One child process; its own peak resident memory from wait4. Its stderr goes to a file:
-    two pipes read one after the other could fill and stall."""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    began = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as errors:
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, what, str(path), str(out)],
-                                stdout=subprocess.PIPE, stderr=errors, text=True, env=env)  # fmt: skip
-        stdout = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            errors.seek(0)
-            raise SystemExit(f"{what} on {path} failed:\n{errors.read()[-3000:]}")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result["peak_mib"] = usage.ru_maxrss / 1024
-    result["wall_s"] = time.perf_counter() - began
+    """One child process and its own peak resident memory (``_common.child_peak``)."""
+    result = child_peak(CHILD, what, str(path), str(out), what=f"{what} on {path}")
     print(
         what, path.name, json.dumps({k: v for k, v in result.items() if k != "notes"}), flush=True
     )
