@@ -9,7 +9,6 @@ Started by torchrun (or ``--devices N``) it trains data-parallel: see :mod:`.dis
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -17,39 +16,25 @@ from typing import Any
 
 import torch
 
+from layerwise.engine.batching import Batching, Data
 from layerwise.engine.callbacks import EarlyStopping, History, StepLog, lr_lambda
-from layerwise.engine.checkpoint import (
-    BEST,
-    capture_rng,
-    has_checkpoint,
-    load_checkpoint,
-    load_weights,
-    restore_rng,
-    save_checkpoint,
-    scheduler_state,
-)
+from layerwise.engine.checkpoint import has_checkpoint
+from layerwise.engine.checkpointing import Checkpointing
 from layerwise.engine.config import TrainerConfig, resolve_device
 from layerwise.engine.distributed import (
     World,
     any_across,
     average_gradients,
-    barrier,
     broadcast_state,
     from_main,
     mean_across,
     rank_seed,
     setup,
-    shard,
 )
 from layerwise.engine.progress import TrainingProgress
-from layerwise.engine.rows import reads_rows
-from layerwise.errors import ConfigError, DataError, TrainingError
-
-# Training data up to this size is moved to the GPU once, so batches are slices, not copies.
-GPU_RESIDENT_BYTES = 1 << 30
+from layerwise.errors import ConfigError, TrainingError
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
-Data = tuple[torch.Tensor, ...] | Iterable[Any]
 
 
 def _to_cpu(out: Any) -> Any:
@@ -72,7 +57,7 @@ def _concat(parts: list[Any]) -> Any:
     return type(first)(_concat(list(group)) for group in zip(*parts, strict=True))
 
 
-class Trainer:
+class Trainer(Batching, Checkpointing):
     """Trains ``model`` with ``loss_fn(outputs, target)`` on tuples ``(*inputs, target)``.
 
     The model is called as ``model(*inputs)``. Data is a tuple of equally long tensors
@@ -224,99 +209,6 @@ class Trainer:
     def _clip(self, optimizer: torch.optim.Optimizer) -> None:
         params = [p for group in optimizer.param_groups for p in group["params"]]
         torch.nn.utils.clip_grad_norm_(params, self.config.clip_grad_norm)
-
-    # ---- data -------------------------------------------------------------------------------
-
-    def _prepare(self, data: Data, name: str) -> Data:
-        if not isinstance(data, tuple | list):
-            return data  # a DataLoader or other iterable of batches
-        if not data or not all(isinstance(t, torch.Tensor) or reads_rows(t) for t in data):
-            raise DataError(
-                f"{name} must be a tuple of tensors (*inputs, target); got {[type(t).__name__ for t in data]}."
-            )
-        lengths = {len(t) for t in data}
-        if len(lengths) != 1 or 0 in lengths:
-            raise DataError(
-                f"The tensors of {name} have lengths {[len(t) for t in data]}.",
-                "Give tensors of one equal, non-zero length.",
-            )
-        if any(reads_rows(t) for t in data):  # too large to hold: batches go to the device
-            return tuple(data)
-        size = sum(t.numel() * t.element_size() for t in data)
-        if self.device.type == "cpu" or size <= GPU_RESIDENT_BYTES:
-            return tuple(t.to(self.device) for t in data)
-        return tuple(data)
-
-    @property
-    def rank_batch(self) -> int:
-        """Training examples a step on this process: ``batch_size`` is the step's whole batch,
-        shared by the processes of a world (so ``--devices N`` takes the steps one process
-        would, N times faster, and chooses what one process chooses)."""
-        return max(1, self.config.batch_size // self.world.size)
-
-    def _steps_per_epoch(self, data: Data) -> int | None:
-        if isinstance(data, tuple):
-            n, size = -(-len(data[0]) // self.world.size), self.rank_batch  # this rank's
-            whole = math.ceil(self._train_stop(n) / size)
-            return min(whole, self.config.steps_per_epoch or whole)
-        try:
-            return len(data)  # type: ignore[arg-type]
-        except TypeError:
-            return None
-
-    def _train_stop(self, n: int) -> int:
-        # A last batch of one sample breaks BatchNorm in training mode; it is left out (the
-        # permutation changes every epoch, so no sample is left out for good).
-        return n - 1 if n > 1 and n % self.rank_batch == 1 else n
-
-    def _batches(self, data: Data, train: bool) -> Iterator[tuple[Any, ...]]:
-        if not isinstance(data, tuple | list):
-            for batch in data:
-                batch = batch if isinstance(batch, tuple | list) else (batch,)
-                yield tuple(
-                    t.to(self.device, non_blocking=True) if isinstance(t, torch.Tensor) else t
-                    for t in batch
-                )
-            return
-        n = len(data[0])
-        size = (
-            self.rank_batch
-            if train
-            else (self.config.eval_batch_size or 4 * self.config.batch_size)
-        )
-        on_device = all(t.device == self.device for t in data)
-        perm = None
-        if train and self.config.shuffle:
-            perm = torch.randperm(n, generator=self._generator)  # the same on every rank
-        if train and self.world.distributed:
-            perm = shard(torch.arange(n) if perm is None else perm, self.world)
-        if perm is not None:
-            n = len(perm)
-            # On a GPU one gather per epoch makes every batch a free slice; on the CPU the same
-            # gather is a full copy of the data each epoch, slower than gathering batch by batch.
-            if on_device and self.device.type != "cpu":
-                data = tuple(t[perm.to(t.device)] for t in data)
-                perm = None
-        stop = self._train_stop(n) if train else n
-        if train and self.config.steps_per_epoch:
-            stop = min(stop, self.config.steps_per_epoch * size)
-        for start in range(0, stop, size):
-            if perm is None:
-                batch = tuple(t[start : start + size] for t in data)
-            else:
-                index = perm[start : start + size]
-                batch = tuple(t[index] for t in data)
-            if not on_device:  # pinned host memory lets the copy to the GPU overlap compute
-                pin = self.device.type == "cuda"
-                batch = tuple(
-                    (t.pin_memory() if pin else t).to(self.device, non_blocking=True) for t in batch
-                )
-            if self.config.channels_last:
-                batch = tuple(
-                    t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
-                    for t in batch
-                )
-            yield batch
 
     # ---- fit --------------------------------------------------------------------------------
 
@@ -496,63 +388,6 @@ class Trainer:
     def _restore_best(self) -> None:
         if self.config.restore_best and self._best_state is not None:
             self.model.load_state_dict(self._best_state)
-
-    # ---- checkpoints ------------------------------------------------------------------------
-
-    def _save(self, epoch: int, improved: bool) -> None:
-        rng = capture_rng(self._generator, self.device)
-        scheduler = None
-        if self.scheduler is not None:
-            scheduler = {k: v for k, v in self.scheduler.state_dict().items() if k != "lr_lambdas"}
-        state = {
-            "epoch": epoch,
-            "monitor": self.history.monitor,
-            "mode": self.history.mode,
-            "best_metric": self._stopper.best,
-            "best_epoch": self._stopper.best_epoch,
-            "history": self.history.records,
-            "scheduler": scheduler,
-            "rng": rng,
-            "config": self.config.to_dict(),
-        }
-        best = self._best_state if improved else None
-        folder, previous = self.config.checkpoint_dir, self._checkpoint_set
-        if self.world.main:  # the ranks' weights are the same: one writes them
-            self._checkpoint_set = save_checkpoint(
-                folder, self.model, self.optimizer, state, best, previous=previous
-            )
-        barrier(self.world)
-
-    def _resume(self) -> int:
-        """Continue from the newest complete checkpoint; 0 (from the start) when there is none.
-        load_checkpoint has checked state.json field by field, so what is read here is sound."""
-        state = load_checkpoint(self.config.checkpoint_dir, self.model, self.optimizer, self.device)
-        if state is None:
-            return 0
-        folder = Path(state["folder"])
-        self.history.records = list(state.get("history", []))
-        self._stopper.load_state(
-            {
-                "best": state.get("best_metric"),
-                "best_epoch": state.get("best_epoch", 0),
-                "epoch": state["epoch"],
-            }
-        )
-        try:
-            if self.scheduler is not None and state.get("scheduler"):
-                saved = scheduler_state(state["scheduler"], self.scheduler, folder)
-                self.scheduler.load_state_dict(saved)
-            restore_rng(state.get("rng", {}), self._generator, self.device)
-        except (RuntimeError, ValueError, TypeError) as error:  # e.g. a CUDA state of another size
-            raise TrainingError(
-                f"The checkpoint in {folder} cannot be restored: {error}.",
-                f"Delete {self.config.checkpoint_dir} to train this model again from the first "
-                "epoch.",
-            ) from error
-        if (folder / BEST).is_file():
-            self._best_state = load_weights(folder / BEST, "cpu")
-        self._checkpoint_set = folder
-        return int(state["epoch"])
 
     # ---- evaluation and prediction ----------------------------------------------------------
 
