@@ -29,15 +29,12 @@ MIN_TEST = 10  # labelled anomalies needed before a share of them is held out as
 
 def fit_anomaly(task: Any, data: Any, frame: pd.DataFrame, labels: Any, started: float) -> Any:
     """The run; None on a rank other than 0 of a world, once rank 0's deep fits are done."""
-    from layerwise.engine.config import resolve_device
-    from layerwise.engine.distributed import current_world, setup
+    from layerwise.engine.distributed import current_world
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.anomaly_detection.features import AnomalyFeatures
     from layerwise.tasks.anomaly_detection.outputs import write_anomaly_run
 
     world = current_world()
-    if world.distributed:  # joined on the deep models' device before the first collective
-        setup(resolve_device(task.option("device")))
     seed = int(task.option("seed"))
     task.fraud = {}  # fraud mode's own choice among its models, for metrics.json and decision.md
     known = np.zeros(len(frame), bool) if labels is None else ~np.isnan(labels)

@@ -43,15 +43,12 @@ MIN_PER_CLASS = 10  # a conditional GAN needs this many images of every class
 
 def fit_images(task: Any, data: Any, started: float) -> Run | None:
     """The run (rank 0), or None on the other ranks of a world once the generators trained."""
-    from layerwise.engine.config import resolve_device
-    from layerwise.engine.distributed import current_world, order, orders, release, setup
+    from layerwise.engine.distributed import current_world, order, orders, release
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.image_generation.outputs import write_image_run
     from layerwise.tasks.image_generation.quality import QualityJudge, train_feature_net
 
     world = current_world()
-    if world.distributed:  # joined on the generators' device before the first collective
-        setup(resolve_device(task.option("device")))
     images = read_for_training(task, data)
     parts = _split(task, images)
     if not world.main:  # every deep generator rank 0 orders, until it releases them

@@ -23,8 +23,7 @@ import torch
 
 from layerwise.core.task import Run
 from layerwise.engine.callbacks import Snapshots
-from layerwise.engine.config import resolve_device
-from layerwise.engine.distributed import World, current_world, from_main, setup
+from layerwise.engine.distributed import World, current_world, from_main
 from layerwise.errors import ConfigError
 from layerwise.runs import folder as names
 from layerwise.runs.folder import RunFolder
@@ -42,8 +41,6 @@ def fit_language(task: Any, data: Any, started: float) -> Run | None:
     from layerwise.runs.writer import open_run_folder
 
     world = current_world()
-    if world.distributed:  # joined on the GPT's device before the first collective (below)
-        setup(resolve_device(task.candidate_options("gpt").get("device", task.option("device"))))
     fraction = float(task.option("val_fraction"))
     corpus, train, val, tokens = _read(task, data, fraction, world)
     for note in corpus.notes:

@@ -39,15 +39,12 @@ MIN_CV_MOLECULES = 50  # fewer training molecules: no cross-validation (folds of
 
 def fit_molecules(task: Any, data: Any, target: Any, started: float) -> Run | None:
     """The run (rank 0), or None on the other ranks of a world once the D-MPNN is trained."""
-    from layerwise.engine.config import resolve_device
-    from layerwise.engine.distributed import current_world, from_main, setup
+    from layerwise.engine.distributed import current_world, orders, release
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.molecules.outputs import write_molecule_run
     from layerwise.tasks.molecules.scores import PRIMARY
 
     world = current_world()
-    if world.distributed:  # joined on the network's device before the first collective
-        setup(resolve_device(task.candidate_options("dmpnn").get("device", task.option("device"))))
     split = _checked_options(task)
     molecules = task.read(data, target)
     task.target_names, task.kind = list(molecules.target_names), molecules.kind
@@ -55,12 +52,9 @@ def fit_molecules(task: Any, data: Any, target: Any, started: float) -> Run | No
     parts, scaffolds, index = split_molecules(task, molecules, split)
     names = task.candidate_names(CANDIDATES)
     if not world.main:  # the D-MPNN with rank 0's parameters, if rank 0 trains one
-        sent = from_main(None, world)
-        if sent is not None:
-            _fit_dmpnn(task, *sent, parts)
+        for params, limit in orders():
+            _fit_dmpnn(task, params, limit, parts)
         return None
-    if world.distributed and "dmpnn" not in names:  # the others wait for one: none comes
-        from_main(None, world)
     run = open_run_folder(task, data)
     for note in molecules.notes:
         task.say(f"[dim]note: {note}[/dim]")
@@ -92,6 +86,7 @@ def fit_molecules(task: Any, data: Any, target: Any, started: float) -> Run | No
             molecules.notes.append(note)
         rows.append(row)
         models[name] = model
+    release()  # the deep fit is done: the other ranks return
     if "ensemble" in names:
         _add_ensemble(task, parts, rows, models, (val_found, found), metric)
     task.chosen, reason = choose(rows, metric)
@@ -151,7 +146,7 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> Any:
         from layerwise.tasks.molecules.baselines import DescriptorBoosting
 
         return DescriptorBoosting(seed=seed, **params).fit(parts["train"], parts["val"])
-    from layerwise.engine.distributed import current_world, from_main
+    from layerwise.engine.distributed import order
     from layerwise.runs import folder as names
 
     params.setdefault("device", task.option("device"))
@@ -160,9 +155,7 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> Any:
     params.setdefault("resume", task.option("resume") is not None)
     # no time_limit: the network's own default (two members of chemprop's 50 epochs, capped)
     limit = params.pop("time_limit", None) or task.option("time_limit")
-    world = current_world()
-    if world.distributed:  # the other ranks train it alongside, with these parameters
-        from_main((params, limit), world)
+    order((params, limit))  # the other ranks of a world train it alongside
     return _fit_dmpnn(task, params, limit, parts)
 
 

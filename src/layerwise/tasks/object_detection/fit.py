@@ -33,15 +33,11 @@ THRESHOLD_RANGE = (0.02, 0.95)
 
 def fit_detectors(task: Any, data: Any, started: float) -> Run | None:
     """The run (rank 0), or None on the other ranks of a world once the CenterNet is trained."""
-    from layerwise.engine.config import resolve_device
-    from layerwise.engine.distributed import current_world, from_main, setup
+    from layerwise.engine.distributed import current_world, orders, release
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.object_detection.outputs import write_detection_run
 
     world = current_world()
-    if world.distributed:  # joined on the detector's device before the first collective
-        device = task.candidate_options("centernet").get("device", task.option("device"))
-        setup(resolve_device(device))
     images = task.read(data)
     parts = split_images(task, images)
     names = task.candidate_names(CANDIDATES)
@@ -50,12 +46,9 @@ def fit_detectors(task: Any, data: Any, started: float) -> Run | None:
 
         read_backbone(task.option("backbone"))  # a bad file is refused before anything trains
     if not world.main:  # the CenterNet with rank 0's parameters, if rank 0 trains one
-        params = from_main(None, world)
-        if params is not None:
+        for params in orders():
             _fit_centernet(task, params, parts)
         return None
-    if world.distributed and "centernet" not in names:  # the others wait for one: none comes
-        from_main(None, world)
     run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
     for note in images.notes:
         task.say(f"[dim]note: {note}[/dim]")
@@ -84,6 +77,7 @@ def fit_detectors(task: Any, data: Any, started: float) -> Run | None:
             images.notes.append(note)
         rows.append(row)
         models[name], extras[name] = model, extra
+    release()  # the deep fit is done: the other ranks return
     task.chosen, reason = choose(rows)
     task.model = models[task.chosen]
     task.say(f"[bold green]chosen[/bold green] {reason}")
@@ -134,7 +128,7 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> tuple[Any
         model = HogSvmDetector(seed=seed, **params)
         model.fit(parts["train"], parts["val"], progress=verbose)
         return model, {}
-    from layerwise.engine.distributed import current_world, from_main
+    from layerwise.engine.distributed import order
     from layerwise.runs import folder as names
 
     if task.option("backbone"):
@@ -144,9 +138,7 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> tuple[Any
     params.setdefault("progress", verbose)
     params.setdefault("checkpoint_dir", str(run.file(names.CHECKPOINTS) / name))
     params.setdefault("resume", task.option("resume") is not None)
-    world = current_world()
-    if world.distributed:  # the other ranks train it alongside, with these parameters
-        from_main(params, world)
+    order(params)  # the other ranks of a world train it alongside, with these parameters
     model = _fit_centernet(task, params, parts)
     return model, {"history": getattr(model, "history", None)}
 

@@ -130,15 +130,12 @@ def candidate_params(task: Any, name: str, cls: Any, run: Any, n_deep: int) -> d
 def fit_recommendation(task: Any, data: Any, log: Any, started: float) -> Any:
     """The run (rank 0), or None on the other ranks of a world once the deep fits are done
     (:mod:`.ranks`)."""
-    from layerwise.engine.config import resolve_device
-    from layerwise.engine.distributed import current_world, release, setup
+    from layerwise.engine.distributed import current_world, release
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.recommendation.outputs import write_recommend_run
     from layerwise.tasks.recommendation.ranks import follow
 
     world = current_world()
-    if world.distributed:  # joined on the deep models' device before the first collective
-        setup(resolve_device(task.option("device")))
     seed = int(task.option("seed"))
     split = split_log(log.interactions, log.has_time, seed)
     if len(split.val_users) < MIN_VALIDATION_USERS:

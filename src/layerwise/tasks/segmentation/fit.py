@@ -45,22 +45,18 @@ METRIC = "mean_dice"
 
 def fit_segmenters(task: Any, data: Any, started: float) -> Run | None:
     """The run (rank 0), or None on the other ranks of a world once the U-Net is trained."""
-    from layerwise.engine.config import resolve_device
-    from layerwise.engine.distributed import current_world, from_main, setup
+    from layerwise.engine.distributed import current_world, orders, release
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.segmentation.outputs import write_segmentation_run
 
     world = current_world()
-    if world.distributed:  # joined on the U-Net's device before the first collective
-        setup(resolve_device(task.candidate_options("unet").get("device", task.option("device"))))
     sets = task.read_labelled(data)
     parts = split_images(task, sets)
     whole = sets["train"]
     task.classes, task.encoding = list(whole.classes), dict(whole.encoding)
     task.channels = 1 if whole.images[0].ndim == 2 else 3
     if not world.main:  # the U-Net with rank 0's parameters, if rank 0 trains one
-        params = from_main(None, world)
-        if params is not None:
+        for params in orders():
             _fit_unet(task, params, parts)
         return None
     run = open_run_folder(task, data)  # after the data checks: bad input leaves no folder
@@ -74,10 +70,7 @@ def fit_segmenters(task: Any, data: Any, started: float) -> Run | None:
         f"{len(parts['val'])} validation / {len(parts['test'])} test"
     )
     rows, models, found = [], {}, {}
-    names = task.candidate_names(CANDIDATES)
-    if world.distributed and "unet" not in names:  # the others wait for a U-Net: none comes
-        from_main(None, world)
-    for name in names:
+    for name in task.candidate_names(CANDIDATES):
         begun = time.perf_counter()
         model = _fit_one(task, name, parts, run)
         row = {"candidate": name, "family": FAMILIES[name],
@@ -99,6 +92,7 @@ def fit_segmenters(task: Any, data: Any, started: float) -> Run | None:
             whole.notes.append(note)  # the run's notes: metrics.json and decision.md
         rows.append(row)
         models[name] = model
+    release()  # the deep fit is done: the other ranks return
     task.chosen, reason = choose(rows)
     task.model = models[task.chosen]
     task.say(f"[bold green]chosen[/bold green] {reason}")
@@ -155,7 +149,7 @@ def _fit_one(task: Any, name: str, parts: dict[str, SegmentationSet], run: Any) 
         from layerwise.tasks.segmentation.pixel_forest import PixelForest
 
         return PixelForest(seed=seed, **params).fit(train.images, train.masks, len(task.classes))
-    from layerwise.engine.distributed import current_world, from_main
+    from layerwise.engine.distributed import order
     from layerwise.runs import folder as names
 
     params.setdefault("time_limit", task.time_budget(cpu_budget(train.images), GPU_BUDGET_S))
@@ -166,9 +160,7 @@ def _fit_one(task: Any, name: str, parts: dict[str, SegmentationSet], run: Any) 
     vflip = task.option("vflip")
     # up-down flips: a grey image is a scan or a micrograph, which has no up; a colour photo has
     params.setdefault("vflip", task.channels == 1 if vflip is None else bool(vflip))
-    world = current_world()
-    if world.distributed:  # the other ranks train it alongside, with these parameters
-        from_main(params, world)
+    order(params)  # the other ranks of a world train it alongside, with these parameters
     return _fit_unet(task, params, parts)
 
 

@@ -37,28 +37,20 @@ METRIC = "bleu"
 def fit_text_to_text(task: Any, data: Any, started: float) -> Run | None:
     """The run (rank 0), or None on the other ranks of a world once the Transformer is
     trained."""
-    from layerwise.engine.config import resolve_device
-    from layerwise.engine.distributed import current_world, from_main, setup
+    from layerwise.engine.distributed import current_world, orders, release
     from layerwise.runs.writer import open_run_folder
     from layerwise.tasks.text_to_text.outputs import write_text_run
     from layerwise.tasks.text_to_text.pairs import split_by_source
 
     world = current_world()
-    if world.distributed:  # joined on the Transformer's device before the first collective
-        device = task.candidate_options("transformer").get("device", task.option("device"))
-        setup(resolve_device(device))
     beam_option(task)
     pairs = task.read_pairs(data)
     parts = split_by_source(pairs, float(task.option("val_fraction")),
                             float(task.option("test_fraction")), int(task.option("seed")))  # fmt: skip
-    names = task.candidate_names(CANDIDATES)
     if not world.main:  # the Transformer with rank 0's parameters, if rank 0 trains one
-        params = from_main(None, world)
-        if params is not None:
+        for params in orders():
             _fit_transformer(task, params, parts)
         return None
-    if world.distributed and "transformer" not in names:  # the others wait for one: none comes
-        from_main(None, world)
     run = open_run_folder(task, data if data is not None else task.option("pair_files"))
     for note in pairs.notes:
         task.say(f"[dim]note: {note}[/dim]")
@@ -69,7 +61,7 @@ def fit_text_to_text(task: Any, data: Any, started: float) -> Run | None:
     chosen_val = np.sort(rng.permutation(len(parts["val"]))[:SELECT_PAIRS])
     val, test = parts["val"].subset(chosen_val), parts["test"]
     rows, models, found = [], {}, {}
-    for name in names:
+    for name in task.candidate_names(CANDIDATES):
         begun = time.perf_counter()
         model = _fit_one(task, name, parts, run)
         row = {"candidate": name, "family": FAMILIES[name],
@@ -90,6 +82,7 @@ def fit_text_to_text(task: Any, data: Any, started: float) -> Run | None:
             pairs.notes.append(note)
         rows.append(row)
         models[name] = model
+    release()  # the deep fit is done: the other ranks return
     task.chosen, reason = choose(rows)
     task.model = models[task.chosen]
     task.say(f"[bold green]chosen[/bold green] {reason}")
@@ -118,7 +111,7 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> Any:
         from layerwise.tasks.text_to_text.memory import TranslationMemory
 
         return TranslationMemory(seed=seed, **params).fit(train.sources, train.targets)
-    from layerwise.engine.distributed import current_world, from_main
+    from layerwise.engine.distributed import order
     from layerwise.runs import folder as names
     from layerwise.tasks.text_to_text.transformer_plan import CPU_BUDGET_S
 
@@ -127,9 +120,7 @@ def _fit_one(task: Any, name: str, parts: dict[str, Any], run: Any) -> Any:
     params.setdefault("progress", bool(task.option("verbose")))
     params.setdefault("checkpoint_dir", str(run.file(names.CHECKPOINTS) / name))
     params.setdefault("resume", task.option("resume") is not None)
-    world = current_world()
-    if world.distributed:  # the other ranks train it alongside, with these parameters
-        from_main(params, world)
+    order(params)  # the other ranks of a world train it alongside, with these parameters
     return _fit_transformer(task, params, parts)
 
 
