@@ -214,6 +214,6 @@ def infer_kind(path: Path, target: str, label: str | None = None) -> str:
             distinct.update(np.unique(values)[:21].tolist())
     if seen == 0:
         raise tabular.no_target_values(target, where, rows)
-    n = len(distinct)
-    few = n <= 20 and (n / max(seen, 1) < 0.05 or n <= 10)
-    return "classification" if not numeric or (integer and few) else "regression"
+    if not numeric:
+        return "classification"
+    return tabular.numbers_kind(integer, len(distinct), seen)

@@ -111,7 +111,8 @@ class Scan:
     test_rows: int  # test rows in the file
     training_rows: int
     label: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    target: str
+    test_share: float  # each row's chance of being a test row (0: a separate test file)
     floats: list[str] = field(default_factory=list)  # numeric columns pandas reads as floats
 
 
@@ -125,13 +126,18 @@ def prepare(
     missing = tabular._target_missing(frame[target]).to_numpy(dtype=bool)
     bad = np.zeros(len(frame), dtype=bool)
     if kind == "regression":
-        y = frame[target]
-        values = pd.to_numeric(y.astype("float64") if pd.api.types.is_bool_dtype(y) else y,
-                               errors="coerce").astype("float64")  # fmt: skip
-        bad = (values.isna().to_numpy() | ~np.isfinite(values.fillna(0).to_numpy())) & ~missing
-        frame[target] = values
+        frame[target], bad = _target_numbers(frame[target], missing)
     keep = ~(missing | bad)
     return frame.loc[keep], missing, bad
+
+
+def _target_numbers(y: pd.Series, missing: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+    """A regression target as float64 numbers, and its cells that are present but not a finite
+    number (text, inf): those rows are dropped, as the in-memory path drops them."""
+    values = pd.to_numeric(y.astype("float64") if pd.api.types.is_bool_dtype(y) else y,
+                           errors="coerce").astype("float64")  # fmt: skip
+    bad = (values.isna().to_numpy() | ~np.isfinite(values.fillna(0).to_numpy())) & ~missing
+    return values, bad
 
 
 def scan(path: Path, target: str, kind: str, *, seed: int, test_share: float,
@@ -156,7 +162,7 @@ def scan(path: Path, target: str, kind: str, *, seed: int, test_share: float,
         state.add(frame, positions, seed, test_share)
     if position == 0:
         raise DataError(f"'{label}' is empty (no rows).", "Add data rows below the header.")
-    return state.finish(label, where, position)
+    return state.finish(label, where, position, test_share)
 
 
 class _State:
@@ -197,9 +203,7 @@ class _State:
         self.missing_target += int(missing.sum())
         if self.kind == "regression":
             y = frame[self.target]
-            y = y.astype("float64") if pd.api.types.is_bool_dtype(y) else y
-            values = pd.to_numeric(y, errors="coerce").astype("float64")
-            bad = (values.isna().to_numpy() | ~np.isfinite(values.fillna(0).to_numpy())) & ~missing
+            _, bad = _target_numbers(y, missing)
             if bad.any():
                 self.bad_target += int(bad.sum())
                 self.bad_examples += [repr(str(v)) for v in pd.unique(y[bad].astype(str))[:3]]
@@ -241,7 +245,7 @@ class _State:
             kept = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:CATEGORY_KEYS]
             self.categories[name] = dict(kept)
 
-    def finish(self, label: str, where: str, rows: int) -> Scan:
+    def finish(self, label: str, where: str, rows: int, test_share: float) -> Scan:
         if self.kept == 0 and self.missing_target == rows:
             raise tabular.no_target_values(self.target, where, rows)
         notes = []
@@ -269,9 +273,7 @@ class _State:
             missing=self.missing, categories=self.categories, overflowed=self.overflowed,
             notes=notes, sample=_in_order(sample, numeric, floats), holdout=_in_order(holdout, numeric, floats),
             test=_in_order(test, numeric, floats), test_rows=self.tests, training_rows=self.training,
-            label=label,
-            extra={"target": self.target},
-            floats=floats,
+            label=label, target=self.target, test_share=test_share, floats=floats,
         )  # fmt: skip
 
 

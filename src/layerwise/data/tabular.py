@@ -318,15 +318,19 @@ def infer_task_kind(y: pd.Series) -> str:
     if pd.api.types.is_bool_dtype(y) or not pd.api.types.is_numeric_dtype(y):
         return "classification"
     values = y.to_numpy(dtype="float64")
-    n_unique = int(pd.Series(values).nunique())
     integer_valued = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
-    if (
-        integer_valued
-        and n_unique <= 20
-        and (n_unique / max(len(values), 1) < 0.05 or n_unique <= 10)
-    ):
-        return "classification"
-    return "regression"
+    return numbers_kind(integer_valued, int(pd.Series(values).nunique()), len(values))
+
+
+def numbers_kind(integer_valued: bool, n_unique: int, n_values: int) -> str:
+    """The kind of a numeric target: classes when its values are whole numbers of few distinct
+    values (at most 20, and at most 10 or under 5% of the values), else regression.
+
+    >>> numbers_kind(True, 3, 100), numbers_kind(False, 3, 100), numbers_kind(True, 15, 100)
+    ('classification', 'regression', 'regression')
+    """
+    few = n_unique <= 20 and (n_unique / max(n_values, 1) < 0.05 or n_unique <= 10)
+    return "classification" if integer_valued and few else "regression"
 
 
 def _normalize_kind(kind: str | None) -> str | None:

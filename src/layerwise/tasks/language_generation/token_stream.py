@@ -101,7 +101,7 @@ class TokenSpan:
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """The ids ``[start, stop)`` of this span (int64), in one read."""
-        return self.records[np.arange(self.start + start, self.start + stop)].astype(np.int64)
+        return self.records[self.start + start : self.start + stop].astype(np.int64)
 
     def windows(self, starts: Any, length: int) -> np.ndarray:
         """``[len(starts), length]`` int64 ids of the windows beginning at ``starts``: windows

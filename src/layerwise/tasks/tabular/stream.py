@@ -91,7 +91,7 @@ def fit_streamed(task: Any, path: Path, target: str | None, note: str | None) ->
     profile.notes += encoder.notes
     counts = {c: n[0] for c, n in scan.classes.items() if n[0]}
     task._set_labels(pd.Series(list(counts), dtype=object))
-    how = (task.option("seed"), _share(task, scan), task.kind)
+    how = (task.option("seed"), scan.test_share, task.kind)
     cache = Path(task.option("output_dir")) / ".cache"
     records, described, cache_notes = encoded_rows(path, scan, encoder, task._codes, cache, how)
     plan.notes += cache_notes
@@ -128,10 +128,6 @@ def fit_streamed(task: Any, path: Path, target: str | None, note: str | None) ->
     return run
 
 
-def _share(task: Any, scan: Any) -> float:
-    return 0.0 if task.option("test_data") is not None else float(scan.extra["share"])
-
-
 def _scans(task: Any, path: Path, target: str) -> tuple[Any, Any]:
     """The training file's scan and the test rows' (the same scan, or the test file's)."""
     size = task.option("test_size")
@@ -139,7 +135,6 @@ def _scans(task: Any, path: Path, target: str) -> tuple[Any, Any]:
     share = 0.0 if given is not None else _test_share(size, path)
     seed = task.option("seed")
     scan = table_stream.scan(path, target, task.kind, seed=seed, test_share=share)
-    scan.extra.update(target=target, share=share)
     if scan.rows < 10:
         raise DataError(
             f"Only {scan.rows} labelled rows: too few to train and test.",
@@ -175,7 +170,7 @@ def _profile_and_plan(task: Any, scan: Any, note: str | None) -> tuple[Any, Any]
     from layerwise.data import tabular
     from layerwise.data.profile import profile_table, usable_columns
 
-    target, where = scan.extra["target"], f"'{scan.label}'"
+    target, where = scan.target, f"'{scan.label}'"
     rows = pd.concat([scan.sample, scan.holdout, scan.test], ignore_index=True)
     rows = rows.sort_values(POSITION, kind="stable").drop(columns=POSITION)
     notes = list(scan.notes)

@@ -138,7 +138,7 @@ def _write(path: Path, scan: Any, encoder: TabularEncoder, targets: Any, data: P
     """Pass two: encode the training rows a batch at a time; the numeric columns' moments
     (Chan's merge of each batch's) over every training row, the holdout's included."""
     seed, share, kind = how
-    target = scan.extra["target"]
+    target = scan.target
     holdout = np.sort(scan.holdout["__position__"].to_numpy())
     d = len(encoder.numeric_names)
     count, mean, m2 = np.zeros(d), np.zeros(d), np.zeros(d)
@@ -187,44 +187,13 @@ def _write(path: Path, scan: Any, encoder: TabularEncoder, targets: Any, data: P
             "y_mean": y_mean, "y_std": y_std}  # fmt: skip
 
 
-class _Shared:
-    """One read of a batch's records for the three inputs the trainer indexes in turn."""
-
-    def __init__(self, records: Records, convert: Any):
-        self.records, self.convert = records, convert
-        self.key: Any = None
-        self.parts: tuple = ()
-
-    def get(self, key: Any) -> tuple:
-        same = (
-            self.key is not None
-            and type(key) is type(self.key)
-            and (key == self.key if isinstance(key, slice) else np.array_equal(key, self.key))
-        )
-        if not same:
-            self.parts = self.convert(self.records[key])
-            self.key = key if isinstance(key, slice) else np.array(key, copy=True)
-        return self.parts
-
-
-class _Part:
-    def __init__(self, shared: _Shared, index: int):
-        self.shared, self.index = shared, index
-
-    def __len__(self) -> int:
-        return len(self.shared.records)
-
-    def __getitem__(self, key: Any) -> Any:
-        return self.shared.get(key)[self.index]
-
-
 def fit_streamed_mlp(model: Any, rows: StreamedRows, encoder: TabularEncoder) -> None:
     """:meth:`MLPCandidate.fit` on rows read from disk a batch at a time: early-stopped on
     15% of them (20,000 at most, held in memory), an epoch at most ``EPOCH_STEPS`` steps."""
     import torch
 
     from layerwise.engine import Trainer, TrainerConfig
-    from layerwise.engine.rows import RowsOnDisk
+    from layerwise.engine.rows import rows_together
     from layerwise.tasks.tabular.mlp import DEFAULTS, _objective, _TooSlow
 
     torch.manual_seed(model.seed)
@@ -247,8 +216,7 @@ def fit_streamed_mlp(model: Any, rows: StreamedRows, encoder: TabularEncoder) ->
     def convert(block: np.ndarray) -> tuple:
         return rows.tensors(block, encoder, classifier)
 
-    shared = _Shared(train, convert)
-    data = tuple(RowsOnDisk(_Part(shared, i), lambda t: t) for i in range(3))
+    data = rows_together(train, convert, 3)  # numbers, categories, targets: one read
     loss_fn, metrics, fixed = _objective(classifier, model._ensemble, weight)
     defaults = DEFAULTS["tabm" if model._ensemble else "plain"]
     batch = int(model.params.get("batch_size", STREAM_BATCH))
